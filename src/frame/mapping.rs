@@ -1,0 +1,77 @@
+//! A mapped buffer that owns its own reference, so Python views may outlive the
+//! element's call and still never read unmapped memory.
+
+use gst::ffi as gst_ffi;
+
+pub struct Mapping {
+    buffer: gst::Buffer,
+    info: gst_ffi::GstMapInfo,
+    writable: bool,
+}
+
+// SAFETY: the mapping is plain memory owned by `buffer`, which is Send + Sync; it is
+// unmapped exactly once, in Drop.
+unsafe impl Send for Mapping {}
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Maps `buffer` read-only, or read-write when `writable` (the caller made the
+    /// buffer writable first: GStreamer refuses write maps of shared buffers).
+    pub fn new(buffer: &gst::Buffer, writable: bool) -> Result<Self, gst::glib::BoolError> {
+        let flags = if writable {
+            gst_ffi::GST_MAP_READWRITE
+        } else {
+            gst_ffi::GST_MAP_READ
+        };
+        let mut info = std::mem::MaybeUninit::<gst_ffi::GstMapInfo>::zeroed();
+        // SAFETY: buffer is a valid GstBuffer; mapping happens before we take our own
+        // reference, so a write map still sees the caller's sole reference.
+        let ok = unsafe {
+            gst_ffi::gst_buffer_map(
+                buffer.as_ptr() as *mut gst_ffi::GstBuffer,
+                info.as_mut_ptr(),
+                flags,
+            )
+        };
+        if ok == 0 {
+            return Err(gst::glib::bool_error!(
+                "cannot map the buffer {}",
+                if writable { "writable" } else { "readable" }
+            ));
+        }
+        Ok(Self {
+            buffer: buffer.clone(),
+            // SAFETY: gst_buffer_map filled it in.
+            info: unsafe { info.assume_init() },
+            writable,
+        })
+    }
+
+    pub fn buffer(&self) -> &gst::BufferRef {
+        &self.buffer
+    }
+
+    pub fn data(&self) -> *mut u8 {
+        self.info.data
+    }
+
+    pub fn size(&self) -> usize {
+        self.info.size
+    }
+
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: matches the successful gst_buffer_map in `new`, on the same buffer.
+        unsafe {
+            gst_ffi::gst_buffer_unmap(
+                self.buffer.as_ptr() as *mut gst_ffi::GstBuffer,
+                &mut self.info,
+            )
+        };
+    }
+}

@@ -1,0 +1,416 @@
+//! The Python view of a video buffer: `savant_gst.Frame`, its planes, caps info and
+//! attributes. Zero copy: arrays point into the mapped GstBuffer, and every exported
+//! view keeps the mapping (and so the buffer) alive until the last view is gone.
+
+pub mod attributes;
+pub mod layout;
+pub mod mapping;
+
+use std::ffi::{c_int, CStr};
+
+use pyo3::exceptions::{PyBufferError, PyIndexError, PyValueError};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyModule};
+
+use layout::{Arrangement, FrameLayout, ARRAY_FORMATS};
+use mapping::Mapping;
+
+/// Shape and strides of one exported array, stored inside the exporting object so the
+/// pointers handed to Python stay valid for as long as the view holds that object.
+#[derive(Debug, Clone, Copy)]
+struct ArrayView {
+    offset: usize,
+    ndim: c_int,
+    shape: [isize; 3],
+    strides: [isize; 3],
+    item_size: usize,
+    item_format: &'static CStr,
+}
+
+impl ArrayView {
+    fn of_plane(layout: &FrameLayout, index: usize) -> Self {
+        let p = &layout.planes[index];
+        let item = layout.item_size as isize;
+        let (ndim, shape, strides) = if p.channels == 1 {
+            (
+                2,
+                [p.rows as isize, p.columns as isize, 0],
+                [p.stride as isize, item, 0],
+            )
+        } else {
+            let c = p.channels as isize;
+            (
+                3,
+                [p.rows as isize, p.columns as isize, c],
+                [p.stride as isize, c * item, item],
+            )
+        };
+        Self {
+            offset: p.offset,
+            ndim,
+            shape,
+            strides,
+            item_size: layout.item_size,
+            item_format: layout.item_format,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.shape[..self.ndim as usize]
+            .iter()
+            .map(|&d| d as usize)
+            .product::<usize>()
+            * self.item_size
+    }
+
+    fn is_c_contiguous(&self) -> bool {
+        let mut expected = self.item_size as isize;
+        for d in (0..self.ndim as usize).rev() {
+            if self.shape[d] > 1 && self.strides[d] != expected {
+                return false;
+            }
+            expected *= self.shape[d];
+        }
+        true
+    }
+
+    /// Fills a Py_buffer for this view of `mapping`, with `owner` as its exporter.
+    ///
+    /// # Safety
+    /// `view` must be the Py_buffer CPython passed to `__getbuffer__`, and `self` must
+    /// live inside `owner`.
+    unsafe fn export(
+        &self,
+        owner: Bound<'_, PyAny>,
+        mapping: &Mapping,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
+        if view.is_null() {
+            return Err(PyBufferError::new_err("NULL Py_buffer"));
+        }
+        let readonly = !mapping.writable();
+        if readonly && flags & ffi::PyBUF_WRITABLE != 0 {
+            return Err(PyBufferError::new_err(
+                "the frame is read-only; set writable=true on the element to modify it",
+            ));
+        }
+        let wants_strides = flags & ffi::PyBUF_STRIDES == ffi::PyBUF_STRIDES;
+        let wants_contiguous = flags & (ffi::PyBUF_C_CONTIGUOUS & !ffi::PyBUF_STRIDES) != 0
+            || flags & (ffi::PyBUF_F_CONTIGUOUS & !ffi::PyBUF_STRIDES) != 0
+            || flags & (ffi::PyBUF_ANY_CONTIGUOUS & !ffi::PyBUF_STRIDES) != 0;
+        if (!wants_strides || wants_contiguous) && !self.is_c_contiguous() {
+            return Err(PyBufferError::new_err(
+                "the frame's rows are padded (stride > row size); use np.asarray(frame), \
+                 which understands strides",
+            ));
+        }
+        // SAFETY: view is valid per the caller; the pointers below point into `self`
+        // (inside owner) and into the mapping owned by owner, both alive while
+        // view.obj holds owner.
+        unsafe {
+            (*view).buf = mapping.data().add(self.offset).cast();
+            (*view).len = self.len() as isize;
+            (*view).readonly = readonly as c_int;
+            (*view).itemsize = self.item_size as isize;
+            (*view).format = if flags & ffi::PyBUF_FORMAT != 0 {
+                self.item_format.as_ptr().cast_mut()
+            } else {
+                std::ptr::null_mut()
+            };
+            (*view).ndim = self.ndim;
+            (*view).shape = if flags & ffi::PyBUF_ND == ffi::PyBUF_ND {
+                self.shape.as_ptr().cast_mut()
+            } else {
+                std::ptr::null_mut()
+            };
+            (*view).strides = if wants_strides {
+                self.strides.as_ptr().cast_mut()
+            } else {
+                std::ptr::null_mut()
+            };
+            (*view).suboffsets = std::ptr::null_mut();
+            (*view).internal = std::ptr::null_mut();
+            (*view).obj = owner.into_ptr();
+        }
+        Ok(())
+    }
+}
+
+/// One video frame handed to Python. `np.asarray(frame)` is a zero-copy,
+/// stride-aware (h, w, c) or (h, w) array for packed formats; `frame.plane(i)` is
+/// one plane of a planar format.
+#[pyclass(frozen, module = "savant_gst")]
+pub struct Frame {
+    mapping: Mapping,
+    layout: FrameLayout,
+    packed: Option<ArrayView>,
+    attributes: PyOnceLock<Py<PyDict>>,
+}
+
+impl Frame {
+    /// Wraps a mapped buffer. Fails when the buffer is smaller than the caps say.
+    pub fn new(mapping: Mapping, layout: FrameLayout) -> Result<Self, String> {
+        let layout = layout.with_video_meta(mapping.buffer());
+        for i in 0..layout.n_planes {
+            let end = layout.plane_end(i);
+            if end > mapping.size() {
+                return Err(format!(
+                    "buffer of {} bytes is too small for {}x{} {} (plane {i} ends at byte {end})",
+                    mapping.size(),
+                    layout.width,
+                    layout.height,
+                    layout.format_name()
+                ));
+            }
+        }
+        let packed = (layout.arrangement == Arrangement::Packed).then(|| ArrayView::of_plane(&layout, 0));
+        Ok(Self {
+            mapping,
+            layout,
+            packed,
+            attributes: PyOnceLock::new(),
+        })
+    }
+
+    /// The attributes as they should be on the outgoing buffer, when Python touched
+    /// them and they differ from what the buffer already carries.
+    pub fn changed_attributes(&self, py: Python<'_>) -> PyResult<Option<gst::Structure>> {
+        let Some(dict) = self.attributes.get(py) else {
+            return Ok(None);
+        };
+        let new = attributes::from_py_dict(dict.bind(py))?;
+        let old = attributes::read(self.mapping.buffer());
+        let unchanged = match &old {
+            Some(old) => attributes::same_fields(old, &new),
+            None => new.n_fields() == 0,
+        };
+        Ok((!unchanged).then_some(new))
+    }
+
+    fn no_layout_error(&self) -> PyErr {
+        PyValueError::new_err(format!(
+            "format {} has no array layout; supported: {ARRAY_FORMATS}",
+            self.layout.format_name()
+        ))
+    }
+}
+
+fn clock_time(t: Option<gst::ClockTime>) -> Option<u64> {
+    t.map(gst::ClockTime::nseconds)
+}
+
+#[pymethods]
+impl Frame {
+    /// Presentation timestamp in ns, or None.
+    #[getter]
+    fn pts(&self) -> Option<u64> {
+        clock_time(self.mapping.buffer().pts())
+    }
+
+    /// Decoding timestamp in ns, or None.
+    #[getter]
+    fn dts(&self) -> Option<u64> {
+        clock_time(self.mapping.buffer().dts())
+    }
+
+    /// Duration in ns, or None.
+    #[getter]
+    fn duration(&self) -> Option<u64> {
+        clock_time(self.mapping.buffer().duration())
+    }
+
+    /// The buffer offset (frame number for most sources), or None.
+    #[getter]
+    fn offset(&self) -> Option<u64> {
+        let offset = self.mapping.buffer().offset();
+        (offset != gst::ffi::GST_BUFFER_OFFSET_NONE).then_some(offset)
+    }
+
+    #[getter]
+    fn width(&self) -> u32 {
+        self.layout.width
+    }
+
+    #[getter]
+    fn height(&self) -> u32 {
+        self.layout.height
+    }
+
+    /// GStreamer's name of the pixel format, e.g. "RGBA".
+    #[getter]
+    fn format(&self) -> &'static str {
+        self.layout.format_name()
+    }
+
+    /// Bytes per row of each plane.
+    #[getter]
+    fn strides(&self) -> Vec<usize> {
+        self.layout.planes[..self.layout.n_planes]
+            .iter()
+            .map(|p| p.stride)
+            .collect()
+    }
+
+    /// Whether arrays of this frame may be written to (the element's `writable`).
+    #[getter]
+    fn writable(&self) -> bool {
+        self.mapping.writable()
+    }
+
+    /// str -> str/int/float/bool that travel downstream with the buffer.
+    #[getter]
+    fn attributes(&self, py: Python<'_>) -> PyResult<Py<PyDict>> {
+        if let Some(dict) = self.attributes.get(py) {
+            return Ok(dict.clone_ref(py));
+        }
+        let existing = attributes::read(self.mapping.buffer());
+        let dict = attributes::to_py_dict(py, existing.as_deref())?.unbind();
+        Ok(self.attributes.get_or_init(py, || dict).clone_ref(py))
+    }
+
+    /// A zero-copy array view of plane `index` (planar and semi-planar formats;
+    /// plane 0 of a packed format is the whole frame).
+    fn plane(slf: &Bound<'_, Self>, index: usize) -> PyResult<Plane> {
+        let this = slf.get();
+        if this.layout.arrangement == Arrangement::Opaque {
+            return Err(this.no_layout_error());
+        }
+        if index >= this.layout.n_planes {
+            return Err(PyIndexError::new_err(format!(
+                "plane {index} out of range: {} has {} plane(s)",
+                this.layout.format_name(),
+                this.layout.n_planes
+            )));
+        }
+        Ok(Plane {
+            frame: slf.clone().unbind(),
+            view: ArrayView::of_plane(&this.layout, index),
+        })
+    }
+
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
+        let this = slf.get();
+        let Some(packed) = this.packed.as_ref() else {
+            return Err(match this.layout.arrangement {
+                Arrangement::Planar => PyBufferError::new_err(format!(
+                    "{} is planar: use frame.plane(i) for each plane",
+                    this.layout.format_name()
+                )),
+                _ => this.no_layout_error(),
+            });
+        };
+        // SAFETY: `packed` lives inside `slf`, which becomes the view's owner.
+        unsafe { packed.export(slf.clone().into_any(), &this.mapping, view, flags) }
+    }
+
+    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {
+        // Nothing to do: the view's reference to this frame keeps the mapping alive.
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<savant_gst.Frame {}x{} {} pts={}>",
+            self.layout.width,
+            self.layout.height,
+            self.layout.format_name(),
+            self.pts()
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "None".to_owned())
+        )
+    }
+}
+
+/// One plane of a frame; exports a zero-copy array and keeps the frame alive.
+#[pyclass(frozen, module = "savant_gst")]
+pub struct Plane {
+    frame: Py<Frame>,
+    view: ArrayView,
+}
+
+#[pymethods]
+impl Plane {
+    /// (rows, columns[, channels]) of the plane's array.
+    #[getter]
+    fn shape(&self) -> Vec<isize> {
+        self.view.shape[..self.view.ndim as usize].to_vec()
+    }
+
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
+        let this = slf.get();
+        let frame = this.frame.get();
+        // SAFETY: `this.view` lives inside `slf`, which holds the frame and its mapping.
+        unsafe { this.view.export(slf.clone().into_any(), &frame.mapping, view, flags) }
+    }
+
+    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
+
+    fn __repr__(&self) -> String {
+        format!("<savant_gst.Plane shape={:?}>", self.shape())
+    }
+}
+
+/// What `on_caps(info)` receives.
+#[pyclass(frozen, module = "savant_gst", get_all)]
+pub struct CapsInfo {
+    pub width: u32,
+    pub height: u32,
+    pub format: String,
+    /// Frames per second as a float (0.0 for variable rate).
+    pub fps: f64,
+    pub fps_n: i32,
+    pub fps_d: i32,
+    /// The full caps string.
+    pub caps: String,
+}
+
+impl CapsInfo {
+    pub fn new(info: &gst_video::VideoInfo, caps: &gst::CapsRef) -> Self {
+        let fps = info.fps();
+        Self {
+            width: info.width(),
+            height: info.height(),
+            format: info.format().to_str().to_string(),
+            fps: if fps.denom() == 0 {
+                0.0
+            } else {
+                fps.numer() as f64 / fps.denom() as f64
+            },
+            fps_n: fps.numer(),
+            fps_d: fps.denom(),
+            caps: caps.to_string(),
+        }
+    }
+}
+
+#[pymethods]
+impl CapsInfo {
+    fn __repr__(&self) -> String {
+        format!(
+            "<savant_gst.CapsInfo {}x{} {} {}/{} fps>",
+            self.width, self.height, self.format, self.fps_n, self.fps_d
+        )
+    }
+}
+
+/// Makes `import savant_gst` work from user code.
+pub fn register_module(py: Python<'_>) -> PyResult<()> {
+    let module = PyModule::new(py, "savant_gst")?;
+    module.add_class::<Frame>()?;
+    module.add_class::<Plane>()?;
+    module.add_class::<CapsInfo>()?;
+    module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    py.import("sys")?
+        .getattr("modules")?
+        .set_item("savant_gst", module)
+}

@@ -1,0 +1,29 @@
+//! gst-savant: GStreamer elements that run per-frame Python at native speed.
+//!
+//! - `savantpyfunc`: calls a user Python class or function for every buffer, zero copy.
+//!
+//! Python is initialized lazily at the first element start, never at plugin load.
+
+pub mod frame;
+pub mod pyfunc;
+pub mod python;
+
+use gst::glib;
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    frame::attributes::register();
+    pyfunc::register(plugin)?;
+    Ok(())
+}
+
+gst::plugin_define!(
+    savant,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    "MPL-2.0",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_REPOSITORY"),
+    env!("BUILD_REL_DATE")
+);

@@ -1,0 +1,21 @@
+//! `savantpyfunc`: calls a user Python class or function for every video buffer.
+
+use gst::glib;
+use gst::prelude::*;
+
+mod imp;
+
+pub use imp::OnError;
+
+glib::wrapper! {
+    pub struct PyFunc(ObjectSubclass<imp::PyFunc>) @extends gst::Element, gst::Object;
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "savantpyfunc",
+        gst::Rank::NONE,
+        PyFunc::static_type(),
+    )
+}

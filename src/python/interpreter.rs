@@ -1,0 +1,152 @@
+//! Bringing up the embedded interpreter.
+//!
+//! Lazily, at the first element start (never in `plugin_init`: gst-plugin-scanner
+//! loads the plugin only to register it), and only when no interpreter exists yet: in
+//! a PyGObject app we join the app's interpreter.
+
+use std::ffi::CString;
+use std::sync::OnceLock;
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+
+/// `sys.base_prefix` of the Python the plugin was built against.
+pub const BUILD_HOME: &str = env!("SAVANT_PYTHON_HOME");
+/// `sys.executable` of the Python the plugin was built against.
+pub const BUILD_EXECUTABLE: &str = env!("SAVANT_PYTHON_EXECUTABLE");
+const BUILD_SONAME: &str = env!("SAVANT_PYTHON_SONAME");
+const BUILD_VERSION: &str = env!("SAVANT_PYTHON_VERSION");
+
+static INIT: OnceLock<Result<(), String>> = OnceLock::new();
+
+/// Makes sure an interpreter exists and `savant_gst` is importable. Cheap after the
+/// first call. The error is a one-line reason, suitable for an element error.
+pub fn ensure_initialized() -> Result<(), String> {
+    INIT.get_or_init(initialize).clone()
+}
+
+fn initialize() -> Result<(), String> {
+    // SAFETY: querying the state of the interpreter is always allowed.
+    if unsafe { ffi::Py_IsInitialized() } == 0 {
+        promote_libpython_to_global_scope();
+        // SAFETY: no interpreter exists; we are the only initializer (OnceLock).
+        unsafe { init_pinned_interpreter()? };
+    }
+    // Marks pyo3's own one-time initialization as done; a no-op for the interpreter.
+    Python::initialize();
+    Python::attach(|py| {
+        add_virtualenv_site_packages(py).map_err(|e| super::error::format(py, &e))?;
+        crate::frame::register_module(py).map_err(|e| super::error::format(py, &e))
+    })
+}
+
+/// GStreamer dlopens plugins with local symbol scope, so extension modules such as
+/// numpy's, which expect libpython's symbols to be global, fail with "undefined
+/// symbol". Re-opening the already loaded libpython with RTLD_GLOBAL fixes that.
+fn promote_libpython_to_global_scope() {
+    if BUILD_SONAME.is_empty() {
+        return;
+    }
+    let soname = CString::new(BUILD_SONAME).expect("soname has no NUL");
+    // SAFETY: RTLD_NOLOAD only looks up an already loaded library; the handle is
+    // deliberately leaked so the library stays global for the life of the process.
+    let handle = unsafe {
+        libc::dlopen(
+            soname.as_ptr(),
+            libc::RTLD_NOW | libc::RTLD_GLOBAL | libc::RTLD_NOLOAD,
+        )
+    };
+    if handle.is_null() {
+        gst::warning!(
+            super::CAT,
+            "{BUILD_SONAME} is not loaded; extension modules may fail to import"
+        );
+    }
+}
+
+/// Initializes Python with its home pinned to the interpreter the plugin was built
+/// against. Otherwise the embedded interpreter derives its prefix from whatever
+/// `python3` is first on PATH (pyenv, conda) and loads a foreign stdlib.
+/// `PYTHONHOME` in the environment overrides the pin.
+unsafe fn init_pinned_interpreter() -> Result<(), String> {
+    let mut config = std::mem::MaybeUninit::<ffi::PyConfig>::uninit();
+    let config_ptr = config.as_mut_ptr();
+    unsafe {
+        ffi::PyConfig_InitPythonConfig(config_ptr);
+        // gst-launch and apps own SIGINT; Python must not install handlers.
+        (*config_ptr).install_signal_handlers = 0;
+        let mut result = Ok(());
+        if std::env::var_os("PYTHONHOME").is_none() {
+            result = set_config_string(config_ptr, &raw mut (*config_ptr).home, BUILD_HOME);
+        }
+        if result.is_ok() {
+            result = set_config_string(
+                config_ptr,
+                &raw mut (*config_ptr).program_name,
+                BUILD_EXECUTABLE,
+            );
+        }
+        if result.is_ok() {
+            let status = ffi::Py_InitializeFromConfig(config_ptr);
+            if ffi::PyStatus_Exception(status) != 0 {
+                result = Err(format!(
+                    "cannot initialize Python {BUILD_VERSION} (home {BUILD_HOME}): {}",
+                    status_message(&status)
+                ));
+            }
+        }
+        ffi::PyConfig_Clear(config_ptr);
+        result?;
+        // Initialization leaves this thread holding the GIL; streaming threads need it.
+        ffi::PyEval_SaveThread();
+    }
+    Ok(())
+}
+
+unsafe fn set_config_string(
+    config: *mut ffi::PyConfig,
+    field: *mut *mut libc::wchar_t,
+    value: &str,
+) -> Result<(), String> {
+    let wide: Vec<libc::wchar_t> = value
+        .chars()
+        .map(|c| c as libc::wchar_t)
+        .chain(std::iter::once(0))
+        .collect();
+    // SAFETY: config is initialized, field points into it, wide is NUL-terminated.
+    let status = unsafe { ffi::PyConfig_SetString(config, field, wide.as_ptr()) };
+    if unsafe { ffi::PyStatus_Exception(status) } != 0 {
+        return Err(format!(
+            "cannot configure Python with {value}: {}",
+            status_message(&status)
+        ));
+    }
+    Ok(())
+}
+
+fn status_message(status: &ffi::PyStatus) -> String {
+    if status.err_msg.is_null() {
+        return "unknown error".to_owned();
+    }
+    // SAFETY: CPython sets err_msg to a static NUL-terminated string.
+    unsafe { std::ffi::CStr::from_ptr(status.err_msg) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// An activated virtualenv is honoured the way `python3` itself would: its
+/// site-packages come after the interpreter's own.
+fn add_virtualenv_site_packages(py: Python<'_>) -> PyResult<()> {
+    let Some(venv) = std::env::var_os("VIRTUAL_ENV") else {
+        return Ok(());
+    };
+    let site_packages = std::path::Path::new(&venv)
+        .join("lib")
+        .join(format!("python{BUILD_VERSION}"))
+        .join("site-packages");
+    if site_packages.is_dir() {
+        py.import("site")?
+            .call_method1("addsitedir", (site_packages,))?;
+    }
+    Ok(())
+}
