@@ -190,6 +190,16 @@ impl Frame {
         Ok((!unchanged).then_some(new))
     }
 
+    fn packed_view_error(&self) -> PyErr {
+        match self.layout.arrangement {
+            Arrangement::Planar => PyBufferError::new_err(format!(
+                "{} is planar: use frame.plane(i) for each plane",
+                self.layout.format_name()
+            )),
+            _ => self.no_layout_error(),
+        }
+    }
+
     fn no_layout_error(&self) -> PyErr {
         PyValueError::new_err(format!(
             "format {} has no array layout; supported: {ARRAY_FORMATS}",
@@ -298,16 +308,28 @@ impl Frame {
     ) -> PyResult<()> {
         let this = slf.get();
         let Some(packed) = this.packed.as_ref() else {
-            return Err(match this.layout.arrangement {
-                Arrangement::Planar => PyBufferError::new_err(format!(
-                    "{} is planar: use frame.plane(i) for each plane",
-                    this.layout.format_name()
-                )),
-                _ => this.no_layout_error(),
-            });
+            return Err(this.packed_view_error());
         };
         // SAFETY: `packed` lives inside `slf`, which becomes the view's owner.
         unsafe { packed.export(slf.clone().into_any(), &this.mapping, view, flags) }
+    }
+
+    /// numpy falls back to `__array__` only when the buffer protocol failed; without
+    /// it, `np.asarray(i420_frame)` would silently be a 0-d object array.
+    #[pyo3(signature = (dtype=None, copy=None))]
+    fn __array__<'py>(
+        slf: &Bound<'py, Self>,
+        dtype: Option<Bound<'py, PyAny>>,
+        copy: Option<bool>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let this = slf.get();
+        if this.packed.is_none() {
+            return Err(this.packed_view_error());
+        }
+        let _ = copy;
+        let py = slf.py();
+        let view = pyo3::types::PyMemoryView::from(slf.as_any())?;
+        py.import("numpy")?.call_method1("asarray", (view, dtype))
     }
 
     unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {

@@ -1,0 +1,155 @@
+//! Shared test helpers: plugin registration, user modules on disk, and running a real
+//! pipeline to collect its output buffers and bus messages.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Once;
+use std::time::Duration;
+
+use gst::prelude::*;
+
+pub fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        gstsavant::plugin_register_static().expect("register the savant plugin");
+    });
+}
+
+/// Writes `source` as `<name>.py` in this test run's module directory and returns
+/// its path. Names must be unique per test: modules are registered by file stem.
+pub fn module(name: &str, source: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("savant-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.py"));
+    std::fs::write(&path, unindent(source)).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+pub fn module_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("savant-tests-{}", std::process::id()))
+}
+
+fn unindent(source: &str) -> String {
+    let indent = source
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    source
+        .lines()
+        .map(|l| if l.len() >= indent { &l[indent..] } else { l.trim_start() })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// Evaluates a Python expression in the embedded interpreter (after an element
+/// started it), e.g. to read what a user module recorded.
+pub fn py_eval<T>(expr: &str) -> T
+where
+    T: for<'a, 'py> pyo3::FromPyObject<'a, 'py>,
+{
+    use pyo3::prelude::*;
+    let code = std::ffi::CString::new(expr).unwrap();
+    Python::attach(|py| {
+        py.eval(&code, None, None)
+            .unwrap_or_else(|e| panic!("{expr}: {e}"))
+            .extract::<T>()
+            .unwrap_or_else(|_| panic!("{expr}: unexpected type"))
+    })
+}
+
+#[derive(Debug, Default)]
+pub struct Run {
+    pub buffers: Vec<gst::Buffer>,
+    /// (message, debug) of the first ERROR.
+    pub error: Option<(String, String)>,
+    pub warnings: Vec<(String, String)>,
+    pub eos: bool,
+    pub state_change_failed: bool,
+}
+
+/// Runs `description`, which must contain an `appsink name=sink`, to EOS or ERROR.
+pub fn run(description: &str) -> Run {
+    init();
+    let pipeline = gst::parse::launch(description)
+        .unwrap_or_else(|e| panic!("{description}: {e}"))
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .expect("pipeline has appsink name=sink")
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    sink.set_property("sync", false);
+    let buffers = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let collected = buffers.clone();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                collected
+                    .lock()
+                    .unwrap()
+                    .push(sample.buffer_owned().unwrap());
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    let mut result = Run::default();
+    if pipeline.set_state(gst::State::Playing).is_err() {
+        result.state_change_failed = true;
+    }
+    let bus = pipeline.bus().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
+            if result.state_change_failed {
+                break;
+            }
+            continue;
+        };
+        match msg.view() {
+            gst::MessageView::Eos(_) => {
+                result.eos = true;
+                break;
+            }
+            gst::MessageView::Error(e) => {
+                result.error = Some((
+                    e.error().to_string(),
+                    e.debug().map(|d| d.to_string()).unwrap_or_default(),
+                ));
+                break;
+            }
+            gst::MessageView::Warning(w) => result.warnings.push((
+                w.error().to_string(),
+                w.debug().map(|d| d.to_string()).unwrap_or_default(),
+            )),
+            _ => {}
+        }
+    }
+    assert!(
+        result.eos || result.error.is_some(),
+        "pipeline neither finished nor failed within 60 s: {description}"
+    );
+    pipeline.set_state(gst::State::Null).unwrap();
+    result.buffers = std::mem::take(&mut *buffers.lock().unwrap());
+    result
+}
+
+/// The error of a run that must have failed, with a readable panic otherwise.
+pub fn expect_error(run: &Run) -> (&str, &str) {
+    let (message, debug) = run
+        .error
+        .as_ref()
+        .unwrap_or_else(|| panic!("expected an ERROR, got {run:?}"));
+    (message.as_str(), debug.as_str())
+}
+
+pub fn attributes(buffer: &gst::BufferRef) -> Option<gst::Structure> {
+    gst::meta::CustomMeta::from_buffer(buffer, "SavantFrameAttributes")
+        .ok()
+        .map(|m| m.structure().to_owned())
+}
