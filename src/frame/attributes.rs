@@ -110,7 +110,7 @@ pub fn from_py_dict(dict: &Bound<'_, PyDict>) -> PyResult<gst::Structure> {
             structure.set(key, v.is_true());
         } else if value.is_instance_of::<PyInt>() {
             let v: i64 = value.extract().map_err(|_| {
-                PyTypeError::new_err(format!("frame.attributes[{key:?}] does not fit in 64 bits"))
+                PyTypeError::new_err(format!("frame.attributes['{key}'] does not fit in 64 bits"))
             })?;
             structure.set(key, v);
         } else if value.is_instance_of::<PyFloat>() {
@@ -119,7 +119,7 @@ pub fn from_py_dict(dict: &Bound<'_, PyDict>) -> PyResult<gst::Structure> {
             structure.set(key, v.to_str()?);
         } else {
             return Err(PyTypeError::new_err(format!(
-                "frame.attributes[{key:?}] must be str, int, float or bool, got {}",
+                "frame.attributes['{key}'] must be str, int, float or bool, got {}",
                 type_name(&value)
             )));
         }

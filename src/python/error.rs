@@ -27,7 +27,10 @@ pub fn summary(py: Python<'_>, err: &PyErr) -> String {
 /// The full traceback, as `python3` would print it.
 pub fn format(py: Python<'_>, err: &PyErr) -> String {
     let formatted = py.import("traceback").and_then(|tb| {
-        tb.call_method1("format_exception", (err.value(py),))?
+        tb.call_method1(
+            "format_exception",
+            (err.get_type(py), err.value(py), err.traceback(py)),
+        )?
             .extract::<Vec<String>>()
     });
     match formatted {

@@ -34,9 +34,12 @@ impl StageError {
         }
     }
 
+    /// `context` reads as the start of a sentence: "module m: on_start() raised".
     pub fn python(py: Python<'_>, context: impl std::fmt::Display, err: &PyErr) -> Self {
+        let context = context.to_string();
+        let separator = if context.ends_with("raised") { " " } else { ": " };
         Self {
-            message: format!("{context}: {}", error::summary(py, err)),
+            message: format!("{context}{separator}{}", error::summary(py, err)),
             traceback: Some(error::format(py, err)),
         }
     }

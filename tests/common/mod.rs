@@ -31,6 +31,7 @@ pub fn module_dir() -> PathBuf {
 }
 
 fn unindent(source: &str) -> String {
+    let source = source.trim_start_matches('\n');
     let indent = source
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -140,12 +141,10 @@ pub fn run(description: &str) -> Run {
 }
 
 /// The error of a run that must have failed, with a readable panic otherwise.
-pub fn expect_error(run: &Run) -> (&str, &str) {
-    let (message, debug) = run
-        .error
-        .as_ref()
-        .unwrap_or_else(|| panic!("expected an ERROR, got {run:?}"));
-    (message.as_str(), debug.as_str())
+pub fn expect_error(run: &Run) -> (String, String) {
+    run.error
+        .clone()
+        .unwrap_or_else(|| panic!("expected an ERROR, got {run:?}"))
 }
 
 pub fn attributes(buffer: &gst::BufferRef) -> Option<gst::Structure> {
