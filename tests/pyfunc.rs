@@ -43,9 +43,7 @@ fn frame_is_a_zero_copy_strided_array_of_the_buffer() {
     // RGB rows of 5 pixels are padded from 15 to 16 bytes.
     let mut h = harness(&format!("module={path}"));
     h.set_src_caps_str("video/x-raw,format=RGB,width=5,height=3,framerate=25/1");
-    let out = h
-        .push_and_pull(video_buffer(48, |i| i as u8, 80))
-        .unwrap();
+    let out = h.push_and_pull(video_buffer(48, |i| i as u8, 80)).unwrap();
     let attrs = attributes(&out).expect("attributes on the output buffer");
     assert_eq!(attrs.get::<&str>("shape").unwrap(), "(3, 5, 3)");
     assert_eq!(attrs.get::<&str>("strides").unwrap(), "(16, 3, 1)");
@@ -121,18 +119,30 @@ fn planar_formats_give_one_view_per_plane_and_clear_errors_otherwise() {
     };
     // I420 8x4: Y 32 bytes, U and V 4x2 each.
     let i420 = run_format("I420", 48);
-    assert_eq!(i420.get::<&str>("planes").unwrap(), "(4, 8) | (2, 4) | (2, 4)");
-    assert!(i420.get::<&str>("whole").unwrap().contains("planar: use frame.plane(i)"));
+    assert_eq!(
+        i420.get::<&str>("planes").unwrap(),
+        "(4, 8) | (2, 4) | (2, 4)"
+    );
+    assert!(i420
+        .get::<&str>("whole")
+        .unwrap()
+        .contains("planar: use frame.plane(i)"));
     assert_eq!(i420.get::<&str>("u00").unwrap(), "32");
     // NV12: interleaved UV plane (2, 3, 2); plane 2 does not exist.
     let nv12 = run_format("NV12", 48);
     let planes = nv12.get::<&str>("planes").unwrap();
-    assert!(planes.starts_with("(4, 8) | (2, 4, 2) | IndexError: plane 2 out of range"), "{planes}");
+    assert!(
+        planes.starts_with("(4, 8) | (2, 4, 2) | IndexError: plane 2 out of range"),
+        "{planes}"
+    );
     assert_eq!(nv12.get::<&str>("u00").unwrap(), (32 + 33).to_string());
     // UYVY has no array layout here: a ValueError that lists what is supported.
     let uyvy = run_format("UYVY", 64);
     let whole = uyvy.get::<&str>("whole").unwrap();
-    assert!(whole.starts_with("ValueError: format UYVY has no array layout"), "{whole}");
+    assert!(
+        whole.starts_with("ValueError: format UYVY has no array layout"),
+        "{whole}"
+    );
 }
 
 #[test]
@@ -165,9 +175,16 @@ fn writing_to_a_read_only_frame_raises_and_writable_frames_are_written_in_place(
     // The test keeps a reference: the element must copy rather than scribble on it.
     let input = video_buffer(16, |_| 7, 0);
     let out = h.push_and_pull(input.clone()).unwrap();
-    assert_eq!(attributes(&out).unwrap().get::<&str>("result").unwrap(), "written");
+    assert_eq!(
+        attributes(&out).unwrap().get::<&str>("result").unwrap(),
+        "written"
+    );
     assert_eq!(out.map_readable().unwrap()[0], 99);
-    assert_eq!(input.map_readable().unwrap()[0], 7, "shared input was modified");
+    assert_eq!(
+        input.map_readable().unwrap()[0],
+        7,
+        "shared input was modified"
+    );
 }
 
 #[test]
@@ -358,7 +375,10 @@ fn dotted_module_and_sibling_imports_resolve() {
     ));
     assert!(result.eos, "{result:?}");
     assert_eq!(
-        attributes(&result.buffers[0]).unwrap().get::<&str>("from").unwrap(),
+        attributes(&result.buffers[0])
+            .unwrap()
+            .get::<&str>("from")
+            .unwrap(),
         "pkg"
     );
 }

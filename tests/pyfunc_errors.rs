@@ -27,14 +27,20 @@ fn missing_module_file_names_the_path() {
 #[test]
 fn unset_module_is_an_error() {
     let (message, _) = expect_error(&pipeline("", 1));
-    assert!(message.contains("`module` property is not set"), "{message}");
+    assert!(
+        message.contains("`module` property is not set"),
+        "{message}"
+    );
 }
 
 #[test]
 fn dotted_module_not_found_names_the_module() {
     let run = pipeline("module=no_such_pkg.detector", 1);
     let (message, debug) = expect_error(&run);
-    assert!(message.contains("cannot import module no_such_pkg.detector"), "{message}");
+    assert!(
+        message.contains("cannot import module no_such_pkg.detector"),
+        "{message}"
+    );
     assert!(message.contains("ModuleNotFoundError"), "{message}");
     assert!(debug.contains("No module named 'no_such_pkg'"), "{debug}");
 }
@@ -54,7 +60,10 @@ fn import_error_inside_the_module_is_reported() {
     let path = module("bad_import", "import definitely_not_installed_xyz\n");
     let (message, debug) = expect_error(&pipeline(&format!("module={path}"), 1));
     assert!(message.contains("bad_import.py"), "{message}");
-    assert!(message.contains("No module named 'definitely_not_installed_xyz'"), "{message}");
+    assert!(
+        message.contains("No module named 'definitely_not_installed_xyz'"),
+        "{message}"
+    );
     assert!(debug.contains("Traceback"), "{debug}");
 }
 
@@ -69,7 +78,10 @@ fn missing_class_or_function_is_named() {
 
     let path = module("no_method", "class Detector:\n    pass\n");
     let (message, _) = expect_error(&pipeline(&format!("module={path} class-name=Detector"), 1));
-    assert!(message.contains("class Detector has no method `process_frame`"), "{message}");
+    assert!(
+        message.contains("class Detector has no method `process_frame`"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -89,24 +101,36 @@ fn constructor_raising_is_reported_with_traceback() {
         1,
     );
     let (message, debug) = expect_error(&run);
-    assert!(message.contains("Detector(**kwargs) raised FileNotFoundError: no model m.onnx"), "{message}");
+    assert!(
+        message.contains("Detector(**kwargs) raised FileNotFoundError: no model m.onnx"),
+        "{message}"
+    );
     assert!(debug.contains("bad_ctor.py"), "{debug}");
 }
 
 #[test]
 fn kwargs_must_be_a_valid_mapping() {
-    let path = module("kw_target", "class C:\n    def __init__(self, **kw): pass\n    def process_frame(self, f): pass\n");
+    let path = module(
+        "kw_target",
+        "class C:\n    def __init__(self, **kw): pass\n    def process_frame(self, f): pass\n",
+    );
     let (message, _) = expect_error(&pipeline(
         &format!("module={path} class-name=C kwargs=\"[1, 2]\""),
         1,
     ));
-    assert!(message.contains("kwargs must be a YAML/JSON mapping, got a list"), "{message}");
+    assert!(
+        message.contains("kwargs must be a YAML/JSON mapping, got a list"),
+        "{message}"
+    );
 
     let (message, _) = expect_error(&pipeline(
         &format!("module={path} class-name=C kwargs=\"{{a: [1, 2\""),
         1,
     ));
-    assert!(message.contains("kwargs is not valid YAML/JSON"), "{message}");
+    assert!(
+        message.contains("kwargs is not valid YAML/JSON"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -143,7 +167,10 @@ fn raising_module() -> String {
 fn exception_with_on_error_fail_stops_the_stream() {
     let run = pipeline(&format!("module={}", raising_module()), 4);
     let (message, debug) = expect_error(&run);
-    assert!(message.contains("process_frame() raised ZeroDivisionError: division by zero"), "{message}");
+    assert!(
+        message.contains("process_frame() raised ZeroDivisionError: division by zero"),
+        "{message}"
+    );
     assert!(debug.contains("raises_on_odd.py\", line 3"), "{debug}");
     assert_eq!(run.buffers.len(), 1);
 }
@@ -154,9 +181,21 @@ fn exception_with_on_error_skip_passes_the_buffer_unchanged() {
     assert!(run.eos && run.error.is_none(), "{run:?}");
     assert_eq!(run.buffers.len(), 4);
     assert_eq!(run.warnings.len(), 2);
-    assert!(run.warnings[0].0.contains("ZeroDivisionError"), "{:?}", run.warnings);
-    assert!(run.warnings[0].1.contains("Traceback"), "{:?}", run.warnings);
-    let with_attrs = run.buffers.iter().filter(|b| attributes(b).is_some()).count();
+    assert!(
+        run.warnings[0].0.contains("ZeroDivisionError"),
+        "{:?}",
+        run.warnings
+    );
+    assert!(
+        run.warnings[0].1.contains("Traceback"),
+        "{:?}",
+        run.warnings
+    );
+    let with_attrs = run
+        .buffers
+        .iter()
+        .filter(|b| attributes(b).is_some())
+        .count();
     assert_eq!(with_attrs, 2, "failed frames pass without attributes");
 }
 
@@ -184,15 +223,24 @@ fn exceptions_in_event_hooks_follow_the_policy() {
     );
     let run = pipeline(&format!("module={path} class-name=C"), 2);
     let (message, _) = expect_error(&run);
-    assert!(message.contains("on_caps() raised RuntimeError: bad caps hook"), "{message}");
+    assert!(
+        message.contains("on_caps() raised RuntimeError: bad caps hook"),
+        "{message}"
+    );
 
     // Under skip the events still flow: the stream reaches EOS with every frame.
     let run = pipeline(&format!("module={path} class-name=C on-error=skip"), 2);
     assert!(run.eos, "{run:?}");
     assert_eq!(run.buffers.len(), 2);
     let warnings: Vec<&str> = run.warnings.iter().map(|w| w.0.as_str()).collect();
-    assert!(warnings.iter().any(|w| w.contains("bad caps hook")), "{warnings:?}");
-    assert!(warnings.iter().any(|w| w.contains("bad eos hook")), "{warnings:?}");
+    assert!(
+        warnings.iter().any(|w| w.contains("bad caps hook")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings.iter().any(|w| w.contains("bad eos hook")),
+        "{warnings:?}"
+    );
 }
 
 #[test]
@@ -238,7 +286,10 @@ fn invalid_attribute_values_are_errors() {
 
 #[test]
 fn caps_that_are_not_raw_video_are_refused() {
-    let path = module("never_called", "def process_frame(frame):\n    raise AssertionError\n");
+    let path = module(
+        "never_called",
+        "def process_frame(frame):\n    raise AssertionError\n",
+    );
     common::init();
     let result = gst::parse::launch(&format!(
         "audiotestsrc num-buffers=1 ! savantpyfunc module={path} ! fakesink"

@@ -68,7 +68,11 @@ impl FrameLayout {
                     Arrangement::Planar,
                     1,
                     c"B",
-                    vec![plane(h, w, 1), plane(half_h, half_w, 1), plane(half_h, half_w, 1)],
+                    vec![
+                        plane(h, w, 1),
+                        plane(half_h, half_w, 1),
+                        plane(half_h, half_w, 1),
+                    ],
                 ),
                 F::Nv12 | F::Nv21 => (
                     Arrangement::Planar,
@@ -143,7 +147,10 @@ mod tests {
     fn packed_rgb_rows_are_padded_to_four_bytes() {
         let l = layout(gst_video::VideoFormat::Rgb, 5, 2);
         assert_eq!(l.arrangement, Arrangement::Packed);
-        assert_eq!((l.planes[0].rows, l.planes[0].columns, l.planes[0].channels), (2, 5, 3));
+        assert_eq!(
+            (l.planes[0].rows, l.planes[0].columns, l.planes[0].channels),
+            (2, 5, 3)
+        );
         assert_eq!(l.planes[0].stride, 16);
         assert_eq!(l.plane_end(0), 16 + 15);
     }
@@ -152,7 +159,10 @@ mod tests {
     fn nv12_chroma_plane_is_interleaved_and_rounded_up() {
         let l = layout(gst_video::VideoFormat::Nv12, 5, 3);
         assert_eq!(l.n_planes, 2);
-        assert_eq!((l.planes[1].rows, l.planes[1].columns, l.planes[1].channels), (2, 3, 2));
+        assert_eq!(
+            (l.planes[1].rows, l.planes[1].columns, l.planes[1].channels),
+            (2, 3, 2)
+        );
     }
 
     #[test]

@@ -166,7 +166,8 @@ impl Frame {
                 ));
             }
         }
-        let packed = (layout.arrangement == Arrangement::Packed).then(|| ArrayView::of_plane(&layout, 0));
+        let packed =
+            (layout.arrangement == Arrangement::Packed).then(|| ArrayView::of_plane(&layout, 0));
         Ok(Self {
             mapping,
             layout,
@@ -372,7 +373,10 @@ impl Plane {
         let this = slf.get();
         let frame = this.frame.get();
         // SAFETY: `this.view` lives inside `slf`, which holds the frame and its mapping.
-        unsafe { this.view.export(slf.clone().into_any(), &frame.mapping, view, flags) }
+        unsafe {
+            this.view
+                .export(slf.clone().into_any(), &frame.mapping, view, flags)
+        }
     }
 
     unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}

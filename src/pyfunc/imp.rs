@@ -45,7 +45,10 @@ pub enum OnError {
         nick = "skip"
     )]
     Skip,
-    #[enum_value(name = "Post a WARNING with the traceback and drop the buffer", nick = "drop")]
+    #[enum_value(
+        name = "Post a WARNING with the traceback and drop the buffer",
+        nick = "drop"
+    )]
     Drop,
 }
 
@@ -154,15 +157,24 @@ impl PyFunc {
                 self.srcpad.push(buffer)
             }
             Verdict::Drop => {
-                gst::log!(CAT, imp = self, "dropping {:?} as Python asked", buffer.pts());
-                self.stats.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                gst::log!(
+                    CAT,
+                    imp = self,
+                    "dropping {:?} as Python asked",
+                    buffer.pts()
+                );
+                self.stats
+                    .dropped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Ok(gst::FlowSuccess::Ok)
             }
             Verdict::Failed(error) => match self.on_hook_error(&error, on_error) {
                 OnError::Fail => Err(gst::FlowError::Error),
                 OnError::Skip => self.srcpad.push(buffer),
                 OnError::Drop => {
-                    self.stats.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.stats
+                        .dropped
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     Ok(gst::FlowSuccess::Ok)
                 }
             },
@@ -214,12 +226,18 @@ impl PyFunc {
                     let structure = attributes::to_py_dict(py, event.structure())
                         .map_err(|e| StageError::python(py, "on_event", &e))?;
                     gst::log!(CAT, imp = self, "calling on_event({event_name})");
-                    call_hook(py, &hooks, "on_event", on_event, (event_name.as_str(), structure))?;
+                    call_hook(
+                        py,
+                        &hooks,
+                        "on_event",
+                        on_event,
+                        (event_name.as_str(), structure),
+                    )?;
                 }
                 if let (Some(on_caps), Some(info)) = (&hooks.on_caps, caps_info) {
                     gst::log!(CAT, imp = self, "calling on_caps");
-                    let info = Bound::new(py, info)
-                        .map_err(|e| StageError::python(py, "on_caps", &e))?;
+                    let info =
+                        Bound::new(py, info).map_err(|e| StageError::python(py, "on_caps", &e))?;
                     call_hook(py, &hooks, "on_caps", on_caps, (info,))?;
                 }
                 if let (true, Some(on_eos)) = (is_eos, &hooks.on_eos) {
@@ -242,7 +260,9 @@ impl PyFunc {
 
     /// Posts the error or warning for a failed hook and counts it; returns the policy.
     fn on_hook_error(&self, error: &StageError, on_error: OnError) -> OnError {
-        self.stats.errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.stats
+            .errors
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let traceback = error.traceback.as_deref().unwrap_or("");
         match on_error {
             OnError::Fail => {
@@ -258,7 +278,15 @@ impl PyFunc {
                 gst::element_imp_warning!(
                     self,
                     gst::LibraryError::Failed,
-                    ("{} (on-error={})", error.message, if on_error == OnError::Skip { "skip" } else { "drop" }),
+                    (
+                        "{} (on-error={})",
+                        error.message,
+                        if on_error == OnError::Skip {
+                            "skip"
+                        } else {
+                            "drop"
+                        }
+                    ),
                     ["{}", traceback]
                 );
             }
@@ -284,7 +312,7 @@ impl PyFunc {
             if let Some(on_start) = &hooks.on_start {
                 gst::log!(CAT, imp = self, "calling on_start");
                 let verdict = call_hook(py, &hooks, "on_start", on_start, ())?;
-                if verdict.is(&PyBool::new(py, false)) {
+                if verdict.is(PyBool::new(py, false)) {
                     return Err(StageError::plain(format!(
                         "module {}: on_start() returned False",
                         hooks.module_name
@@ -339,11 +367,14 @@ fn call_process(py: Python<'_>, hooks: &Hooks, frame: Frame) -> Verdict {
     let verdict = match hooks.process.bind(py).call1((&frame,)) {
         Err(e) => Verdict::Failed(StageError::python(
             py,
-            format!("module {}: {}() raised", hooks.module_name, hooks.process_name),
+            format!(
+                "module {}: {}() raised",
+                hooks.module_name, hooks.process_name
+            ),
             &e,
         )),
         Ok(result) => {
-            if result.is_none() || result.is(&PyBool::new(py, true)) {
+            if result.is_none() || result.is(PyBool::new(py, true)) {
                 match frame.get().changed_attributes(py) {
                     Ok(attributes) => Verdict::Pass(attributes),
                     Err(e) => Verdict::Failed(StageError::python(
@@ -352,7 +383,7 @@ fn call_process(py: Python<'_>, hooks: &Hooks, frame: Frame) -> Verdict {
                         &e,
                     )),
                 }
-            } else if result.is(&PyBool::new(py, false)) {
+            } else if result.is(PyBool::new(py, false)) {
                 Verdict::Drop
             } else {
                 Verdict::Failed(StageError::plain(format!(
@@ -380,9 +411,13 @@ fn call_hook<'py>(
     hook: &Py<PyAny>,
     args: impl pyo3::call::PyCallArgs<'py>,
 ) -> Result<Bound<'py, PyAny>, StageError> {
-    hook.bind(py)
-        .call1(args)
-        .map_err(|e| StageError::python(py, format!("module {}: {name}() raised", hooks.module_name), &e))
+    hook.bind(py).call1(args).map_err(|e| {
+        StageError::python(
+            py,
+            format!("module {}: {name}() raised", hooks.module_name),
+            &e,
+        )
+    })
 }
 
 fn flush_std_streams(py: Python<'_>) {

@@ -31,7 +31,7 @@ pub fn format(py: Python<'_>, err: &PyErr) -> String {
             "format_exception",
             (err.get_type(py), err.value(py), err.traceback(py)),
         )?
-            .extract::<Vec<String>>()
+        .extract::<Vec<String>>()
     });
     match formatted {
         Ok(lines) => lines.concat().trim_end().to_owned(),

@@ -42,10 +42,7 @@ fn describe(value: &Value) -> String {
 }
 
 /// The mapping as a Python dict, ready for `cls(**kwargs)`.
-pub fn to_py_dict<'py>(
-    py: Python<'py>,
-    map: &serde_yaml::Mapping,
-) -> PyResult<Bound<'py, PyDict>> {
+pub fn to_py_dict<'py>(py: Python<'py>, map: &serde_yaml::Mapping) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
     for (key, value) in map {
         dict.set_item(to_py(py, key)?, to_py(py, value)?)?;
@@ -63,10 +60,7 @@ fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
             } else if let Some(u) = n.as_u64() {
                 u.into_pyobject(py)?.into_any()
             } else {
-                n.as_f64()
-                    .unwrap_or(f64::NAN)
-                    .into_pyobject(py)?
-                    .into_any()
+                n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
             }
         }
         Value::String(s) => s.into_pyobject(py)?.into_any(),

@@ -37,7 +37,11 @@ impl StageError {
     /// `context` reads as the start of a sentence: "module m: on_start() raised".
     pub fn python(py: Python<'_>, context: impl std::fmt::Display, err: &PyErr) -> Self {
         let context = context.to_string();
-        let separator = if context.ends_with("raised") { " " } else { ": " };
+        let separator = if context.ends_with("raised") {
+            " "
+        } else {
+            ": "
+        };
         Self {
             message: format!("{context}{separator}{}", error::summary(py, err)),
             traceback: Some(error::format(py, err)),
@@ -73,7 +77,7 @@ impl Hooks {
                     "module {module_name}: kwargs need `class-name` (a function takes only the frame)"
                 )));
             }
-            let process = callable_attr(py, module.as_any(), &config.function).ok_or_else(|| {
+            let process = callable_attr(module.as_any(), &config.function).ok_or_else(|| {
                 StageError::plain(format!(
                     "module {module_name} has no function `{}`",
                     config.function
@@ -97,9 +101,13 @@ impl Hooks {
         let kwargs: Bound<'_, PyDict> = super::kwargs::to_py_dict(py, &kwargs)
             .map_err(|e| StageError::python(py, format!("module {module_name}: kwargs"), &e))?;
         let instance = class.call((), Some(&kwargs)).map_err(|e| {
-            StageError::python(py, format!("module {module_name}: {class_name}(**kwargs) raised"), &e)
+            StageError::python(
+                py,
+                format!("module {module_name}: {class_name}(**kwargs) raised"),
+                &e,
+            )
         })?;
-        let process = callable_attr(py, &instance, &config.function).ok_or_else(|| {
+        let process = callable_attr(&instance, &config.function).ok_or_else(|| {
             StageError::plain(format!(
                 "module {module_name}: class {class_name} has no method `{}`",
                 config.function
@@ -109,24 +117,21 @@ impl Hooks {
             module_name,
             process,
             process_name: config.function.clone(),
-            on_start: callable_attr(py, &instance, "on_start"),
-            on_caps: callable_attr(py, &instance, "on_caps"),
-            on_event: callable_attr(py, &instance, "on_event"),
-            on_eos: callable_attr(py, &instance, "on_eos"),
-            on_stop: callable_attr(py, &instance, "on_stop"),
+            on_start: callable_attr(&instance, "on_start"),
+            on_caps: callable_attr(&instance, "on_caps"),
+            on_event: callable_attr(&instance, "on_event"),
+            on_eos: callable_attr(&instance, "on_eos"),
+            on_stop: callable_attr(&instance, "on_stop"),
         })
     }
 }
 
-fn callable_attr(py: Python<'_>, owner: &Bound<'_, PyAny>, name: &str) -> Option<Py<PyAny>> {
+fn callable_attr(owner: &Bound<'_, PyAny>, name: &str) -> Option<Py<PyAny>> {
     owner
         .getattr(name)
         .ok()
         .filter(|attr| attr.is_callable())
-        .map(|attr| attr.unbind())
-        .inspect(|_| {
-            let _ = py;
-        })
+        .map(Bound::unbind)
 }
 
 /// A name containing a path separator or ending in `.py` is a file; anything else is

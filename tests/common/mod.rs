@@ -40,7 +40,13 @@ fn unindent(source: &str) -> String {
         .unwrap_or(0);
     source
         .lines()
-        .map(|l| if l.len() >= indent { &l[indent..] } else { l.trim_start() })
+        .map(|l| {
+            if l.len() >= indent {
+                &l[indent..]
+            } else {
+                l.trim_start()
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n")
         + "\n"
