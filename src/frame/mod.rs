@@ -144,31 +144,40 @@ impl ArrayView {
 /// one plane of a planar format.
 #[pyclass(frozen, module = "savant_gst")]
 pub struct Frame {
-    mapping: Mapping,
+    buffer: gst::Buffer,
+    /// Mapped on first use for read-only frames (a stage that never looks at the
+    /// pixels never maps), up front for writable ones.
+    mapping: std::sync::OnceLock<Mapping>,
     layout: FrameLayout,
     packed: Option<ArrayView>,
     attributes: PyOnceLock<Py<PyDict>>,
 }
 
 impl Frame {
-    /// Wraps a mapped buffer. Fails when the buffer is smaller than the caps say.
-    pub fn new(mapping: Mapping, layout: FrameLayout) -> Result<Self, String> {
-        let layout = layout.with_video_meta(mapping.buffer());
+    /// Wraps a buffer; `writable` maps it read-write now, so the caller must have
+    /// made it writable. Fails when the buffer is smaller than the caps say.
+    pub fn new(buffer: &gst::Buffer, layout: FrameLayout, writable: bool) -> Result<Self, String> {
+        let layout = layout.with_video_meta(buffer);
+        let size = buffer.size();
         for i in 0..layout.n_planes {
             let end = layout.plane_end(i);
-            if end > mapping.size() {
+            if end > size {
                 return Err(format!(
-                    "buffer of {} bytes is too small for {}x{} {} (plane {i} ends at byte {end})",
-                    mapping.size(),
+                    "buffer of {size} bytes is too small for {}x{} {} (plane {i} ends at byte {end})",
                     layout.width,
                     layout.height,
                     layout.format_name()
                 ));
             }
         }
+        let mapping = std::sync::OnceLock::new();
+        if writable {
+            let _ = mapping.set(Mapping::new(buffer, true).map_err(|e| e.to_string())?);
+        }
         let packed =
             (layout.arrangement == Arrangement::Packed).then(|| ArrayView::of_plane(&layout, 0));
         Ok(Self {
+            buffer: buffer.clone(),
             mapping,
             layout,
             packed,
@@ -183,12 +192,23 @@ impl Frame {
             return Ok(None);
         };
         let new = attributes::from_py_dict(dict.bind(py))?;
-        let old = attributes::read(self.mapping.buffer());
+        let old = attributes::read(&self.buffer);
         let unchanged = match &old {
             Some(old) => attributes::same_fields(old, &new),
             None => new.n_fields() == 0,
         };
         Ok((!unchanged).then_some(new))
+    }
+
+    fn mapping(&self) -> PyResult<&Mapping> {
+        if let Some(mapping) = self.mapping.get() {
+            return Ok(mapping);
+        }
+        let mapping =
+            Mapping::new(&self.buffer, false).map_err(|e| PyBufferError::new_err(e.to_string()))?;
+        // Only the GIL holder gets here; a lost race would just unmap the spare.
+        let _ = self.mapping.set(mapping);
+        Ok(self.mapping.get().expect("set above"))
     }
 
     fn packed_view_error(&self) -> PyErr {
@@ -218,25 +238,25 @@ impl Frame {
     /// Presentation timestamp in ns, or None.
     #[getter]
     fn pts(&self) -> Option<u64> {
-        clock_time(self.mapping.buffer().pts())
+        clock_time(self.buffer.pts())
     }
 
     /// Decoding timestamp in ns, or None.
     #[getter]
     fn dts(&self) -> Option<u64> {
-        clock_time(self.mapping.buffer().dts())
+        clock_time(self.buffer.dts())
     }
 
     /// Duration in ns, or None.
     #[getter]
     fn duration(&self) -> Option<u64> {
-        clock_time(self.mapping.buffer().duration())
+        clock_time(self.buffer.duration())
     }
 
     /// The buffer offset (frame number for most sources), or None.
     #[getter]
     fn offset(&self) -> Option<u64> {
-        let offset = self.mapping.buffer().offset();
+        let offset = self.buffer.offset();
         (offset != gst::ffi::GST_BUFFER_OFFSET_NONE).then_some(offset)
     }
 
@@ -268,7 +288,7 @@ impl Frame {
     /// Whether arrays of this frame may be written to (the element's `writable`).
     #[getter]
     fn writable(&self) -> bool {
-        self.mapping.writable()
+        self.mapping.get().is_some_and(Mapping::writable)
     }
 
     /// str -> str/int/float/bool that travel downstream with the buffer.
@@ -277,7 +297,7 @@ impl Frame {
         if let Some(dict) = self.attributes.get(py) {
             return Ok(dict.clone_ref(py));
         }
-        let existing = attributes::read(self.mapping.buffer());
+        let existing = attributes::read(&self.buffer);
         let dict = attributes::to_py_dict(py, existing.as_deref())?.unbind();
         Ok(self.attributes.get_or_init(py, || dict).clone_ref(py))
     }
@@ -312,7 +332,7 @@ impl Frame {
             return Err(this.packed_view_error());
         };
         // SAFETY: `packed` lives inside `slf`, which becomes the view's owner.
-        unsafe { packed.export(slf.clone().into_any(), &this.mapping, view, flags) }
+        unsafe { packed.export(slf.clone().into_any(), this.mapping()?, view, flags) }
     }
 
     /// numpy falls back to `__array__` only when the buffer protocol failed; without
@@ -375,7 +395,7 @@ impl Plane {
         // SAFETY: `this.view` lives inside `slf`, which holds the frame and its mapping.
         unsafe {
             this.view
-                .export(slf.clone().into_any(), &frame.mapping, view, flags)
+                .export(slf.clone().into_any(), frame.mapping()?, view, flags)
         }
     }
 

@@ -18,7 +18,6 @@ use pyo3::prelude::*;
 use pyo3::types::PyBool;
 
 use crate::frame::layout::FrameLayout;
-use crate::frame::mapping::Mapping;
 use crate::frame::{attributes, CapsInfo, Frame};
 use crate::python::stage::{Hooks, StageConfig, StageError};
 use crate::python::stats::StageStats;
@@ -130,9 +129,7 @@ impl PyFunc {
             // Copies only when the buffer is shared (after a tee, or kept by Python).
             buffer.make_mut();
         }
-        let frame = Mapping::new(&buffer, writable)
-            .map_err(|e| e.to_string())
-            .and_then(|mapping| Frame::new(mapping, layout));
+        let frame = Frame::new(&buffer, layout, writable);
         let frame = match frame {
             Ok(frame) => frame,
             Err(e) => {

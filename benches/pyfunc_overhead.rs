@@ -1,0 +1,133 @@
+//! Per-buffer cost of a Python stage over `identity`: savantpyfunc against an
+//! equivalent gst-python element (Savant's way), measured in one run.
+//!
+//!     cargo build --release && cargo bench --bench pyfunc_overhead
+//!
+//! Each row runs `gst-launch-1.0` with two buffer counts; the slope between them is
+//! the marginal cost per buffer (start-up cancels out). Rounds are interleaved and
+//! the median is kept, because this machine is shared and noisy.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+const SHORT: u64 = 10_000;
+const LONG: u64 = 60_000;
+const ROUNDS: usize = 5;
+
+struct Row {
+    name: &'static str,
+    element: String,
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let plugin_dir = release_dir();
+    let stages = root.join("benches/stages");
+    let plugin_path = format!(
+        "{}:{}",
+        plugin_dir.display(),
+        root.join("benches/gst_python").display()
+    );
+    let rows = [
+        Row {
+            name: "identity (baseline)",
+            element: "identity".into(),
+        },
+        Row {
+            name: "savantpyfunc, trivial function",
+            element: format!("savantpyfunc module={}/trivial.py", stages.display()),
+        },
+        Row {
+            name: "savantpyfunc, np.asarray(frame)",
+            element: format!("savantpyfunc module={}/asarray.py", stages.display()),
+        },
+        Row {
+            name: "gst-python, trivial function",
+            element: "benchpytrivial".into(),
+        },
+        Row {
+            name: "gst-python, map + np.frombuffer",
+            element: "benchpyarray".into(),
+        },
+    ];
+
+    let mut slopes: Vec<Vec<f64>> = vec![Vec::new(); rows.len()];
+    for _ in 0..ROUNDS {
+        for (row, samples) in rows.iter().zip(&mut slopes) {
+            let short = run(&plugin_path, &row.element, SHORT);
+            let long = run(&plugin_path, &row.element, LONG);
+            samples.push((long - short) / (LONG - SHORT) as f64 * 1e6);
+        }
+    }
+    let medians: Vec<f64> = slopes.iter_mut().map(|s| median(s)).collect();
+    let baseline = medians[0];
+    let overhead = |i: usize| (medians[i] - baseline).max(0.001);
+
+    println!(
+        "\nPer-buffer cost, RGBA 64x64, median of {ROUNDS} rounds ({SHORT} vs {LONG} buffers)"
+    );
+    println!(
+        "{:<34} {:>12} {:>16}",
+        "element", "µs/buffer", "over identity"
+    );
+    for (i, row) in rows.iter().enumerate() {
+        println!(
+            "{:<34} {:>12.3} {:>16.3}",
+            row.name,
+            medians[i],
+            medians[i] - baseline
+        );
+    }
+    println!();
+    println!(
+        "gst-python trivial / savantpyfunc trivial overhead:   {:>6.1}x",
+        overhead(3) / overhead(1)
+    );
+    println!(
+        "gst-python array / savantpyfunc np.asarray overhead:  {:>6.1}x",
+        overhead(4) / overhead(2)
+    );
+    println!(
+        "targets: savantpyfunc trivial <= 0.3 µs/buffer (got {:.3}), >= 30x less than gst-python (got {:.1}x)",
+        overhead(1),
+        overhead(3) / overhead(1)
+    );
+}
+
+fn release_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    assert!(
+        dir.join("libgstsavant.so").exists(),
+        "{}/libgstsavant.so missing: run `cargo build --release` first",
+        dir.display()
+    );
+    dir
+}
+
+/// Wall time of one gst-launch run, in seconds.
+fn run(plugin_path: &str, element: &str, buffers: u64) -> f64 {
+    let description = format!(
+        "-q videotestsrc pattern=black num-buffers={buffers} \
+         ! video/x-raw,format=RGBA,width=64,height=64 ! {element} ! fakesink"
+    );
+    let started = Instant::now();
+    let output = Command::new("gst-launch-1.0")
+        .env("GST_PLUGIN_PATH", plugin_path)
+        .args(description.split_whitespace())
+        .output()
+        .expect("run gst-launch-1.0");
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(
+        output.status.success(),
+        "{description}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    elapsed
+}
+
+fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    samples[samples.len() / 2]
+}

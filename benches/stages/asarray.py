@@ -1,0 +1,5 @@
+import numpy as np
+
+
+def process_frame(frame):
+    np.asarray(frame)
