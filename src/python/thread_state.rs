@@ -78,3 +78,17 @@ pub fn attach<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> (R, u64) {
         (f(py), gil_wait_ns)
     })
 }
+
+/// How many Python thread states the interpreter holds (for tests and diagnostics).
+pub fn count(_py: Python<'_>) -> usize {
+    // SAFETY: the GIL is held (the token proves it), so the list cannot change.
+    unsafe {
+        let mut state = ffi::PyInterpreterState_ThreadHead(ffi::PyInterpreterState_Main());
+        let mut n = 0;
+        while !state.is_null() {
+            n += 1;
+            state = ffi::PyThreadState_Next(state);
+        }
+        n
+    }
+}
