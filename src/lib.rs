@@ -1,18 +1,21 @@
 //! gst-savant: GStreamer elements that run per-frame Python at native speed.
 //!
 //! - `savantpyfunc`: calls a user Python class or function for every buffer, zero copy.
+//! - `savantqueue`: the bounded queue ahead of a Python stage, with statistics.
 //!
 //! Python is initialized lazily at the first element start, never at plugin load.
 
 pub mod frame;
 pub mod pyfunc;
 pub mod python;
+pub mod queue;
 
 use gst::glib;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     frame::attributes::register();
     pyfunc::register(plugin)?;
+    queue::register(plugin)?;
     Ok(())
 }
 

@@ -21,7 +21,7 @@ use crate::frame::layout::FrameLayout;
 use crate::frame::{attributes, CapsInfo, Frame};
 use crate::python::stage::{Hooks, StageConfig, StageError};
 use crate::python::stats::StageStats;
-use crate::python::{interpreter, thread_state};
+use crate::python::{gil_probe, interpreter, thread_state};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -54,6 +54,7 @@ pub enum OnError {
 const DEFAULT_FUNCTION: &str = "process_frame";
 const DEFAULT_WRITABLE: bool = false;
 const DEFAULT_ON_ERROR: OnError = OnError::Fail;
+const DEFAULT_STATS_INTERVAL_MS: u32 = 0;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -63,6 +64,7 @@ struct Settings {
     kwargs: Option<String>,
     writable: bool,
     on_error: OnError,
+    stats_interval_ms: u32,
 }
 
 impl Default for Settings {
@@ -74,6 +76,7 @@ impl Default for Settings {
             kwargs: None,
             writable: DEFAULT_WRITABLE,
             on_error: DEFAULT_ON_ERROR,
+            stats_interval_ms: DEFAULT_STATS_INTERVAL_MS,
         }
     }
 }
@@ -84,6 +87,8 @@ struct State {
     layout: Option<FrameLayout>,
     writable: bool,
     on_error: OnError,
+    stats_interval_ms: u32,
+    last_stats_post: Option<Instant>,
 }
 
 /// What became of one frame.
@@ -109,7 +114,7 @@ impl PyFunc {
         _pad: &gst::Pad,
         mut buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let (hooks, layout, writable, on_error) = {
+        let (hooks, layout, writable, on_error, stats_interval_ms) = {
             let state = self.state.lock().unwrap();
             let Some(state) = state.as_ref() else {
                 return Err(gst::FlowError::Flushing);
@@ -122,7 +127,13 @@ impl PyFunc {
                 );
                 return Err(gst::FlowError::NotNegotiated);
             };
-            (state.hooks.clone(), layout, state.writable, state.on_error)
+            (
+                state.hooks.clone(),
+                layout,
+                state.writable,
+                state.on_error,
+                state.stats_interval_ms,
+            )
         };
 
         if writable {
@@ -138,13 +149,26 @@ impl PyFunc {
             }
         };
 
+        gst::log!(
+            CAT,
+            imp = self,
+            "calling {} for {:?}",
+            hooks.process_name,
+            buffer.pts()
+        );
+        let calls = &self.stats.calls;
         let ((verdict, python_ns), gil_wait_ns) = thread_state::attach(move |py| {
             let started = Instant::now();
+            calls.enter();
             let verdict = call_process(py, &hooks, frame);
+            calls.leave();
             drop(hooks);
             (verdict, started.elapsed().as_nanos() as u64)
         });
         self.stats.record_call(python_ns, gil_wait_ns);
+        if stats_interval_ms > 0 {
+            self.maybe_post_periodic_stats(stats_interval_ms);
+        }
 
         match verdict {
             Verdict::Pass(new_attributes) => {
@@ -252,7 +276,58 @@ impl PyFunc {
                 }
             }
         }
+        if is_eos {
+            self.post_stats();
+            gst::info!(
+                CAT,
+                imp = self,
+                "{}{}",
+                self.stats.summary(),
+                self.upstream_queue_summary()
+            );
+        }
         gst::Pad::event_default(pad, Some(&*self.obj()), event)
+    }
+
+    fn post_stats(&self) {
+        let obj = self.obj();
+        let structure = self.stats.to_structure("savantpyfunc-stats");
+        let _ = obj.post_message(gst::message::Element::builder(structure).src(&*obj).build());
+    }
+
+    fn maybe_post_periodic_stats(&self, interval_ms: u32) {
+        let now = Instant::now();
+        {
+            let mut state = self.state.lock().unwrap();
+            let Some(state) = state.as_mut() else { return };
+            if state
+                .last_stats_post
+                .is_some_and(|t| now.duration_since(t).as_millis() < interval_ms as u128)
+            {
+                return;
+            }
+            state.last_stats_post = Some(now);
+        }
+        self.post_stats();
+    }
+
+    /// ", queue ahead: max N of M buffers" when a savantqueue feeds this stage.
+    fn upstream_queue_summary(&self) -> String {
+        let queue = self
+            .sinkpad
+            .peer()
+            .and_then(|pad| pad.parent_element())
+            .filter(|element| element.is::<crate::queue::SavantQueue>());
+        let Some(queue) = queue else {
+            return String::new();
+        };
+        let stats = queue.property::<gst::Structure>("stats");
+        format!(
+            "; queue ahead ({}) held at most {} of {} buffers",
+            queue.name(),
+            stats.get::<u64>("max-level-buffers").unwrap_or(0),
+            stats.get::<u32>("length").unwrap_or(0)
+        )
     }
 
     /// Posts the error or warning for a failed hook and counts it; returns the policy.
@@ -327,11 +402,14 @@ impl PyFunc {
         })?;
         gst::debug!(CAT, imp = self, "started {}", hooks.module_name);
         self.stats.reset();
+        gil_probe::register(&self.stats.calls);
         *self.state.lock().unwrap() = Some(State {
             hooks: Arc::new(hooks),
             layout: None,
             writable: settings.writable,
             on_error: settings.on_error,
+            stats_interval_ms: settings.stats_interval_ms,
+            last_stats_post: None,
         });
         Ok(())
     }
@@ -341,6 +419,7 @@ impl PyFunc {
         let Some(state) = self.state.lock().unwrap().take() else {
             return;
         };
+        gil_probe::unregister(&self.stats.calls);
         thread_state::attach(|py| {
             if let Some(on_stop) = &state.hooks.on_stop {
                 gst::log!(CAT, imp = self, "calling on_stop");
@@ -510,9 +589,15 @@ impl ObjectImpl for PyFunc {
                     .blurb("What an exception in user code does: fail (ERROR, stop), skip (WARNING, pass the buffer), drop (WARNING, drop the buffer)")
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecUInt::builder("stats-interval")
+                    .nick("Statistics interval")
+                    .blurb("Post the stats as an element message every this many milliseconds (they are always posted at EOS); 0 = only at EOS")
+                    .default_value(DEFAULT_STATS_INTERVAL_MS)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("frames, dropped, errors, python-ns(-max) spent in Python, gil-wait-ns(-max) spent waiting for the GIL")
+                    .blurb("frames, dropped, errors, python-ns(-max) in Python, gil-wait-ns(-max) waiting for the GIL, wall-ns from first to last call, gil-free-samples of gil-samples (GIL released during a call), verdict on queues")
                     .read_only()
                     .build(),
             ]
@@ -534,6 +619,7 @@ impl ObjectImpl for PyFunc {
             }
             "kwargs" => settings.kwargs = value.get().unwrap(),
             "writable" => settings.writable = value.get().unwrap(),
+            "stats-interval" => settings.stats_interval_ms = value.get().unwrap(),
             "on-error" => {
                 settings.on_error = value.get().unwrap();
                 if let Some(state) = self.state.lock().unwrap().as_mut() {
@@ -552,6 +638,7 @@ impl ObjectImpl for PyFunc {
             "function" => settings.function.to_value(),
             "kwargs" => settings.kwargs.to_value(),
             "writable" => settings.writable.to_value(),
+            "stats-interval" => settings.stats_interval_ms.to_value(),
             "on-error" => settings.on_error.to_value(),
             "stats" => self.stats.to_structure("savantpyfunc-stats").to_value(),
             _ => unimplemented!(),

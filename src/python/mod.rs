@@ -2,6 +2,7 @@
 //! bootstrap, per-thread GIL state, loading user modules, exception text.
 
 pub mod error;
+pub mod gil_probe;
 pub mod interpreter;
 pub mod kwargs;
 pub mod stage;

@@ -1,7 +1,15 @@
 //! Per-stage counters: how many frames, how long in Python, how long waiting for the
-//! GIL. Lock-free so streaming threads never contend with property reads.
+//! GIL, and whether the Python code releases the GIL. Lock-free so streaming threads
+//! never contend with property reads.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, LazyLock};
+use std::time::Instant;
+
+use super::gil_probe::{self, CallTracker};
+
+/// Origin for the first/last frame times kept in atomics.
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 
 #[derive(Default, Debug)]
 pub struct StageStats {
@@ -12,6 +20,10 @@ pub struct StageStats {
     python_ns_max: AtomicU64,
     gil_wait_ns: AtomicU64,
     gil_wait_ns_max: AtomicU64,
+    /// Nanoseconds since EPOCH (+1, so 0 means "none yet").
+    first_call_at: AtomicU64,
+    last_call_end: AtomicU64,
+    pub calls: Arc<CallTracker>,
 }
 
 impl StageStats {
@@ -21,6 +33,12 @@ impl StageStats {
         self.python_ns_max.fetch_max(python_ns, Relaxed);
         self.gil_wait_ns.fetch_add(gil_wait_ns, Relaxed);
         self.gil_wait_ns_max.fetch_max(gil_wait_ns, Relaxed);
+        let end = EPOCH.elapsed().as_nanos() as u64 + 1;
+        let start = end.saturating_sub(python_ns + gil_wait_ns).max(1);
+        let _ = self
+            .first_call_at
+            .compare_exchange(0, start, Relaxed, Relaxed);
+        self.last_call_end.fetch_max(end, Relaxed);
     }
 
     pub fn reset(&self) {
@@ -32,20 +50,65 @@ impl StageStats {
             &self.python_ns_max,
             &self.gil_wait_ns,
             &self.gil_wait_ns_max,
+            &self.first_call_at,
+            &self.last_call_end,
         ] {
             counter.store(0, Relaxed);
+        }
+        self.calls.reset();
+    }
+
+    /// Time from the first call's start to the last call's end.
+    fn wall_ns(&self) -> u64 {
+        let first = self.first_call_at.load(Relaxed);
+        let last = self.last_call_end.load(Relaxed);
+        if first == 0 {
+            0
+        } else {
+            last.saturating_sub(first)
         }
     }
 
     pub fn to_structure(&self, name: &str) -> gst::Structure {
+        let frames = self.frames.load(Relaxed);
+        let python_ns = self.python_ns.load(Relaxed);
+        let (free, samples) = self.calls.samples();
+        let mean_call_ns = python_ns / frames.max(1);
         gst::Structure::builder(name)
-            .field("frames", self.frames.load(Relaxed))
+            .field("frames", frames)
             .field("dropped", self.dropped.load(Relaxed))
             .field("errors", self.errors.load(Relaxed))
-            .field("python-ns", self.python_ns.load(Relaxed))
+            .field("python-ns", python_ns)
             .field("python-ns-max", self.python_ns_max.load(Relaxed))
             .field("gil-wait-ns", self.gil_wait_ns.load(Relaxed))
             .field("gil-wait-ns-max", self.gil_wait_ns_max.load(Relaxed))
+            .field("wall-ns", self.wall_ns())
+            .field("gil-free-samples", free)
+            .field("gil-samples", samples)
+            .field("verdict", gil_probe::verdict(free, samples, mean_call_ns))
             .build()
+    }
+
+    /// One line for the log at EOS: frames, mean time in Python, mean GIL wait,
+    /// share of wall time, GIL-free share and the verdict.
+    pub fn summary(&self) -> String {
+        let s = self.to_structure("summary");
+        let frames = s.get::<u64>("frames").unwrap_or(0).max(1);
+        let python = s.get::<u64>("python-ns").unwrap_or(0);
+        let wait = s.get::<u64>("gil-wait-ns").unwrap_or(0);
+        let wall = s.get::<u64>("wall-ns").unwrap_or(0).max(1);
+        let free = s.get::<u64>("gil-free-samples").unwrap_or(0);
+        let samples = s.get::<u64>("gil-samples").unwrap_or(0);
+        format!(
+            "{} frames, {:.1} us in Python and {:.1} us waiting for the GIL per frame, \
+             {:.0}% of wall time in Python, GIL free in {}/{} samples: {}",
+            s.get::<u64>("frames").unwrap_or(0),
+            python as f64 / frames as f64 / 1e3,
+            wait as f64 / frames as f64 / 1e3,
+            100.0 * python as f64 / wall as f64,
+            free,
+            samples,
+            s.get::<&str>("verdict").unwrap_or("")
+        )
     }
 }

@@ -1,0 +1,159 @@
+//! Finds out whether a stage's Python code releases the GIL, by sampling.
+//!
+//! While any registered stage is inside its Python call, a background thread tries to
+//! take the GIL every `PERIOD`. If it gets it at once while the stage is still in the
+//! same call, the call had released the GIL (numpy, OpenCV, I/O); if it has to wait
+//! until the call ends, or longer than `FREE_WAIT`, the call held it. The share of
+//! "free" samples is the stage's GIL-free share, the basis of the queue verdict.
+//! When no stage is in a call the sampler does not touch the GIL at all.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use super::thread_state;
+
+const PERIOD: Duration = Duration::from_millis(2);
+/// Taking a free GIL costs microseconds; a held one makes us wait for the holder's
+/// switch interval (5 ms) or the end of its call.
+const FREE_WAIT: Duration = Duration::from_micros(500);
+
+/// Per-stage call tracking shared with the sampler.
+#[derive(Default, Debug)]
+pub struct CallTracker {
+    /// Odd while the stage is inside a Python call; counts calls.
+    sequence: AtomicU64,
+    samples_free: AtomicU64,
+    samples_held: AtomicU64,
+}
+
+impl CallTracker {
+    #[inline]
+    pub fn enter(&self) {
+        self.sequence.fetch_add(1, Relaxed);
+    }
+
+    #[inline]
+    pub fn leave(&self) {
+        self.sequence.fetch_add(1, Relaxed);
+    }
+
+    pub fn reset(&self) {
+        self.samples_free.store(0, Relaxed);
+        self.samples_held.store(0, Relaxed);
+    }
+
+    /// (samples where the GIL was free during a call, all samples during calls).
+    pub fn samples(&self) -> (u64, u64) {
+        let free = self.samples_free.load(Relaxed);
+        (free, free + self.samples_held.load(Relaxed))
+    }
+}
+
+struct Registry {
+    stages: Vec<Weak<CallTracker>>,
+    sampler_running: bool,
+}
+
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    stages: Vec::new(),
+    sampler_running: false,
+});
+
+/// Samples `tracker` until it is dropped. The sampler thread runs while any tracker
+/// is alive and exits after the last one is gone.
+pub fn register(tracker: &Arc<CallTracker>) {
+    let mut registry = REGISTRY.lock().unwrap();
+    registry.stages.retain(|s| s.strong_count() > 0);
+    registry.stages.push(Arc::downgrade(tracker));
+    if !registry.sampler_running {
+        registry.sampler_running = true;
+        let spawned = std::thread::Builder::new()
+            .name("savant-gil-probe".into())
+            .spawn(sample_loop);
+        if spawned.is_err() {
+            registry.sampler_running = false;
+        }
+    }
+}
+
+/// Stops sampling `tracker` (element stopped); the sampler exits with the last one.
+pub fn unregister(tracker: &Arc<CallTracker>) {
+    let target = Arc::downgrade(tracker);
+    REGISTRY
+        .lock()
+        .unwrap()
+        .stages
+        .retain(|s| s.strong_count() > 0 && !s.ptr_eq(&target));
+}
+
+fn sample_loop() {
+    let mut in_call = Vec::new();
+    loop {
+        std::thread::sleep(PERIOD);
+        in_call.clear();
+        {
+            let mut registry = REGISTRY.lock().unwrap();
+            registry.stages.retain(|s| s.strong_count() > 0);
+            if registry.stages.is_empty() {
+                registry.sampler_running = false;
+                return;
+            }
+            for stage in registry.stages.iter().filter_map(Weak::upgrade) {
+                let sequence = stage.sequence.load(Relaxed);
+                if sequence % 2 == 1 {
+                    in_call.push((stage, sequence));
+                }
+            }
+        }
+        if in_call.is_empty() {
+            continue;
+        }
+        let asked = Instant::now();
+        let ((), _) = thread_state::attach(|_py| ());
+        let free = asked.elapsed() < FREE_WAIT;
+        for (stage, sequence) in in_call.drain(..) {
+            // A call that ended while we waited held the GIL to its end.
+            if free && stage.sequence.load(Relaxed) == sequence {
+                stage.samples_free.fetch_add(1, Relaxed);
+            } else {
+                stage.samples_held.fetch_add(1, Relaxed);
+            }
+        }
+    }
+}
+
+/// The verdict for a stage, from its GIL-free share and its mean call time.
+/// Documented in the README ("Do queues help?").
+pub fn verdict(free_samples: u64, samples: u64, mean_call_ns: u64) -> &'static str {
+    if mean_call_ns < 10_000 {
+        // Savant's rule of thumb: calls this short should not release the GIL, and a
+        // queue's thread hand-off costs more than it could win.
+        return "GIL-bound (calls under 10 us): queues will not help";
+    }
+    if samples < 5 {
+        return "not enough samples for a verdict";
+    }
+    if free_samples * 2 >= samples {
+        "releases the GIL: queues help"
+    } else {
+        "GIL-bound: queues will not help"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::verdict;
+
+    #[test]
+    fn verdict_follows_the_gil_free_share_and_call_length() {
+        assert_eq!(verdict(90, 100, 3_000_000), "releases the GIL: queues help");
+        assert_eq!(verdict(50, 100, 3_000_000), "releases the GIL: queues help");
+        assert_eq!(
+            verdict(10, 100, 1_000_000),
+            "GIL-bound: queues will not help"
+        );
+        assert!(verdict(100, 100, 5_000).starts_with("GIL-bound (calls under 10 us)"));
+        assert_eq!(verdict(3, 4, 1_000_000), "not enough samples for a verdict");
+    }
+}
