@@ -2,10 +2,12 @@
 //!
 //! - `savantpyfunc`: calls a user Python class or function for every buffer, zero copy.
 //! - `savantqueue`: the bounded queue ahead of a Python stage, with statistics.
+//! - `savantmodule`: a bin built from a Savant module YAML ([`module::build_bin`]).
 //!
 //! Python is initialized lazily at the first element start, never at plugin load.
 
 pub mod frame;
+pub mod module;
 pub mod pyfunc;
 pub mod python;
 pub mod queue;
@@ -16,6 +18,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     frame::attributes::register();
     pyfunc::register(plugin)?;
     queue::register(plugin)?;
+    module::register(plugin)?;
     Ok(())
 }
 

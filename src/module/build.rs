@@ -1,0 +1,156 @@
+//! Turning a module config into GStreamer elements inside a bin: the public Rust API
+//! for apps (`build_bin`) and what `savantmodule` runs.
+
+use gst::prelude::*;
+
+use super::config::{ConfigError, ElementPlan, ModuleConfig, Step};
+
+/// Builds a bin with `sink` and `src` ghost pads from a module config (a YAML file
+/// path or YAML text). Needs the savant plugin registered (it makes savantqueue and
+/// savantpyfunc elements).
+///
+/// ```no_run
+/// gst::init().unwrap();
+/// gstsavant::plugin_register_static().unwrap();
+/// let bin = gstsavant::module::build_bin("module.yml").unwrap();
+/// ```
+pub fn build_bin(config: &str) -> Result<gst::Bin, ConfigError> {
+    let config = ModuleConfig::load(config)?;
+    let mut builder = gst::Bin::builder();
+    if let Some(name) = &config.name {
+        builder = builder.name(name.as_str());
+    }
+    let bin = builder.build();
+    let (first, last) = populate(&bin, &config)?;
+    add_ghost_pads(&bin, &first, &last)?;
+    Ok(bin)
+}
+
+/// Adds the config's elements and queues to `bin`, linked in order; returns the
+/// first and last element.
+pub fn populate(
+    bin: &gst::Bin,
+    config: &ModuleConfig,
+) -> Result<(gst::Element, gst::Element), ConfigError> {
+    let mut elements: Vec<(gst::Element, String)> = Vec::new();
+    let mut queue_index = 0;
+    for step in config.steps() {
+        let (element, path) = match step {
+            Step::Queue(spec) => {
+                let path = "parameters.buffer_queues".to_owned();
+                let queue = make("savantqueue", Some(&format!("queue{queue_index}")), &path)?;
+                queue_index += 1;
+                queue.set_property("length", spec.length);
+                queue.set_property("byte-size", spec.byte_size);
+                (queue, path)
+            }
+            Step::Element(plan) => (make_element(&plan)?, plan.path),
+        };
+        bin.add(&element).map_err(|e| ConfigError {
+            path: path.clone(),
+            message: format!("cannot add {}: {e}", element.name()),
+        })?;
+        if let Some((previous, _)) = elements.last() {
+            previous.link(&element).map_err(|_| ConfigError {
+                path: path.clone(),
+                message: format!(
+                    "cannot link {} to {} (incompatible pads or caps)",
+                    previous.name(),
+                    element.name()
+                ),
+            })?;
+        }
+        elements.push((element, path));
+    }
+    let first = elements.first().map(|(e, _)| e.clone());
+    let last = elements.last().map(|(e, _)| e.clone());
+    match (first, last) {
+        (Some(first), Some(last)) => Ok((first, last)),
+        _ => Err(ConfigError {
+            path: "pipeline.elements".into(),
+            message: "is empty".into(),
+        }),
+    }
+}
+
+/// Points `bin`'s ghost pads (made here, or already there) at the chain's ends.
+pub fn add_ghost_pads(
+    bin: &gst::Bin,
+    first: &gst::Element,
+    last: &gst::Element,
+) -> Result<(), ConfigError> {
+    for (direction, element, name) in [("sink", first, "first"), ("src", last, "last")] {
+        let target = element.static_pad(direction).ok_or_else(|| ConfigError {
+            path: "pipeline.elements".into(),
+            message: format!(
+                "the {name} element ({}) has no always-present {direction} pad",
+                element.name()
+            ),
+        })?;
+        let ghost = match bin.static_pad(direction) {
+            Some(pad) => pad.downcast::<gst::GhostPad>().map_err(|_| ConfigError {
+                path: String::new(),
+                message: format!("the bin's {direction} pad is not a ghost pad"),
+            })?,
+            None => {
+                let pad = gst::GhostPad::builder(if direction == "sink" {
+                    gst::PadDirection::Sink
+                } else {
+                    gst::PadDirection::Src
+                })
+                .name(direction)
+                .build();
+                bin.add_pad(&pad).map_err(|e| ConfigError {
+                    path: String::new(),
+                    message: e.to_string(),
+                })?;
+                pad
+            }
+        };
+        ghost.set_target(Some(&target)).map_err(|e| ConfigError {
+            path: "pipeline.elements".into(),
+            message: format!("cannot expose {}'s {direction} pad: {e}", element.name()),
+        })?;
+    }
+    Ok(())
+}
+
+fn make(factory: &str, name: Option<&str>, path: &str) -> Result<gst::Element, ConfigError> {
+    let mut builder = gst::ElementFactory::make(factory);
+    if let Some(name) = name {
+        builder = builder.name(name);
+    }
+    builder.build().map_err(|_| ConfigError {
+        path: format!("{path}.element"),
+        message: format!(
+            "no GStreamer element '{factory}' (is its plugin installed and registered?)"
+        ),
+    })
+}
+
+fn make_element(plan: &ElementPlan) -> Result<gst::Element, ConfigError> {
+    let element = make(&plan.factory, plan.name.as_deref(), &plan.path)?;
+    for (property, text) in &plan.properties {
+        let path = format!("{}.{property}", plan.path);
+        let pspec = element.find_property(property).ok_or_else(|| ConfigError {
+            path: path.clone(),
+            message: format!("{} has no property '{property}'", plan.factory),
+        })?;
+        if !pspec.flags().contains(gst::glib::ParamFlags::WRITABLE) {
+            return Err(ConfigError {
+                path,
+                message: format!("property '{property}' of {} is read-only", plan.factory),
+            });
+        }
+        let value =
+            gst::glib::Value::deserialize_with_pspec(text, &pspec).map_err(|_| ConfigError {
+                path: path.clone(),
+                message: format!(
+                    "cannot use {text:?} for '{property}' ({})",
+                    pspec.value_type().name()
+                ),
+            })?;
+        element.set_property_from_value(property, &value);
+    }
+    Ok(element)
+}

@@ -1,0 +1,25 @@
+//! Savant module YAML: `savantmodule config=module.yml` and the same builder as a
+//! Rust API (`build_bin`).
+
+use gst::glib;
+use gst::prelude::*;
+
+mod build;
+pub mod config;
+mod imp;
+
+pub use build::{add_ghost_pads, build_bin, populate};
+pub use config::{ConfigError, ModuleConfig, QueueSpec};
+
+glib::wrapper! {
+    pub struct SavantModule(ObjectSubclass<imp::SavantModule>) @extends gst::Bin, gst::Element, gst::Object, @implements gst::ChildProxy;
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "savantmodule",
+        gst::Rank::NONE,
+        SavantModule::static_type(),
+    )
+}

@@ -1,0 +1,214 @@
+//! savantmodule and `gstsavant::module::build_bin`: Savant module YAML as a bin.
+
+mod common;
+
+use common::{attributes, expect_error, init, module, run};
+use gst::prelude::*;
+
+fn write_config(name: &str, yaml: &str) -> String {
+    let path = common::module_dir().join(format!("{name}.yml"));
+    std::fs::create_dir_all(common::module_dir()).unwrap();
+    std::fs::write(&path, yaml).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn module_yaml_builds_stages_with_savant_queues() {
+    let stage = module(
+        "module_counter",
+        r#"
+        class Counter:
+            def __init__(self, step):
+                self.n = 0
+                self.step = step
+            def process_frame(self, frame):
+                self.n += self.step
+                frame.attributes["n"] = self.n
+        "#,
+    );
+    let config = write_config(
+        "counter_module",
+        &format!(
+            r#"
+name: counter
+parameters:
+  buffer_queues: {{length: 2, byte_size: 0}}
+pipeline:
+  elements:
+  - element: pyfunc
+    name: first
+    module: {stage}
+    class_name: Counter
+    kwargs: {{step: 1}}
+  - element: identity
+    properties: {{silent: true}}
+  - element: pyfunc
+    name: second
+    module: {stage}
+    class_name: Counter
+    kwargs: {{step: 10}}
+"#
+        ),
+    );
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=5 ! video/x-raw,format=GRAY8,width=8,height=8 \
+         ! savantmodule name=m config={config} ! appsink name=sink"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let bin = pipeline
+        .by_name("m")
+        .unwrap()
+        .downcast::<gst::Bin>()
+        .unwrap();
+    let mut children: Vec<String> = bin
+        .iterate_sorted()
+        .into_iter()
+        .map(|e| e.unwrap().factory().unwrap().name().to_string())
+        .collect();
+    children.reverse(); // iterate_sorted goes sink to source
+    assert_eq!(
+        children,
+        [
+            "savantqueue",
+            "savantpyfunc",
+            "savantqueue",
+            "identity",
+            "savantqueue",
+            "savantpyfunc",
+            "savantqueue"
+        ]
+    );
+    let queue = bin.by_name("queue0").unwrap();
+    assert_eq!(queue.property::<u32>("length"), 2);
+    drop(pipeline);
+
+    let result = run(&format!(
+        "videotestsrc num-buffers=5 ! video/x-raw,format=GRAY8,width=8,height=8 \
+         ! savantmodule config={config} ! appsink name=sink"
+    ));
+    assert!(result.eos, "{result:?}");
+    // The second stage overwrote the attribute: 10, 20, ... (kwargs reached each class).
+    let values: Vec<i64> = result
+        .buffers
+        .iter()
+        .map(|b| attributes(b).unwrap().get::<i64>("n").unwrap())
+        .collect();
+    assert_eq!(values, vec![10, 20, 30, 40, 50]);
+}
+
+#[test]
+fn build_bin_is_a_rust_api() {
+    init();
+    let stage = module(
+        "module_api_stage",
+        "def process_frame(frame):\n    frame.attributes['api'] = True\n",
+    );
+    let bin = gstsavant::module::build_bin(&format!(
+        "pipeline:\n  elements:\n  - {{element: pyfunc, module: {stage}}}\n"
+    ))
+    .unwrap();
+    let pipeline = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("videotestsrc")
+        .property("num-buffers", 2)
+        .build()
+        .unwrap();
+    let caps = gst::ElementFactory::make("capsfilter")
+        .property(
+            "caps",
+            gst::Caps::builder("video/x-raw")
+                .field("format", "GRAY8")
+                .build(),
+        )
+        .build()
+        .unwrap();
+    let sink = gst::ElementFactory::make("fakesink").build().unwrap();
+    pipeline
+        .add_many([&src, &caps, bin.upcast_ref(), &sink])
+        .unwrap();
+    gst::Element::link_many([&src, &caps, bin.upcast_ref(), &sink]).unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(30),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("EOS within 30 s");
+    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
+#[test]
+fn stages_post_stats_messages_with_a_verdict_at_eos() {
+    let stage = module("module_stats", "def process_frame(frame):\n    pass\n");
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=20 ! video/x-raw,format=GRAY8,width=8,height=8 \
+         ! savantqueue length=3 ! savantpyfunc module={stage} ! fakesink"
+    ))
+    .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let mut names = Vec::new();
+    let mut verdict = String::new();
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(30)) {
+        match msg.view() {
+            gst::MessageView::Element(e) => {
+                let s = e.structure().unwrap();
+                names.push(s.name().to_string());
+                if s.name() == "savantpyfunc-stats" {
+                    assert_eq!(s.get::<u64>("frames").unwrap(), 20);
+                    verdict = s.get::<String>("verdict").unwrap();
+                }
+                if s.name() == "savantqueue-stats" {
+                    assert_eq!(s.get::<u64>("passed").unwrap(), 20);
+                    assert!(s.get::<u64>("max-level-buffers").unwrap() <= 3);
+                }
+            }
+            gst::MessageView::Eos(_) | gst::MessageView::Error(_) => break,
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    names.sort();
+    assert_eq!(names, ["savantpyfunc-stats", "savantqueue-stats"]);
+    assert!(
+        verdict.starts_with("GIL-bound (calls under 10 us)"),
+        "{verdict}"
+    );
+}
+
+#[test]
+fn bad_module_configs_fail_with_the_yaml_path() {
+    let cases = [
+        (
+            "pipeline:\n  elements:\n  - {element: no_such_factory_xyz}\n",
+            "pipeline.elements[0].element: no GStreamer element 'no_such_factory_xyz'",
+        ),
+        (
+            "pipeline:\n  elements:\n  - {element: identity}\n  - {element: pyfunc}\n",
+            "pipeline.elements[1].module: missing",
+        ),
+        (
+            "pipeline:\n  elements:\n  - {element: identity, properties: {no_such_prop: 1}}\n",
+            "pipeline.elements[0].no_such_prop: identity has no property 'no_such_prop'",
+        ),
+        (
+            "pipeline:\n  elements:\n  - {element: identity, properties: {silent: maybe}}\n",
+            "pipeline.elements[0].silent: cannot use \"maybe\" for 'silent' (gboolean)",
+        ),
+        ("pipeline: [", "invalid YAML"),
+    ];
+    for (yaml, expected) in cases {
+        let config = write_config("bad_module", yaml);
+        let result = run(&format!(
+            "videotestsrc num-buffers=1 ! savantmodule config={config} ! appsink name=sink"
+        ));
+        let (message, _) = expect_error(&result);
+        assert!(message.contains(expected), "{yaml:?}: {message}");
+    }
+}
