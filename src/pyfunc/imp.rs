@@ -104,7 +104,7 @@ pub struct PyFunc {
     srcpad: gst::Pad,
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
-    stats: StageStats,
+    pub(super) stats: StageStats,
 }
 
 impl PyFunc {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::thread_state;
 
-const PERIOD: Duration = Duration::from_millis(2);
+const PERIOD: Duration = Duration::from_millis(5);
 /// Taking a free GIL costs microseconds; a held one makes us wait for the holder's
 /// switch interval (5 ms) or the end of its call.
 const FREE_WAIT: Duration = Duration::from_micros(500);

@@ -26,7 +26,43 @@ pub struct StageStats {
     pub calls: Arc<CallTracker>,
 }
 
+/// Cumulative counters at one moment; the difference of two is a window.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshot {
+    pub frames: u64,
+    pub python_ns: u64,
+    pub gil_wait_ns: u64,
+    pub gil_free_samples: u64,
+    pub gil_samples: u64,
+}
+
+impl std::ops::Sub for Snapshot {
+    type Output = Snapshot;
+    fn sub(self, earlier: Snapshot) -> Snapshot {
+        Snapshot {
+            frames: self.frames.saturating_sub(earlier.frames),
+            python_ns: self.python_ns.saturating_sub(earlier.python_ns),
+            gil_wait_ns: self.gil_wait_ns.saturating_sub(earlier.gil_wait_ns),
+            gil_free_samples: self
+                .gil_free_samples
+                .saturating_sub(earlier.gil_free_samples),
+            gil_samples: self.gil_samples.saturating_sub(earlier.gil_samples),
+        }
+    }
+}
+
 impl StageStats {
+    pub fn snapshot(&self) -> Snapshot {
+        let (gil_free_samples, gil_samples) = self.calls.samples();
+        Snapshot {
+            frames: self.frames.load(Relaxed),
+            python_ns: self.python_ns.load(Relaxed),
+            gil_wait_ns: self.gil_wait_ns.load(Relaxed),
+            gil_free_samples,
+            gil_samples,
+        }
+    }
+
     pub fn record_call(&self, python_ns: u64, gil_wait_ns: u64) {
         self.frames.fetch_add(1, Relaxed);
         self.python_ns.fetch_add(python_ns, Relaxed);

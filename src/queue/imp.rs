@@ -4,14 +4,23 @@
 //!
 //! Levels are the queue's own (`current-level-*`), read around each push: upstream
 //! counts as blocked when the queue was full as it arrived.
+//!
+//! mode=auto: when the Python stage right behind the queue is GIL-bound and waits
+//! for the GIL (see `handoff.rs`), the queue drains and then lets upstream call the
+//! stage directly, on upstream's thread, until the stage releases the GIL again.
+//! Draining pushes a marker event through the queue and waits for it to come out, so
+//! nothing queued is ever overtaken.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{LazyLock, Mutex};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Condvar, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+
+use super::handoff;
+use crate::python::stats::Snapshot;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -25,6 +34,24 @@ const DEFAULT_LENGTH: u32 = 10;
 const DEFAULT_BYTE_SIZE: u64 = 0;
 const DEFAULT_MEMORY_BUDGET: u64 = 0;
 const DEFAULT_STATS_INTERVAL_MS: u32 = 0;
+const DEFAULT_MODE: QueueMode = QueueMode::Auto;
+/// Structure name of the event that marks the end of what is queued.
+const DRAIN_MARKER: &str = "savantqueue-drain";
+
+/// Whether the queue may hand frames to a GIL-bound stage directly.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstSavantQueueMode")]
+pub enum QueueMode {
+    #[default]
+    #[enum_value(
+        name = "Queue, but call a GIL-bound Python stage behind it directly while that is faster",
+        nick = "auto"
+    )]
+    Auto,
+    #[enum_value(name = "Always queue (Savant's behaviour)", nick = "always")]
+    Always,
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Settings {
@@ -32,6 +59,7 @@ struct Settings {
     byte_size: u64,
     memory_budget: u64,
     stats_interval_ms: u32,
+    mode: QueueMode,
 }
 
 impl Default for Settings {
@@ -41,6 +69,7 @@ impl Default for Settings {
             byte_size: DEFAULT_BYTE_SIZE,
             memory_budget: DEFAULT_MEMORY_BUDGET,
             stats_interval_ms: DEFAULT_STATS_INTERVAL_MS,
+            mode: DEFAULT_MODE,
         }
     }
 }
@@ -51,6 +80,8 @@ struct Counters {
     max_level_bytes: AtomicU64,
     upstream_blocked_ns: AtomicU64,
     passed: AtomicU64,
+    passed_directly: AtomicU64,
+    mode_switches: AtomicU64,
 }
 
 impl Counters {
@@ -60,10 +91,19 @@ impl Counters {
             &self.max_level_bytes,
             &self.upstream_blocked_ns,
             &self.passed,
+            &self.passed_directly,
+            &self.mode_switches,
         ] {
             c.store(0, Relaxed);
         }
     }
+}
+
+/// Upstream-thread state of the auto mode.
+#[derive(Default)]
+struct Handoff {
+    /// Counters of the stage behind the queue at the start of the current window.
+    window_start: Option<Snapshot>,
 }
 
 pub struct SavantQueue {
@@ -72,6 +112,11 @@ pub struct SavantQueue {
     srcpad: gst::GhostPad,
     settings: Mutex<Settings>,
     counters: Counters,
+    /// Frames go straight to the stage behind the queue (auto mode).
+    direct: AtomicBool,
+    handoff: Mutex<Handoff>,
+    /// Set by the queue's thread when the drain marker came out.
+    drained: (Mutex<bool>, Condvar),
     /// When stats were last posted, for `stats-interval`.
     last_stats_post: Mutex<Option<Instant>>,
 }
@@ -84,6 +129,18 @@ impl SavantQueue {
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let settings = *self.settings.lock().unwrap();
+        if settings.mode == QueueMode::Auto {
+            self.update_mode()?;
+        } else if self.direct.load(Relaxed) {
+            self.direct.store(false, Relaxed);
+        }
+        if self.direct.load(Relaxed) {
+            self.counters.passed.fetch_add(1, Relaxed);
+            self.counters.passed_directly.fetch_add(1, Relaxed);
+            let result = self.srcpad.push(buffer);
+            self.maybe_post_periodic_stats();
+            return result;
+        }
         let (level, bytes) = self.level();
         let full = (settings.length > 0 && level >= settings.length as u64)
             || (settings.byte_size > 0 && bytes >= settings.byte_size);
@@ -100,6 +157,94 @@ impl SavantQueue {
         result
     }
 
+    /// Decides, once per window of the stage's frames, whether to call it directly.
+    fn update_mode(&self) -> Result<(), gst::FlowError> {
+        let Some(stage) = self.stage_behind() else {
+            return Ok(());
+        };
+        let now = stage.stage_stats().snapshot();
+        let mut handoff = self.handoff.lock().unwrap();
+        let Some(start) = handoff.window_start else {
+            handoff.window_start = Some(now);
+            return Ok(());
+        };
+        let window = now - start;
+        if window.frames < handoff::WINDOW_FRAMES {
+            return Ok(());
+        }
+        handoff.window_start = Some(now);
+        drop(handoff);
+        let direct = self.direct.load(Relaxed);
+        match handoff::next_mode(direct, &window) {
+            Some(true) => {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "{} holds the GIL and waits for it: calling it directly",
+                    stage.name()
+                );
+                self.drain()?;
+                self.direct.store(true, Relaxed);
+                self.counters.mode_switches.fetch_add(1, Relaxed);
+            }
+            Some(false) => {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "{} releases the GIL: queueing again",
+                    stage.name()
+                );
+                self.direct.store(false, Relaxed);
+                self.counters.mode_switches.fetch_add(1, Relaxed);
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// The savantpyfunc fed by this queue, if that is what follows it.
+    fn stage_behind(&self) -> Option<crate::pyfunc::PyFunc> {
+        self.srcpad
+            .peer()?
+            .parent_element()?
+            .downcast::<crate::pyfunc::PyFunc>()
+            .ok()
+    }
+
+    /// Waits until everything queued has left the queue, by sending a marker after it.
+    fn drain(&self) -> Result<(), gst::FlowError> {
+        *self.drained.0.lock().unwrap() = false;
+        let marker = gst::event::CustomDownstream::new(gst::Structure::new_empty(DRAIN_MARKER));
+        if !gst::Pad::event_default(&self.sinkpad, Some(&*self.obj()), marker) {
+            return Err(gst::FlowError::Flushing);
+        }
+        let mut drained = self.drained.0.lock().unwrap();
+        while !*drained {
+            if self.sinkpad.pad_flags().contains(gst::PadFlags::FLUSHING) {
+                return Err(gst::FlowError::Flushing);
+            }
+            drained = self
+                .drained
+                .1
+                .wait_timeout(drained, Duration::from_millis(10))
+                .unwrap()
+                .0;
+        }
+        Ok(())
+    }
+
+    // The queue's thread, for each event leaving the queue.
+    fn src_internal_event(&self, pad: &gst::ProxyPad, event: gst::Event) -> bool {
+        if event.type_() == gst::EventType::CustomDownstream
+            && event.structure().is_some_and(|s| s.name() == DRAIN_MARKER)
+        {
+            *self.drained.0.lock().unwrap() = true;
+            self.drained.1.notify_all();
+            return true;
+        }
+        gst::Pad::event_default(pad, None::<&gst::Object>, event)
+    }
+
     /// (buffers, bytes) in the queue now.
     fn level(&self) -> (u64, u64) {
         (
@@ -111,6 +256,15 @@ impl SavantQueue {
     fn sink_event(&self, pad: &gst::GhostPad, event: gst::Event) -> bool {
         if let gst::EventView::Caps(caps) = event.view() {
             self.check_memory(caps.caps());
+        }
+        let serialized_data =
+            event.is_serialized() && !matches!(event.type_(), gst::EventType::FlushStop);
+        if serialized_data && self.direct.load(Relaxed) {
+            // Nothing is queued in direct mode: serialized events keep their place.
+            if event.type_() == gst::EventType::Eos {
+                self.post_stats();
+            }
+            return self.srcpad.push_event(event);
         }
         gst::Pad::event_default(pad, Some(&*self.obj()), event)
     }
@@ -196,6 +350,9 @@ impl SavantQueue {
             .field("max-level-bytes", c.max_level_bytes.load(Relaxed))
             .field("upstream-blocked-ns", c.upstream_blocked_ns.load(Relaxed))
             .field("passed", c.passed.load(Relaxed))
+            .field("passed-directly", c.passed_directly.load(Relaxed))
+            .field("mode-switches", c.mode_switches.load(Relaxed))
+            .field("direct", self.direct.load(Relaxed))
             .field("length", settings.length)
             .field("byte-size", settings.byte_size)
             .build()
@@ -256,6 +413,9 @@ impl ObjectSubclass for SavantQueue {
             srcpad,
             settings: Mutex::new(Settings::default()),
             counters: Counters::default(),
+            direct: AtomicBool::new(false),
+            handoff: Mutex::new(Handoff::default()),
+            drained: (Mutex::new(false), Condvar::new()),
             last_stats_post: Mutex::new(None),
         }
     }
@@ -290,9 +450,14 @@ impl ObjectImpl for SavantQueue {
                     .default_value(DEFAULT_STATS_INTERVAL_MS)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("mode", DEFAULT_MODE)
+                    .nick("Mode")
+                    .blurb("auto: when the Python stage behind the queue holds the GIL and waits for it, call it directly from upstream's thread (a queue cannot help it, the thread hand-over only costs); always: always queue")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("level-buffers/-bytes now, max-level-buffers/-bytes reached, upstream-blocked-ns (time upstream waited on a full queue), passed")
+                    .blurb("level-buffers/-bytes now, max-level-buffers/-bytes reached, upstream-blocked-ns (time upstream waited on a full queue), passed, passed-directly, mode-switches, direct")
                     .read_only()
                     .build(),
             ]
@@ -307,6 +472,7 @@ impl ObjectImpl for SavantQueue {
             "byte-size" => settings.byte_size = value.get().unwrap(),
             "memory-budget" => settings.memory_budget = value.get().unwrap(),
             "stats-interval" => settings.stats_interval_ms = value.get().unwrap(),
+            "mode" => settings.mode = value.get().unwrap(),
             _ => unimplemented!(),
         }
         let settings = *settings;
@@ -320,6 +486,7 @@ impl ObjectImpl for SavantQueue {
             "byte-size" => settings.byte_size.to_value(),
             "memory-budget" => settings.memory_budget.to_value(),
             "stats-interval" => settings.stats_interval_ms.to_value(),
+            "mode" => settings.mode.to_value(),
             "stats" => self.stats().to_value(),
             _ => unimplemented!(),
         }
@@ -338,6 +505,18 @@ impl ObjectImpl for SavantQueue {
         obj.add_pad(&self.sinkpad).unwrap();
         obj.add_pad(&self.srcpad).unwrap();
         self.apply_limits(&Settings::default());
+        let weak = obj.downgrade();
+        let internal = self
+            .srcpad
+            .internal()
+            .expect("a ghost pad has an internal pad");
+        // SAFETY: replaces the proxy's default with a function that calls it.
+        unsafe {
+            internal.set_event_function(move |pad, _parent, event| match weak.upgrade() {
+                Some(obj) => obj.imp().src_internal_event(pad, event),
+                None => gst::Pad::event_default(pad, None::<&gst::Object>, event),
+            });
+        }
         let weak = obj.downgrade();
         self.queue.static_pad("src").unwrap().add_probe(
             gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
@@ -396,6 +575,8 @@ impl ElementImpl for SavantQueue {
         if transition == gst::StateChange::ReadyToPaused {
             self.counters.reset();
             *self.last_stats_post.lock().unwrap() = None;
+            self.direct.store(false, Relaxed);
+            *self.handoff.lock().unwrap() = Handoff::default();
         }
         self.parent_change_state(transition)
     }

@@ -4,6 +4,7 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod handoff;
 mod imp;
 
 glib::wrapper! {

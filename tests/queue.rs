@@ -1,0 +1,224 @@
+//! savantqueue: blocking, never leaky, bounded by length or bytes, with statistics.
+
+mod common;
+
+use common::{init, run};
+use gst::prelude::*;
+
+/// Runs `description` (with a `savantqueue name=q`) to EOS; returns the queue's
+/// stats and the element messages and warnings posted on the way.
+fn run_with_queue(description: &str) -> (gst::Structure, Vec<gst::Structure>, Vec<String>) {
+    init();
+    let pipeline = gst::parse::launch(description).unwrap();
+    let queue = pipeline
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("q")
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut messages = Vec::new();
+    let mut warnings = Vec::new();
+    for msg in pipeline
+        .bus()
+        .unwrap()
+        .iter_timed(gst::ClockTime::from_seconds(60))
+    {
+        match msg.view() {
+            gst::MessageView::Element(e) => messages.push(e.structure().unwrap().to_owned()),
+            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{}: {:?}", e.error(), e.debug()),
+            _ => {}
+        }
+    }
+    let stats = queue.property::<gst::Structure>("stats");
+    pipeline.set_state(gst::State::Null).unwrap();
+    (stats, messages, warnings)
+}
+
+#[test]
+fn a_full_queue_blocks_upstream_and_loses_nothing() {
+    let (stats, messages, _) = run_with_queue(
+        "videotestsrc num-buffers=40 ! video/x-raw,format=GRAY8,width=16,height=16 \
+         ! savantqueue name=q length=2 ! identity sleep-time=2000 ! fakesink sync=false",
+    );
+    assert_eq!(stats.get::<u64>("passed").unwrap(), 40);
+    let max = stats.get::<u64>("max-level-buffers").unwrap();
+    assert!((1..=2).contains(&max), "max level {max} with length=2");
+    assert!(stats.get::<u64>("max-level-bytes").unwrap() <= 2 * 256);
+    // Upstream produces far faster than 2 ms a frame: it spent most of the run waiting.
+    let blocked_ms = stats.get::<u64>("upstream-blocked-ns").unwrap() / 1_000_000;
+    assert!(blocked_ms >= 40, "upstream blocked only {blocked_ms} ms");
+    let eos_stats = messages
+        .iter()
+        .find(|m| m.name() == "savantqueue-stats")
+        .expect("stats posted at EOS");
+    assert_eq!(eos_stats.get::<u64>("passed").unwrap(), 40);
+}
+
+#[test]
+fn byte_size_bounds_the_queue() {
+    // 1 KiB frames, 2.5 KiB budget: never more than 3 frames in the queue.
+    let (stats, _, _) = run_with_queue(
+        "videotestsrc num-buffers=30 ! video/x-raw,format=GRAY8,width=32,height=32 \
+         ! savantqueue name=q length=0 byte-size=2560 ! identity sleep-time=1000 ! fakesink sync=false",
+    );
+    assert_eq!(stats.get::<u64>("passed").unwrap(), 30);
+    assert!(stats.get::<u64>("max-level-bytes").unwrap() <= 3 * 1024);
+}
+
+#[test]
+fn memory_over_budget_is_a_warning_with_the_figures() {
+    let (_, _, warnings) = run_with_queue(
+        "videotestsrc num-buffers=2 ! video/x-raw,format=RGBA,width=320,height=240 \
+         ! savantqueue name=q length=4 memory-budget=1000000 ! fakesink",
+    );
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("may hold 1228800 bytes (4 x 320x240 RGBA frames), over its memory-budget of 1000000 bytes"),
+        "{warnings:?}"
+    );
+    let (_, _, warnings) = run_with_queue(
+        "videotestsrc num-buffers=2 ! video/x-raw,format=RGBA,width=320,height=240 \
+         ! savantqueue name=q length=4 memory-budget=2000000 ! fakesink",
+    );
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+#[test]
+fn stats_are_posted_every_interval() {
+    let (_, messages, _) = run_with_queue(
+        "videotestsrc num-buffers=30 ! video/x-raw,format=GRAY8,width=16,height=16 \
+         ! savantqueue name=q stats-interval=20 ! identity sleep-time=5000 ! fakesink sync=false",
+    );
+    let posted = messages
+        .iter()
+        .filter(|m| m.name() == "savantqueue-stats")
+        .count();
+    // ~150 ms of streaming at one message per 20 ms, plus the one at EOS.
+    assert!(posted >= 4, "only {posted} stats messages");
+}
+
+#[test]
+fn python_stages_behind_queues_keep_every_frame_in_order() {
+    let stage = common::module(
+        "queued_order",
+        "def process_frame(frame):\n    frame.attributes['seen'] = frame.offset\n",
+    );
+    let result = run(&format!(
+        "videotestsrc num-buffers=50 ! video/x-raw,format=GRAY8,width=8,height=8 \
+         ! savantqueue length=1 ! savantpyfunc module={stage} ! savantqueue length=1 \
+         ! savantpyfunc module={stage} ! appsink name=sink"
+    ));
+    assert!(result.eos);
+    let offsets: Vec<u64> = result.buffers.iter().map(|b| b.offset()).collect();
+    assert_eq!(offsets, (0..50).collect::<Vec<_>>());
+}
+
+fn two_stage_run(
+    stage: &str,
+    mode: &str,
+    frames: u32,
+) -> (Vec<u64>, gst::Structure, gst::Structure) {
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers={frames} ! video/x-raw,format=GRAY8,width=8,height=8 \
+         ! savantqueue name=q0 mode={mode} ! savantpyfunc module={stage} \
+         ! savantqueue name=q1 mode={mode} ! savantpyfunc module={stage} \
+         ! appsink name=sink sync=false"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    let offsets = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = offsets.clone();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                seen.lock().unwrap().push(sample.buffer().unwrap().offset());
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(60),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("finished within 60 s");
+    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    let q0 = pipeline
+        .by_name("q0")
+        .unwrap()
+        .property::<gst::Structure>("stats");
+    let q1 = pipeline
+        .by_name("q1")
+        .unwrap()
+        .property::<gst::Structure>("stats");
+    pipeline.set_state(gst::State::Null).unwrap();
+    let offsets = offsets.lock().unwrap().clone();
+    (offsets, q0, q1)
+}
+
+#[test]
+fn auto_queues_call_gil_bound_stages_directly_without_reordering() {
+    let stage = common::module(
+        "gil_bound_spin",
+        r#"
+        import time
+        def process_frame(frame):
+            end = time.perf_counter() + 0.0002
+            while time.perf_counter() < end:
+                pass
+        "#,
+    );
+    let (offsets, q0, q1) = two_stage_run(&stage, "auto", 400);
+    assert_eq!(
+        offsets,
+        (0..400).collect::<Vec<_>>(),
+        "frames lost or reordered"
+    );
+    let direct =
+        q0.get::<u64>("passed-directly").unwrap() + q1.get::<u64>("passed-directly").unwrap();
+    assert!(direct > 0, "no queue handed over directly: {q0} {q1}");
+    assert_eq!(q0.get::<u64>("passed").unwrap(), 400);
+}
+
+#[test]
+fn auto_queues_keep_queueing_for_stages_that_release_the_gil() {
+    let stage = common::module(
+        "gil_free_sleep",
+        "import time\ndef process_frame(frame):\n    time.sleep(0.002)\n",
+    );
+    let (offsets, q0, q1) = two_stage_run(&stage, "auto", 100);
+    assert_eq!(offsets.len(), 100);
+    assert_eq!(q0.get::<u64>("passed-directly").unwrap(), 0, "{q0}");
+    assert_eq!(q1.get::<u64>("passed-directly").unwrap(), 0, "{q1}");
+}
+
+#[test]
+fn mode_always_never_hands_over() {
+    let stage = common::module(
+        "gil_bound_spin_always",
+        r#"
+        import time
+        def process_frame(frame):
+            end = time.perf_counter() + 0.0002
+            while time.perf_counter() < end:
+                pass
+        "#,
+    );
+    let (offsets, q0, q1) = two_stage_run(&stage, "always", 200);
+    assert_eq!(offsets, (0..200).collect::<Vec<_>>());
+    assert_eq!(q0.get::<u64>("passed-directly").unwrap(), 0);
+    assert_eq!(q1.get::<u64>("passed-directly").unwrap(), 0);
+}
