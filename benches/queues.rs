@@ -35,7 +35,7 @@ fn frames_for(work: &str) -> u32 {
     match work {
         "blur" => 90,
         "py1ms" => 300,
-        _ => 3000,
+        _ => 20000,
     }
 }
 

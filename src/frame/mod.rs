@@ -5,6 +5,7 @@
 pub mod attributes;
 pub mod layout;
 pub mod mapping;
+pub mod objects;
 
 use std::ffi::{c_int, CStr};
 
@@ -12,7 +13,7 @@ use pyo3::exceptions::{PyBufferError, PyIndexError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyModule};
+use pyo3::types::{PyDict, PyList, PyModule};
 
 use layout::{Arrangement, FrameLayout, ARRAY_FORMATS};
 use mapping::Mapping;
@@ -151,6 +152,34 @@ pub struct Frame {
     layout: FrameLayout,
     packed: Option<ArrayView>,
     attributes: PyOnceLock<Py<PyDict>>,
+    objects: PyOnceLock<Py<PyList>>,
+}
+
+/// What Python changed on a frame, to be written to the outgoing buffer.
+#[derive(Debug, Default)]
+pub struct FrameChanges {
+    pub attributes: Option<gst::Structure>,
+    pub objects: Option<Vec<objects::ObjectData>>,
+}
+
+impl FrameChanges {
+    pub fn is_empty(&self) -> bool {
+        self.attributes.is_none() && self.objects.is_none()
+    }
+
+    /// Writes the changes; copies the buffer header only if it is shared.
+    pub fn apply(self, buffer: &mut gst::Buffer) {
+        if self.is_empty() {
+            return;
+        }
+        let buffer = buffer.make_mut();
+        if let Some(new_attributes) = self.attributes {
+            attributes::write(buffer, new_attributes);
+        }
+        if let Some(new_objects) = self.objects {
+            objects::write(buffer, &new_objects);
+        }
+    }
 }
 
 impl Frame {
@@ -182,7 +211,51 @@ impl Frame {
             layout,
             packed,
             attributes: PyOnceLock::new(),
+            objects: PyOnceLock::new(),
         })
+    }
+
+    /// Everything Python changed (attributes, objects) that differs from the buffer.
+    pub fn changes(&self, py: Python<'_>) -> PyResult<FrameChanges> {
+        Ok(FrameChanges {
+            attributes: self.changed_attributes(py)?,
+            objects: self.changed_objects(py)?,
+        })
+    }
+
+    fn changed_objects(&self, py: Python<'_>) -> PyResult<Option<Vec<objects::ObjectData>>> {
+        let Some(list) = self.objects.get(py) else {
+            return Ok(None);
+        };
+        let new = list
+            .bind(py)
+            .iter()
+            .map(|item| {
+                let object = item.cast::<objects::Object>().map_err(|_| {
+                    pyo3::exceptions::PyTypeError::new_err(format!(
+                        "frame.objects may hold only savant_gst.Object, got {}",
+                        item.get_type()
+                            .name()
+                            .map(|n| n.to_string())
+                            .unwrap_or_default()
+                    ))
+                })?;
+                object.borrow().to_data(py)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let unchanged = objects::read(&self.buffer) == new;
+        Ok((!unchanged).then_some(new))
+    }
+
+    fn objects_list<'py>(&self, py: Python<'py>) -> PyResult<&Bound<'py, PyList>> {
+        if self.objects.get(py).is_none() {
+            let list = PyList::empty(py);
+            for data in objects::read(&self.buffer) {
+                list.append(objects::Object::from_data(py, &data)?)?;
+            }
+            let _ = self.objects.set(py, list.unbind());
+        }
+        Ok(self.objects.get(py).expect("set above").bind(py))
     }
 
     /// The attributes as they should be on the outgoing buffer, when Python touched
@@ -300,6 +373,43 @@ impl Frame {
         let existing = attributes::read(&self.buffer);
         let dict = attributes::to_py_dict(py, existing.as_deref())?.unbind();
         Ok(self.attributes.get_or_init(py, || dict).clone_ref(py))
+    }
+
+    /// The objects on this frame (a list of `savant_gst.Object`); edit it in place or
+    /// through add_object/remove_object.
+    #[getter]
+    fn objects(&self, py: Python<'_>) -> PyResult<Py<PyList>> {
+        Ok(self.objects_list(py)?.clone().unbind())
+    }
+
+    /// Adds an object (stored as a GstVideoRegionOfInterestMeta) and returns it.
+    #[pyo3(signature = (label, r#box, confidence=None, track_id=None, attributes=None))]
+    fn add_object(
+        &self,
+        py: Python<'_>,
+        label: String,
+        r#box: (i64, i64, i64, i64),
+        confidence: Option<f64>,
+        track_id: Option<i64>,
+        attributes: Option<Bound<'_, PyDict>>,
+    ) -> PyResult<Py<objects::Object>> {
+        let object = Py::new(
+            py,
+            objects::Object::new_checked(py, label, r#box, confidence, track_id, attributes)?,
+        )?;
+        self.objects_list(py)?.append(&object)?;
+        Ok(object)
+    }
+
+    /// Removes an object obtained from `frame.objects` or `add_object`.
+    fn remove_object(&self, py: Python<'_>, object: &Bound<'_, objects::Object>) -> PyResult<()> {
+        let list = self.objects_list(py)?;
+        for (i, item) in list.iter().enumerate() {
+            if item.is(object) {
+                return list.del_item(i);
+            }
+        }
+        Err(PyValueError::new_err("the object is not on this frame"))
     }
 
     /// A zero-copy array view of plane `index` (planar and semi-planar formats;
@@ -455,6 +565,7 @@ pub fn register_module(py: Python<'_>) -> PyResult<()> {
     module.add_class::<Frame>()?;
     module.add_class::<Plane>()?;
     module.add_class::<CapsInfo>()?;
+    module.add_class::<objects::Object>()?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     py.import("sys")?
         .getattr("modules")?

@@ -18,7 +18,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBool;
 
 use crate::frame::layout::FrameLayout;
-use crate::frame::{attributes, CapsInfo, Frame};
+use crate::frame::{attributes, CapsInfo, Frame, FrameChanges};
 use crate::python::stage::{Hooks, StageConfig, StageError};
 use crate::python::stats::StageStats;
 use crate::python::{gil_probe, interpreter, thread_state};
@@ -93,8 +93,8 @@ struct State {
 
 /// What became of one frame.
 enum Verdict {
-    /// Pass it on, with new attributes when Python changed them.
-    Pass(Option<gst::Structure>),
+    /// Pass it on, with what Python changed on it.
+    Pass(FrameChanges),
     Drop,
     Failed(StageError),
 }
@@ -171,10 +171,8 @@ impl PyFunc {
         }
 
         match verdict {
-            Verdict::Pass(new_attributes) => {
-                if let Some(new_attributes) = new_attributes {
-                    attributes::write(buffer.make_mut(), new_attributes);
-                }
+            Verdict::Pass(changes) => {
+                changes.apply(&mut buffer);
                 self.srcpad.push(buffer)
             }
             Verdict::Drop => {
@@ -451,11 +449,11 @@ fn call_process(py: Python<'_>, hooks: &Hooks, frame: Frame) -> Verdict {
         )),
         Ok(result) => {
             if result.is_none() || result.is(PyBool::new(py, true)) {
-                match frame.get().changed_attributes(py) {
-                    Ok(attributes) => Verdict::Pass(attributes),
+                match frame.get().changes(py) {
+                    Ok(changes) => Verdict::Pass(changes),
                     Err(e) => Verdict::Failed(StageError::python(
                         py,
-                        format!("module {}: frame.attributes", hooks.module_name),
+                        format!("module {}: frame changes", hooks.module_name),
                         &e,
                     )),
                 }

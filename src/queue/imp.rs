@@ -130,7 +130,10 @@ impl SavantQueue {
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let settings = *self.settings.lock().unwrap();
         if settings.mode == QueueMode::Auto {
-            self.update_mode()?;
+            // Stage counters move once per frame: looking every few frames is enough.
+            if self.counters.passed.load(Relaxed) % 8 == 0 {
+                self.update_mode()?;
+            }
         } else if self.direct.load(Relaxed) {
             self.direct.store(false, Relaxed);
         }
