@@ -101,7 +101,7 @@ fn sample_loop() {
             }
             for stage in registry.stages.iter().filter_map(Weak::upgrade) {
                 let sequence = stage.sequence.load(Relaxed);
-                if sequence % 2 == 1 {
+                if !sequence.is_multiple_of(2) {
                     in_call.push((stage, sequence));
                 }
             }

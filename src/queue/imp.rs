@@ -131,7 +131,7 @@ impl SavantQueue {
         let settings = *self.settings.lock().unwrap();
         if settings.mode == QueueMode::Auto {
             // Stage counters move once per frame: looking every few frames is enough.
-            if self.counters.passed.load(Relaxed) % 8 == 0 {
+            if self.counters.passed.load(Relaxed).is_multiple_of(8) {
                 self.update_mode()?;
             }
         } else if self.direct.load(Relaxed) {
