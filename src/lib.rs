@@ -6,11 +6,13 @@
 //!
 //! Python is initialized lazily at the first element start, never at plugin load.
 
+pub mod draw;
 pub mod frame;
 pub mod module;
 pub mod pyfunc;
 pub mod python;
 pub mod queue;
+pub mod yaml;
 
 use gst::glib;
 

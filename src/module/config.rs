@@ -4,36 +4,12 @@
 //! Parsed by hand from `serde_yaml::Value` rather than derived, so that every error
 //! names its YAML path (`pipeline.elements[2].module`) and unknown keys are caught.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde_yaml::{Mapping, Value};
+use serde_yaml::Value;
 
-/// A config error: where in the YAML, and what is wrong there.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub path: String,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            write!(f, "{}", self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-fn error<T>(path: impl Into<String>, message: impl Into<String>) -> Result<T, ConfigError> {
-    Err(ConfigError {
-        path: path.into(),
-        message: message.into(),
-    })
-}
+use crate::yaml::{check_keys, error, join, kind, mapping, non_negative, optional_string};
+pub use crate::yaml::ConfigError;
 
 /// Savant's `buffer_queues` entry: `{length, byte_size}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,85 +153,11 @@ impl ModuleConfig {
     }
 }
 
-fn mapping<'a>(value: &'a Value, path: &str) -> Result<&'a Mapping, ConfigError> {
-    match value {
-        Value::Mapping(m) => Ok(m),
-        other => error(
-            if path.is_empty() { "(top level)" } else { path },
-            format!("must be a mapping, got {}", kind(other)),
-        ),
-    }
-}
 
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Sequence(_) => "a list",
-        Value::Mapping(_) => "a mapping",
-        Value::Tagged(_) => "a tagged value",
-    }
-}
 
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
-}
 
-fn check_keys(map: &Mapping, path: &str, allowed: &[&str]) -> Result<(), ConfigError> {
-    for key in map.keys() {
-        let Some(key) = key.as_str() else {
-            return error(path, format!("keys must be strings, got {}", kind(key)));
-        };
-        if !allowed.contains(&key) {
-            return error(
-                join(path, key),
-                format!("unknown key (expected one of: {})", allowed.join(", ")),
-            );
-        }
-    }
-    Ok(())
-}
 
-fn optional_string(map: &Mapping, path: &str, key: &str) -> Result<Option<String>, ConfigError> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => error(
-            join(path, key),
-            format!("must be a string, got {}", kind(other)),
-        ),
-    }
-}
 
-fn non_negative(
-    map: &Mapping,
-    path: &str,
-    key: &str,
-    default: u64,
-    max: u64,
-) -> Result<u64, ConfigError> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(default),
-        Some(Value::Number(n)) => match n.as_u64() {
-            Some(v) if v <= max => Ok(v),
-            Some(v) => error(join(path, key), format!("must be at most {max}, got {v}")),
-            None => error(
-                join(path, key),
-                format!("must be a whole number >= 0, got {n}"),
-            ),
-        },
-        Some(other) => error(
-            join(path, key),
-            format!("must be a number, got {}", kind(other)),
-        ),
-    }
-}
 
 /// `null` (no queues) or `{length, byte_size}`.
 fn queue_spec(value: &Value, path: &str) -> Result<Option<QueueSpec>, ConfigError> {

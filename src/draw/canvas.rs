@@ -1,0 +1,255 @@
+//! Where drawing lands: the planes of a mapped video frame, with clipping and alpha
+//! blending. Packed RGB formats blend per channel; I420 and NV12 blend luma per pixel
+//! and chroma once per 2x2 block (at the block's top-left pixel).
+
+use super::color::Rgba;
+
+/// Channel positions of a packed RGB format.
+#[derive(Debug, Clone, Copy)]
+pub struct PackedOrder {
+    pub bytes_per_pixel: usize,
+    pub r: usize,
+    pub g: usize,
+    pub b: usize,
+    pub a: Option<usize>,
+}
+
+pub enum Planes<'a> {
+    Packed {
+        data: &'a mut [u8],
+        stride: usize,
+        order: PackedOrder,
+    },
+    I420 {
+        y: &'a mut [u8],
+        y_stride: usize,
+        u: &'a mut [u8],
+        u_stride: usize,
+        v: &'a mut [u8],
+        v_stride: usize,
+    },
+    Nv12 {
+        y: &'a mut [u8],
+        y_stride: usize,
+        uv: &'a mut [u8],
+        uv_stride: usize,
+    },
+}
+
+pub struct Canvas<'a> {
+    pub width: i32,
+    pub height: i32,
+    pub planes: Planes<'a>,
+}
+
+/// The formats savantdrawfunc draws on.
+pub fn packed_order(format: gst_video::VideoFormat) -> Option<PackedOrder> {
+    use gst_video::VideoFormat as F;
+    let order = |bytes_per_pixel, r, g, b, a| PackedOrder {
+        bytes_per_pixel,
+        r,
+        g,
+        b,
+        a,
+    };
+    Some(match format {
+        F::Rgba => order(4, 0, 1, 2, Some(3)),
+        F::Bgra => order(4, 2, 1, 0, Some(3)),
+        F::Rgbx => order(4, 0, 1, 2, None),
+        F::Bgrx => order(4, 2, 1, 0, None),
+        F::Rgb => order(3, 0, 1, 2, None),
+        F::Bgr => order(3, 2, 1, 0, None),
+        _ => return None,
+    })
+}
+
+#[inline]
+fn mix(dst: &mut u8, src: u8, alpha: u32) {
+    let d = *dst as u32;
+    *dst = ((d * (255 - alpha) + src as u32 * alpha + 127) / 255) as u8;
+}
+
+impl Canvas<'_> {
+    /// Blends `color` at `coverage` (0-255) over pixels x0..x1 of row y (clipped).
+    pub fn blend_span(&mut self, y: i32, x0: i32, x1: i32, color: Rgba, coverage: u8) {
+        if y < 0 || y >= self.height {
+            return;
+        }
+        let (x0, x1) = (x0.max(0), x1.min(self.width));
+        let alpha = color.a as u32 * coverage as u32 / 255;
+        if x0 >= x1 || alpha == 0 {
+            return;
+        }
+        let (x0, x1, y) = (x0 as usize, x1 as usize, y as usize);
+        match &mut self.planes {
+            Planes::Packed {
+                data,
+                stride,
+                order,
+            } => {
+                let row = &mut data[y * *stride..];
+                for x in x0..x1 {
+                    let p = &mut row[x * order.bytes_per_pixel..(x + 1) * order.bytes_per_pixel];
+                    mix(&mut p[order.r], color.r, alpha);
+                    mix(&mut p[order.g], color.g, alpha);
+                    mix(&mut p[order.b], color.b, alpha);
+                    if let Some(a) = order.a {
+                        p[a] = (p[a] as u32 + (255 - p[a] as u32) * alpha / 255) as u8;
+                    }
+                }
+            }
+            Planes::I420 {
+                y: luma,
+                y_stride,
+                u,
+                u_stride,
+                v,
+                v_stride,
+            } => {
+                let (cy, cu, cv) = color.to_yuv();
+                for p in &mut luma[y * *y_stride + x0..y * *y_stride + x1] {
+                    mix(p, cy, alpha);
+                }
+                if y % 2 == 0 {
+                    for x in (x0.next_multiple_of(2)..x1).step_by(2) {
+                        mix(&mut u[y / 2 * *u_stride + x / 2], cu, alpha);
+                        mix(&mut v[y / 2 * *v_stride + x / 2], cv, alpha);
+                    }
+                }
+            }
+            Planes::Nv12 {
+                y: luma,
+                y_stride,
+                uv,
+                uv_stride,
+            } => {
+                let (cy, cu, cv) = color.to_yuv();
+                for p in &mut luma[y * *y_stride + x0..y * *y_stride + x1] {
+                    mix(p, cy, alpha);
+                }
+                if y % 2 == 0 {
+                    for x in (x0.next_multiple_of(2)..x1).step_by(2) {
+                        let i = y / 2 * *uv_stride + x;
+                        mix(&mut uv[i], cu, alpha);
+                        mix(&mut uv[i + 1], cv, alpha);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Box-blurs the rectangle (clipped), three passes: close to a Gaussian.
+    pub fn blur(&mut self, x: i32, y: i32, w: i32, h: i32, radius: usize) {
+        let (x0, y0) = (x.max(0), y.max(0));
+        let (x1, y1) = ((x + w).min(self.width), (y + h).min(self.height));
+        if x0 >= x1 || y0 >= y1 || radius == 0 {
+            return;
+        }
+        let region = Region {
+            x0: x0 as usize,
+            y0: y0 as usize,
+            x1: x1 as usize,
+            y1: y1 as usize,
+        };
+        match &mut self.planes {
+            Planes::Packed {
+                data,
+                stride,
+                order,
+            } => {
+                for channel in 0..order.bytes_per_pixel {
+                    blur_channel(data, *stride, order.bytes_per_pixel, channel, &region, radius);
+                }
+            }
+            Planes::I420 {
+                y: luma,
+                y_stride,
+                u,
+                u_stride,
+                v,
+                v_stride,
+            } => {
+                blur_channel(luma, *y_stride, 1, 0, &region, radius);
+                let half = region.halved();
+                blur_channel(u, *u_stride, 1, 0, &half, radius / 2 + 1);
+                blur_channel(v, *v_stride, 1, 0, &half, radius / 2 + 1);
+            }
+            Planes::Nv12 {
+                y: luma,
+                y_stride,
+                uv,
+                uv_stride,
+            } => {
+                blur_channel(luma, *y_stride, 1, 0, &region, radius);
+                let half = region.halved();
+                for channel in 0..2 {
+                    blur_channel(uv, *uv_stride, 2, channel, &half, radius / 2 + 1);
+                }
+            }
+        }
+    }
+}
+
+struct Region {
+    x0: usize,
+    y0: usize,
+    x1: usize,
+    y1: usize,
+}
+
+impl Region {
+    fn halved(&self) -> Region {
+        Region {
+            x0: self.x0 / 2,
+            y0: self.y0 / 2,
+            x1: self.x1.div_ceil(2),
+            y1: self.y1.div_ceil(2),
+        }
+    }
+}
+
+/// Three horizontal then three vertical box-blur passes over one channel.
+fn blur_channel(data: &mut [u8], stride: usize, step: usize, channel: usize, r: &Region, radius: usize) {
+    let (w, h) = (r.x1 - r.x0, r.y1 - r.y0);
+    let mut line = vec![0u8; w.max(h)];
+    for _ in 0..3 {
+        for y in r.y0..r.y1 {
+            for (i, x) in (r.x0..r.x1).enumerate() {
+                line[i] = data[y * stride + x * step + channel];
+            }
+            box_blur_line(&mut line[..w], radius);
+            for (i, x) in (r.x0..r.x1).enumerate() {
+                data[y * stride + x * step + channel] = line[i];
+            }
+        }
+    }
+    for _ in 0..3 {
+        for x in r.x0..r.x1 {
+            for (i, y) in (r.y0..r.y1).enumerate() {
+                line[i] = data[y * stride + x * step + channel];
+            }
+            box_blur_line(&mut line[..h], radius);
+            for (i, y) in (r.y0..r.y1).enumerate() {
+                data[y * stride + x * step + channel] = line[i];
+            }
+        }
+    }
+}
+
+/// Sliding-window mean with the edge values repeated.
+fn box_blur_line(line: &mut [u8], radius: usize) {
+    let n = line.len();
+    if n < 2 {
+        return;
+    }
+    let source = line.to_vec();
+    let at = |i: isize| source[i.clamp(0, n as isize - 1) as usize] as u32;
+    let r = radius as isize;
+    let window = 2 * radius as u32 + 1;
+    let mut sum: u32 = (-r..=r).map(at).sum();
+    for i in 0..n as isize {
+        line[i as usize] = ((sum + window / 2) / window) as u8;
+        sum += at(i + r + 1);
+        sum -= at(i - r);
+    }
+}

@@ -1,0 +1,10 @@
+//! Drawing in Rust: draw specs, the display list, shapes, text and blur on raw
+//! frames (packed RGB formats, I420, NV12).
+
+pub mod artist;
+pub mod canvas;
+pub mod color;
+pub mod ops;
+pub mod shapes;
+pub mod spec;
+pub mod text;

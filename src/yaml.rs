@@ -1,0 +1,112 @@
+//! Reading hand-written YAML configs (module YAML, draw specs) with errors that name
+//! the YAML path of the problem (`pipeline.elements[2].module: missing`).
+
+use std::fmt;
+
+use serde_yaml::{Mapping, Value};
+
+/// A config error: where in the YAML, and what is wrong there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+pub fn error<T>(path: impl Into<String>, message: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError {
+        path: path.into(),
+        message: message.into(),
+    })
+}
+
+pub fn mapping<'a>(value: &'a Value, path: &str) -> Result<&'a Mapping, ConfigError> {
+    match value {
+        Value::Mapping(m) => Ok(m),
+        other => error(
+            if path.is_empty() { "(top level)" } else { path },
+            format!("must be a mapping, got {}", kind(other)),
+        ),
+    }
+}
+
+pub fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Sequence(_) => "a list",
+        Value::Mapping(_) => "a mapping",
+        Value::Tagged(_) => "a tagged value",
+    }
+}
+
+pub fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+pub fn check_keys(map: &Mapping, path: &str, allowed: &[&str]) -> Result<(), ConfigError> {
+    for key in map.keys() {
+        let Some(key) = key.as_str() else {
+            return error(path, format!("keys must be strings, got {}", kind(key)));
+        };
+        if !allowed.contains(&key) {
+            return error(
+                join(path, key),
+                format!("unknown key (expected one of: {})", allowed.join(", ")),
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn optional_string(map: &Mapping, path: &str, key: &str) -> Result<Option<String>, ConfigError> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => error(
+            join(path, key),
+            format!("must be a string, got {}", kind(other)),
+        ),
+    }
+}
+
+pub fn non_negative(
+    map: &Mapping,
+    path: &str,
+    key: &str,
+    default: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(v) if v <= max => Ok(v),
+            Some(v) => error(join(path, key), format!("must be at most {max}, got {v}")),
+            None => error(
+                join(path, key),
+                format!("must be a whole number >= 0, got {n}"),
+            ),
+        },
+        Some(other) => error(
+            join(path, key),
+            format!("must be a number, got {}", kind(other)),
+        ),
+    }
+}
