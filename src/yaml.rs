@@ -76,7 +76,11 @@ pub fn check_keys(map: &Mapping, path: &str, allowed: &[&str]) -> Result<(), Con
     Ok(())
 }
 
-pub fn optional_string(map: &Mapping, path: &str, key: &str) -> Result<Option<String>, ConfigError> {
+pub fn optional_string(
+    map: &Mapping,
+    path: &str,
+    key: &str,
+) -> Result<Option<String>, ConfigError> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),

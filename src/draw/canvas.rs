@@ -158,7 +158,14 @@ impl Canvas<'_> {
                 order,
             } => {
                 for channel in 0..order.bytes_per_pixel {
-                    blur_channel(data, *stride, order.bytes_per_pixel, channel, &region, radius);
+                    blur_channel(
+                        data,
+                        *stride,
+                        order.bytes_per_pixel,
+                        channel,
+                        &region,
+                        radius,
+                    );
                 }
             }
             Planes::I420 {
@@ -209,7 +216,14 @@ impl Region {
 }
 
 /// Three horizontal then three vertical box-blur passes over one channel.
-fn blur_channel(data: &mut [u8], stride: usize, step: usize, channel: usize, r: &Region, radius: usize) {
+fn blur_channel(
+    data: &mut [u8],
+    stride: usize,
+    step: usize,
+    channel: usize,
+    r: &Region,
+    radius: usize,
+) {
     let (w, h) = (r.x1 - r.x0, r.y1 - r.y0);
     let mut line = vec![0u8; w.max(h)];
     for _ in 0..3 {

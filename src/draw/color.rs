@@ -15,7 +15,8 @@ impl Rgba {
 
     pub fn parse(text: &str) -> Result<Self, String> {
         let hex = text.trim().trim_start_matches('#');
-        let valid = (hex.len() == 8 || hex.len() == 6) && hex.bytes().all(|b| b.is_ascii_hexdigit());
+        let valid =
+            (hex.len() == 8 || hex.len() == 6) && hex.bytes().all(|b| b.is_ascii_hexdigit());
         if !valid {
             return Err(format!(
                 "invalid colour {text:?}: expected RRGGBBAA hex, e.g. \"00FF00FF\""
@@ -54,7 +55,10 @@ mod tests {
         assert_eq!(Rgba::parse("FF000080").unwrap(), Rgba::new(255, 0, 0, 128));
         assert_eq!(Rgba::parse("#00ff00").unwrap(), Rgba::new(0, 255, 0, 255));
         for bad in ["", "FF00", "GG000000", "FF0000FF00"] {
-            assert!(Rgba::parse(bad).unwrap_err().contains("invalid colour"), "{bad}");
+            assert!(
+                Rgba::parse(bad).unwrap_err().contains("invalid colour"),
+                "{bad}"
+            );
         }
     }
 }

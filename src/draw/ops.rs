@@ -101,7 +101,13 @@ pub fn render(canvas: &mut Canvas<'_>, ops: &[DrawOp]) {
                 canvas.stroke_rounded_rect(*x, *y, w, h, 0.0, 1.0, *border);
                 let line_height = text::measure("", *px).1;
                 for (i, line) in lines.iter().enumerate() {
-                    canvas.text(line, x + padding, y + padding + i as f32 * line_height, *px, *color);
+                    canvas.text(
+                        line,
+                        x + padding,
+                        y + padding + i as f32 * line_height,
+                        *px,
+                        *color,
+                    );
                 }
             }
             DrawOp::Circle {

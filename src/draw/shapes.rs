@@ -61,7 +61,13 @@ impl Canvas<'_> {
             return;
         }
         let t = thickness.min(w / 2.0).min(h / 2.0);
-        let (ix, iy, iw, ih, ir) = (x + t, y + t, w - 2.0 * t, h - 2.0 * t, (radius - t).max(0.0));
+        let (ix, iy, iw, ih, ir) = (
+            x + t,
+            y + t,
+            w - 2.0 * t,
+            h - 2.0 * t,
+            (radius - t).max(0.0),
+        );
         for row in rows(self, y, h) {
             let Some((ox0, ox1)) = rounded_span(x, y, w, h, radius, row) else {
                 continue;
@@ -91,9 +97,9 @@ impl Canvas<'_> {
         if points.len() < 3 || color.is_transparent() {
             return;
         }
-        let (min_y, max_y) = points
-            .iter()
-            .fold((f32::MAX, f32::MIN), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
+        let (min_y, max_y) = points.iter().fold((f32::MAX, f32::MIN), |(lo, hi), p| {
+            (lo.min(p.1), hi.max(p.1))
+        });
         let mut crossings = Vec::with_capacity(points.len());
         for row in rows(self, min_y, max_y - min_y) {
             let cy = row as f32 + 0.5;

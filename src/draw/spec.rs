@@ -139,7 +139,8 @@ impl DrawSpec {
             return Ok(Self::savant_default());
         }
         let is_path = !spec.contains('\n') && !spec.contains(':') && Path::new(spec).is_file();
-        if is_path || (!spec.contains('\n') && (spec.ends_with(".yml") || spec.ends_with(".yaml"))) {
+        if is_path || (!spec.contains('\n') && (spec.ends_with(".yml") || spec.ends_with(".yaml")))
+        {
             let text = std::fs::read_to_string(spec)
                 .or_else(|e| error("", format!("cannot read draw spec {spec}: {e}")))?;
             return Self::parse(&text);
@@ -165,7 +166,10 @@ impl DrawSpec {
             Some(v) => {
                 for (label, spec) in mapping(v, "labels")? {
                     let Some(label) = label.as_str() else {
-                        return error("labels", format!("labels must be strings, got {}", kind(label)));
+                        return error(
+                            "labels",
+                            format!("labels must be strings, got {}", kind(label)),
+                        );
                     };
                     if label.is_empty() {
                         return error("labels", "an empty label cannot be matched");
@@ -205,7 +209,12 @@ impl DrawSpec {
             let Some(spec) = self.for_label(&object.label) else {
                 continue;
             };
-            let (x, y, w, h) = (object.x as f32, object.y as f32, object.w as f32, object.h as f32);
+            let (x, y, w, h) = (
+                object.x as f32,
+                object.y as f32,
+                object.w as f32,
+                object.h as f32,
+            );
             if let Some(bbox) = &spec.bbox {
                 let p = bbox.padding;
                 out.push(DrawOp::Rect {
@@ -286,7 +295,11 @@ fn render(format: &[Segment], object: &ObjectData) -> String {
                 }
             }
             Segment::Attribute(name) => {
-                if let Some(value) = object.attributes.as_ref().and_then(|a| a.value(name.as_str()).ok()) {
+                if let Some(value) = object
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.value(name.as_str()).ok())
+                {
                     use gst::prelude::*;
                     let text = value
                         .get::<String>()
@@ -341,15 +354,24 @@ fn object_spec(value: &Value, path: &str) -> Result<ObjectSpec, ConfigError> {
     check_keys(map, path, &["bbox", "label", "central_dot", "blur"])?;
     let part = |key: &str| map.get(key).filter(|v| !v.is_null());
     Ok(ObjectSpec {
-        bbox: part("bbox").map(|v| bbox_spec(v, &join(path, "bbox"))).transpose()?,
-        label: part("label").map(|v| label_spec(v, &join(path, "label"))).transpose()?,
+        bbox: part("bbox")
+            .map(|v| bbox_spec(v, &join(path, "bbox")))
+            .transpose()?,
+        label: part("label")
+            .map(|v| label_spec(v, &join(path, "label")))
+            .transpose()?,
         central_dot: part("central_dot")
             .map(|v| dot_spec(v, &join(path, "central_dot")))
             .transpose()?,
         blur: match map.get("blur") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
-            Some(other) => return error(join(path, "blur"), format!("must be true or false, got {}", kind(other))),
+            Some(other) => {
+                return error(
+                    join(path, "blur"),
+                    format!("must be true or false, got {}", kind(other)),
+                )
+            }
         },
     })
 }
@@ -358,18 +380,36 @@ fn color(map: &Mapping, path: &str, key: &str, default: Rgba) -> Result<Rgba, Co
     match map.get(key) {
         None | Some(Value::Null) => Ok(default),
         Some(Value::String(s)) => Rgba::parse(s).or_else(|e| error(join(path, key), e)),
-        Some(other) => error(join(path, key), format!("must be an RRGGBBAA string, got {}", kind(other))),
+        Some(other) => error(
+            join(path, key),
+            format!("must be an RRGGBBAA string, got {}", kind(other)),
+        ),
     }
 }
 
-fn number(map: &Mapping, path: &str, key: &str, default: f64, min: f64, max: f64) -> Result<f32, ConfigError> {
+fn number(
+    map: &Mapping,
+    path: &str,
+    key: &str,
+    default: f64,
+    min: f64,
+    max: f64,
+) -> Result<f32, ConfigError> {
     let value = match map.get(key) {
         None | Some(Value::Null) => return Ok(default as f32),
         Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
-        Some(other) => return error(join(path, key), format!("must be a number, got {}", kind(other))),
+        Some(other) => {
+            return error(
+                join(path, key),
+                format!("must be a number, got {}", kind(other)),
+            )
+        }
     };
     if !(min..=max).contains(&value) {
-        return error(join(path, key), format!("must be between {min} and {max}, got {value}"));
+        return error(
+            join(path, key),
+            format!("must be between {min} and {max}, got {value}"),
+        );
     }
     Ok(value as f32)
 }
@@ -392,7 +432,11 @@ fn padding(map: &Mapping, path: &str) -> Result<Padding, ConfigError> {
 
 fn bbox_spec(value: &Value, path: &str) -> Result<BBoxSpec, ConfigError> {
     let map = mapping(value, path)?;
-    check_keys(map, path, &["border_color", "background_color", "thickness", "padding"])?;
+    check_keys(
+        map,
+        path,
+        &["border_color", "background_color", "thickness", "padding"],
+    )?;
     Ok(BBoxSpec {
         border: color(map, path, "border_color", Rgba::new(0, 255, 0, 255))?,
         background: color(map, path, "background_color", Rgba::default())?,
@@ -435,7 +479,12 @@ fn label_spec(value: &Value, path: &str) -> Result<LabelSpec, ConfigError> {
                 }
             })
             .collect::<Result<_, _>>()?,
-        Some(other) => return error(join(path, "format"), format!("must be a list of strings, got {}", kind(other))),
+        Some(other) => {
+            return error(
+                join(path, "format"),
+                format!("must be a list of strings, got {}", kind(other)),
+            )
+        }
     };
     let position = match map.get("position") {
         None | Some(Value::Null) => LabelPosition::TopLeftOutside,
@@ -450,7 +499,12 @@ fn label_spec(value: &Value, path: &str) -> Result<LabelSpec, ConfigError> {
                 )
             }
         },
-        Some(other) => return error(join(path, "position"), format!("must be a string, got {}", kind(other))),
+        Some(other) => {
+            return error(
+                join(path, "position"),
+                format!("must be a string, got {}", kind(other)),
+            )
+        }
     };
     Ok(LabelSpec {
         font_color: color(map, path, "font_color", Rgba::new(255, 255, 255, 255))?,
@@ -523,16 +577,46 @@ labels:
     #[test]
     fn errors_name_the_path() {
         let cases = [
-            ("labels: {car: {bbox: {border_colour: \"FF0000FF\"}}}", "labels.car.bbox.border_colour: unknown key"),
-            ("labels: {car: {bbox: {border_color: \"red\"}}}", "labels.car.bbox.border_color: invalid colour \"red\""),
-            ("labels: {car: {bbox: {thickness: -1}}}", "labels.car.bbox.thickness: must be between 0 and 100, got -1"),
-            ("labels: {car: {bbox: {thickness: 100000}}}", "labels.car.bbox.thickness: must be between 0 and 100"),
-            ("labels: {car: {central_dot: {radius: 1e9}}}", "labels.car.central_dot.radius: must be between 0 and 1000"),
-            ("labels: {car: {label: {format: [\"{label}\", \"{speed}\"]}}}", "labels.car.label.format[1]: unknown placeholder {speed}"),
-            ("labels: {car: {label: {format: [\"{label\"]}}}", "labels.car.label.format[0]: unclosed '{'"),
-            ("labels: {car: {label: {position: Top}}}", "labels.car.label.position: unknown position \"Top\""),
-            ("labels: {\"\": {blur: true}}", "labels: an empty label cannot be matched"),
-            ("labels: {car: {blur: 1}}", "labels.car.blur: must be true or false"),
+            (
+                "labels: {car: {bbox: {border_colour: \"FF0000FF\"}}}",
+                "labels.car.bbox.border_colour: unknown key",
+            ),
+            (
+                "labels: {car: {bbox: {border_color: \"red\"}}}",
+                "labels.car.bbox.border_color: invalid colour \"red\"",
+            ),
+            (
+                "labels: {car: {bbox: {thickness: -1}}}",
+                "labels.car.bbox.thickness: must be between 0 and 100, got -1",
+            ),
+            (
+                "labels: {car: {bbox: {thickness: 100000}}}",
+                "labels.car.bbox.thickness: must be between 0 and 100",
+            ),
+            (
+                "labels: {car: {central_dot: {radius: 1e9}}}",
+                "labels.car.central_dot.radius: must be between 0 and 1000",
+            ),
+            (
+                "labels: {car: {label: {format: [\"{label}\", \"{speed}\"]}}}",
+                "labels.car.label.format[1]: unknown placeholder {speed}",
+            ),
+            (
+                "labels: {car: {label: {format: [\"{label\"]}}}",
+                "labels.car.label.format[0]: unclosed '{'",
+            ),
+            (
+                "labels: {car: {label: {position: Top}}}",
+                "labels.car.label.position: unknown position \"Top\"",
+            ),
+            (
+                "labels: {\"\": {blur: true}}",
+                "labels: an empty label cannot be matched",
+            ),
+            (
+                "labels: {car: {blur: 1}}",
+                "labels.car.blur: must be true or false",
+            ),
             ("default: [1]", "default: must be a mapping, got a list"),
             ("labels: {car: [", "invalid YAML"),
         ];
@@ -557,7 +641,11 @@ labels:
         };
         let mut ops = Vec::new();
         spec.ops(&[object], &mut ops);
-        assert!(matches!(ops[0], DrawOp::Rect { border, .. } if border == Rgba::new(0, 255, 0, 255)));
-        assert!(ops.iter().any(|op| matches!(op, DrawOp::Text { lines, .. } if lines == &["dog #9"])));
+        assert!(
+            matches!(ops[0], DrawOp::Rect { border, .. } if border == Rgba::new(0, 255, 0, 255))
+        );
+        assert!(ops
+            .iter()
+            .any(|op| matches!(op, DrawOp::Text { lines, .. } if lines == &["dog #9"])));
     }
 }

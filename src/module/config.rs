@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
-use crate::yaml::{check_keys, error, join, kind, mapping, non_negative, optional_string};
 pub use crate::yaml::ConfigError;
+use crate::yaml::{check_keys, error, join, kind, mapping, non_negative, optional_string};
 
 /// Savant's `buffer_queues` entry: `{length, byte_size}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,12 +152,6 @@ impl ModuleConfig {
         steps
     }
 }
-
-
-
-
-
-
 
 /// `null` (no queues) or `{length, byte_size}`.
 fn queue_spec(value: &Value, path: &str) -> Result<Option<QueueSpec>, ConfigError> {

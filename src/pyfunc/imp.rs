@@ -8,7 +8,8 @@
 //! takes the state out of its mutex before it takes the GIL: a streaming thread may
 //! hold the GIL while it waits for `state`.
 
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
 use gst::glib;
@@ -17,11 +18,10 @@ use gst::subclass::prelude::*;
 use pyo3::prelude::*;
 use pyo3::types::PyBool;
 
-use crate::frame::layout::FrameLayout;
-use crate::frame::{attributes, CapsInfo, Frame, FrameChanges};
+use crate::frame::{Frame, FrameChanges};
+use crate::python::runtime::{OnError, RunSettings, StageRuntime};
 use crate::python::stage::{Hooks, StageConfig, StageError};
-use crate::python::stats::StageStats;
-use crate::python::{gil_probe, interpreter, thread_state};
+use crate::python::thread_state;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -30,26 +30,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
         Some("Savant Python function stage"),
     )
 });
-
-/// What to do when user code raises (or returns something that is not a verdict).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "GstSavantOnError")]
-pub enum OnError {
-    #[default]
-    #[enum_value(name = "Post an ERROR on the bus and stop the stream", nick = "fail")]
-    Fail,
-    #[enum_value(
-        name = "Post a WARNING with the traceback and pass the buffer on unchanged",
-        nick = "skip"
-    )]
-    Skip,
-    #[enum_value(
-        name = "Post a WARNING with the traceback and drop the buffer",
-        nick = "drop"
-    )]
-    Drop,
-}
 
 const DEFAULT_FUNCTION: &str = "process_frame";
 const DEFAULT_WRITABLE: bool = false;
@@ -81,16 +61,6 @@ impl Default for Settings {
     }
 }
 
-/// Runtime data between `start` and `stop`.
-struct State {
-    hooks: Arc<Hooks>,
-    layout: Option<FrameLayout>,
-    writable: bool,
-    on_error: OnError,
-    stats_interval_ms: u32,
-    last_stats_post: Option<Instant>,
-}
-
 /// What became of one frame.
 enum Verdict {
     /// Pass it on, with what Python changed on it.
@@ -103,8 +73,7 @@ pub struct PyFunc {
     sinkpad: gst::Pad,
     srcpad: gst::Pad,
     settings: Mutex<Settings>,
-    state: Mutex<Option<State>>,
-    pub(super) stats: StageStats,
+    pub(super) runtime: StageRuntime,
 }
 
 impl PyFunc {
@@ -114,28 +83,12 @@ impl PyFunc {
         _pad: &gst::Pad,
         mut buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let (hooks, layout, writable, on_error, stats_interval_ms) = {
-            let state = self.state.lock().unwrap();
-            let Some(state) = state.as_ref() else {
-                return Err(gst::FlowError::Flushing);
-            };
-            let Some(layout) = state.layout else {
-                gst::element_imp_error!(
-                    self,
-                    gst::CoreError::Negotiation,
-                    ("received a buffer before caps")
-                );
-                return Err(gst::FlowError::NotNegotiated);
-            };
-            (
-                state.hooks.clone(),
-                layout,
-                state.writable,
-                state.on_error,
-                state.stats_interval_ms,
-            )
-        };
-
+        let element = self.obj();
+        let element = element.upcast_ref::<gst::Element>();
+        let snapshot = self.runtime.snapshot(element)?;
+        let hooks = snapshot.hooks.expect("savantpyfunc always has user code");
+        let writable = self.settings.lock().unwrap().writable;
+        let layout = snapshot.layout;
         if writable {
             // Copies only when the buffer is shared (after a tee, or kept by Python).
             buffer.make_mut();
@@ -156,7 +109,8 @@ impl PyFunc {
             hooks.process_name,
             buffer.pts()
         );
-        let calls = &self.stats.calls;
+        let stats = &self.runtime.stats;
+        let calls = &stats.calls;
         let ((verdict, python_ns), gil_wait_ns) = thread_state::attach(move |py| {
             let started = Instant::now();
             calls.enter();
@@ -165,10 +119,9 @@ impl PyFunc {
             drop(hooks);
             (verdict, started.elapsed().as_nanos() as u64)
         });
-        self.stats.record_call(python_ns, gil_wait_ns);
-        if stats_interval_ms > 0 {
-            self.maybe_post_periodic_stats(stats_interval_ms);
-        }
+        stats.record_call(python_ns, gil_wait_ns);
+        self.runtime
+            .maybe_post_periodic_stats(element, snapshot.stats_interval_ms);
 
         match verdict {
             Verdict::Pass(changes) => {
@@ -182,254 +135,37 @@ impl PyFunc {
                     "dropping {:?} as Python asked",
                     buffer.pts()
                 );
-                self.stats
-                    .dropped
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                stats.dropped.fetch_add(1, Relaxed);
                 Ok(gst::FlowSuccess::Ok)
             }
-            Verdict::Failed(error) => match self.on_hook_error(&error, on_error) {
-                OnError::Fail => Err(gst::FlowError::Error),
-                OnError::Skip => self.srcpad.push(buffer),
-                OnError::Drop => {
-                    self.stats
-                        .dropped
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    Ok(gst::FlowSuccess::Ok)
-                }
-            },
-        }
-    }
-
-    // Serialized and non-serialized events: Python sees them, then they go on.
-    fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
-        let (hooks, on_error) = {
-            let state = self.state.lock().unwrap();
-            match state.as_ref() {
-                Some(state) => (Some(state.hooks.clone()), state.on_error),
-                None => (None, DEFAULT_ON_ERROR),
-            }
-        };
-        let Some(hooks) = hooks else {
-            return gst::Pad::event_default(pad, Some(&*self.obj()), event);
-        };
-
-        let mut caps_info = None;
-        if let gst::EventView::Caps(caps) = event.view() {
-            let caps = caps.caps();
-            let info = match gst_video::VideoInfo::from_caps(caps) {
-                Ok(info) => info,
-                Err(_) => {
-                    gst::element_imp_error!(
-                        self,
-                        gst::CoreError::Negotiation,
-                        ("caps {} are not raw video", caps)
-                    );
-                    return false;
-                }
-            };
-            gst::debug!(CAT, imp = self, "caps {caps}");
-            if let Some(state) = self.state.lock().unwrap().as_mut() {
-                state.layout = Some(FrameLayout::from_info(&info));
-            }
-            caps_info = Some(CapsInfo::new(&info, caps));
-        }
-        let is_eos = matches!(event.view(), gst::EventView::Eos(_));
-
-        let wants_python = hooks.on_event.is_some()
-            || (caps_info.is_some() && hooks.on_caps.is_some())
-            || (is_eos && hooks.on_eos.is_some());
-        if wants_python {
-            let event_name = event.type_().name();
-            let failure = thread_state::attach(|py| -> Result<(), StageError> {
-                if let Some(on_event) = &hooks.on_event {
-                    let structure = attributes::to_py_dict(py, event.structure())
-                        .map_err(|e| StageError::python(py, "on_event", &e))?;
-                    gst::log!(CAT, imp = self, "calling on_event({event_name})");
-                    call_hook(
-                        py,
-                        &hooks,
-                        "on_event",
-                        on_event,
-                        (event_name.as_str(), structure),
-                    )?;
-                }
-                if let (Some(on_caps), Some(info)) = (&hooks.on_caps, caps_info) {
-                    gst::log!(CAT, imp = self, "calling on_caps");
-                    let info =
-                        Bound::new(py, info).map_err(|e| StageError::python(py, "on_caps", &e))?;
-                    call_hook(py, &hooks, "on_caps", on_caps, (info,))?;
-                }
-                if let (true, Some(on_eos)) = (is_eos, &hooks.on_eos) {
-                    gst::log!(CAT, imp = self, "calling on_eos");
-                    call_hook(py, &hooks, "on_eos", on_eos, ())?;
-                }
-                Ok(())
-            })
-            .0
-            .err();
-            // Events are never dropped: skip and drop both let the event go on.
-            if let Some(error) = failure {
-                if self.on_hook_error(&error, on_error) == OnError::Fail {
-                    return false;
+            Verdict::Failed(error) => {
+                match self
+                    .runtime
+                    .on_hook_error(element, &error, snapshot.on_error)
+                {
+                    OnError::Fail => Err(gst::FlowError::Error),
+                    OnError::Skip => self.srcpad.push(buffer),
+                    OnError::Drop => {
+                        stats.dropped.fetch_add(1, Relaxed);
+                        Ok(gst::FlowSuccess::Ok)
+                    }
                 }
             }
         }
-        if is_eos {
-            self.post_stats();
-            gst::info!(
-                CAT,
-                imp = self,
-                "{}{}",
-                self.stats.summary(),
-                self.upstream_queue_summary()
-            );
-        }
-        gst::Pad::event_default(pad, Some(&*self.obj()), event)
     }
 
-    fn post_stats(&self) {
-        let obj = self.obj();
-        let structure = self.stats.to_structure("savantpyfunc-stats");
-        let _ = obj.post_message(gst::message::Element::builder(structure).src(&*obj).build());
-    }
-
-    fn maybe_post_periodic_stats(&self, interval_ms: u32) {
-        let now = Instant::now();
-        {
-            let mut state = self.state.lock().unwrap();
-            let Some(state) = state.as_mut() else { return };
-            if state
-                .last_stats_post
-                .is_some_and(|t| now.duration_since(t).as_millis() < interval_ms as u128)
-            {
-                return;
-            }
-            state.last_stats_post = Some(now);
-        }
-        self.post_stats();
-    }
-
-    /// ", queue ahead: max N of M buffers" when a savantqueue feeds this stage.
-    fn upstream_queue_summary(&self) -> String {
-        let queue = self
-            .sinkpad
-            .peer()
-            .and_then(|pad| pad.parent_element())
-            .filter(|element| element.is::<crate::queue::SavantQueue>());
-        let Some(queue) = queue else {
-            return String::new();
-        };
-        let stats = queue.property::<gst::Structure>("stats");
-        format!(
-            "; queue ahead ({}) held at most {} of {} buffers",
-            queue.name(),
-            stats.get::<u64>("max-level-buffers").unwrap_or(0),
-            stats.get::<u32>("length").unwrap_or(0)
-        )
-    }
-
-    /// Posts the error or warning for a failed hook and counts it; returns the policy.
-    fn on_hook_error(&self, error: &StageError, on_error: OnError) -> OnError {
-        self.stats
-            .errors
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let traceback = error.traceback.as_deref().unwrap_or("");
-        match on_error {
-            OnError::Fail => {
-                gst::element_imp_error!(
-                    self,
-                    gst::LibraryError::Failed,
-                    ("{}", error.message),
-                    ["{}", traceback]
-                );
-            }
-            OnError::Skip | OnError::Drop => {
-                gst::warning!(CAT, imp = self, "{}\n{}", error.message, traceback);
-                gst::element_imp_warning!(
-                    self,
-                    gst::LibraryError::Failed,
-                    (
-                        "{} (on-error={})",
-                        error.message,
-                        if on_error == OnError::Skip {
-                            "skip"
-                        } else {
-                            "drop"
-                        }
-                    ),
-                    ["{}", traceback]
-                );
-            }
-        }
-        on_error
-    }
-
-    // Loads the user's code and runs on_start; READY -> PAUSED.
-    fn start(&self) -> Result<(), gst::ErrorMessage> {
+    fn run_settings(&self) -> RunSettings {
         let settings = self.settings.lock().unwrap().clone();
-        let config = StageConfig {
-            module: settings.module.clone().unwrap_or_default(),
-            class_name: settings.class_name.clone(),
-            function: settings.function.clone(),
-            kwargs: settings.kwargs.clone().unwrap_or_default(),
-        };
-        interpreter::ensure_initialized().map_err(|e| {
-            gst::error_msg!(gst::LibraryError::Init, ("cannot start Python: {}", e))
-        })?;
-        gst::debug!(CAT, imp = self, "loading {config:?}");
-        let (loaded, _) = thread_state::attach(|py| -> Result<Hooks, StageError> {
-            let hooks = Hooks::load(py, &config)?;
-            if let Some(on_start) = &hooks.on_start {
-                gst::log!(CAT, imp = self, "calling on_start");
-                let verdict = call_hook(py, &hooks, "on_start", on_start, ())?;
-                if verdict.is(PyBool::new(py, false)) {
-                    return Err(StageError::plain(format!(
-                        "module {}: on_start() returned False",
-                        hooks.module_name
-                    )));
-                }
-            }
-            Ok(hooks)
-        });
-        let hooks = loaded.map_err(|e| {
-            gst::error_msg!(
-                gst::LibraryError::Init,
-                ("{}", e.message),
-                ["{}", e.traceback.as_deref().unwrap_or("")]
-            )
-        })?;
-        gst::debug!(CAT, imp = self, "started {}", hooks.module_name);
-        self.stats.reset();
-        gil_probe::register(&self.stats.calls);
-        *self.state.lock().unwrap() = Some(State {
-            hooks: Arc::new(hooks),
-            layout: None,
-            writable: settings.writable,
+        RunSettings {
+            code: Some(StageConfig {
+                module: settings.module.unwrap_or_default(),
+                class_name: settings.class_name,
+                function: settings.function,
+                kwargs: settings.kwargs.unwrap_or_default(),
+            }),
             on_error: settings.on_error,
             stats_interval_ms: settings.stats_interval_ms,
-            last_stats_post: None,
-        });
-        Ok(())
-    }
-
-    // Runs on_stop and releases the user's objects; PAUSED -> READY.
-    fn stop(&self) {
-        let Some(state) = self.state.lock().unwrap().take() else {
-            return;
-        };
-        gil_probe::unregister(&self.stats.calls);
-        thread_state::attach(|py| {
-            if let Some(on_stop) = &state.hooks.on_stop {
-                gst::log!(CAT, imp = self, "calling on_stop");
-                if let Err(error) = call_hook(py, &state.hooks, "on_stop", on_stop, ()) {
-                    self.on_hook_error(&error, OnError::Skip);
-                }
-            }
-            // No Py_Finalize ever runs in a GStreamer process, so atexit never flushes.
-            flush_std_streams(py);
-            drop(state);
-        });
-        gst::debug!(CAT, imp = self, "stopped");
+        }
     }
 }
 
@@ -478,32 +214,6 @@ fn call_process(py: Python<'_>, hooks: &Hooks, frame: Frame) -> Verdict {
     verdict
 }
 
-fn call_hook<'py>(
-    py: Python<'py>,
-    hooks: &Hooks,
-    name: &str,
-    hook: &Py<PyAny>,
-    args: impl pyo3::call::PyCallArgs<'py>,
-) -> Result<Bound<'py, PyAny>, StageError> {
-    hook.bind(py).call1(args).map_err(|e| {
-        StageError::python(
-            py,
-            format!("module {}: {name}() raised", hooks.module_name),
-            &e,
-        )
-    })
-}
-
-fn flush_std_streams(py: Python<'_>) {
-    if let Ok(sys) = py.import("sys") {
-        for stream in ["stdout", "stderr"] {
-            if let Ok(stream) = sys.getattr(stream) {
-                let _ = stream.call_method0("flush");
-            }
-        }
-    }
-}
-
 #[glib::object_subclass]
 impl ObjectSubclass for PyFunc {
     const NAME: &'static str = "GstSavantPyFunc";
@@ -524,7 +234,7 @@ impl ObjectSubclass for PyFunc {
                 PyFunc::catch_panic_pad_function(
                     parent,
                     || false,
-                    |this| this.sink_event(pad, event),
+                    |this| this.runtime.sink_event(this.obj().upcast_ref(), pad, event),
                 )
             })
             .flags(
@@ -545,8 +255,7 @@ impl ObjectSubclass for PyFunc {
             sinkpad,
             srcpad,
             settings: Mutex::new(Settings::default()),
-            state: Mutex::new(None),
-            stats: StageStats::default(),
+            runtime: StageRuntime::new(*CAT, "savantpyfunc-stats"),
         }
     }
 }
@@ -620,9 +329,7 @@ impl ObjectImpl for PyFunc {
             "stats-interval" => settings.stats_interval_ms = value.get().unwrap(),
             "on-error" => {
                 settings.on_error = value.get().unwrap();
-                if let Some(state) = self.state.lock().unwrap().as_mut() {
-                    state.on_error = settings.on_error;
-                }
+                self.runtime.set_on_error(settings.on_error);
             }
             _ => unimplemented!(),
         }
@@ -638,7 +345,11 @@ impl ObjectImpl for PyFunc {
             "writable" => settings.writable.to_value(),
             "stats-interval" => settings.stats_interval_ms.to_value(),
             "on-error" => settings.on_error.to_value(),
-            "stats" => self.stats.to_structure("savantpyfunc-stats").to_value(),
+            "stats" => self
+                .runtime
+                .stats
+                .to_structure("savantpyfunc-stats")
+                .to_value(),
             _ => unimplemented!(),
         }
     }
@@ -693,8 +404,10 @@ impl ElementImpl for PyFunc {
         &self,
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        let element = self.obj();
+        let element = element.upcast_ref::<gst::Element>();
         if transition == gst::StateChange::ReadyToPaused {
-            if let Err(message) = self.start() {
+            if let Err(message) = self.runtime.start(element, self.run_settings()) {
                 self.post_error_message(message);
                 return Err(gst::StateChangeError);
             }
@@ -703,7 +416,7 @@ impl ElementImpl for PyFunc {
         if transition == gst::StateChange::PausedToReady
             || (transition == gst::StateChange::ReadyToPaused && result.is_err())
         {
-            self.stop();
+            self.runtime.stop(element);
         }
         result
     }

@@ -5,7 +5,7 @@ use gst::prelude::*;
 
 mod imp;
 
-pub use imp::OnError;
+pub use crate::python::runtime::OnError;
 
 glib::wrapper! {
     pub struct PyFunc(ObjectSubclass<imp::PyFunc>) @extends gst::Element, gst::Object;
@@ -15,7 +15,7 @@ impl PyFunc {
     /// The stage's live counters, for a savantqueue deciding whether to hand over.
     pub(crate) fn stage_stats(&self) -> &crate::python::stats::StageStats {
         use gst::subclass::prelude::ObjectSubclassIsExt;
-        &self.imp().stats
+        &self.imp().runtime.stats
     }
 }
 

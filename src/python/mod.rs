@@ -5,6 +5,7 @@ pub mod error;
 pub mod gil_probe;
 pub mod interpreter;
 pub mod kwargs;
+pub mod runtime;
 pub mod stage;
 pub mod stats;
 pub mod thread_state;
