@@ -3,6 +3,7 @@
 
 use super::canvas::Canvas;
 use super::color::Rgba;
+use super::shapes::RectF;
 use super::text;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -83,8 +84,9 @@ pub fn render(canvas: &mut Canvas<'_>, ops: &[DrawOp]) {
                 background,
                 thickness,
             } => {
-                canvas.fill_rounded_rect(*x, *y, *w, *h, *radius, *background);
-                canvas.stroke_rounded_rect(*x, *y, *w, *h, *radius, *thickness, *border);
+                let rect = RectF::new(*x, *y, *w, *h);
+                canvas.fill_rounded_rect(rect, *radius, *background);
+                canvas.stroke_rounded_rect(rect, *radius, *thickness, *border);
             }
             DrawOp::Text {
                 lines,
@@ -97,8 +99,9 @@ pub fn render(canvas: &mut Canvas<'_>, ops: &[DrawOp]) {
                 padding,
             } => {
                 let (w, h) = text_block_size(lines, *px, *padding);
-                canvas.fill_rounded_rect(*x, *y, w, h, 0.0, *background);
-                canvas.stroke_rounded_rect(*x, *y, w, h, 0.0, 1.0, *border);
+                let block = RectF::new(*x, *y, w, h);
+                canvas.fill_rounded_rect(block, 0.0, *background);
+                canvas.stroke_rounded_rect(block, 0.0, 1.0, *border);
                 let line_height = text::measure("", *px).1;
                 for (i, line) in lines.iter().enumerate() {
                     canvas.text(

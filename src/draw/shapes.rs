@@ -4,6 +4,21 @@
 use super::canvas::Canvas;
 use super::color::Rgba;
 
+/// A rectangle in pixels (fractional: shapes are computed at pixel centres).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RectF {
+    pub x: f32,
+    pub y: f32,
+    pub w: f32,
+    pub h: f32,
+}
+
+impl RectF {
+    pub fn new(x: f32, y: f32, w: f32, h: f32) -> Self {
+        Self { x, y, w, h }
+    }
+}
+
 /// Row span of a rounded rectangle at pixel row `row`, or None outside it.
 fn rounded_span(x: f32, y: f32, w: f32, h: f32, r: f32, row: i32) -> Option<(i32, i32)> {
     let cy = row as f32 + 0.5;
@@ -35,7 +50,8 @@ fn rows(canvas: &Canvas<'_>, y: f32, h: f32) -> std::ops::Range<i32> {
 
 impl Canvas<'_> {
     /// Fills a rectangle with corners of `radius`.
-    pub fn fill_rounded_rect(&mut self, x: f32, y: f32, w: f32, h: f32, radius: f32, color: Rgba) {
+    pub fn fill_rounded_rect(&mut self, rect: RectF, radius: f32, color: Rgba) {
+        let RectF { x, y, w, h } = rect;
         if color.is_transparent() {
             return;
         }
@@ -47,16 +63,8 @@ impl Canvas<'_> {
     }
 
     /// A border of `thickness` pixels inside the (rounded) rectangle's edges.
-    pub fn stroke_rounded_rect(
-        &mut self,
-        x: f32,
-        y: f32,
-        w: f32,
-        h: f32,
-        radius: f32,
-        thickness: f32,
-        color: Rgba,
-    ) {
+    pub fn stroke_rounded_rect(&mut self, rect: RectF, radius: f32, thickness: f32, color: Rgba) {
+        let RectF { x, y, w, h } = rect;
         if color.is_transparent() || thickness <= 0.0 {
             return;
         }
@@ -84,11 +92,11 @@ impl Canvas<'_> {
 
     /// A filled circle, or a ring of `thickness` when thickness > 0.
     pub fn circle(&mut self, cx: f32, cy: f32, radius: f32, thickness: f32, color: Rgba) {
-        let (x, y, d) = (cx - radius, cy - radius, 2.0 * radius);
+        let square = RectF::new(cx - radius, cy - radius, 2.0 * radius, 2.0 * radius);
         if thickness > 0.0 {
-            self.stroke_rounded_rect(x, y, d, d, radius, thickness, color);
+            self.stroke_rounded_rect(square, radius, thickness, color);
         } else {
-            self.fill_rounded_rect(x, y, d, d, radius, color);
+            self.fill_rounded_rect(square, radius, color);
         }
     }
 
@@ -124,7 +132,8 @@ impl Canvas<'_> {
         let length = (dx * dx + dy * dy).sqrt();
         let half = thickness.max(1.0) / 2.0;
         if length < f32::EPSILON {
-            self.fill_rounded_rect(a.0 - half, a.1 - half, 2.0 * half, 2.0 * half, 0.0, color);
+            let dot = RectF::new(a.0 - half, a.1 - half, 2.0 * half, 2.0 * half);
+            self.fill_rounded_rect(dot, 0.0, color);
             return;
         }
         let (nx, ny) = (-dy / length * half, dx / length * half);

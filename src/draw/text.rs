@@ -25,9 +25,11 @@ struct Glyph {
     coverage: Vec<u8>,
 }
 
-/// Rasterized glyphs by (glyph, pixel size); shared by all drawing elements.
-static CACHE: LazyLock<Mutex<HashMap<(u16, u32), Option<Arc<Glyph>>>>> =
-    LazyLock::new(Default::default);
+/// Rasterized glyphs by (glyph id, pixel size bits); None for blank glyphs.
+type GlyphCache = HashMap<(u16, u32), Option<Arc<Glyph>>>;
+
+/// Shared by all drawing elements.
+static CACHE: LazyLock<Mutex<GlyphCache>> = LazyLock::new(Default::default);
 
 fn glyph(id: ab_glyph::GlyphId, px: f32) -> Option<Arc<Glyph>> {
     let key = (id.0, px.to_bits());
