@@ -2,7 +2,8 @@
 
 The ball is the only bright region on a dark background: threshold, then take the
 bounding box of the bright pixels. The result goes into frame attributes, which
-travel downstream with the buffer (any later savantpyfunc can read them).
+travel downstream with the buffer (any later savantpyfunc can read them), and into
+an object that savantdrawfunc draws.
 """
 
 import numpy as np
@@ -32,6 +33,11 @@ class BallFinder:
                 ball_x=x0, ball_y=y0, ball_w=x1 - x0 + 1, ball_h=y1 - y0 + 1,
                 ball_cx=float(xs.mean()), ball_cy=float(ys.mean()),
             )
+            # Also an object (a GstVideoRegionOfInterestMeta) that savantdrawfunc draws.
+            share = xs.size / float((x1 - x0 + 1) * (y1 - y0 + 1))
+            frame.add_object("ball", (x0, y0, x1 - x0 + 1, y1 - y0 + 1),
+                             confidence=round(share, 2), track_id=1,
+                             attributes={"pixels": int(xs.size)})
 
     def on_eos(self):
         print(f"ball: found in {self.found} of {self.frames} frames")

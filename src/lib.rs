@@ -1,12 +1,14 @@
 //! gst-savant: GStreamer elements that run per-frame Python at native speed.
 //!
 //! - `savantpyfunc`: calls a user Python class or function for every buffer, zero copy.
+//! - `savantdrawfunc`: draws objects per a draw spec in Rust, plus a Python draw hook.
 //! - `savantqueue`: the bounded queue ahead of a Python stage, with statistics.
 //! - `savantmodule`: a bin built from a Savant module YAML ([`module::build_bin`]).
 //!
 //! Python is initialized lazily at the first element start, never at plugin load.
 
 pub mod draw;
+pub mod drawfunc;
 pub mod frame;
 pub mod module;
 pub mod pyfunc;
@@ -19,6 +21,7 @@ use gst::glib;
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     frame::attributes::register();
     pyfunc::register(plugin)?;
+    drawfunc::register(plugin)?;
     queue::register(plugin)?;
     module::register(plugin)?;
     Ok(())

@@ -566,6 +566,7 @@ pub fn register_module(py: Python<'_>) -> PyResult<()> {
     module.add_class::<Plane>()?;
     module.add_class::<CapsInfo>()?;
     module.add_class::<objects::Object>()?;
+    module.add_class::<crate::draw::artist::Artist>()?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     py.import("sys")?
         .getattr("modules")?

@@ -21,6 +21,7 @@ use pyo3::types::PyBool;
 use crate::frame::{Frame, FrameChanges};
 use crate::python::runtime::{OnError, RunSettings, StageRuntime};
 use crate::python::stage::{Hooks, StageConfig, StageError};
+use crate::python::stats::StageStats;
 use crate::python::thread_state;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -255,7 +256,7 @@ impl ObjectSubclass for PyFunc {
             sinkpad,
             srcpad,
             settings: Mutex::new(Settings::default()),
-            runtime: StageRuntime::new(*CAT, "savantpyfunc-stats"),
+            runtime: StageRuntime::new(*CAT, "savantpyfunc-stats", StageStats::default()),
         }
     }
 }

@@ -75,11 +75,11 @@ pub struct StageRuntime {
 }
 
 impl StageRuntime {
-    pub fn new(cat: gst::DebugCategory, stats_name: &'static str) -> Self {
+    pub fn new(cat: gst::DebugCategory, stats_name: &'static str, stats: StageStats) -> Self {
         Self {
             cat,
             stats_name,
-            stats: StageStats::default(),
+            stats,
             state: Mutex::new(None),
         }
     }
@@ -284,6 +284,10 @@ impl StageRuntime {
             }
         }
         on_error
+    }
+
+    pub fn stats_structure(&self) -> gst::Structure {
+        self.stats.to_structure(self.stats_name)
     }
 
     pub fn post_stats(&self, element: &gst::Element) {

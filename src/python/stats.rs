@@ -24,6 +24,9 @@ pub struct StageStats {
     first_call_at: AtomicU64,
     last_call_end: AtomicU64,
     pub calls: Arc<CallTracker>,
+    /// Time spent rasterizing (drawing stages), outside the GIL.
+    pub draw_ns: AtomicU64,
+    reports_drawing: bool,
 }
 
 /// Cumulative counters at one moment; the difference of two is a window.
@@ -52,6 +55,14 @@ impl std::ops::Sub for Snapshot {
 }
 
 impl StageStats {
+    /// Stats of a drawing stage: they also report `draw-ns`.
+    pub fn for_drawing() -> Self {
+        Self {
+            reports_drawing: true,
+            ..Self::default()
+        }
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         let (gil_free_samples, gil_samples) = self.calls.samples();
         Snapshot {
@@ -88,6 +99,7 @@ impl StageStats {
             &self.gil_wait_ns_max,
             &self.first_call_at,
             &self.last_call_end,
+            &self.draw_ns,
         ] {
             counter.store(0, Relaxed);
         }
@@ -110,7 +122,7 @@ impl StageStats {
         let python_ns = self.python_ns.load(Relaxed);
         let (free, samples) = self.calls.samples();
         let mean_call_ns = python_ns / frames.max(1);
-        gst::Structure::builder(name)
+        let mut structure = gst::Structure::builder(name)
             .field("frames", frames)
             .field("dropped", self.dropped.load(Relaxed))
             .field("errors", self.errors.load(Relaxed))
@@ -122,7 +134,11 @@ impl StageStats {
             .field("gil-free-samples", free)
             .field("gil-samples", samples)
             .field("verdict", gil_probe::verdict(free, samples, mean_call_ns))
-            .build()
+            .build();
+        if self.reports_drawing {
+            structure.set("draw-ns", self.draw_ns.load(Relaxed));
+        }
+        structure
     }
 
     /// One line for the log at EOS: frames, mean time in Python, mean GIL wait,

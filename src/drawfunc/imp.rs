@@ -1,0 +1,455 @@
+//! `savantdrawfunc` implementation.
+//!
+//! Per buffer: the draw spec turns the buffer's objects into a display list (Rust,
+//! no GIL); a Python hook, if any, adds to it through an Artist (one GIL
+//! acquisition, calls only record); then the list is rasterized in place with the
+//! GIL released. Without a hook, drawing never takes the GIL.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Instant;
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_video::prelude::*;
+use pyo3::prelude::*;
+
+use crate::draw::artist::Artist;
+use crate::draw::canvas::{packed_order, Canvas, Planes};
+use crate::draw::ops::{render, DrawOp};
+use crate::draw::spec::DrawSpec;
+use crate::frame::{objects, Frame, FrameChanges};
+use crate::python::runtime::{OnError, RunSettings, StageRuntime};
+use crate::python::stage::{Hooks, StageConfig, StageError};
+use crate::python::stats::StageStats;
+use crate::python::thread_state;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "savantdrawfunc",
+        gst::DebugColorFlags::empty(),
+        Some("Savant drawing stage"),
+    )
+});
+
+const DEFAULT_FUNCTION: &str = "draw";
+const FORMATS: &[&str] = &["RGBA", "BGRA", "RGBx", "BGRx", "RGB", "BGR", "I420", "NV12"];
+
+#[derive(Debug, Clone, Default)]
+struct Settings {
+    draw_spec: Option<String>,
+    module: Option<String>,
+    class_name: Option<String>,
+    function: Option<String>,
+    kwargs: Option<String>,
+    on_error: OnError,
+    stats_interval_ms: u32,
+}
+
+pub struct DrawFunc {
+    sinkpad: gst::Pad,
+    srcpad: gst::Pad,
+    settings: Mutex<Settings>,
+    /// Parsed at start.
+    spec: Mutex<Option<Arc<DrawSpec>>>,
+    runtime: StageRuntime,
+}
+
+/// What the Python hook left for this frame.
+enum HookResult {
+    Draw(Vec<DrawOp>, FrameChanges),
+    Drop,
+    Failed(StageError),
+}
+
+impl DrawFunc {
+    fn sink_chain(
+        &self,
+        _pad: &gst::Pad,
+        mut buffer: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let element = self.obj();
+        let element = element.upcast_ref::<gst::Element>();
+        let snapshot = self.runtime.snapshot(element)?;
+        let Some(spec) = self.spec.lock().unwrap().clone() else {
+            return Err(gst::FlowError::Flushing);
+        };
+        let stats = &self.runtime.stats;
+
+        let mut ops = Vec::new();
+        spec.ops(&objects::read(&buffer), &mut ops);
+
+        if let Some(hooks) = snapshot.hooks.clone() {
+            let frame = match Frame::new(&buffer, snapshot.layout, false) {
+                Ok(frame) => frame,
+                Err(e) => {
+                    gst::element_error!(element, gst::StreamError::Format, ("{}", e));
+                    return Err(gst::FlowError::Error);
+                }
+            };
+            let calls = &stats.calls;
+            let ((result, python_ns), gil_wait_ns) = thread_state::attach(move |py| {
+                let started = Instant::now();
+                calls.enter();
+                let result = call_draw(py, &hooks, frame);
+                calls.leave();
+                drop(hooks);
+                (result, started.elapsed().as_nanos() as u64)
+            });
+            stats.record_call(python_ns, gil_wait_ns);
+            match result {
+                HookResult::Draw(hook_ops, changes) => {
+                    ops.extend(hook_ops);
+                    changes.apply(&mut buffer);
+                }
+                HookResult::Drop => {
+                    stats.dropped.fetch_add(1, Relaxed);
+                    return Ok(gst::FlowSuccess::Ok);
+                }
+                HookResult::Failed(error) => {
+                    match self.runtime.on_hook_error(element, &error, snapshot.on_error) {
+                        OnError::Fail => return Err(gst::FlowError::Error),
+                        // The spec's drawing still happens; the hook's does not.
+                        OnError::Skip => {}
+                        OnError::Drop => {
+                            stats.dropped.fetch_add(1, Relaxed);
+                            return Ok(gst::FlowSuccess::Ok);
+                        }
+                    }
+                }
+            }
+        }
+
+        if !ops.is_empty() {
+            let started = Instant::now();
+            // Copies the pixels only if the buffer is shared (a tee, a kept frame).
+            let buffer = buffer.make_mut();
+            let Ok(mut vframe) =
+                gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &snapshot.info)
+            else {
+                gst::element_error!(element, gst::ResourceError::Write, ("cannot map the frame writable"));
+                return Err(gst::FlowError::Error);
+            };
+            let Some(mut canvas) = canvas(&mut vframe) else {
+                gst::element_error!(
+                    element,
+                    gst::StreamError::Format,
+                    ("cannot draw on {}", snapshot.info.format().to_str())
+                );
+                return Err(gst::FlowError::NotNegotiated);
+            };
+            render(&mut canvas, &ops);
+            stats.draw_ns.fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
+        }
+        if snapshot.hooks.is_none() {
+            stats.frames.fetch_add(1, Relaxed);
+        }
+        self.runtime
+            .maybe_post_periodic_stats(element, snapshot.stats_interval_ms);
+        self.srcpad.push(buffer)
+    }
+
+    fn run_settings(&self) -> (RunSettings, Option<String>) {
+        let settings = self.settings.lock().unwrap().clone();
+        let code = settings
+            .module
+            .filter(|m| !m.is_empty())
+            .map(|module| StageConfig {
+                module,
+                class_name: settings.class_name,
+                function: settings
+                    .function
+                    .filter(|f| !f.is_empty())
+                    .unwrap_or_else(|| DEFAULT_FUNCTION.to_owned()),
+                kwargs: settings.kwargs.unwrap_or_default(),
+            });
+        (
+            RunSettings {
+                code,
+                on_error: settings.on_error,
+                stats_interval_ms: settings.stats_interval_ms,
+            },
+            settings.draw_spec,
+        )
+    }
+
+    // READY -> PAUSED: parse the spec, then load the hook if there is one.
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let (run, spec) = self.run_settings();
+        let spec = DrawSpec::load(spec.as_deref().unwrap_or("")).map_err(|e| {
+            gst::error_msg!(gst::LibraryError::Settings, ("invalid draw-spec: {}", e))
+        })?;
+        *self.spec.lock().unwrap() = Some(Arc::new(spec));
+        self.runtime.start(self.obj().upcast_ref(), run)
+    }
+}
+
+/// Calls `draw(frame, artist)`; a False return drops the frame.
+fn call_draw(py: Python<'_>, hooks: &Hooks, frame: Frame) -> HookResult {
+    let failed = |e: PyErr, what: &str| {
+        HookResult::Failed(StageError::python(
+            py,
+            format!("module {}: {what}", hooks.module_name),
+            &e,
+        ))
+    };
+    let frame = match Bound::new(py, frame) {
+        Ok(frame) => frame,
+        Err(e) => return failed(e, "creating the frame"),
+    };
+    let artist = match Bound::new(py, Artist::default()) {
+        Ok(artist) => artist,
+        Err(e) => return failed(e, "creating the artist"),
+    };
+    let result = match hooks.process.bind(py).call1((&frame, &artist)) {
+        Err(e) => return failed(e, &format!("{}() raised", hooks.process_name)),
+        Ok(result) => result,
+    };
+    if result.is(pyo3::types::PyBool::new(py, false)) {
+        return HookResult::Drop;
+    }
+    if !result.is_none() && !result.is(pyo3::types::PyBool::new(py, true)) {
+        return HookResult::Failed(StageError::plain(format!(
+            "module {}: {}() returned {} (expected True, False or None)",
+            hooks.module_name,
+            hooks.process_name,
+            result.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+        )));
+    }
+    match frame.get().changes(py) {
+        Ok(changes) => HookResult::Draw(artist.get().take(), changes),
+        Err(e) => failed(e, "frame changes"),
+    }
+}
+
+/// The frame's planes as a canvas, for the formats this element accepts.
+fn canvas<'a>(
+    vframe: &'a mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
+) -> Option<Canvas<'a>> {
+    let info = vframe.info().clone();
+    let (width, height) = (info.width() as i32, info.height() as i32);
+    // The frame's own strides: a VideoMeta may differ from the caps' defaults.
+    let strides: Vec<usize> = vframe.plane_stride().iter().map(|&s| s as usize).collect();
+    let n_planes = info.n_planes() as usize;
+    let mut planes: Vec<(*mut u8, usize)> = Vec::with_capacity(n_planes);
+    for i in 0..n_planes {
+        let data = vframe.plane_data_mut(i as u32).ok()?;
+        planes.push((data.as_mut_ptr(), data.len()));
+    }
+    // SAFETY: each plane is a distinct region of the mapped frame, which stays mapped
+    // for 'a (the canvas borrows vframe for 'a); the slices never overlap.
+    let plane = |i: usize| unsafe { std::slice::from_raw_parts_mut(planes[i].0, planes[i].1) };
+    let planes = match info.format() {
+        gst_video::VideoFormat::I420 => Planes::I420 {
+            y: plane(0),
+            y_stride: strides[0],
+            u: plane(1),
+            u_stride: strides[1],
+            v: plane(2),
+            v_stride: strides[2],
+        },
+        gst_video::VideoFormat::Nv12 => Planes::Nv12 {
+            y: plane(0),
+            y_stride: strides[0],
+            uv: plane(1),
+            uv_stride: strides[1],
+        },
+        format => Planes::Packed {
+            data: plane(0),
+            stride: strides[0],
+            order: packed_order(format)?,
+        },
+    };
+    Some(Canvas {
+        width,
+        height,
+        planes,
+    })
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for DrawFunc {
+    const NAME: &'static str = "GstSavantDrawFunc";
+    type Type = super::DrawFunc;
+    type ParentType = gst::Element;
+
+    fn with_class(klass: &Self::Class) -> Self {
+        let templ = klass.pad_template("sink").unwrap();
+        let sinkpad = gst::Pad::builder_from_template(&templ)
+            .chain_function(|pad, parent, buffer| {
+                DrawFunc::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::FlowError::Error),
+                    |this| this.sink_chain(pad, buffer),
+                )
+            })
+            .event_function(|pad, parent, event| {
+                DrawFunc::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |this| this.runtime.sink_event(this.obj().upcast_ref(), pad, event),
+                )
+            })
+            .flags(gst::PadFlags::PROXY_CAPS | gst::PadFlags::PROXY_ALLOCATION)
+            .build();
+        let templ = klass.pad_template("src").unwrap();
+        let srcpad = gst::Pad::builder_from_template(&templ)
+            .flags(gst::PadFlags::PROXY_CAPS | gst::PadFlags::PROXY_ALLOCATION)
+            .build();
+        Self {
+            sinkpad,
+            srcpad,
+            settings: Mutex::new(Settings::default()),
+            spec: Mutex::new(None),
+            runtime: StageRuntime::new(*CAT, "savantdrawfunc-stats", StageStats::for_drawing()),
+        }
+    }
+}
+
+impl ObjectImpl for DrawFunc {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecString::builder("draw-spec")
+                    .nick("Draw spec")
+                    .blurb("Savant draw spec YAML (inline or a file path): default and per-label bbox, label, central_dot, blur. Unset: a green box and a \"label #track\" label per object")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("module")
+                    .nick("Module")
+                    .blurb("Optional Python draw hook: a file path or a dotted module name. Unset: drawing never takes the GIL")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("class-name")
+                    .nick("Class name")
+                    .blurb("Class in the module, instantiated with kwargs; its methods are the hooks")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("function")
+                    .nick("Function")
+                    .blurb("The draw hook, called as draw(frame, artist); returns None/True (pass) or False (drop)")
+                    .default_value(Some(DEFAULT_FUNCTION))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("kwargs")
+                    .nick("Keyword arguments")
+                    .blurb("YAML or JSON mapping passed to the class constructor as keyword arguments")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("on-error", OnError::Fail)
+                    .nick("On error")
+                    .blurb("What an exception in the hook does: fail (ERROR, stop), skip (WARNING, draw the spec only), drop (WARNING, drop the buffer)")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("stats-interval")
+                    .nick("Statistics interval")
+                    .blurb("Post the stats as an element message every this many milliseconds (they are always posted at EOS); 0 = only at EOS")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb("As savantpyfunc's (frames, dropped, errors, python-ns, gil-wait-ns, ...) plus draw-ns, the time spent rasterizing")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "draw-spec" => settings.draw_spec = value.get().unwrap(),
+            "module" => settings.module = value.get().unwrap(),
+            "class-name" => settings.class_name = value.get().unwrap(),
+            "function" => settings.function = value.get().unwrap(),
+            "kwargs" => settings.kwargs = value.get().unwrap(),
+            "on-error" => {
+                settings.on_error = value.get().unwrap();
+                self.runtime.set_on_error(settings.on_error);
+            }
+            "stats-interval" => settings.stats_interval_ms = value.get().unwrap(),
+            _ => unimplemented!(),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "draw-spec" => settings.draw_spec.to_value(),
+            "module" => settings.module.to_value(),
+            "class-name" => settings.class_name.to_value(),
+            "function" => settings
+                .function
+                .clone()
+                .unwrap_or_else(|| DEFAULT_FUNCTION.to_owned())
+                .to_value(),
+            "kwargs" => settings.kwargs.to_value(),
+            "on-error" => settings.on_error.to_value(),
+            "stats-interval" => settings.stats_interval_ms.to_value(),
+            "stats" => self.runtime.stats_structure().to_value(),
+            _ => unimplemented!(),
+        }
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        let obj = self.obj();
+        obj.add_pad(&self.sinkpad).unwrap();
+        obj.add_pad(&self.srcpad).unwrap();
+    }
+}
+
+impl GstObjectImpl for DrawFunc {}
+
+impl ElementImpl for DrawFunc {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Savant draw function",
+                "Filter/Effect/Video",
+                "Draws objects (boxes, labels, dots, blur) per a draw spec in Rust, plus a Python draw hook",
+                "gst-savant developers",
+            )
+        });
+        Some(&*ELEMENT_METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst::Caps::builder("video/x-raw")
+                .field("format", gst::List::new(FORMATS.iter().copied()))
+                .build();
+            vec![
+                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps)
+                    .unwrap(),
+                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps)
+                    .unwrap(),
+            ]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        let element = self.obj();
+        let element = element.upcast_ref::<gst::Element>();
+        if transition == gst::StateChange::ReadyToPaused {
+            if let Err(message) = self.start() {
+                self.post_error_message(message);
+                return Err(gst::StateChangeError);
+            }
+        }
+        let result = self.parent_change_state(transition);
+        if transition == gst::StateChange::PausedToReady
+            || (transition == gst::StateChange::ReadyToPaused && result.is_err())
+        {
+            self.runtime.stop(element);
+            *self.spec.lock().unwrap() = None;
+        }
+        result
+    }
+}

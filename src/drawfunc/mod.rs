@@ -1,0 +1,19 @@
+//! `savantdrawfunc`: draws objects per a draw spec in Rust, plus a Python draw hook.
+
+use gst::glib;
+use gst::prelude::*;
+
+mod imp;
+
+glib::wrapper! {
+    pub struct DrawFunc(ObjectSubclass<imp::DrawFunc>) @extends gst::Element, gst::Object;
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "savantdrawfunc",
+        gst::Rank::NONE,
+        DrawFunc::static_type(),
+    )
+}
