@@ -48,9 +48,9 @@ fn color(value: &Bound<'_, PyAny>) -> PyResult<Rgba> {
         return Rgba::parse(text.to_str()?).map_err(PyValueError::new_err);
     }
     if let Ok(tuple) = value.cast::<PyTuple>() {
-        let channels: Vec<u8> = tuple.extract().map_err(|_| {
-            PyValueError::new_err("colour channels must be ints from 0 to 255")
-        })?;
+        let channels: Vec<u8> = tuple
+            .extract()
+            .map_err(|_| PyValueError::new_err("colour channels must be ints from 0 to 255"))?;
         return match channels[..] {
             [r, g, b] => Ok(Rgba::new(r, g, b, 255)),
             [r, g, b, a] => Ok(Rgba::new(r, g, b, a)),

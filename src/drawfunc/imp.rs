@@ -108,7 +108,10 @@ impl DrawFunc {
                     return Ok(gst::FlowSuccess::Ok);
                 }
                 HookResult::Failed(error) => {
-                    match self.runtime.on_hook_error(element, &error, snapshot.on_error) {
+                    match self
+                        .runtime
+                        .on_hook_error(element, &error, snapshot.on_error)
+                    {
                         OnError::Fail => return Err(gst::FlowError::Error),
                         // The spec's drawing still happens; the hook's does not.
                         OnError::Skip => {}
@@ -128,7 +131,11 @@ impl DrawFunc {
             let Ok(mut vframe) =
                 gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &snapshot.info)
             else {
-                gst::element_error!(element, gst::ResourceError::Write, ("cannot map the frame writable"));
+                gst::element_error!(
+                    element,
+                    gst::ResourceError::Write,
+                    ("cannot map the frame writable")
+                );
                 return Err(gst::FlowError::Error);
             };
             let Some(mut canvas) = canvas(&mut vframe) else {
@@ -140,7 +147,9 @@ impl DrawFunc {
                 return Err(gst::FlowError::NotNegotiated);
             };
             render(&mut canvas, &ops);
-            stats.draw_ns.fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
+            stats
+                .draw_ns
+                .fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
         }
         if snapshot.hooks.is_none() {
             stats.frames.fetch_add(1, Relaxed);
@@ -214,7 +223,11 @@ fn call_draw(py: Python<'_>, hooks: &Hooks, frame: Frame) -> HookResult {
             "module {}: {}() returned {} (expected True, False or None)",
             hooks.module_name,
             hooks.process_name,
-            result.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            result
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
         )));
     }
     match frame.get().changes(py) {
@@ -224,9 +237,7 @@ fn call_draw(py: Python<'_>, hooks: &Hooks, frame: Frame) -> HookResult {
 }
 
 /// The frame's planes as a canvas, for the formats this element accepts.
-fn canvas<'a>(
-    vframe: &'a mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
-) -> Option<Canvas<'a>> {
+fn canvas<'a>(vframe: &'a mut gst_video::VideoFrameRef<&mut gst::BufferRef>) -> Option<Canvas<'a>> {
     let info = vframe.info().clone();
     let (width, height) = (info.width() as i32, info.height() as i32);
     // The frame's own strides: a VideoMeta may differ from the caps' defaults.
@@ -422,10 +433,20 @@ impl ElementImpl for DrawFunc {
                 .field("format", gst::List::new(FORMATS.iter().copied()))
                 .build();
             vec![
-                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps)
-                    .unwrap(),
-                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps)
-                    .unwrap(),
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
             ]
         });
         PAD_TEMPLATES.as_ref()

@@ -1,0 +1,375 @@
+//! savantdrawfunc: exact pixels for boxes and fills, real text inside label boxes,
+//! blur confined to its object, I420/NV12 matching RGBA, the Python Artist hook and
+//! bad specs.
+
+mod common;
+
+use common::{expect_error, init, module, run};
+use gst::prelude::*;
+
+const W: u32 = 64;
+const H: u32 = 64;
+
+fn roi(
+    buffer: &mut gst::BufferRef,
+    label: &str,
+    rect: (u32, u32, u32, u32),
+    track_id: Option<i64>,
+) {
+    let mut meta = gst_video::VideoRegionOfInterestMeta::add(buffer, label, rect);
+    if let Some(track_id) = track_id {
+        meta.add_param(
+            gst::Structure::builder("savant-object")
+                .field("track-id", track_id)
+                .build(),
+        );
+    }
+}
+
+/// Pushes one black (or `fill`) RGBA frame with `objects` through savantdrawfunc.
+fn draw_rgba(
+    props: &[(&str, &str)],
+    fill: [u8; 4],
+    objects: &[(&str, (u32, u32, u32, u32))],
+) -> Vec<u8> {
+    init();
+    let element = gst::ElementFactory::make("savantdrawfunc").build().unwrap();
+    for (name, value) in props {
+        element.set_property_from_str(name, value);
+    }
+    let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
+    h.set_src_caps_str(&format!(
+        "video/x-raw,format=RGBA,width={W},height={H},framerate=25/1"
+    ));
+    let data: Vec<u8> = (0..W * H).flat_map(|_| fill).collect();
+    let mut buffer = gst::Buffer::from_mut_slice(data);
+    for (label, rect) in objects {
+        roi(buffer.get_mut().unwrap(), label, *rect, Some(4));
+    }
+    let out = h.push_and_pull(buffer).expect("a drawn frame");
+    let data = out.map_readable().unwrap().to_vec();
+    data
+}
+
+fn pixel(data: &[u8], x: u32, y: u32) -> [u8; 4] {
+    let i = ((y * W + x) * 4) as usize;
+    [data[i], data[i + 1], data[i + 2], data[i + 3]]
+}
+
+const BOX_SPEC: &str = r#"
+labels:
+  car:
+    bbox: {border_color: "FF0000FF", background_color: "0000FFFF", thickness: 2}
+  bus:
+    bbox: {border_color: "00000000", background_color: "00FF0080", thickness: 0}
+"#;
+
+#[test]
+fn box_borders_and_fills_have_exact_colours() {
+    let out = draw_rgba(
+        &[("draw-spec", BOX_SPEC)],
+        [0, 0, 0, 255],
+        &[("car", (10, 10, 20, 20))],
+    );
+    assert_eq!(pixel(&out, 10, 10), [255, 0, 0, 255], "top-left border");
+    assert_eq!(
+        pixel(&out, 11, 20),
+        [255, 0, 0, 255],
+        "second border column"
+    );
+    assert_eq!(pixel(&out, 29, 29), [255, 0, 0, 255], "bottom-right border");
+    assert_eq!(
+        pixel(&out, 12, 20),
+        [0, 0, 255, 255],
+        "fill inside the border"
+    );
+    assert_eq!(pixel(&out, 9, 9), [0, 0, 0, 255], "outside the box");
+    assert_eq!(pixel(&out, 30, 30), [0, 0, 0, 255], "outside the box");
+}
+
+#[test]
+fn translucent_fills_blend() {
+    let out = draw_rgba(
+        &[("draw-spec", BOX_SPEC)],
+        [200, 0, 0, 255],
+        &[("bus", (0, 0, 8, 8))],
+    );
+    let [r, g, b, _] = pixel(&out, 4, 4);
+    // 50% green over red 200.
+    assert!(
+        (99..=101).contains(&r) && (127..=129).contains(&g) && b == 0,
+        "{r} {g} {b}"
+    );
+}
+
+#[test]
+fn labels_with_no_spec_entry_are_not_drawn_and_no_spec_means_savant_default() {
+    let out = draw_rgba(
+        &[("draw-spec", BOX_SPEC)],
+        [0, 0, 0, 255],
+        &[("tree", (10, 10, 20, 20))],
+    );
+    assert!(out.chunks(4).all(|p| p == [0, 0, 0, 255]));
+    // No spec: green box and a white-on-black "tree #4" above it.
+    let out = draw_rgba(&[], [40, 40, 40, 255], &[("tree", (10, 30, 20, 20))]);
+    assert_eq!(pixel(&out, 10, 40), [0, 255, 0, 255]);
+    let label_pixels = (0..30).flat_map(|y| (10..W).map(move |x| (x, y)));
+    let white = label_pixels
+        .clone()
+        .filter(|&(x, y)| pixel(&out, x, y)[0] > 200)
+        .count();
+    assert!(white > 20, "only {white} text pixels");
+}
+
+#[test]
+fn text_is_drawn_inside_its_label_box() {
+    let spec = r#"
+labels:
+  car:
+    label: {font_color: "FFFFFFFF", background_color: "000000FF", font_scale: 0.5,
+            format: ["car #{track_id}"], position: TopLeftInside, padding: {left: 2, top: 2, right: 2, bottom: 2}}
+"#;
+    let out = draw_rgba(
+        &[("draw-spec", spec)],
+        [90, 90, 90, 255],
+        &[("car", (4, 4, 50, 40))],
+    );
+    // The label box: black pixels from (4, 4) on; text: bright pixels; all of them
+    // inside the black box (the frame elsewhere stays grey).
+    let (mut text, mut black) = (0, 0);
+    let (mut max_x, mut max_y) = (0, 0);
+    for y in 0..H {
+        for x in 0..W {
+            let p = pixel(&out, x, y);
+            if p[0] == 0 {
+                black += 1;
+                max_x = max_x.max(x);
+                max_y = max_y.max(y);
+            }
+            if p[0] > 150 {
+                text += 1;
+            }
+        }
+    }
+    assert!(text > 25, "{text} text pixels");
+    assert!(black > 100, "{black} label background pixels");
+    for y in 0..H {
+        for x in 0..W {
+            if pixel(&out, x, y)[0] > 150 {
+                assert!(
+                    x >= 4 && x <= max_x && y >= 4 && y <= max_y,
+                    "text at ({x}, {y}) outside the box"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn central_dot_and_geometry_outside_the_frame_are_clipped() {
+    let spec = r#"
+labels:
+  car:
+    bbox: {border_color: "FF0000FF", thickness: 100}
+    central_dot: {color: "FFFF00FF", radius: 1000}
+    label: {format: ["{label}"]}
+"#;
+    // Partly and wholly outside boxes: clipped, never a panic.
+    let out = draw_rgba(
+        &[("draw-spec", spec)],
+        [0, 0, 0, 255],
+        &[("car", (30, 30, 60, 60)), ("car", (5000, 5000, 10, 10))],
+    );
+    assert_eq!(
+        pixel(&out, 0, 0)[..3],
+        [255, 255, 0],
+        "the huge dot covers the frame"
+    );
+}
+
+#[test]
+fn blur_changes_only_the_objects_region() {
+    init();
+    let spec = "labels: {face: {blur: true}}";
+    let stage = module(
+        "blur_target",
+        "def process_frame(frame):\n    frame.add_object('face', (16, 16, 24, 20))\n",
+    );
+    let render = |with_blur: bool| {
+        let draw = if with_blur {
+            format!("! savantdrawfunc draw-spec=\"{spec}\"")
+        } else {
+            String::new()
+        };
+        let result = run(&format!(
+            "videotestsrc num-buffers=1 pattern=smpte ! video/x-raw,format=RGBA,width={W},height={H} \
+             ! savantpyfunc module={stage} {draw} ! appsink name=sink"
+        ));
+        assert!(result.eos, "{result:?}");
+        let data = result.buffers[0].map_readable().unwrap().to_vec();
+        data
+    };
+    let (before, after) = (render(false), render(true));
+    let mut changed_inside = 0;
+    for y in 0..H {
+        for x in 0..W {
+            let inside = (16..40).contains(&x) && (16..36).contains(&y);
+            if pixel(&before, x, y) != pixel(&after, x, y) {
+                assert!(inside, "pixel ({x}, {y}) outside the blurred box changed");
+                changed_inside += 1;
+            }
+        }
+    }
+    assert!(
+        changed_inside > 50,
+        "blur changed only {changed_inside} pixels"
+    );
+}
+
+#[test]
+fn i420_and_nv12_match_the_rgba_drawing() {
+    let stage = module(
+        "yuv_objects",
+        "def process_frame(frame):\n    frame.add_object('car', (8, 8, 40, 30), track_id=1)\n",
+    );
+    let spec = "labels: {car: {bbox: {border_color: FF0000FF, background_color: 0000FFFF, thickness: 6}, central_dot: {color: FFFF00FF, radius: 4}}}";
+    let render = |format: &str| {
+        let result = run(&format!(
+            "videotestsrc num-buffers=1 pattern=solid-color foreground-color=0xff808080 \
+             ! video/x-raw,format={format},width={W},height={H} ! savantpyfunc module={stage} \
+             ! savantdrawfunc draw-spec=\"{spec}\" ! videoconvert ! video/x-raw,format=RGBA \
+             ! appsink name=sink"
+        ));
+        assert!(result.eos, "{format}: {result:?}");
+        let data = result.buffers[0].map_readable().unwrap().to_vec();
+        data
+    };
+    let reference = render("RGBA");
+    for format in ["I420", "NV12"] {
+        let yuv = render(format);
+        // Interior points of the fill, the thick border and the dot, and the background.
+        for (x, y) in [(20, 30), (10, 20), (46, 20), (28, 23), (60, 60), (30, 10)] {
+            let (a, b) = (pixel(&reference, x, y), pixel(&yuv, x, y));
+            for c in 0..3 {
+                assert!(
+                    (a[c] as i32 - b[c] as i32).abs() <= 12,
+                    "{format} at ({x}, {y}): {b:?} vs RGBA {a:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn python_hook_draws_through_the_artist() {
+    let hook = module(
+        "artist_hook",
+        r#"
+        class Overlay:
+            def draw(self, frame, artist):
+                artist.add_bbox((2, 2, 10, 10), border_color="00FF00FF", thickness=1)
+                artist.add_circle((40, 40), 5, color=(255, 255, 0))
+                artist.add_line((0, 60), (63, 60), color="FF00FFFF", thickness=2)
+                artist.add_polygon([(50, 5), (60, 5), (55, 15)], color="00FFFFFF")
+                artist.add_rounded_rect((20, 2, 20, 12), 4, border_color="FFFFFFFF", thickness=1)
+                artist.add_text("hi", (20, 20), font_scale=0.5)
+                artist.blur((0, 0, 1, 1))
+        "#,
+    );
+    let out = draw_rgba(
+        &[("module", hook.as_str()), ("class-name", "Overlay")],
+        [0, 0, 0, 255],
+        &[],
+    );
+    assert_eq!(pixel(&out, 2, 5), [0, 255, 0, 255], "bbox border");
+    assert_eq!(pixel(&out, 5, 5), [0, 0, 0, 255], "bbox inside untouched");
+    assert_eq!(pixel(&out, 40, 40), [255, 255, 0, 255], "circle");
+    assert_eq!(pixel(&out, 30, 60), [255, 0, 255, 255], "line");
+    assert_eq!(pixel(&out, 55, 8), [0, 255, 255, 255], "polygon");
+    assert_eq!(
+        pixel(&out, 30, 2),
+        [255, 255, 255, 255],
+        "rounded rect top edge"
+    );
+    assert_eq!(
+        pixel(&out, 20, 2),
+        [0, 0, 0, 255],
+        "rounded corner left out"
+    );
+}
+
+#[test]
+fn without_a_hook_drawing_never_runs_python() {
+    init();
+    let mut h = gst_check::Harness::new("savantdrawfunc");
+    h.set_src_caps_str(&format!(
+        "video/x-raw,format=RGBA,width={W},height={H},framerate=25/1"
+    ));
+    let mut buffer = gst::Buffer::with_size((W * H * 4) as usize).unwrap();
+    roi(buffer.get_mut().unwrap(), "car", (1, 1, 5, 5), None);
+    h.push_and_pull(buffer).unwrap();
+    let stats = h.element().unwrap().property::<gst::Structure>("stats");
+    assert_eq!(stats.get::<u64>("frames").unwrap(), 1);
+    assert_eq!(stats.get::<u64>("python-ns").unwrap(), 0);
+    assert!(stats.get::<u64>("draw-ns").unwrap() > 0);
+}
+
+#[test]
+fn hook_errors_follow_the_policy_and_the_spec_still_draws() {
+    let hook = module(
+        "raising_artist",
+        "def draw(frame, artist):\n    artist.add_bbox((0, 0, 4, 4), thickness=-3)\n",
+    );
+    let out = draw_rgba(
+        &[
+            ("module", hook.as_str()),
+            ("on-error", "skip"),
+            ("draw-spec", BOX_SPEC),
+        ],
+        [0, 0, 0, 255],
+        &[("car", (10, 10, 20, 20))],
+    );
+    assert_eq!(pixel(&out, 10, 10), [255, 0, 0, 255]);
+
+    let result = run(&format!(
+        "videotestsrc num-buffers=1 ! video/x-raw,format=RGBA,width={W},height={H} \
+         ! savantdrawfunc module={hook} ! appsink name=sink"
+    ));
+    let (message, debug) = expect_error(&result);
+    assert!(
+        message.contains("draw() raised ValueError: thickness must be between 0 and 100, got -3"),
+        "{message}"
+    );
+    assert!(debug.contains("raising_artist.py"), "{debug}");
+}
+
+#[test]
+fn bad_draw_specs_fail_at_start_naming_the_path() {
+    for (spec, expected) in [
+        (
+            "labels: {car: {bbox: {border_color: blue}}}",
+            "labels.car.bbox.border_color: invalid colour",
+        ),
+        (
+            "labels: {car: {bbox: {thikness: 2}}}",
+            "labels.car.bbox.thikness: unknown key",
+        ),
+        (
+            "labels: {car: {label: {format: ['{nope}']}}}",
+            "labels.car.label.format[0]: unknown placeholder {nope}",
+        ),
+        (
+            "labels: {car: {central_dot: {radius: -1}}}",
+            "labels.car.central_dot.radius: must be between 0 and 1000",
+        ),
+    ] {
+        let result = run(&format!(
+            "videotestsrc num-buffers=1 ! video/x-raw,format=RGBA ! savantdrawfunc draw-spec=\"{spec}\" ! appsink name=sink"
+        ));
+        let (message, _) = expect_error(&result);
+        assert!(
+            message.contains("invalid draw-spec") && message.contains(expected),
+            "{spec}: {message}"
+        );
+    }
+}
