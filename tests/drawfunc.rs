@@ -7,6 +7,9 @@ mod common;
 use common::{expect_error, init, module, run};
 use gst::prelude::*;
 
+/// An object to put on the input frame: label and (x, y, w, h).
+type Object<'a> = (&'a str, (u32, u32, u32, u32));
+
 const W: u32 = 64;
 const H: u32 = 64;
 
@@ -27,11 +30,7 @@ fn roi(
 }
 
 /// Pushes one black (or `fill`) RGBA frame with `objects` through savantdrawfunc.
-fn draw_rgba(
-    props: &[(&str, &str)],
-    fill: [u8; 4],
-    objects: &[(&str, (u32, u32, u32, u32))],
-) -> Vec<u8> {
+fn draw_rgba(props: &[(&str, &str)], fill: [u8; 4], objects: &[Object<'_>]) -> Vec<u8> {
     init();
     let element = gst::ElementFactory::make("savantdrawfunc").build().unwrap();
     for (name, value) in props {
