@@ -63,10 +63,30 @@ pub fn packed_order(format: gst_video::VideoFormat) -> Option<PackedOrder> {
     })
 }
 
+/// dst + (src - dst) * alpha / 255, rounded, without a division.
 #[inline]
 fn mix(dst: &mut u8, src: u8, alpha: u32) {
-    let d = *dst as u32;
-    *dst = ((d * (255 - alpha) + src as u32 * alpha + 127) / 255) as u8;
+    let t = *dst as u32 * (255 - alpha) + src as u32 * alpha + 128;
+    *dst = ((t + (t >> 8)) >> 8) as u8;
+}
+
+#[inline]
+fn blend_packed(p: &mut [u8], order: &PackedOrder, color: Rgba, alpha: u32) {
+    if alpha == 255 {
+        p[order.r] = color.r;
+        p[order.g] = color.g;
+        p[order.b] = color.b;
+        if let Some(a) = order.a {
+            p[a] = 255;
+        }
+        return;
+    }
+    mix(&mut p[order.r], color.r, alpha);
+    mix(&mut p[order.g], color.g, alpha);
+    mix(&mut p[order.b], color.b, alpha);
+    if let Some(a) = order.a {
+        p[a] = (p[a] as u32 + (255 - p[a] as u32) * alpha / 255) as u8;
+    }
 }
 
 impl Canvas<'_> {
@@ -87,14 +107,18 @@ impl Canvas<'_> {
                 stride,
                 order,
             } => {
-                let row = &mut data[y * *stride..];
-                for x in x0..x1 {
-                    let p = &mut row[x * order.bytes_per_pixel..(x + 1) * order.bytes_per_pixel];
-                    mix(&mut p[order.r], color.r, alpha);
-                    mix(&mut p[order.g], color.g, alpha);
-                    mix(&mut p[order.b], color.b, alpha);
-                    if let Some(a) = order.a {
-                        p[a] = (p[a] as u32 + (255 - p[a] as u32) * alpha / 255) as u8;
+                let bpp = order.bytes_per_pixel;
+                let row = &mut data[y * *stride + x0 * bpp..y * *stride + x1 * bpp];
+                if alpha == 255 && bpp == 4 {
+                    // Opaque fills of 4-byte pixels: one pattern, copied.
+                    let mut pixel = [0u8; 4];
+                    blend_packed(&mut pixel, order, color, 255);
+                    for p in row.chunks_exact_mut(4) {
+                        p.copy_from_slice(&pixel);
+                    }
+                } else {
+                    for p in row.chunks_exact_mut(bpp) {
+                        blend_packed(p, order, color, alpha);
                     }
                 }
             }
@@ -134,6 +158,42 @@ impl Canvas<'_> {
                         mix(&mut uv[i + 1], cv, alpha);
                     }
                 }
+            }
+        }
+    }
+
+    /// Blends `color` over row y from x0 on, each pixel at its own coverage (glyphs).
+    pub fn blend_coverage(&mut self, y: i32, x0: i32, coverage: &[u8], color: Rgba) {
+        if y < 0 || y >= self.height || color.a == 0 {
+            return;
+        }
+        let skip = (-x0).max(0) as usize;
+        let end = ((self.width - x0).max(0) as usize).min(coverage.len());
+        if skip >= end {
+            return;
+        }
+        if let Planes::Packed {
+            data,
+            stride,
+            order,
+        } = &mut self.planes
+        {
+            let bpp = order.bytes_per_pixel;
+            let first = (x0 + skip as i32) as usize;
+            let start = y as usize * *stride + first * bpp;
+            let row = &mut data[start..start + (end - skip) * bpp];
+            let opacity = color.a as u32;
+            for (p, &c) in row.chunks_exact_mut(bpp).zip(&coverage[skip..end]) {
+                if c != 0 {
+                    blend_packed(p, order, color, opacity * c as u32 / 255);
+                }
+            }
+            return;
+        }
+        for (i, &c) in coverage.iter().enumerate().take(end).skip(skip) {
+            if c > 0 {
+                let x = x0 + i as i32;
+                self.blend_span(y, x, x + 1, color, c);
             }
         }
     }

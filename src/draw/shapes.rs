@@ -69,6 +69,21 @@ impl Canvas<'_> {
             return;
         }
         let t = thickness.min(w / 2.0).min(h / 2.0);
+        if radius <= 0.0 {
+            // Square corners: two bands and two columns, no per-row geometry.
+            let (x0, x1) = (x.round() as i32, (x + w).round() as i32);
+            let (y0, y1) = (y.round() as i32, (y + h).round() as i32);
+            let ti = (t.round() as i32).max(1);
+            for row in y0.max(0)..y1.min(self.height) {
+                if row < y0 + ti || row >= y1 - ti {
+                    self.blend_span(row, x0, x1, color, 255);
+                } else {
+                    self.blend_span(row, x0, x0 + ti, color, 255);
+                    self.blend_span(row, x1 - ti, x1, color, 255);
+                }
+            }
+            return;
+        }
         let (ix, iy, iw, ih, ir) = (
             x + t,
             y + t,

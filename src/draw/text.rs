@@ -1,5 +1,7 @@
 //! Text with real glyphs: DejaVu Sans (bundled, Bitstream Vera licence, see
-//! assets/fonts) rasterized by ab_glyph, each glyph once per size, then blitted.
+//! assets/fonts) rasterized by ab_glyph, each glyph once per size. Whole lines are
+//! composed once too and kept (labels such as "car #17" repeat frame after frame),
+//! so drawing a line is one blit.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -59,50 +61,109 @@ fn glyph(id: ab_glyph::GlyphId, px: f32) -> Option<Arc<Glyph>> {
     rasterized
 }
 
-/// (width, height) of one line of text at `px` pixels.
-pub fn measure(text: &str, px: f32) -> (f32, f32) {
+/// One line of text composed from its glyphs: coverage relative to the line's
+/// top-left (the font's ascent above the baseline).
+struct Line {
+    advance: f32,
+    left: i32,
+    width: usize,
+    coverage: Vec<u8>,
+}
+
+/// Lines by pixel size, then text (so lookups need no allocation).
+type LineCache = HashMap<u32, HashMap<String, Arc<Line>>>;
+
+/// Composed lines; emptied when full (a bound, not an LRU: lines are cheap to redo).
+static LINES: LazyLock<Mutex<LineCache>> = LazyLock::new(Default::default);
+const MAX_LINES: usize = 8192;
+
+fn line(text: &str, px: f32) -> Arc<Line> {
+    if let Some(line) = LINES
+        .lock()
+        .unwrap()
+        .get(&px.to_bits())
+        .and_then(|lines| lines.get(text))
+    {
+        return line.clone();
+    }
     let font = FONT.as_scaled(PxScale::from(px));
-    let mut width = 0.0;
+    let ascent = font.ascent().round() as i32;
+    let height = (font.ascent() - font.descent()).ceil() as usize + 1;
+    let mut placed = Vec::new();
+    let mut pen = 0.0f32;
     let mut previous = None;
     for c in text.chars() {
         let id = font.glyph_id(c);
         if let Some(p) = previous {
-            width += font.kern(p, id);
+            pen += font.kern(p, id);
         }
-        width += font.h_advance(id);
+        if let Some(g) = glyph(id, px) {
+            placed.push((pen.round() as i32 + g.left, ascent + g.top, g));
+        }
+        pen += font.h_advance(id);
         previous = Some(id);
     }
-    (width, font.ascent() - font.descent())
+    let left = placed.iter().map(|(x, ..)| *x).min().unwrap_or(0).min(0);
+    let right = placed
+        .iter()
+        .map(|(x, _, g)| x + g.width as i32)
+        .max()
+        .unwrap_or(0)
+        .max(pen.ceil() as i32);
+    let width = (right - left).max(0) as usize;
+    let mut coverage = vec![0u8; width * height];
+    for (x, y, g) in &placed {
+        for (row, glyph_row) in g.coverage.chunks(g.width.max(1)).enumerate() {
+            let line_row = y + row as i32;
+            if line_row < 0 || line_row as usize >= height {
+                continue;
+            }
+            let start = line_row as usize * width + (x - left) as usize;
+            for (dst, &src) in coverage[start..start + glyph_row.len()]
+                .iter_mut()
+                .zip(glyph_row)
+            {
+                *dst = (*dst).max(src);
+            }
+        }
+    }
+    let line = Arc::new(Line {
+        advance: pen,
+        left,
+        width,
+        coverage,
+    });
+    let mut cache = LINES.lock().unwrap();
+    if cache.values().map(HashMap::len).sum::<usize>() >= MAX_LINES {
+        cache.clear();
+    }
+    cache
+        .entry(px.to_bits())
+        .or_default()
+        .insert(text.to_owned(), line.clone());
+    line
+}
+
+/// (width, height) of one line of text at `px` pixels.
+pub fn measure(text: &str, px: f32) -> (f32, f32) {
+    let font = FONT.as_scaled(PxScale::from(px));
+    let height = font.ascent() - font.descent();
+    if text.is_empty() {
+        return (0.0, height);
+    }
+    (line(text, px).advance, height)
 }
 
 impl Canvas<'_> {
     /// Draws one line of text with its top-left at (x, y).
     pub fn text(&mut self, text: &str, x: f32, y: f32, px: f32, color: Rgba) {
-        if color.is_transparent() || px <= 0.0 {
+        if color.is_transparent() || px <= 0.0 || text.is_empty() {
             return;
         }
-        let font = FONT.as_scaled(PxScale::from(px));
-        let baseline = (y + font.ascent()).round() as i32;
-        let mut pen = x;
-        let mut previous = None;
-        for c in text.chars() {
-            let id = font.glyph_id(c);
-            if let Some(p) = previous {
-                pen += font.kern(p, id);
-            }
-            if let Some(g) = glyph(id, px) {
-                let (gx, gy) = (pen.round() as i32 + g.left, baseline + g.top);
-                for (row, coverage) in g.coverage.chunks(g.width.max(1)).enumerate() {
-                    for (col, &c) in coverage.iter().enumerate() {
-                        if c > 0 {
-                            let px_x = gx + col as i32;
-                            self.blend_span(gy + row as i32, px_x, px_x + 1, color, c);
-                        }
-                    }
-                }
-            }
-            pen += font.h_advance(id);
-            previous = Some(id);
+        let line = line(text, px);
+        let (x0, y0) = (x.round() as i32 + line.left, y.round() as i32);
+        for (row, coverage) in line.coverage.chunks(line.width.max(1)).enumerate() {
+            self.blend_coverage(y0 + row as i32, x0, coverage, color);
         }
     }
 }
