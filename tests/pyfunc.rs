@@ -453,3 +453,24 @@ fn buffers_with_video_meta_use_its_strides() {
         "(8, 1) 8"
     );
 }
+
+#[test]
+fn type_stubs_match_the_runtime_module() {
+    let path = module("touch_runtime", "def process_frame(frame):\n    pass\n");
+    let mut h = harness(&format!("module={path}"));
+    h.set_src_caps_str("video/x-raw,format=GRAY8,width=4,height=2,framerate=25/1");
+    h.push_and_pull(video_buffer(8, |_| 0, 0)).unwrap();
+    let stubs = concat!(env!("CARGO_MANIFEST_DIR"), "/python/savant_gst.pyi");
+    // Every class and member the stubs declare exists on the real module's types.
+    let missing: Vec<String> = py_eval(&format!(
+        "[f'{{c.name}}.{{m}}' for c in __import__('ast').parse(open({stubs:?}).read()).body \
+           if isinstance(c, __import__('ast').ClassDef) \
+           for m in [n.name for n in c.body if isinstance(n, __import__('ast').FunctionDef)] \
+                  + [n.target.id for n in c.body if isinstance(n, __import__('ast').AnnAssign)] \
+           if not hasattr(getattr(__import__('savant_gst'), c.name, None), m)]"
+    ));
+    assert!(
+        missing.is_empty(),
+        "declared in the stubs but missing: {missing:?}"
+    );
+}
