@@ -22,7 +22,11 @@ pub fn module(name: &str, source: &str) -> String {
     let dir = std::env::temp_dir().join(format!("savant-tests-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{name}.py"));
-    std::fs::write(&path, unindent(source)).unwrap();
+    // Written aside and renamed: tests running in parallel may write the same module
+    // while another test imports it.
+    let temporary = dir.join(format!(".{name}.{:?}.tmp", std::thread::current().id()));
+    std::fs::write(&temporary, unindent(source)).unwrap();
+    std::fs::rename(&temporary, &path).unwrap();
     path.to_string_lossy().into_owned()
 }
 
