@@ -62,7 +62,7 @@ fn run_with_timeout(mut command: Command, timeout: Duration) -> Output {
         std::thread::sleep(Duration::from_millis(20));
     };
     let output = Output {
-        status: status.unwrap_or_else(|| std::process::ExitStatus::default()),
+        status: status.unwrap_or_default(),
         stdout: stdout.join().unwrap(),
         stderr: stderr.join().unwrap(),
     };
