@@ -113,8 +113,22 @@ fn run(plugin_path: &str, element: &str, buffers: u64) -> f64 {
          ! video/x-raw,format=RGBA,width=64,height=64 ! {element} ! fakesink"
     );
     let started = Instant::now();
+    // gst-python's loader starts Python with no pinned home: with another python3
+    // first on PATH (pyenv) it fails and GStreamer blacklists it in the shared
+    // registry. Run with the system python3 first and a registry of our own.
+    let path = format!(
+        "{}:{}",
+        Path::new(gstsavant::python::interpreter::BUILD_EXECUTABLE)
+            .parent()
+            .unwrap()
+            .display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let registry = std::env::temp_dir().join("gst-savant-bench-registry.bin");
     let output = Command::new("gst-launch-1.0")
         .env("GST_PLUGIN_PATH", plugin_path)
+        .env("PATH", path)
+        .env("GST_REGISTRY", registry)
         .args(description.split_whitespace())
         .output()
         .expect("run gst-launch-1.0");

@@ -171,6 +171,22 @@ fn best_of(
 }
 
 /// Runs one row in a child process; returns (fps, peak RSS in MiB).
+/// gst-python's loader starts Python with no pinned home: with another python3 first
+/// on PATH (pyenv) it fails and GStreamer blacklists it in the shared registry. Its
+/// rows run with the system python3 first and a registry of their own.
+fn gst_python_environment() -> Vec<(String, String)> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let python_dir = Path::new(gstsavant::python::interpreter::BUILD_EXECUTABLE)
+        .parent()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
+    let registry = std::env::temp_dir().join("gst-savant-bench-registry.bin");
+    vec![
+        ("PATH".into(), format!("{python_dir}:{path}")),
+        ("GST_REGISTRY".into(), registry.display().to_string()),
+    ]
+}
+
 fn run_child(
     implementation: &str,
     stages: u32,
@@ -190,6 +206,7 @@ fn run_child(
         ])
         // Only the gst-python plugins: savant elements are registered statically.
         .env("GST_PLUGIN_PATH", root.join("benches/gst_python"))
+        .envs(gst_python_environment())
         .output()
         .expect("run child");
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -8,8 +8,8 @@
 //! takes the state out of its mutex before it takes the GIL: a streaming thread may
 //! hold the GIL while it waits for `state`.
 
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{LazyLock, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Instant;
 
 use gst::glib;
@@ -19,10 +19,13 @@ use pyo3::prelude::*;
 use pyo3::types::PyBool;
 
 use crate::frame::{Frame, FrameChanges};
+use crate::python::handoff;
 use crate::python::runtime::{OnError, RunSettings, StageRuntime};
 use crate::python::stage::{Hooks, StageConfig, StageError};
-use crate::python::stats::StageStats;
+use crate::python::stats::{Snapshot, StageStats};
 use crate::python::thread_state;
+
+use super::workers::{Outcome, WorkerPool};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -36,6 +39,26 @@ const DEFAULT_FUNCTION: &str = "process_frame";
 const DEFAULT_WRITABLE: bool = false;
 const DEFAULT_ON_ERROR: OnError = OnError::Fail;
 const DEFAULT_STATS_INTERVAL_MS: u32 = 0;
+const DEFAULT_WORKERS: u32 = 1;
+const MAX_WORKERS: u32 = 64;
+
+/// Which instance of the user's class the workers call.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstSavantInstances")]
+pub enum Instances {
+    #[default]
+    #[enum_value(
+        name = "One instance for all workers (its GIL-releasing calls overlap)",
+        nick = "shared"
+    )]
+    Shared,
+    #[enum_value(
+        name = "One instance per worker, each built with the same kwargs",
+        nick = "per-worker"
+    )]
+    PerWorker,
+}
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -46,6 +69,8 @@ struct Settings {
     writable: bool,
     on_error: OnError,
     stats_interval_ms: u32,
+    workers: u32,
+    instances: Instances,
 }
 
 impl Default for Settings {
@@ -58,6 +83,8 @@ impl Default for Settings {
             writable: DEFAULT_WRITABLE,
             on_error: DEFAULT_ON_ERROR,
             stats_interval_ms: DEFAULT_STATS_INTERVAL_MS,
+            workers: DEFAULT_WORKERS,
+            instances: Instances::Shared,
         }
     }
 }
@@ -70,36 +97,117 @@ enum Verdict {
     Failed(StageError),
 }
 
+/// The worker pool and the per-worker instances beyond the first.
+type Workers = (Arc<WorkerPool>, Vec<Arc<Hooks>>);
+
 pub struct PyFunc {
     sinkpad: gst::Pad,
     srcpad: gst::Pad,
     settings: Mutex<Settings>,
     pub(super) runtime: StageRuntime,
+    /// workers > 1: the pool, and the extra per-worker instances to stop.
+    pool: Mutex<Option<Workers>>,
+    /// Workers do not pay for this stage (short or GIL-bound calls): frames are
+    /// processed on the streaming thread, as with workers=1.
+    inline: AtomicBool,
+    /// The stage's counters at the start of the current decision window.
+    window_start: Mutex<Option<Snapshot>>,
 }
 
 impl PyFunc {
-    // The per-buffer path: snapshot state, map, one GIL acquisition, push.
+    // The per-buffer path: snapshot state, map, one GIL acquisition, push. With
+    // workers, the frame goes to the pool instead.
     fn sink_chain(
         &self,
         _pad: &gst::Pad,
-        mut buffer: gst::Buffer,
+        buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        if let Some(pool) = self.pool() {
+            self.update_worker_mode(&pool)?;
+            if !self.inline.load(Relaxed) {
+                return pool.submit(buffer);
+            }
+        }
+        match self.process(buffer, None) {
+            Outcome::Push(buffer) => self.srcpad.push(buffer),
+            Outcome::Dropped => Ok(gst::FlowSuccess::Ok),
+            Outcome::Failed => Err(gst::FlowError::Error),
+        }
+    }
+
+    /// Once per window of frames: pool or inline (see python/handoff.rs). Going
+    /// inline waits until the pool has pushed everything, so order is kept.
+    fn update_worker_mode(&self, pool: &WorkerPool) -> Result<(), gst::FlowError> {
+        let stats = &self.runtime.stats;
+        if !stats.frames.load(Relaxed).is_multiple_of(8) {
+            return Ok(());
+        }
+        let now = stats.snapshot();
+        let mut start = self.window_start.lock().unwrap();
+        let Some(window_start) = *start else {
+            *start = Some(now);
+            return Ok(());
+        };
+        let window = now - window_start;
+        if window.frames < handoff::WINDOW_FRAMES {
+            return Ok(());
+        }
+        *start = Some(now);
+        drop(start);
+        match handoff::next_mode(self.inline.load(Relaxed), &window) {
+            Some(true) => {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "calls are short or hold the GIL: running them inline"
+                );
+                pool.drain()?;
+                self.inline.store(true, Relaxed);
+            }
+            Some(false) => {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "calls release the GIL: back to the workers"
+                );
+                self.inline.store(false, Relaxed);
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    fn pool(&self) -> Option<Arc<WorkerPool>> {
+        self.pool
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|(pool, _)| pool.clone())
+    }
+
+    /// Calls the user's code for one frame (with `hooks`, or the running instance)
+    /// and applies the on-error policy; errors are posted before returning Failed.
+    pub(super) fn process(&self, mut buffer: gst::Buffer, hooks: Option<Arc<Hooks>>) -> Outcome {
         let element = self.obj();
         let element = element.upcast_ref::<gst::Element>();
-        let snapshot = self.runtime.snapshot(element)?;
-        let hooks = snapshot.hooks.expect("savantpyfunc always has user code");
+        let snapshot = match self.runtime.snapshot(element) {
+            Ok(snapshot) => snapshot,
+            Err(gst::FlowError::Flushing) => return Outcome::Dropped,
+            Err(_) => return Outcome::Failed,
+        };
+        let hooks = hooks
+            .or(snapshot.hooks)
+            .expect("savantpyfunc always has user code");
         let writable = self.settings.lock().unwrap().writable;
-        let layout = snapshot.layout;
         if writable {
             // Copies only when the buffer is shared (after a tee, or kept by Python).
             buffer.make_mut();
         }
-        let frame = Frame::new(&buffer, layout, writable);
-        let frame = match frame {
+        let frame = match Frame::new(&buffer, snapshot.layout, writable) {
             Ok(frame) => frame,
             Err(e) => {
                 gst::element_imp_error!(self, gst::StreamError::Format, ("{}", e));
-                return Err(gst::FlowError::Error);
+                return Outcome::Failed;
             }
         };
 
@@ -127,7 +235,7 @@ impl PyFunc {
         match verdict {
             Verdict::Pass(changes) => {
                 changes.apply(&mut buffer);
-                self.srcpad.push(buffer)
+                Outcome::Push(buffer)
             }
             Verdict::Drop => {
                 gst::log!(
@@ -137,22 +245,108 @@ impl PyFunc {
                     buffer.pts()
                 );
                 stats.dropped.fetch_add(1, Relaxed);
-                Ok(gst::FlowSuccess::Ok)
+                Outcome::Dropped
             }
             Verdict::Failed(error) => {
                 match self
                     .runtime
                     .on_hook_error(element, &error, snapshot.on_error)
                 {
-                    OnError::Fail => Err(gst::FlowError::Error),
-                    OnError::Skip => self.srcpad.push(buffer),
+                    OnError::Fail => Outcome::Failed,
+                    OnError::Skip => Outcome::Push(buffer),
                     OnError::Drop => {
                         stats.dropped.fetch_add(1, Relaxed);
-                        Ok(gst::FlowSuccess::Ok)
+                        Outcome::Dropped
                     }
                 }
             }
         }
+    }
+
+    pub(super) fn push(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        self.srcpad.push(buffer)
+    }
+
+    // With workers, serialized events wait for the frames before them; flushes
+    // discard what is in flight.
+    fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        let element = self.obj();
+        let Some(pool) = self.pool() else {
+            return self.runtime.sink_event(element.upcast_ref(), pad, event);
+        };
+        match event.type_() {
+            gst::EventType::FlushStart => {
+                pool.start_flushing();
+                self.runtime.sink_event(element.upcast_ref(), pad, event)
+            }
+            gst::EventType::FlushStop => {
+                pool.stop_flushing();
+                self.runtime.sink_event(element.upcast_ref(), pad, event)
+            }
+            _ => {
+                if event.is_serialized() {
+                    // Its flow is returned by the next chain call.
+                    let _ = pool.drain();
+                }
+                self.runtime.sink_event(element.upcast_ref(), pad, event)
+            }
+        }
+    }
+
+    /// READY -> PAUSED: the user's code, then the workers (and their instances).
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let element = self.obj();
+        let element = element.upcast_ref::<gst::Element>();
+        let run = self.run_settings();
+        let config = run.code.clone().expect("savantpyfunc always has user code");
+        let (workers, instances) = {
+            let settings = self.settings.lock().unwrap();
+            (settings.workers as usize, settings.instances)
+        };
+        self.runtime.start(element, run)?;
+        if workers > 1 {
+            let first = self.runtime.hooks().expect("started with user code");
+            let mut extra = Vec::new();
+            if instances == Instances::PerWorker {
+                for _ in 1..workers {
+                    match self.runtime.load_instance(element, &config, Some(&first)) {
+                        Ok(hooks) => extra.push(Arc::new(hooks)),
+                        Err(message) => {
+                            for hooks in extra {
+                                self.runtime.stop_instance(element, hooks);
+                            }
+                            self.runtime.stop(element);
+                            return Err(message);
+                        }
+                    }
+                }
+            }
+            let all: Vec<Arc<Hooks>> = (0..workers)
+                .map(|i| match i {
+                    0 => first.clone(),
+                    _ => extra.get(i - 1).cloned().unwrap_or_else(|| first.clone()),
+                })
+                .collect();
+            let pool = Arc::new(WorkerPool::start(&self.obj(), all));
+            self.inline.store(false, Relaxed);
+            *self.window_start.lock().unwrap() = None;
+            *self.pool.lock().unwrap() = Some((pool, extra));
+        }
+        Ok(())
+    }
+
+    /// PAUSED -> READY, after the pads were deactivated: workers end after their
+    /// current call; then every instance's on_stop.
+    fn stop(&self) {
+        let element = self.obj();
+        let element = element.upcast_ref::<gst::Element>();
+        if let Some((pool, extra)) = self.pool.lock().unwrap().take() {
+            pool.shutdown();
+            for hooks in extra {
+                self.runtime.stop_instance(element, hooks);
+            }
+        }
+        self.runtime.stop(element);
     }
 
     fn run_settings(&self) -> RunSettings {
@@ -235,7 +429,7 @@ impl ObjectSubclass for PyFunc {
                 PyFunc::catch_panic_pad_function(
                     parent,
                     || false,
-                    |this| this.runtime.sink_event(this.obj().upcast_ref(), pad, event),
+                    |this| this.sink_event(pad, event),
                 )
             })
             .flags(
@@ -257,6 +451,9 @@ impl ObjectSubclass for PyFunc {
             srcpad,
             settings: Mutex::new(Settings::default()),
             runtime: StageRuntime::new(*CAT, "savantpyfunc-stats", StageStats::default()),
+            pool: Mutex::new(None),
+            inline: AtomicBool::new(false),
+            window_start: Mutex::new(None),
         }
     }
 }
@@ -297,6 +494,19 @@ impl ObjectImpl for PyFunc {
                     .blurb("What an exception in user code does: fail (ERROR, stop), skip (WARNING, pass the buffer), drop (WARNING, drop the buffer)")
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecUInt::builder("workers")
+                    .nick("Workers")
+                    .blurb("Frames in the Python call at once, on this many threads; output keeps input order. 1 calls Python on the streaming thread")
+                    .minimum(1)
+                    .maximum(MAX_WORKERS)
+                    .default_value(DEFAULT_WORKERS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("instances", Instances::Shared)
+                    .nick("Instances")
+                    .blurb("With workers > 1: shared (one instance of class-name for all workers) or per-worker (one each, same kwargs; event hooks go to the first)")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("stats-interval")
                     .nick("Statistics interval")
                     .blurb("Post the stats as an element message every this many milliseconds (they are always posted at EOS); 0 = only at EOS")
@@ -328,6 +538,8 @@ impl ObjectImpl for PyFunc {
             "kwargs" => settings.kwargs = value.get().unwrap(),
             "writable" => settings.writable = value.get().unwrap(),
             "stats-interval" => settings.stats_interval_ms = value.get().unwrap(),
+            "workers" => settings.workers = value.get().unwrap(),
+            "instances" => settings.instances = value.get().unwrap(),
             "on-error" => {
                 settings.on_error = value.get().unwrap();
                 self.runtime.set_on_error(settings.on_error);
@@ -345,12 +557,17 @@ impl ObjectImpl for PyFunc {
             "kwargs" => settings.kwargs.to_value(),
             "writable" => settings.writable.to_value(),
             "stats-interval" => settings.stats_interval_ms.to_value(),
+            "workers" => settings.workers.to_value(),
+            "instances" => settings.instances.to_value(),
             "on-error" => settings.on_error.to_value(),
-            "stats" => self
-                .runtime
-                .stats
-                .to_structure("savantpyfunc-stats")
-                .to_value(),
+            "stats" => {
+                let mut stats = self.runtime.stats_structure();
+                if let Some(pool) = self.pool() {
+                    stats.set("max-in-flight", pool.max_in_flight() as u64);
+                    stats.set("workers-inline", self.inline.load(Relaxed));
+                }
+                stats.to_value()
+            }
             _ => unimplemented!(),
         }
     }
@@ -405,19 +622,23 @@ impl ElementImpl for PyFunc {
         &self,
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        let element = self.obj();
-        let element = element.upcast_ref::<gst::Element>();
         if transition == gst::StateChange::ReadyToPaused {
-            if let Err(message) = self.runtime.start(element, self.run_settings()) {
+            if let Err(message) = self.start() {
                 self.post_error_message(message);
                 return Err(gst::StateChangeError);
+            }
+        }
+        if transition == gst::StateChange::PausedToReady {
+            // Unblocks a streaming thread waiting for a free worker.
+            if let Some(pool) = self.pool() {
+                pool.start_flushing();
             }
         }
         let result = self.parent_change_state(transition);
         if transition == gst::StateChange::PausedToReady
             || (transition == gst::StateChange::ReadyToPaused && result.is_err())
         {
-            self.runtime.stop(element);
+            self.stop();
         }
         result
     }

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod gil_probe;
+pub mod handoff;
 pub mod interpreter;
 pub mod kwargs;
 pub mod runtime;

@@ -84,44 +84,56 @@ impl StageRuntime {
         }
     }
 
+    /// Loads one instance of the user's code (from `sibling`'s module when given,
+    /// else importing it) and runs its on_start.
+    pub fn load_instance(
+        &self,
+        element: &gst::Element,
+        config: &StageConfig,
+        sibling: Option<&Hooks>,
+    ) -> Result<Hooks, gst::ErrorMessage> {
+        let cat = self.cat;
+        interpreter::ensure_initialized().map_err(|e| {
+            gst::error_msg!(gst::LibraryError::Init, ("cannot start Python: {}", e))
+        })?;
+        gst::debug!(cat, obj = element, "loading {config:?}");
+        let (loaded, _) = thread_state::attach(|py| -> Result<Hooks, StageError> {
+            let hooks = match sibling {
+                Some(sibling) => sibling.another(py, config)?,
+                None => Hooks::load(py, config)?,
+            };
+            if let Some(on_start) = &hooks.on_start {
+                gst::log!(cat, obj = element, "calling on_start");
+                let verdict = call_hook(py, &hooks, "on_start", on_start, ())?;
+                if verdict.is(PyBool::new(py, false)) {
+                    return Err(StageError::plain(format!(
+                        "module {}: on_start() returned False",
+                        hooks.module_name
+                    )));
+                }
+            }
+            Ok(hooks)
+        });
+        let hooks = loaded.map_err(|e| {
+            gst::error_msg!(
+                gst::LibraryError::Init,
+                ("{}", e.message),
+                ["{}", e.traceback.as_deref().unwrap_or("")]
+            )
+        })?;
+        gst::debug!(cat, obj = element, "started {}", hooks.module_name);
+        Ok(hooks)
+    }
+
     /// Loads the user's code (if any) and runs on_start; READY -> PAUSED.
     pub fn start(
         &self,
         element: &gst::Element,
         settings: RunSettings,
     ) -> Result<(), gst::ErrorMessage> {
-        let cat = self.cat;
         let hooks = match &settings.code {
             None => None,
-            Some(config) => {
-                interpreter::ensure_initialized().map_err(|e| {
-                    gst::error_msg!(gst::LibraryError::Init, ("cannot start Python: {}", e))
-                })?;
-                gst::debug!(cat, obj = element, "loading {config:?}");
-                let (loaded, _) = thread_state::attach(|py| -> Result<Hooks, StageError> {
-                    let hooks = Hooks::load(py, config)?;
-                    if let Some(on_start) = &hooks.on_start {
-                        gst::log!(cat, obj = element, "calling on_start");
-                        let verdict = call_hook(py, &hooks, "on_start", on_start, ())?;
-                        if verdict.is(PyBool::new(py, false)) {
-                            return Err(StageError::plain(format!(
-                                "module {}: on_start() returned False",
-                                hooks.module_name
-                            )));
-                        }
-                    }
-                    Ok(hooks)
-                });
-                let hooks = loaded.map_err(|e| {
-                    gst::error_msg!(
-                        gst::LibraryError::Init,
-                        ("{}", e.message),
-                        ["{}", e.traceback.as_deref().unwrap_or("")]
-                    )
-                })?;
-                gst::debug!(cat, obj = element, "started {}", hooks.module_name);
-                Some(Arc::new(hooks))
-            }
+            Some(config) => Some(Arc::new(self.load_instance(element, config, None)?)),
         };
         self.stats.reset();
         if hooks.is_some() {
@@ -143,9 +155,14 @@ impl StageRuntime {
             return;
         };
         gil_probe::unregister(&self.stats.calls);
-        let Some(hooks) = state.hooks else {
-            return;
-        };
+        if let Some(hooks) = state.hooks {
+            self.stop_instance(element, hooks);
+        }
+        gst::debug!(self.cat, obj = element, "stopped");
+    }
+
+    /// Runs an instance's on_stop and releases it (with the GIL).
+    pub fn stop_instance(&self, element: &gst::Element, hooks: Arc<Hooks>) {
         thread_state::attach(|py| {
             if let Some(on_stop) = &hooks.on_stop {
                 gst::log!(self.cat, obj = element, "calling on_stop");
@@ -157,7 +174,11 @@ impl StageRuntime {
             flush_std_streams(py);
             drop(hooks);
         });
-        gst::debug!(self.cat, obj = element, "stopped");
+    }
+
+    /// The running instance of the user's code, if any.
+    pub fn hooks(&self) -> Option<Arc<Hooks>> {
+        self.state.lock().unwrap().as_ref()?.hooks.clone()
     }
 
     pub fn set_on_error(&self, on_error: OnError) {

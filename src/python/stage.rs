@@ -52,6 +52,8 @@ impl StageError {
 /// The user's callables. Optional hooks are `None` when the class does not define them.
 pub struct Hooks {
     pub module_name: String,
+    /// The imported module, so more instances can share it.
+    module: Py<PyModule>,
     pub process: Py<PyAny>,
     pub process_name: String,
     pub on_start: Option<Py<PyAny>>,
@@ -62,13 +64,28 @@ pub struct Hooks {
 }
 
 impl Hooks {
+    /// Imports the module and makes the first instance.
     pub fn load(py: Python<'_>, config: &StageConfig) -> Result<Self, StageError> {
         if config.module.trim().is_empty() {
             return Err(StageError::plain("the `module` property is not set"));
         }
+        let module = import(py, &config.module)?;
+        Self::instantiate(py, module, config)
+    }
+
+    /// Another instance from the same imported module (per-worker instances share
+    /// the module, its globals included).
+    pub fn another(&self, py: Python<'_>, config: &StageConfig) -> Result<Self, StageError> {
+        Self::instantiate(py, self.module.bind(py).clone(), config)
+    }
+
+    fn instantiate(
+        py: Python<'_>,
+        module: Bound<'_, PyModule>,
+        config: &StageConfig,
+    ) -> Result<Self, StageError> {
         let kwargs = super::kwargs::parse(&config.kwargs)
             .map_err(|e| StageError::plain(format!("module {}: {e}", config.module)))?;
-        let module = import(py, &config.module)?;
         let module_name = config.module.clone();
 
         let Some(class_name) = config.class_name.as_deref().filter(|c| !c.is_empty()) else {
@@ -85,6 +102,7 @@ impl Hooks {
             })?;
             return Ok(Self {
                 module_name,
+                module: module.unbind(),
                 process,
                 process_name: config.function.clone(),
                 on_start: None,
@@ -115,6 +133,7 @@ impl Hooks {
         })?;
         Ok(Self {
             module_name,
+            module: module.unbind(),
             process,
             process_name: config.function.clone(),
             on_start: callable_attr(&instance, "on_start"),

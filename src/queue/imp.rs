@@ -19,7 +19,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::handoff;
+use crate::python::handoff;
 use crate::python::stats::Snapshot;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {

@@ -4,7 +4,6 @@
 use gst::glib;
 use gst::prelude::*;
 
-mod handoff;
 mod imp;
 
 glib::wrapper! {

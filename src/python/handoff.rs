@@ -1,7 +1,8 @@
-//! When a savantqueue (mode=auto) should stop handing frames to another thread.
+//! When handing a Python stage's frames to another thread stops paying: used by
+//! savantqueue (mode=auto) and by savantpyfunc workers.
 //!
-//! A queue ahead of a Python stage wins only when that stage's work can overlap with
-//! upstream, i.e. when the GIL is not what they both wait for. Measured here: with
+//! Another thread wins only when the stage's work can overlap with the rest, i.e.
+//! when the GIL is not what they all wait for. Measured here: with
 //! GIL-holding stages each queue costs a GIL hand-over between threads (a futex wake
 //! and a context switch, ~13 us per frame per queue on the 2-core machine), which is
 //! what makes Savant's queues slower. So, per window of frames of the stage behind
@@ -13,6 +14,9 @@
 //!   calls the stage on its own thread, as if there were no queue.
 //! - direct -> queued: the stage released the GIL in at least 60% of at least 10
 //!   samples with calls of 100 us or more: running it on its own thread can pay again.
+//!
+//! For workers the same rule decides between the pool and calling the stage inline
+//! on the streaming thread ("direct").
 
 use crate::python::stats::Snapshot;
 
