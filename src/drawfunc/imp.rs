@@ -45,6 +45,7 @@ struct Settings {
     kwargs: Option<String>,
     on_error: OnError,
     stats_interval_ms: u32,
+    dev_mode: bool,
 }
 
 pub struct DrawFunc {
@@ -71,6 +72,7 @@ impl DrawFunc {
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let element = self.obj();
         let element = element.upcast_ref::<gst::Element>();
+        self.runtime.maybe_reload(element);
         let snapshot = self.runtime.snapshot(element)?;
         let Some(spec) = self.spec.lock().unwrap().clone() else {
             return Err(gst::FlowError::Flushing);
@@ -178,6 +180,7 @@ impl DrawFunc {
                 code,
                 on_error: settings.on_error,
                 stats_interval_ms: settings.stats_interval_ms,
+                dev_mode: settings.dev_mode,
             },
             settings.draw_spec,
         )
@@ -353,6 +356,12 @@ impl ObjectImpl for DrawFunc {
                     .blurb("What an exception in the hook does: fail (ERROR, stop), skip (WARNING, draw the spec only), drop (WARNING, drop the buffer)")
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecBoolean::builder("dev-mode")
+                    .nick("Development mode")
+                    .blurb("Reload the module when its file (or a sibling file it imported) changes, at the next frame; if the new code fails, the last good code keeps running and a WARNING shows the traceback")
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("stats-interval")
                     .nick("Statistics interval")
                     .blurb("Post the stats as an element message every this many milliseconds (they are always posted at EOS); 0 = only at EOS")
@@ -381,6 +390,7 @@ impl ObjectImpl for DrawFunc {
                 self.runtime.set_on_error(settings.on_error);
             }
             "stats-interval" => settings.stats_interval_ms = value.get().unwrap(),
+            "dev-mode" => settings.dev_mode = value.get().unwrap(),
             _ => unimplemented!(),
         }
     }
@@ -399,6 +409,7 @@ impl ObjectImpl for DrawFunc {
             "kwargs" => settings.kwargs.to_value(),
             "on-error" => settings.on_error.to_value(),
             "stats-interval" => settings.stats_interval_ms.to_value(),
+            "dev-mode" => settings.dev_mode.to_value(),
             "stats" => self.runtime.stats_structure().to_value(),
             _ => unimplemented!(),
         }

@@ -71,6 +71,7 @@ struct Settings {
     stats_interval_ms: u32,
     workers: u32,
     instances: Instances,
+    dev_mode: bool,
 }
 
 impl Default for Settings {
@@ -85,6 +86,7 @@ impl Default for Settings {
             stats_interval_ms: DEFAULT_STATS_INTERVAL_MS,
             workers: DEFAULT_WORKERS,
             instances: Instances::Shared,
+            dev_mode: false,
         }
     }
 }
@@ -190,6 +192,7 @@ impl PyFunc {
     pub(super) fn process(&self, mut buffer: gst::Buffer, hooks: Option<Arc<Hooks>>) -> Outcome {
         let element = self.obj();
         let element = element.upcast_ref::<gst::Element>();
+        self.runtime.maybe_reload(element);
         let snapshot = match self.runtime.snapshot(element) {
             Ok(snapshot) => snapshot,
             Err(gst::FlowError::Flushing) => return Outcome::Dropped,
@@ -311,20 +314,23 @@ impl PyFunc {
                 for _ in 1..workers {
                     match self.runtime.load_instance(element, &config, Some(&first)) {
                         Ok(hooks) => extra.push(Arc::new(hooks)),
-                        Err(message) => {
+                        Err(error) => {
                             for hooks in extra {
                                 self.runtime.stop_instance(element, hooks);
                             }
                             self.runtime.stop(element);
-                            return Err(message);
+                            return Err(error.into_error_message());
                         }
                     }
                 }
             }
-            let all: Vec<Arc<Hooks>> = (0..workers)
-                .map(|i| match i {
-                    0 => first.clone(),
-                    _ => extra.get(i - 1).cloned().unwrap_or_else(|| first.clone()),
+            // Shared: workers call the running instance (which dev-mode may replace);
+            // per-worker: each its own.
+            let all: Vec<Option<Arc<Hooks>>> = (0..workers)
+                .map(|i| match (instances, i) {
+                    (Instances::Shared, _) => None,
+                    (Instances::PerWorker, 0) => Some(first.clone()),
+                    (Instances::PerWorker, i) => extra.get(i - 1).cloned(),
                 })
                 .collect();
             let pool = Arc::new(WorkerPool::start(&self.obj(), all));
@@ -360,6 +366,7 @@ impl PyFunc {
             }),
             on_error: settings.on_error,
             stats_interval_ms: settings.stats_interval_ms,
+            dev_mode: settings.dev_mode,
         }
     }
 }
@@ -507,6 +514,12 @@ impl ObjectImpl for PyFunc {
                     .blurb("With workers > 1: shared (one instance of class-name for all workers) or per-worker (one each, same kwargs; event hooks go to the first)")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecBoolean::builder("dev-mode")
+                    .nick("Development mode")
+                    .blurb("Reload the module when its file (or a sibling file it imported) changes, at the next frame; if the new code fails, the last good code keeps running and a WARNING shows the traceback")
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("stats-interval")
                     .nick("Statistics interval")
                     .blurb("Post the stats as an element message every this many milliseconds (they are always posted at EOS); 0 = only at EOS")
@@ -538,6 +551,7 @@ impl ObjectImpl for PyFunc {
             "kwargs" => settings.kwargs = value.get().unwrap(),
             "writable" => settings.writable = value.get().unwrap(),
             "stats-interval" => settings.stats_interval_ms = value.get().unwrap(),
+            "dev-mode" => settings.dev_mode = value.get().unwrap(),
             "workers" => settings.workers = value.get().unwrap(),
             "instances" => settings.instances = value.get().unwrap(),
             "on-error" => {
@@ -557,6 +571,7 @@ impl ObjectImpl for PyFunc {
             "kwargs" => settings.kwargs.to_value(),
             "writable" => settings.writable.to_value(),
             "stats-interval" => settings.stats_interval_ms.to_value(),
+            "dev-mode" => settings.dev_mode.to_value(),
             "workers" => settings.workers.to_value(),
             "instances" => settings.instances.to_value(),
             "on-error" => settings.on_error.to_value(),

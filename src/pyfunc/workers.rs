@@ -52,8 +52,9 @@ pub struct WorkerPool {
 }
 
 impl WorkerPool {
-    /// Starts `instances.len()` workers; worker i calls `instances[i]`.
-    pub fn start(element: &super::PyFunc, instances: Vec<Arc<Hooks>>) -> Self {
+    /// Starts `instances.len()` workers; worker i calls `instances[i]`, or the
+    /// element's running instance when None.
+    pub fn start(element: &super::PyFunc, instances: Vec<Option<Arc<Hooks>>>) -> Self {
         let workers = instances.len();
         let shared = Arc::new(Shared {
             state: Mutex::new(PoolState {
@@ -156,7 +157,7 @@ impl WorkerPool {
     }
 }
 
-fn work(shared: &Shared, element: &gst::glib::WeakRef<super::PyFunc>, hooks: &Arc<Hooks>) {
+fn work(shared: &Shared, element: &gst::glib::WeakRef<super::PyFunc>, hooks: &Option<Arc<Hooks>>) {
     loop {
         let (job, flushing) = {
             let mut state = shared.state.lock().unwrap();
@@ -172,7 +173,7 @@ fn work(shared: &Shared, element: &gst::glib::WeakRef<super::PyFunc>, hooks: &Ar
         };
         let element = element.upgrade();
         let outcome = match (&element, flushing) {
-            (Some(element), false) => element.imp().process(job.buffer, Some(hooks.clone())),
+            (Some(element), false) => element.imp().process(job.buffer, hooks.clone()),
             _ => Outcome::Dropped,
         };
 

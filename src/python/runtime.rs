@@ -6,7 +6,7 @@
 //! `stop` takes the state out of it before taking the GIL: a streaming thread may
 //! hold the GIL while it waits for the state.
 
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -15,6 +15,7 @@ use gst::prelude::*;
 use pyo3::prelude::*;
 use pyo3::types::PyBool;
 
+use super::reload::Watch;
 use super::stage::{Hooks, StageConfig, StageError};
 use super::stats::StageStats;
 use super::{gil_probe, interpreter, thread_state};
@@ -48,6 +49,8 @@ pub struct RunSettings {
     pub code: Option<StageConfig>,
     pub on_error: OnError,
     pub stats_interval_ms: u32,
+    /// Reload the code when its files change (dev-mode).
+    pub dev_mode: bool,
 }
 
 /// What the streaming thread needs for one buffer.
@@ -65,6 +68,8 @@ struct State {
     on_error: OnError,
     stats_interval_ms: u32,
     last_stats_post: Option<Instant>,
+    /// dev-mode: what to reload from, and the files to watch.
+    dev: Option<(StageConfig, Watch)>,
 }
 
 pub struct StageRuntime {
@@ -72,6 +77,8 @@ pub struct StageRuntime {
     stats_name: &'static str,
     pub stats: StageStats,
     state: Mutex<Option<State>>,
+    /// Cheap per-frame check before looking at files.
+    dev_mode: AtomicBool,
 }
 
 impl StageRuntime {
@@ -81,6 +88,7 @@ impl StageRuntime {
             stats_name,
             stats,
             state: Mutex::new(None),
+            dev_mode: AtomicBool::new(false),
         }
     }
 
@@ -91,11 +99,10 @@ impl StageRuntime {
         element: &gst::Element,
         config: &StageConfig,
         sibling: Option<&Hooks>,
-    ) -> Result<Hooks, gst::ErrorMessage> {
+    ) -> Result<Hooks, StageError> {
         let cat = self.cat;
-        interpreter::ensure_initialized().map_err(|e| {
-            gst::error_msg!(gst::LibraryError::Init, ("cannot start Python: {}", e))
-        })?;
+        interpreter::ensure_initialized()
+            .map_err(|e| StageError::plain(format!("cannot start Python: {e}")))?;
         gst::debug!(cat, obj = element, "loading {config:?}");
         let (loaded, _) = thread_state::attach(|py| -> Result<Hooks, StageError> {
             let hooks = match sibling {
@@ -114,13 +121,7 @@ impl StageRuntime {
             }
             Ok(hooks)
         });
-        let hooks = loaded.map_err(|e| {
-            gst::error_msg!(
-                gst::LibraryError::Init,
-                ("{}", e.message),
-                ["{}", e.traceback.as_deref().unwrap_or("")]
-            )
-        })?;
+        let hooks = loaded?;
         gst::debug!(cat, obj = element, "started {}", hooks.module_name);
         Ok(hooks)
     }
@@ -133,8 +134,25 @@ impl StageRuntime {
     ) -> Result<(), gst::ErrorMessage> {
         let hooks = match &settings.code {
             None => None,
-            Some(config) => Some(Arc::new(self.load_instance(element, config, None)?)),
+            Some(config) => Some(Arc::new(
+                self.load_instance(element, config, None)
+                    .map_err(StageError::into_error_message)?,
+            )),
         };
+        let dev = match (&settings.code, &hooks, settings.dev_mode) {
+            (Some(config), Some(hooks), true) => {
+                let watch = thread_state::attach(|py| Watch::collect(py, hooks)).0;
+                gst::info!(
+                    self.cat,
+                    obj = element,
+                    "dev-mode: watching {:?}",
+                    watch.files().collect::<Vec<_>>()
+                );
+                Some((config.clone(), watch))
+            }
+            _ => None,
+        };
+        self.dev_mode.store(dev.is_some(), Relaxed);
         self.stats.reset();
         if hooks.is_some() {
             gil_probe::register(&self.stats.calls);
@@ -145,8 +163,76 @@ impl StageRuntime {
             on_error: settings.on_error,
             stats_interval_ms: settings.stats_interval_ms,
             last_stats_post: None,
+            dev,
         });
         Ok(())
+    }
+
+    /// dev-mode, at a frame boundary: when a watched file changed, re-imports the
+    /// module, builds a new instance with the same kwargs and runs its on_start. If
+    /// that fails, the last good code keeps running and a WARNING carries the
+    /// traceback; the next save is tried again.
+    pub fn maybe_reload(&self, element: &gst::Element) {
+        if !self.dev_mode.load(Relaxed) {
+            return;
+        }
+        let (config, watch) = {
+            let state = self.state.lock().unwrap();
+            match state.as_ref().and_then(|s| s.dev.as_ref()) {
+                Some((config, watch)) if watch.changed() => (config.clone(), watch.clone()),
+                _ => return,
+            }
+        };
+        gst::info!(
+            self.cat,
+            obj = element,
+            "dev-mode: {} changed, reloading",
+            config.module
+        );
+        let (reloaded, _) = thread_state::attach(|py| {
+            watch.evict(py);
+            self.load_instance(element, &config, None).map(|hooks| {
+                let watch = Watch::collect(py, &hooks);
+                (hooks, watch)
+            })
+        });
+        // The state's lock is released before anything takes the GIL again.
+        let replaced = {
+            let mut state = self.state.lock().unwrap();
+            let Some(state) = state.as_mut() else { return };
+            match reloaded {
+                Ok((hooks, watch)) => {
+                    state.dev = Some((config, watch));
+                    Ok(state.hooks.replace(Arc::new(hooks)))
+                }
+                Err(error) => {
+                    if let Some((_, watch)) = state.dev.as_mut() {
+                        watch.refresh();
+                    }
+                    Err(error)
+                }
+            }
+        };
+        match replaced {
+            Ok(old) => {
+                gst::info!(self.cat, obj = element, "dev-mode: reloaded");
+                if let Some(old) = old {
+                    self.stop_instance(element, old);
+                }
+            }
+            Err(error) => {
+                self.stats.errors.fetch_add(1, Relaxed);
+                gst::element_warning!(
+                    element,
+                    gst::LibraryError::Failed,
+                    (
+                        "dev-mode: reloading failed, the last good code keeps running: {}",
+                        error.message
+                    ),
+                    ["{}", error.traceback.as_deref().unwrap_or("")]
+                );
+            }
+        }
     }
 
     /// Runs on_stop and releases the user's objects; PAUSED -> READY.

@@ -34,6 +34,15 @@ impl StageError {
         }
     }
 
+    /// As the ERROR that fails a state change.
+    pub fn into_error_message(self) -> gst::ErrorMessage {
+        gst::error_msg!(
+            gst::LibraryError::Init,
+            ("{}", self.message),
+            ["{}", self.traceback.as_deref().unwrap_or("")]
+        )
+    }
+
     /// `context` reads as the start of a sentence: "module m: on_start() raised".
     pub fn python(py: Python<'_>, context: impl std::fmt::Display, err: &PyErr) -> Self {
         let context = context.to_string();
@@ -71,6 +80,16 @@ impl Hooks {
         }
         let module = import(py, &config.module)?;
         Self::instantiate(py, module, config)
+    }
+
+    /// The file the module was loaded from, if it has one.
+    pub fn module_file(&self, py: Python<'_>) -> Option<std::path::PathBuf> {
+        self.module
+            .bind(py)
+            .getattr("__file__")
+            .and_then(|f| f.extract::<String>())
+            .ok()
+            .map(std::path::PathBuf::from)
     }
 
     /// Another instance from the same imported module (per-worker instances share

@@ -1,0 +1,145 @@
+//! dev-mode: edits on disk during a running pipeline — good, broken, fixed — and
+//! which code processed which frames.
+
+mod common;
+
+use std::time::{Duration, SystemTime};
+
+use common::{attributes, init};
+use gst::prelude::*;
+
+/// Writes `source` to `path` with a modification time that surely differs from the
+/// last one (file systems with coarse timestamps would hide quick edits).
+fn edit(path: &std::path::Path, source: &str, generation: u64) {
+    std::fs::write(path, source).unwrap();
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(SystemTime::now() + Duration::from_secs(10 * generation))
+        .unwrap();
+}
+
+struct Stage {
+    harness: gst_check::Harness,
+    bus: gst::Bus,
+}
+
+impl Stage {
+    fn new(factory: &str, props: &[(&str, &str)]) -> Self {
+        init();
+        let element = gst::ElementFactory::make(factory).build().unwrap();
+        for (name, value) in props {
+            element.set_property_from_str(name, value);
+        }
+        let bus = gst::Bus::new();
+        element.set_bus(Some(&bus));
+        let mut harness = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
+        harness.set_src_caps_str("video/x-raw,format=RGBA,width=4,height=4,framerate=25/1");
+        Self { harness, bus }
+    }
+
+    /// The `version` attribute the current code put on a frame.
+    fn version(&mut self) -> i64 {
+        let out = self
+            .harness
+            .push_and_pull(gst::Buffer::from_mut_slice(vec![0u8; 64]))
+            .unwrap();
+        attributes(&out).unwrap().get::<i64>("version").unwrap()
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        std::iter::from_fn(|| self.bus.pop_filtered(&[gst::MessageType::Warning]))
+            .map(|m| match m.view() {
+                gst::MessageView::Warning(w) => format!("{} {:?}", w.error(), w.debug()),
+                _ => unreachable!(),
+            })
+            .collect()
+    }
+}
+
+fn stage_source(version: i64) -> String {
+    format!(
+        "import dev_helper\nclass Stage:\n    def process_frame(self, frame):\n        frame.attributes['version'] = {version} + dev_helper.OFFSET\n"
+    )
+}
+
+#[test]
+fn edits_are_picked_up_broken_edits_keep_the_last_good_code() {
+    let dir = common::module_dir().join("dev_mode");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dev_stage.py");
+    let helper = dir.join("dev_helper.py");
+    edit(&helper, "OFFSET = 0\n", 0);
+    edit(&path, &stage_source(1), 0);
+    let module = path.to_string_lossy().into_owned();
+    let mut stage = Stage::new(
+        "savantpyfunc",
+        &[
+            ("module", &module),
+            ("class-name", "Stage"),
+            ("dev-mode", "true"),
+        ],
+    );
+    assert_eq!(stage.version(), 1);
+    assert_eq!(stage.version(), 1);
+
+    edit(&path, &stage_source(2), 1);
+    assert_eq!(
+        stage.version(),
+        2,
+        "a good edit is used from the next frame"
+    );
+
+    edit(
+        &path,
+        "class Stage:\n    def process_frame(self, frame)\n",
+        2,
+    );
+    assert_eq!(stage.version(), 2, "a broken edit keeps the last good code");
+    let warnings = stage.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("reloading failed") && warnings[0].contains("SyntaxError"),
+        "{warnings:?}"
+    );
+    assert_eq!(stage.version(), 2, "and does not retry until the next save");
+
+    edit(&path, &stage_source(3), 3);
+    assert_eq!(stage.version(), 3, "the fix is picked up");
+
+    // A sibling module it imported is watched too.
+    edit(&helper, "OFFSET = 100\n", 4);
+    assert_eq!(stage.version(), 103);
+    assert!(stage.warnings().is_empty());
+}
+
+#[test]
+fn without_dev_mode_edits_are_ignored() {
+    let dir = common::module_dir().join("no_dev_mode");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("fixed_stage.py");
+    let source =
+        |v: i64| format!("def process_frame(frame):\n    frame.attributes['version'] = {v}\n");
+    edit(&path, &source(1), 0);
+    let module = path.to_string_lossy().into_owned();
+    let mut stage = Stage::new("savantpyfunc", &[("module", &module)]);
+    assert_eq!(stage.version(), 1);
+    edit(&path, &source(2), 1);
+    assert_eq!(stage.version(), 1);
+}
+
+#[test]
+fn draw_hooks_reload_too() {
+    let dir = common::module_dir().join("dev_draw");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dev_draw_hook.py");
+    let source =
+        |v: i64| format!("def draw(frame, artist):\n    frame.attributes['version'] = {v}\n");
+    edit(&path, &source(1), 0);
+    let module = path.to_string_lossy().into_owned();
+    let mut stage = Stage::new(
+        "savantdrawfunc",
+        &[("module", &module), ("dev-mode", "true")],
+    );
+    assert_eq!(stage.version(), 1);
+    edit(&path, &source(2), 1);
+    assert_eq!(stage.version(), 2);
+}
