@@ -83,7 +83,7 @@ impl DrawFunc {
         spec.ops(&objects::read(&buffer), &mut ops);
 
         if let Some(hooks) = snapshot.hooks.clone() {
-            let frame = match Frame::new(&buffer, snapshot.layout, false) {
+            let frame = match Frame::new(&buffer, snapshot.caps.layout, false) {
                 Ok(frame) => frame,
                 Err(e) => {
                     gst::element_error!(element, gst::StreamError::Format, ("{}", e));
@@ -131,7 +131,7 @@ impl DrawFunc {
             // Copies the pixels only if the buffer is shared (a tee, a kept frame).
             let buffer = buffer.make_mut();
             let Ok(mut vframe) =
-                gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &snapshot.info)
+                gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &snapshot.caps.info)
             else {
                 gst::element_error!(
                     element,
@@ -144,7 +144,7 @@ impl DrawFunc {
                 gst::element_error!(
                     element,
                     gst::StreamError::Format,
-                    ("cannot draw on {}", snapshot.info.format().to_str())
+                    ("cannot draw on {}", snapshot.caps.info.format().to_str())
                 );
                 return Err(gst::FlowError::NotNegotiated);
             };

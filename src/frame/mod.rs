@@ -148,7 +148,7 @@ pub struct Frame {
     buffer: gst::Buffer,
     /// Mapped on first use for read-only frames (a stage that never looks at the
     /// pixels never maps), up front for writable ones.
-    mapping: std::sync::OnceLock<Mapping>,
+    mapping: std::sync::OnceLock<Box<Mapping>>,
     layout: FrameLayout,
     packed: Option<ArrayView>,
     attributes: PyOnceLock<Py<PyDict>>,
@@ -201,7 +201,9 @@ impl Frame {
         }
         let mapping = std::sync::OnceLock::new();
         if writable {
-            let _ = mapping.set(Mapping::new(buffer, true).map_err(|e| e.to_string())?);
+            let _ = mapping.set(Box::new(
+                Mapping::new(buffer, true).map_err(|e| e.to_string())?,
+            ));
         }
         let packed =
             (layout.arrangement == Arrangement::Packed).then(|| ArrayView::of_plane(&layout, 0));
@@ -280,7 +282,7 @@ impl Frame {
         let mapping =
             Mapping::new(&self.buffer, false).map_err(|e| PyBufferError::new_err(e.to_string()))?;
         // Only the GIL holder gets here; a lost race would just unmap the spare.
-        let _ = self.mapping.set(mapping);
+        let _ = self.mapping.set(Box::new(mapping));
         Ok(self.mapping.get().expect("set above"))
     }
 
@@ -361,7 +363,7 @@ impl Frame {
     /// Whether arrays of this frame may be written to (the element's `writable`).
     #[getter]
     fn writable(&self) -> bool {
-        self.mapping.get().is_some_and(Mapping::writable)
+        self.mapping.get().is_some_and(|m| m.writable())
     }
 
     /// str -> str/int/float/bool that travel downstream with the buffer.

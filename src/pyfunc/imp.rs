@@ -8,9 +8,9 @@
 //! takes the state out of its mutex before it takes the GIL: a streaming thread may
 //! hold the GIL while it waits for `state`.
 
+use quanta::Instant;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::Instant;
 
 use gst::glib;
 use gst::prelude::*;
@@ -114,6 +114,9 @@ pub struct PyFunc {
     inline: AtomicBool,
     /// The stage's counters at the start of the current decision window.
     window_start: Mutex<Option<Snapshot>>,
+    /// Per-run copies of settings read on every buffer (no settings lock there).
+    writable: AtomicBool,
+    pooled: AtomicBool,
 }
 
 impl PyFunc {
@@ -201,12 +204,12 @@ impl PyFunc {
         let hooks = hooks
             .or(snapshot.hooks)
             .expect("savantpyfunc always has user code");
-        let writable = self.settings.lock().unwrap().writable;
+        let writable = self.writable.load(Relaxed);
         if writable {
             // Copies only when the buffer is shared (after a tee, or kept by Python).
             buffer.make_mut();
         }
-        let frame = match Frame::new(&buffer, snapshot.layout, writable) {
+        let frame = match Frame::new(&buffer, snapshot.caps.layout, writable) {
             Ok(frame) => frame,
             Err(e) => {
                 gst::element_imp_error!(self, gst::StreamError::Format, ("{}", e));
@@ -304,6 +307,7 @@ impl PyFunc {
         let config = run.code.clone().expect("savantpyfunc always has user code");
         let (workers, instances) = {
             let settings = self.settings.lock().unwrap();
+            self.writable.store(settings.writable, Relaxed);
             (settings.workers as usize, settings.instances)
         };
         self.runtime.start(element, run)?;
@@ -337,6 +341,7 @@ impl PyFunc {
             self.inline.store(false, Relaxed);
             *self.window_start.lock().unwrap() = None;
             *self.pool.lock().unwrap() = Some((pool, extra));
+            self.pooled.store(true, Relaxed);
         }
         Ok(())
     }
@@ -346,7 +351,9 @@ impl PyFunc {
     fn stop(&self) {
         let element = self.obj();
         let element = element.upcast_ref::<gst::Element>();
-        if let Some((pool, extra)) = self.pool.lock().unwrap().take() {
+        self.pooled.store(false, Relaxed);
+        let workers = self.pool.lock().unwrap().take();
+        if let Some((pool, extra)) = workers {
             pool.shutdown();
             for hooks in extra {
                 self.runtime.stop_instance(element, hooks);
@@ -461,6 +468,8 @@ impl ObjectSubclass for PyFunc {
             pool: Mutex::new(None),
             inline: AtomicBool::new(false),
             window_start: Mutex::new(None),
+            writable: AtomicBool::new(DEFAULT_WRITABLE),
+            pooled: AtomicBool::new(false),
         }
     }
 }
@@ -528,7 +537,7 @@ impl ObjectImpl for PyFunc {
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("frames, dropped, errors, python-ns(-max) in Python, gil-wait-ns(-max) waiting for the GIL, wall-ns from first to last call, gil-free-samples of gil-samples (GIL released during a call), verdict on queues")
+                    .blurb("frames, dropped, errors, python-ns(-max) in Python, gil-wait-ns(-max) waiting for the GIL, wall-ns since the first call, gil-free-samples of gil-samples (GIL released during a call), verdict on queues")
                     .read_only()
                     .build(),
             ]

@@ -56,15 +56,20 @@ pub struct RunSettings {
 /// What the streaming thread needs for one buffer.
 pub struct Snapshot {
     pub hooks: Option<Arc<Hooks>>,
-    pub layout: FrameLayout,
-    pub info: gst_video::VideoInfo,
+    pub caps: Arc<NegotiatedCaps>,
     pub on_error: OnError,
     pub stats_interval_ms: u32,
 }
 
+/// What the current caps mean for frames; shared by reference with each buffer.
+pub struct NegotiatedCaps {
+    pub layout: FrameLayout,
+    pub info: gst_video::VideoInfo,
+}
+
 struct State {
     hooks: Option<Arc<Hooks>>,
-    caps: Option<(FrameLayout, gst_video::VideoInfo)>,
+    caps: Option<Arc<NegotiatedCaps>>,
     on_error: OnError,
     stats_interval_ms: u32,
     last_stats_post: Option<Instant>,
@@ -281,10 +286,9 @@ impl StageRuntime {
             let Some(state) = state.as_ref() else {
                 return Err(gst::FlowError::Flushing);
             };
-            state.caps.clone().map(|(layout, info)| Snapshot {
+            state.caps.clone().map(|caps| Snapshot {
                 hooks: state.hooks.clone(),
-                layout,
-                info,
+                caps,
                 on_error: state.on_error,
                 stats_interval_ms: state.stats_interval_ms,
             })
@@ -320,7 +324,10 @@ impl StageRuntime {
             };
             gst::debug!(cat, obj = element, "caps {caps}");
             if let Some(state) = self.state.lock().unwrap().as_mut() {
-                state.caps = Some((FrameLayout::from_info(&info), info.clone()));
+                state.caps = Some(Arc::new(NegotiatedCaps {
+                    layout: FrameLayout::from_info(&info),
+                    info: info.clone(),
+                }));
             }
             caps_info = Some(CapsInfo::new(&info, caps));
         }

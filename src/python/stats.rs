@@ -20,9 +20,8 @@ pub struct StageStats {
     python_ns_max: AtomicU64,
     gil_wait_ns: AtomicU64,
     gil_wait_ns_max: AtomicU64,
-    /// Nanoseconds since EPOCH (+1, so 0 means "none yet").
+    /// Nanoseconds since EPOCH (+1, so 0 means "none yet") when the first call began.
     first_call_at: AtomicU64,
-    last_call_end: AtomicU64,
     pub calls: Arc<CallTracker>,
     /// Time spent rasterizing (drawing stages), outside the GIL.
     pub draw_ns: AtomicU64,
@@ -80,12 +79,14 @@ impl StageStats {
         self.python_ns_max.fetch_max(python_ns, Relaxed);
         self.gil_wait_ns.fetch_add(gil_wait_ns, Relaxed);
         self.gil_wait_ns_max.fetch_max(gil_wait_ns, Relaxed);
-        let end = EPOCH.elapsed().as_nanos() as u64 + 1;
-        let start = end.saturating_sub(python_ns + gil_wait_ns).max(1);
-        let _ = self
-            .first_call_at
-            .compare_exchange(0, start, Relaxed, Relaxed);
-        self.last_call_end.fetch_max(end, Relaxed);
+        // Only the first call reads the clock here: the hot path has enough of those.
+        if self.first_call_at.load(Relaxed) == 0 {
+            let end = EPOCH.elapsed().as_nanos() as u64 + 1;
+            let start = end.saturating_sub(python_ns + gil_wait_ns).max(1);
+            let _ = self
+                .first_call_at
+                .compare_exchange(0, start, Relaxed, Relaxed);
+        }
     }
 
     pub fn reset(&self) {
@@ -98,7 +99,6 @@ impl StageStats {
             &self.gil_wait_ns,
             &self.gil_wait_ns_max,
             &self.first_call_at,
-            &self.last_call_end,
             &self.draw_ns,
         ] {
             counter.store(0, Relaxed);
@@ -106,14 +106,11 @@ impl StageStats {
         self.calls.reset();
     }
 
-    /// Time from the first call's start to the last call's end.
+    /// Time since the first call began (at EOS: the stream's wall time).
     fn wall_ns(&self) -> u64 {
-        let first = self.first_call_at.load(Relaxed);
-        let last = self.last_call_end.load(Relaxed);
-        if first == 0 {
-            0
-        } else {
-            last.saturating_sub(first)
+        match self.first_call_at.load(Relaxed) {
+            0 => 0,
+            first => (EPOCH.elapsed().as_nanos() as u64 + 1).saturating_sub(first),
         }
     }
 

@@ -6,8 +6,8 @@
 //! (~0.15 µs). The count is returned when the thread exits, which deletes the state:
 //! idle GStreamer pool threads do not keep Python thread states forever.
 
+use quanta::Instant;
 use std::cell::Cell;
-use std::time::Instant;
 
 use pyo3::ffi;
 use pyo3::prelude::*;
