@@ -75,7 +75,7 @@ type LineCache = HashMap<u32, HashMap<String, Arc<Line>>>;
 
 /// Composed lines; emptied when full (a bound, not an LRU: lines are cheap to redo).
 static LINES: LazyLock<Mutex<LineCache>> = LazyLock::new(Default::default);
-const MAX_LINES: usize = 8192;
+const MAX_LINES: usize = 1024;
 
 fn line(text: &str, px: f32) -> Arc<Line> {
     if let Some(line) = LINES

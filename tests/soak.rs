@@ -1,0 +1,95 @@
+//! Soak: many frames through savantpyfunc (numpy view, attributes, objects) ->
+//! savantqueue -> savantdrawfunc; RSS after warm-up stays flat. A binary of its own
+//! so no other test's memory blurs the figure.
+//!
+//!     SOAK_FRAMES=100000 cargo test --test soak -- --nocapture
+
+mod common;
+
+use std::time::Duration;
+
+use common::{init, module};
+use gst::prelude::*;
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+fn full_stage() -> String {
+    module(
+        "soak_stage",
+        r#"
+        import numpy as np
+        class Stage:
+            def process_frame(self, frame):
+                img = np.asarray(frame)
+                frame.attributes["mean"] = float(img[::8, ::8, 0].mean())
+                frame.add_object("thing", (2, 2, 10, 10), confidence=0.5, track_id=frame.offset)
+        "#,
+    )
+}
+
+fn run_to_eos(pipeline: &gst::Element, limit: Duration) {
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_nseconds(limit.as_nanos() as u64),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("EOS within the limit (no deadlock)");
+    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+}
+
+#[test]
+fn soak_rss_stays_flat_after_warm_up() {
+    init();
+    let stage = full_stage();
+    // SOAK_FRAMES=100000 for the long run.
+    let frames: u64 = std::env::var("SOAK_FRAMES")
+        .ok()
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(20_000);
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers={frames} ! video/x-raw,format=RGBA,width=64,height=48 \
+         ! savantpyfunc module={stage} class-name=Stage ! savantqueue \
+         ! savantdrawfunc ! fakesink name=sink sync=false"
+    ))
+    .unwrap();
+    let warm = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    {
+        let (warm, seen) = (warm.clone(), seen.clone());
+        pipeline
+            .downcast_ref::<gst::Bin>()
+            .unwrap()
+            .by_name("sink")
+            .unwrap()
+            .static_pad("sink")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                if seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 2000 {
+                    *warm.lock().unwrap() = Some(rss_kib());
+                }
+                gst::PadProbeReturn::Ok
+            });
+    }
+    run_to_eos(&pipeline, Duration::from_secs(600));
+    let end = rss_kib();
+    pipeline.set_state(gst::State::Null).unwrap();
+    let warm = warm.lock().unwrap().unwrap();
+    assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), frames);
+    eprintln!("soak: RSS {warm} KiB after warm-up, {end} KiB after {frames} frames");
+    assert!(
+        end <= warm + 5 * 1024,
+        "RSS grew {} KiB",
+        end.saturating_sub(warm)
+    );
+}
