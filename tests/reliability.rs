@@ -229,3 +229,62 @@ fn a_slow_on_stop_delays_null_by_its_own_time_only_and_user_threads_are_fine() {
     );
     assert!(took < Duration::from_secs(5), "NULL took {took:?}");
 }
+
+#[test]
+fn flushing_seek_in_a_file_pipeline_then_eos_through_every_element() {
+    init();
+    let dir = common::module_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("seek_source.mkv");
+    let encode = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=100 ! video/x-raw,width=64,height=48,framerate=25/1 \
+         ! vp8enc deadline=1 keyframe-max-dist=10 ! matroskamux ! filesink location={}",
+        file.display()
+    ))
+    .unwrap();
+    run_to_eos(&encode, Duration::from_secs(60));
+    encode.set_state(gst::State::Null).unwrap();
+
+    let stage = full_stage();
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=RGBA \
+         ! savantqueue ! savantpyfunc name=p module={stage} class-name=Stage workers=2 \
+         ! savantqueue ! savantdrawfunc name=d ! appsink name=sink sync=false",
+        file.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for _ in 0..10 {
+        sink.pull_sample().unwrap();
+    }
+    pipeline
+        .seek_simple(
+            gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT,
+            gst::ClockTime::from_seconds(2),
+        )
+        .unwrap();
+    let mut after_seek = Vec::new();
+    while let Ok(sample) = sink.pull_sample() {
+        after_seek.push(sample.buffer().unwrap().pts().unwrap());
+    }
+    assert!(sink.is_eos(), "EOS reached the sink");
+    assert!(!after_seek.is_empty());
+    // KEY_UNIT: from the keyframe at or before 2 s (keyframes every 0.4 s).
+    assert!(
+        after_seek[0] >= gst::ClockTime::from_mseconds(1600),
+        "{:?}",
+        after_seek[0]
+    );
+    assert!(
+        after_seek.windows(2).all(|w| w[0] < w[1]),
+        "out of order after the seek"
+    );
+    pipeline.set_state(gst::State::Null).unwrap();
+}
