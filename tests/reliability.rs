@@ -6,45 +6,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{init, module};
+use common::{full_stage, init, module, rss_kib, run_to_eos};
 use gst::prelude::*;
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
-fn full_stage() -> String {
-    module(
-        "soak_stage",
-        r#"
-        import numpy as np
-        class Stage:
-            def process_frame(self, frame):
-                img = np.asarray(frame)
-                frame.attributes["mean"] = float(img[::8, ::8, 0].mean())
-                frame.add_object("thing", (2, 2, 10, 10), confidence=0.5, track_id=frame.offset)
-        "#,
-    )
-}
-
-fn run_to_eos(pipeline: &gst::Element, limit: Duration) {
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_nseconds(limit.as_nanos() as u64),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("EOS within the limit (no deadlock)");
-    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
-}
 
 #[test]
 fn sixteen_sources_complete_with_exact_counts() {

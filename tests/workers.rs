@@ -167,7 +167,7 @@ fn short_calls_run_inline_instead_of_paying_for_hand_overs() {
     let stage = module("short_calls", "def process_frame(frame):\n    pass\n");
     init();
     let pipeline = gst::parse::launch(&format!(
-        "videotestsrc num-buffers=300 ! video/x-raw,format=GRAY8,width=8,height=8 \
+        "videotestsrc num-buffers=3000 ! video/x-raw,format=GRAY8,width=8,height=8 \
          ! savantpyfunc name=f module={stage} workers=2 ! appsink name=sink sync=false"
     ))
     .unwrap()
@@ -188,6 +188,8 @@ fn short_calls_run_inline_instead_of_paying_for_hand_overs() {
         .unwrap()
         .property::<gst::Structure>("stats");
     pipeline.set_state(gst::State::Null).unwrap();
-    assert_eq!(offsets, (0..300).collect::<Vec<_>>());
+    // Windows of 32 frames decide; other tests' Python threads in this process may
+    // stretch some calls, so the stream is long enough for a quiet window.
+    assert_eq!(offsets, (0..3000).collect::<Vec<_>>());
     assert!(stats.get::<bool>("workers-inline").unwrap(), "{stats}");
 }

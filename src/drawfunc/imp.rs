@@ -21,7 +21,8 @@ use crate::draw::ops::{render, DrawOp};
 use crate::draw::spec::DrawSpec;
 use crate::frame::{objects, Frame, FrameChanges};
 use crate::python::runtime::{OnError, RunSettings, StageRuntime};
-use crate::python::stage::{Hooks, StageConfig, StageError};
+use crate::python::settings::{Blurbs, CodeSettings};
+use crate::python::stage::{Hooks, StageError};
 use crate::python::stats::StageStats;
 use crate::python::thread_state;
 
@@ -36,16 +37,19 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 const DEFAULT_FUNCTION: &str = "draw";
 const FORMATS: &[&str] = &["RGBA", "BGRA", "RGBx", "BGRx", "RGB", "BGR", "I420", "NV12"];
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Settings {
     draw_spec: Option<String>,
-    module: Option<String>,
-    class_name: Option<String>,
-    function: Option<String>,
-    kwargs: Option<String>,
-    on_error: OnError,
-    stats_interval_ms: u32,
-    dev_mode: bool,
+    code: CodeSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            draw_spec: None,
+            code: CodeSettings::new(DEFAULT_FUNCTION),
+        }
+    }
 }
 
 pub struct DrawFunc {
@@ -162,27 +166,10 @@ impl DrawFunc {
     }
 
     fn run_settings(&self) -> (RunSettings, Option<String>) {
-        let settings = self.settings.lock().unwrap().clone();
-        let code = settings
-            .module
-            .filter(|m| !m.is_empty())
-            .map(|module| StageConfig {
-                module,
-                class_name: settings.class_name,
-                function: settings
-                    .function
-                    .filter(|f| !f.is_empty())
-                    .unwrap_or_else(|| DEFAULT_FUNCTION.to_owned()),
-                kwargs: settings.kwargs.unwrap_or_default(),
-            });
+        let settings = self.settings.lock().unwrap();
         (
-            RunSettings {
-                code,
-                on_error: settings.on_error,
-                stats_interval_ms: settings.stats_interval_ms,
-                dev_mode: settings.dev_mode,
-            },
-            settings.draw_spec,
+            settings.code.run_settings(false),
+            settings.draw_spec.clone(),
         )
     }
 
@@ -324,92 +311,43 @@ impl ObjectSubclass for DrawFunc {
 impl ObjectImpl for DrawFunc {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
-                glib::ParamSpecString::builder("draw-spec")
-                    .nick("Draw spec")
-                    .blurb("Savant draw spec YAML (inline or a file path): default and per-label bbox, label, central_dot, blur. Unset: a green box and a \"label #track\" label per object")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("module")
-                    .nick("Module")
-                    .blurb("Optional Python draw hook: a file path or a dotted module name. Unset: drawing never takes the GIL")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("class-name")
-                    .nick("Class name")
-                    .blurb("Class in the module, instantiated with kwargs; its methods are the hooks")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("function")
-                    .nick("Function")
-                    .blurb("The draw hook, called as draw(frame, artist); returns None/True (pass) or False (drop)")
-                    .default_value(Some(DEFAULT_FUNCTION))
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("kwargs")
-                    .nick("Keyword arguments")
-                    .blurb("YAML or JSON mapping passed to the class constructor as keyword arguments")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("on-error", OnError::Fail)
-                    .nick("On error")
-                    .blurb("What an exception in the hook does: fail (ERROR, stop), skip (WARNING, draw the spec only), drop (WARNING, drop the buffer)")
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecBoolean::builder("dev-mode")
-                    .nick("Development mode")
-                    .blurb("Reload the module when its file (or a sibling file it imported) changes, at the next frame; if the new code fails, the last good code keeps running and a WARNING shows the traceback")
-                    .default_value(false)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("stats-interval")
-                    .nick("Statistics interval")
-                    .blurb("Post the stats as an element message every this many milliseconds (they are always posted at EOS); 0 = only at EOS")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
-                    .nick("Statistics")
-                    .blurb("As savantpyfunc's (frames, dropped, errors, python-ns, gil-wait-ns, ...) plus draw-ns, the time spent rasterizing")
-                    .read_only()
-                    .build(),
-            ]
+            let mut properties = vec![glib::ParamSpecString::builder("draw-spec")
+                .nick("Draw spec")
+                .blurb("Savant draw spec YAML (inline or a file path): default and per-label bbox, label, central_dot, blur. Unset: a green box and a \"label #track\" label per object")
+                .mutable_ready()
+                .build()];
+            properties.extend(CodeSettings::properties(DEFAULT_FUNCTION, &Blurbs {
+                module: "Optional Python draw hook: a file path or a dotted module name. Unset: drawing never takes the GIL",
+                function: "The draw hook, called as draw(frame, artist); returns None/True (pass) or False (drop)",
+                on_error: "What an exception in the hook does: fail (ERROR, stop), skip (WARNING, draw the spec only), drop (WARNING, drop the buffer)",
+                stats: "As savantpyfunc's (frames, dropped, errors, python-ns, gil-wait-ns, ...) plus draw-ns, the time spent rasterizing",
+            }));
+            properties
         });
         PROPERTIES.as_ref()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut settings = self.settings.lock().unwrap();
+        if settings.code.set(pspec.name(), value) {
+            if pspec.name() == "on-error" {
+                self.runtime.set_on_error(settings.code.on_error);
+            }
+            return;
+        }
         match pspec.name() {
             "draw-spec" => settings.draw_spec = value.get().unwrap(),
-            "module" => settings.module = value.get().unwrap(),
-            "class-name" => settings.class_name = value.get().unwrap(),
-            "function" => settings.function = value.get().unwrap(),
-            "kwargs" => settings.kwargs = value.get().unwrap(),
-            "on-error" => {
-                settings.on_error = value.get().unwrap();
-                self.runtime.set_on_error(settings.on_error);
-            }
-            "stats-interval" => settings.stats_interval_ms = value.get().unwrap(),
-            "dev-mode" => settings.dev_mode = value.get().unwrap(),
             _ => unimplemented!(),
         }
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         let settings = self.settings.lock().unwrap();
+        if let Some(value) = settings.code.get(pspec.name()) {
+            return value;
+        }
         match pspec.name() {
             "draw-spec" => settings.draw_spec.to_value(),
-            "module" => settings.module.to_value(),
-            "class-name" => settings.class_name.to_value(),
-            "function" => settings
-                .function
-                .clone()
-                .unwrap_or_else(|| DEFAULT_FUNCTION.to_owned())
-                .to_value(),
-            "kwargs" => settings.kwargs.to_value(),
-            "on-error" => settings.on_error.to_value(),
-            "stats-interval" => settings.stats_interval_ms.to_value(),
-            "dev-mode" => settings.dev_mode.to_value(),
             "stats" => self.runtime.stats_structure().to_value(),
             _ => unimplemented!(),
         }

@@ -21,7 +21,8 @@ use pyo3::types::PyBool;
 use crate::frame::{Frame, FrameChanges};
 use crate::python::handoff;
 use crate::python::runtime::{OnError, RunSettings, StageRuntime};
-use crate::python::stage::{Hooks, StageConfig, StageError};
+use crate::python::settings::{Blurbs, CodeSettings};
+use crate::python::stage::{Hooks, StageError};
 use crate::python::stats::{Snapshot, StageStats};
 use crate::python::thread_state;
 
@@ -37,8 +38,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 
 const DEFAULT_FUNCTION: &str = "process_frame";
 const DEFAULT_WRITABLE: bool = false;
-const DEFAULT_ON_ERROR: OnError = OnError::Fail;
-const DEFAULT_STATS_INTERVAL_MS: u32 = 0;
 const DEFAULT_WORKERS: u32 = 1;
 const MAX_WORKERS: u32 = 64;
 
@@ -62,31 +61,19 @@ pub enum Instances {
 
 #[derive(Debug, Clone)]
 struct Settings {
-    module: Option<String>,
-    class_name: Option<String>,
-    function: String,
-    kwargs: Option<String>,
+    code: CodeSettings,
     writable: bool,
-    on_error: OnError,
-    stats_interval_ms: u32,
     workers: u32,
     instances: Instances,
-    dev_mode: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            module: None,
-            class_name: None,
-            function: DEFAULT_FUNCTION.to_owned(),
-            kwargs: None,
+            code: CodeSettings::new(DEFAULT_FUNCTION),
             writable: DEFAULT_WRITABLE,
-            on_error: DEFAULT_ON_ERROR,
-            stats_interval_ms: DEFAULT_STATS_INTERVAL_MS,
             workers: DEFAULT_WORKERS,
             instances: Instances::Shared,
-            dev_mode: false,
         }
     }
 }
@@ -363,18 +350,7 @@ impl PyFunc {
     }
 
     fn run_settings(&self) -> RunSettings {
-        let settings = self.settings.lock().unwrap().clone();
-        RunSettings {
-            code: Some(StageConfig {
-                module: settings.module.unwrap_or_default(),
-                class_name: settings.class_name,
-                function: settings.function,
-                kwargs: settings.kwargs.unwrap_or_default(),
-            }),
-            on_error: settings.on_error,
-            stats_interval_ms: settings.stats_interval_ms,
-            dev_mode: settings.dev_mode,
-        }
+        self.settings.lock().unwrap().code.run_settings(true)
     }
 }
 
@@ -477,38 +453,18 @@ impl ObjectSubclass for PyFunc {
 impl ObjectImpl for PyFunc {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
-                glib::ParamSpecString::builder("module")
-                    .nick("Module")
-                    .blurb("Python module: a file path (examples/ball.py) or a dotted name on sys.path (pkg.mod)")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("class-name")
-                    .nick("Class name")
-                    .blurb("Class in the module, instantiated with kwargs; its methods are the hooks. Unset: `function` is a module-level function")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("function")
-                    .nick("Function")
-                    .blurb("Per-frame callable: a method of class-name, or a module-level function; it gets the frame and returns None/True (pass) or False (drop)")
-                    .default_value(Some(DEFAULT_FUNCTION))
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("kwargs")
-                    .nick("Keyword arguments")
-                    .blurb("YAML or JSON mapping passed to the class constructor as keyword arguments")
-                    .mutable_ready()
-                    .build(),
+            let mut properties = CodeSettings::properties(DEFAULT_FUNCTION, &Blurbs {
+                module: "Python module: a file path (examples/ball.py) or a dotted name on sys.path (pkg.mod)",
+                function: "Per-frame callable: a method of class-name, or a module-level function; it gets the frame and returns None/True (pass) or False (drop)",
+                on_error: "What an exception in user code does: fail (ERROR, stop), skip (WARNING, pass the buffer), drop (WARNING, drop the buffer)",
+                stats: "frames, dropped, errors, python-ns(-max) in Python, gil-wait-ns(-max) waiting for the GIL, wall-ns since the first call, gil-free-samples of gil-samples (GIL released during a call), verdict on queues; with workers max-in-flight, workers-inline",
+            });
+            properties.extend([
                 glib::ParamSpecBoolean::builder("writable")
                     .nick("Writable")
                     .blurb("Map frames read-write so Python may modify pixels in place (copies the buffer when it is shared); false maps read-only and never copies")
                     .default_value(DEFAULT_WRITABLE)
                     .mutable_ready()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("on-error", DEFAULT_ON_ERROR)
-                    .nick("On error")
-                    .blurb("What an exception in user code does: fail (ERROR, stop), skip (WARNING, pass the buffer), drop (WARNING, drop the buffer)")
-                    .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("workers")
                     .nick("Workers")
@@ -523,67 +479,37 @@ impl ObjectImpl for PyFunc {
                     .blurb("With workers > 1: shared (one instance of class-name for all workers) or per-worker (one each, same kwargs; event hooks go to the first)")
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecBoolean::builder("dev-mode")
-                    .nick("Development mode")
-                    .blurb("Reload the module when its file (or a sibling file it imported) changes, at the next frame; if the new code fails, the last good code keeps running and a WARNING shows the traceback")
-                    .default_value(false)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("stats-interval")
-                    .nick("Statistics interval")
-                    .blurb("Post the stats as an element message every this many milliseconds (they are always posted at EOS); 0 = only at EOS")
-                    .default_value(DEFAULT_STATS_INTERVAL_MS)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
-                    .nick("Statistics")
-                    .blurb("frames, dropped, errors, python-ns(-max) in Python, gil-wait-ns(-max) waiting for the GIL, wall-ns since the first call, gil-free-samples of gil-samples (GIL released during a call), verdict on queues")
-                    .read_only()
-                    .build(),
-            ]
+            ]);
+            properties
         });
         PROPERTIES.as_ref()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut settings = self.settings.lock().unwrap();
-        match pspec.name() {
-            "module" => settings.module = value.get().unwrap(),
-            "class-name" => settings.class_name = value.get().unwrap(),
-            "function" => {
-                settings.function = value
-                    .get::<Option<String>>()
-                    .unwrap()
-                    .filter(|f| !f.is_empty())
-                    .unwrap_or_else(|| DEFAULT_FUNCTION.to_owned())
+        if settings.code.set(pspec.name(), value) {
+            if pspec.name() == "on-error" {
+                self.runtime.set_on_error(settings.code.on_error);
             }
-            "kwargs" => settings.kwargs = value.get().unwrap(),
+            return;
+        }
+        match pspec.name() {
             "writable" => settings.writable = value.get().unwrap(),
-            "stats-interval" => settings.stats_interval_ms = value.get().unwrap(),
-            "dev-mode" => settings.dev_mode = value.get().unwrap(),
             "workers" => settings.workers = value.get().unwrap(),
             "instances" => settings.instances = value.get().unwrap(),
-            "on-error" => {
-                settings.on_error = value.get().unwrap();
-                self.runtime.set_on_error(settings.on_error);
-            }
             _ => unimplemented!(),
         }
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         let settings = self.settings.lock().unwrap();
+        if let Some(value) = settings.code.get(pspec.name()) {
+            return value;
+        }
         match pspec.name() {
-            "module" => settings.module.to_value(),
-            "class-name" => settings.class_name.to_value(),
-            "function" => settings.function.to_value(),
-            "kwargs" => settings.kwargs.to_value(),
             "writable" => settings.writable.to_value(),
-            "stats-interval" => settings.stats_interval_ms.to_value(),
-            "dev-mode" => settings.dev_mode.to_value(),
             "workers" => settings.workers.to_value(),
             "instances" => settings.instances.to_value(),
-            "on-error" => settings.on_error.to_value(),
             "stats" => {
                 let mut stats = self.runtime.stats_structure();
                 if let Some(pool) = self.pool() {

@@ -183,7 +183,8 @@ fn work(shared: &Shared, element: &gst::glib::WeakRef<super::PyFunc>, hooks: &Op
         while state.next_push != job.sequence && !state.flushing {
             state = shared.changed.wait(state).unwrap();
         }
-        if !state.flushing {
+        // After a failed push or a `fail` error, later frames are not pushed.
+        if !state.flushing && state.flow.is_ok() {
             drop(state);
             let flow = match (outcome, &element) {
                 (Outcome::Push(buffer), Some(element)) => element.imp().push(buffer),

@@ -8,6 +8,7 @@ pub mod interpreter;
 pub mod kwargs;
 pub mod reload;
 pub mod runtime;
+pub mod settings;
 pub mod stage;
 pub mod stats;
 pub mod thread_state;

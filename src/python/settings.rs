@@ -1,0 +1,151 @@
+//! The properties every Python stage element has: where the user's code is, what its
+//! errors do, statistics and dev-mode.
+
+use gst::glib;
+use gst::prelude::*;
+
+use super::runtime::{OnError, RunSettings};
+use super::stage::StageConfig;
+
+/// What an element's blurbs say about its code (the rest is common).
+pub struct Blurbs {
+    pub module: &'static str,
+    pub function: &'static str,
+    pub on_error: &'static str,
+    pub stats: &'static str,
+}
+
+#[derive(Debug, Clone)]
+pub struct CodeSettings {
+    pub module: Option<String>,
+    pub class_name: Option<String>,
+    pub function: String,
+    pub kwargs: Option<String>,
+    pub on_error: OnError,
+    pub stats_interval_ms: u32,
+    pub dev_mode: bool,
+    default_function: &'static str,
+}
+
+impl CodeSettings {
+    pub fn new(default_function: &'static str) -> Self {
+        Self {
+            module: None,
+            class_name: None,
+            function: default_function.to_owned(),
+            kwargs: None,
+            on_error: OnError::Fail,
+            stats_interval_ms: 0,
+            dev_mode: false,
+            default_function,
+        }
+    }
+
+    pub fn properties(default_function: &'static str, blurbs: &Blurbs) -> Vec<glib::ParamSpec> {
+        vec![
+            glib::ParamSpecString::builder("module")
+                .nick("Module")
+                .blurb(blurbs.module)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecString::builder("class-name")
+                .nick("Class name")
+                .blurb("Class in the module, instantiated with kwargs; its methods are the hooks. Unset: `function` is a module-level function")
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecString::builder("function")
+                .nick("Function")
+                .blurb(blurbs.function)
+                .default_value(Some(default_function))
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecString::builder("kwargs")
+                .nick("Keyword arguments")
+                .blurb("YAML or JSON mapping passed to the class constructor as keyword arguments")
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecEnum::builder_with_default("on-error", OnError::Fail)
+                .nick("On error")
+                .blurb(blurbs.on_error)
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecBoolean::builder("dev-mode")
+                .nick("Development mode")
+                .blurb("Reload the module when its file (or a sibling file it imported) changes, at the next frame; if the new code fails, the last good code keeps running and a WARNING shows the traceback")
+                .default_value(false)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecUInt::builder("stats-interval")
+                .nick("Statistics interval")
+                .blurb("Post the stats as an element message every this many milliseconds (they are always posted at EOS); 0 = only at EOS")
+                .default_value(0)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                .nick("Statistics")
+                .blurb(blurbs.stats)
+                .read_only()
+                .build(),
+        ]
+    }
+
+    /// Sets `name` if it is one of these settings; false if it is not.
+    pub fn set(&mut self, name: &str, value: &glib::Value) -> bool {
+        match name {
+            "module" => self.module = value.get().unwrap(),
+            "class-name" => self.class_name = value.get().unwrap(),
+            "function" => {
+                self.function = value
+                    .get::<Option<String>>()
+                    .unwrap()
+                    .filter(|f| !f.is_empty())
+                    .unwrap_or_else(|| self.default_function.to_owned())
+            }
+            "kwargs" => self.kwargs = value.get().unwrap(),
+            "on-error" => self.on_error = value.get().unwrap(),
+            "dev-mode" => self.dev_mode = value.get().unwrap(),
+            "stats-interval" => self.stats_interval_ms = value.get().unwrap(),
+            _ => return false,
+        }
+        true
+    }
+
+    pub fn get(&self, name: &str) -> Option<glib::Value> {
+        Some(match name {
+            "module" => self.module.to_value(),
+            "class-name" => self.class_name.to_value(),
+            "function" => self.function.to_value(),
+            "kwargs" => self.kwargs.to_value(),
+            "on-error" => self.on_error.to_value(),
+            "dev-mode" => self.dev_mode.to_value(),
+            "stats-interval" => self.stats_interval_ms.to_value(),
+            _ => return None,
+        })
+    }
+
+    /// For the runtime's start. With `module_required` an unset module is kept (and
+    /// reported by the loader); otherwise it means "no user code".
+    pub fn run_settings(&self, module_required: bool) -> RunSettings {
+        let module = self
+            .module
+            .clone()
+            .filter(|m| module_required || !m.is_empty());
+        let code = match (module, module_required) {
+            (Some(module), _) => Some(module),
+            (None, true) => Some(String::new()),
+            (None, false) => None,
+        }
+        .map(|module| StageConfig {
+            module,
+            class_name: self.class_name.clone(),
+            function: self.function.clone(),
+            kwargs: self.kwargs.clone().unwrap_or_default(),
+        });
+        RunSettings {
+            code,
+            on_error: self.on_error,
+            stats_interval_ms: self.stats_interval_ms,
+            dev_mode: self.dev_mode,
+        }
+    }
+}
