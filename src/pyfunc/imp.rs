@@ -84,6 +84,8 @@ enum Verdict {
     Pass(FrameChanges),
     Drop,
     Failed(StageError),
+    /// The buffer does not fit its caps: a stream error whatever on-error says.
+    Invalid(String),
 }
 
 /// The worker pool and the per-worker instances beyond the first.
@@ -196,14 +198,6 @@ impl PyFunc {
             // Copies only when the buffer is shared (after a tee, or kept by Python).
             buffer.make_mut();
         }
-        let frame = match Frame::new(&buffer, snapshot.caps.layout, writable) {
-            Ok(frame) => frame,
-            Err(e) => {
-                gst::element_imp_error!(self, gst::StreamError::Format, ("{}", e));
-                return Outcome::Failed;
-            }
-        };
-
         gst::log!(
             CAT,
             imp = self,
@@ -213,10 +207,16 @@ impl PyFunc {
         );
         let stats = &self.runtime.stats;
         let calls = &stats.calls;
+        let layout = snapshot.caps.layout;
+        let frame_of = &buffer;
         let ((verdict, python_ns), gil_wait_ns) = thread_state::attach(move |py| {
             let started = Instant::now();
             calls.enter();
-            let verdict = call_process(py, &hooks, frame);
+            // Built in place, under the GIL: the frame is moved once, into Python.
+            let verdict = match Frame::new(frame_of, layout, writable) {
+                Ok(frame) => call_process(py, &hooks, frame),
+                Err(e) => Verdict::Invalid(e),
+            };
             calls.leave();
             drop(hooks);
             (verdict, started.elapsed().as_nanos() as u64)
@@ -229,6 +229,10 @@ impl PyFunc {
             Verdict::Pass(changes) => {
                 changes.apply(&mut buffer);
                 Outcome::Push(buffer)
+            }
+            Verdict::Invalid(e) => {
+                gst::element_imp_error!(self, gst::StreamError::Format, ("{}", e));
+                Outcome::Failed
             }
             Verdict::Drop => {
                 gst::log!(
@@ -354,6 +358,7 @@ impl PyFunc {
     }
 }
 
+#[inline(always)]
 fn call_process(py: Python<'_>, hooks: &Hooks, frame: Frame) -> Verdict {
     let frame = match Bound::new(py, frame) {
         Ok(frame) => frame,
