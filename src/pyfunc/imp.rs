@@ -4,13 +4,16 @@
 //! maps it read-only unless `writable`, and only makes the buffer header writable
 //! (never the pixels) when Python changed its attributes.
 //!
-//! Locks: `settings` and `state` are never held while taking the GIL, and `stop`
-//! takes the state out of its mutex before it takes the GIL: a streaming thread may
-//! hold the GIL while it waits for `state`.
+//! With `workers`, frames go to a pool (workers.rs) that keeps their order.
+//!
+//! Locks: `settings`, `pool` and the runtime's state are never held while taking
+//! the GIL or while waiting for the pool (`pool()` hands out a clone of the Arc);
+//! `settings` may be taken before `pool` (the stats property), never the other way.
 
-use quanta::Instant;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, LazyLock, Mutex};
+
+use quanta::Instant;
 
 use gst::glib;
 use gst::prelude::*;
