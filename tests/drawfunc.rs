@@ -372,3 +372,14 @@ fn bad_draw_specs_fail_at_start_naming_the_path() {
         );
     }
 }
+
+#[test]
+fn utf8_text_is_drawn_with_real_glyphs() {
+    let hook = module(
+        "utf8_text",
+        "def draw(frame, artist):\n    artist.add_text('Grüße ✓ ü', (2, 2), font_scale=0.6)\n",
+    );
+    let out = draw_rgba(&[("module", hook.as_str())], [0, 0, 0, 255], &[]);
+    let lit = out.chunks(4).filter(|p| p[0] > 128).count();
+    assert!(lit > 40, "only {lit} text pixels");
+}

@@ -212,3 +212,53 @@ fn bad_module_configs_fail_with_the_yaml_path() {
         assert!(message.contains(expected), "{yaml:?}: {message}");
     }
 }
+
+#[test]
+fn draw_func_entries_become_savantdrawfunc_with_their_spec() {
+    let stage = module(
+        "module_draw_objects",
+        "def process_frame(frame):\n    frame.add_object('car', (4, 4, 8, 8), track_id=1)\n",
+    );
+    let config = write_config(
+        "draw_module",
+        &format!(
+            r#"
+parameters: {{buffer_queues: {{length: 2}}}}
+pipeline:
+  elements:
+  - {{element: pyfunc, module: {stage}}}
+  - element: draw_func
+    name: painter
+    draw_spec:
+      labels:
+        car: {{bbox: {{border_color: "FF0000FF", thickness: 1}}}}
+"#
+        ),
+    );
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=2 pattern=black ! video/x-raw,format=RGBA,width=16,height=16 \
+         ! savantmodule name=m config={config} ! appsink name=sink"
+    ))
+    .unwrap();
+    let painter = pipeline
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("m")
+        .unwrap()
+        .downcast::<gst::Bin>()
+        .unwrap()
+        .by_name("painter")
+        .unwrap();
+    assert_eq!(painter.factory().unwrap().name(), "savantdrawfunc");
+    assert!(painter.property::<String>("draw-spec").contains("FF0000FF"));
+    drop(pipeline);
+    let result = run(&format!(
+        "videotestsrc num-buffers=2 pattern=black ! video/x-raw,format=RGBA,width=16,height=16 \
+         ! savantmodule config={config} ! appsink name=sink"
+    ));
+    assert!(result.eos, "{result:?}");
+    let data = result.buffers[1].map_readable().unwrap();
+    let at = |x: usize, y: usize| &data[(y * 16 + x) * 4..(y * 16 + x) * 4 + 3];
+    assert_eq!(at(4, 4), [255, 0, 0], "the box was drawn");
+}

@@ -219,13 +219,20 @@ fn element(
         ];
         allowed.extend_from_slice(extra);
         check_keys(map, path, &allowed)?;
-        let Some(module) = optional_string(map, path, "module")? else {
-            return error(
-                join(path, "module"),
-                "missing (a file path or a dotted module name)",
-            );
-        };
-        let mut properties = vec![("module".to_owned(), resolve_module(&module, base_dir))];
+        // A draw_func may draw from its spec alone; a pyfunc needs code.
+        let mut properties = Vec::new();
+        match optional_string(map, path, "module")? {
+            Some(module) => {
+                properties.push(("module".to_owned(), resolve_module(&module, base_dir)))
+            }
+            None if factory == "savantpyfunc" => {
+                return error(
+                    join(path, "module"),
+                    "missing (a file path or a dotted module name)",
+                )
+            }
+            None => {}
+        }
         for (key, property) in [
             ("class_name", "class-name"),
             ("function", "function"),
