@@ -455,7 +455,7 @@ impl ObjectImpl for SavantQueue {
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("mode", DEFAULT_MODE)
                     .nick("Mode")
-                    .blurb("auto: when the Python stage behind the queue holds the GIL and waits for it, call it directly from upstream's thread (a queue cannot help it, the thread hand-over only costs); always: always queue")
+                    .blurb("auto: when the Python stage behind the queue holds the GIL and waits for it, or its calls are shorter than a thread hand-over (50 us), call it directly from upstream's thread (a queue cannot help it there); always: always queue")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
