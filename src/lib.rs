@@ -6,6 +6,53 @@
 //! - `savantmodule`: a bin built from a Savant module YAML ([`module::build_bin`]).
 //!
 //! Python is initialized lazily at the first element start, never at plugin load.
+//!
+//! # The GIL, and the deadlock you can cause
+//!
+//! Every Python stage takes the GIL once per buffer, on its streaming thread, and
+//! holds it only for the call. Rust work (mapping, drawing, pushing) runs without it.
+//! So the GIL is shared between your pipeline's streaming threads and, in a PyGObject
+//! app, your app's own Python code:
+//!
+//! - A Python app must wait in calls that release the GIL (`GLib.MainLoop().run()`,
+//!   `bus.timed_pop_filtered()`); a busy loop starves the streaming threads.
+//! - Never wait from inside a hook for something that needs that hook's streaming
+//!   thread: `pipeline.set_state(Gst.State.NULL)` inside `process_frame` deadlocks,
+//!   because going to NULL waits for the streaming thread, which is the one calling
+//!   you. Post a message instead (`element.post_message(...)`) and change the state
+//!   from the bus handler, or return False and let the app decide.
+//! - Stopping the pipeline from a bus callback (GIL held) is safe: `set_state` releases
+//!   the GIL while it waits.
+//!
+//! ```
+//! use gst::prelude::*;
+//!
+//! gst::init().unwrap();
+//! gstsavant::plugin_register_static().unwrap();
+//! let dir = std::env::temp_dir().join(format!("gstsavant-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! let module = dir.join("doc_stage.py");
+//! std::fs::write(&module, "def process_frame(frame):\n    frame.attributes['seen'] = True\n").unwrap();
+//!
+//! let pipeline = gst::parse::launch(&format!(
+//!     "videotestsrc num-buffers=3 ! video/x-raw,format=RGBA,width=32,height=32 \
+//!      ! savantpyfunc name=stage module={} ! fakesink",
+//!     module.display()
+//! ))
+//! .unwrap();
+//! pipeline.set_state(gst::State::Playing).unwrap();
+//! let bus = pipeline.bus().unwrap();
+//! bus.timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Eos])
+//!     .expect("EOS");
+//! let stats = pipeline
+//!     .downcast_ref::<gst::Bin>()
+//!     .unwrap()
+//!     .by_name("stage")
+//!     .unwrap()
+//!     .property::<gst::Structure>("stats");
+//! assert_eq!(stats.get::<u64>("frames").unwrap(), 3);
+//! pipeline.set_state(gst::State::Null).unwrap();
+//! ```
 
 pub mod draw;
 pub mod drawfunc;
