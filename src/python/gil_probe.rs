@@ -106,7 +106,7 @@ fn sample_loop() {
                 }
             }
         }
-        if in_call.is_empty() {
+        if in_call.is_empty() || !thread_state::interpreter_alive() {
             continue;
         }
         let asked = Instant::now();

@@ -61,6 +61,13 @@ fn is_finalizing() -> bool {
     unsafe { _Py_IsFinalizing() != 0 }
 }
 
+/// Whether Python can be entered at all: initialized and not shutting down (a
+/// PyGObject app exiting with a pipeline still running).
+pub fn interpreter_alive() -> bool {
+    // SAFETY: always callable.
+    unsafe { ffi::Py_IsInitialized() != 0 && !is_finalizing() }
+}
+
 thread_local! {
     static PIN: Pin = const { Pin { pinned: Cell::new(false) } };
 }
