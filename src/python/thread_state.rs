@@ -40,7 +40,7 @@ impl Drop for Pin {
         // SAFETY: the count taken in `ensure` is returned on its own thread. Skipped
         // once the interpreter is gone or going (a PyGObject app exiting).
         unsafe {
-            if !self.pinned.get() || ffi::Py_IsInitialized() == 0 || is_finalizing() {
+            if !self.pinned.get() || !interpreter_alive() {
                 return;
             }
             ffi::PyGILState_Ensure();
