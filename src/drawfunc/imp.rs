@@ -381,22 +381,7 @@ impl ElementImpl for DrawFunc {
             let caps = gst::Caps::builder("video/x-raw")
                 .field("format", gst::List::new(FORMATS.iter().copied()))
                 .build();
-            vec![
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-            ]
+            crate::sink_and_src_templates(&caps)
         });
         PAD_TEMPLATES.as_ref()
     }
