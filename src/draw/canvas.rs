@@ -70,6 +70,21 @@ fn mix(dst: &mut u8, src: u8, alpha: u32) {
     *dst = ((t + (t >> 8)) >> 8) as u8;
 }
 
+/// The luma half of a span on I420 and NV12 (their chroma layouts differ).
+#[inline]
+fn blend_luma_row(
+    luma: &mut [u8],
+    stride: usize,
+    y: usize,
+    xs: std::ops::Range<usize>,
+    value: u8,
+    alpha: u32,
+) {
+    for p in &mut luma[y * stride + xs.start..y * stride + xs.end] {
+        mix(p, value, alpha);
+    }
+}
+
 #[inline]
 fn blend_packed(p: &mut [u8], order: &PackedOrder, color: Rgba, alpha: u32) {
     if alpha == 255 {
@@ -131,9 +146,7 @@ impl Canvas<'_> {
                 v_stride,
             } => {
                 let (cy, cu, cv) = color.to_yuv();
-                for p in &mut luma[y * *y_stride + x0..y * *y_stride + x1] {
-                    mix(p, cy, alpha);
-                }
+                blend_luma_row(luma, *y_stride, y, x0..x1, cy, alpha);
                 if y % 2 == 0 {
                     for x in (x0.next_multiple_of(2)..x1).step_by(2) {
                         mix(&mut u[y / 2 * *u_stride + x / 2], cu, alpha);
@@ -148,9 +161,7 @@ impl Canvas<'_> {
                 uv_stride,
             } => {
                 let (cy, cu, cv) = color.to_yuv();
-                for p in &mut luma[y * *y_stride + x0..y * *y_stride + x1] {
-                    mix(p, cy, alpha);
-                }
+                blend_luma_row(luma, *y_stride, y, x0..x1, cy, alpha);
                 if y % 2 == 0 {
                     for x in (x0.next_multiple_of(2)..x1).step_by(2) {
                         let i = y / 2 * *uv_stride + x;
