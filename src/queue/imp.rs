@@ -141,7 +141,7 @@ impl SavantQueue {
             self.counters.passed.fetch_add(1, Relaxed);
             self.counters.passed_directly.fetch_add(1, Relaxed);
             let result = self.srcpad.push(buffer);
-            self.maybe_post_periodic_stats();
+            self.maybe_post_periodic_stats(settings.stats_interval_ms);
             return result;
         }
         let (level, bytes) = self.level();
@@ -319,7 +319,8 @@ impl SavantQueue {
         match &info.data {
             Some(gst::PadProbeData::Buffer(_)) => {
                 self.counters.passed.fetch_add(1, Relaxed);
-                self.maybe_post_periodic_stats();
+                let interval = self.settings.lock().unwrap().stats_interval_ms;
+                self.maybe_post_periodic_stats(interval);
             }
             Some(gst::PadProbeData::Event(event)) if event.type_() == gst::EventType::Eos => {
                 self.post_stats();
@@ -328,8 +329,7 @@ impl SavantQueue {
         }
     }
 
-    fn maybe_post_periodic_stats(&self) {
-        let interval = self.settings.lock().unwrap().stats_interval_ms;
+    fn maybe_post_periodic_stats(&self, interval: u32) {
         if interval == 0 {
             return;
         }
