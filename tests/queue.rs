@@ -170,7 +170,7 @@ fn two_stage_run(
 }
 
 #[test]
-fn auto_queues_call_gil_bound_stages_directly_without_reordering() {
+fn auto_queues_run_gil_bound_stages_inline_without_reordering() {
     let stage = common::module(
         "gil_bound_spin",
         r#"
@@ -187,9 +187,8 @@ fn auto_queues_call_gil_bound_stages_directly_without_reordering() {
         (0..400).collect::<Vec<_>>(),
         "frames lost or reordered"
     );
-    let direct =
-        q0.get::<u64>("passed-directly").unwrap() + q1.get::<u64>("passed-directly").unwrap();
-    assert!(direct > 0, "no queue handed over directly: {q0} {q1}");
+    let inline = q0.get::<u64>("passed-inline").unwrap() + q1.get::<u64>("passed-inline").unwrap();
+    assert!(inline > 0, "no queue ran its stage inline: {q0} {q1}");
     assert_eq!(q0.get::<u64>("passed").unwrap(), 400);
 }
 
@@ -201,8 +200,8 @@ fn auto_queues_keep_queueing_for_stages_that_release_the_gil() {
     );
     let (offsets, q0, q1) = two_stage_run(&stage, "auto", 100);
     assert_eq!(offsets.len(), 100);
-    assert_eq!(q0.get::<u64>("passed-directly").unwrap(), 0, "{q0}");
-    assert_eq!(q1.get::<u64>("passed-directly").unwrap(), 0, "{q1}");
+    assert_eq!(q0.get::<u64>("passed-inline").unwrap(), 0, "{q0}");
+    assert_eq!(q1.get::<u64>("passed-inline").unwrap(), 0, "{q1}");
 }
 
 #[test]
@@ -219,6 +218,6 @@ fn mode_always_never_hands_over() {
     );
     let (offsets, q0, q1) = two_stage_run(&stage, "always", 200);
     assert_eq!(offsets, (0..200).collect::<Vec<_>>());
-    assert_eq!(q0.get::<u64>("passed-directly").unwrap(), 0);
-    assert_eq!(q1.get::<u64>("passed-directly").unwrap(), 0);
+    assert_eq!(q0.get::<u64>("passed-inline").unwrap(), 0);
+    assert_eq!(q1.get::<u64>("passed-inline").unwrap(), 0);
 }

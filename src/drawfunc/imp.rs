@@ -77,7 +77,7 @@ impl DrawFunc {
         let element = self.obj();
         let element = element.upcast_ref::<gst::Element>();
         self.runtime.maybe_reload(element);
-        let snapshot = self.runtime.snapshot(element)?;
+        let snapshot = self.runtime.frame_context(element)?;
         let Some(spec) = self.spec.lock().unwrap().clone() else {
             return Err(gst::FlowError::Flushing);
         };
@@ -86,7 +86,7 @@ impl DrawFunc {
         let mut ops = Vec::new();
         spec.ops(&objects::read(&buffer), &mut ops);
 
-        if let Some(hooks) = snapshot.hooks.clone() {
+        if let Some(hooks) = snapshot.instance(0).cloned() {
             let frame = match Frame::new(&buffer, snapshot.caps.layout, false) {
                 Ok(frame) => frame,
                 Err(e) => {
@@ -157,7 +157,7 @@ impl DrawFunc {
                 .draw_ns
                 .fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
         }
-        if snapshot.hooks.is_none() {
+        if snapshot.instances.is_empty() {
             stats.frames.fetch_add(1, Relaxed);
         }
         self.runtime
@@ -358,6 +358,7 @@ impl ObjectImpl for DrawFunc {
         let obj = self.obj();
         obj.add_pad(&self.sinkpad).unwrap();
         obj.add_pad(&self.srcpad).unwrap();
+        self.runtime.attach_to(obj.upcast_ref());
     }
 }
 

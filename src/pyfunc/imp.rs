@@ -22,11 +22,11 @@ use pyo3::prelude::*;
 use pyo3::types::PyBool;
 
 use crate::frame::{Frame, FrameChanges};
-use crate::python::handoff;
+use crate::python::handoff::Handoff;
 use crate::python::runtime::{OnError, RunSettings, StageRuntime};
 use crate::python::settings::{Blurbs, CodeSettings};
 use crate::python::stage::{Hooks, StageError};
-use crate::python::stats::{Snapshot, StageStats};
+use crate::python::stats::StageStats;
 use crate::python::thread_state;
 
 use super::workers::{Outcome, WorkerPool};
@@ -44,22 +44,25 @@ const DEFAULT_WRITABLE: bool = false;
 const DEFAULT_WORKERS: u32 = 1;
 const MAX_WORKERS: u32 = 64;
 
-/// Which instance of the user's class the workers call.
+/// Which instance of the user's class the workers call. One per worker is the
+/// default, as inference servers keep one model instance per worker: detector and
+/// tracker objects (OpenCV's among them) are rarely thread-safe, and a shared one
+/// silently gives wrong results.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, glib::Enum)]
 #[repr(u32)]
 #[enum_type(name = "GstSavantInstances")]
 pub enum Instances {
     #[default]
     #[enum_value(
-        name = "One instance for all workers (its GIL-releasing calls overlap)",
-        nick = "shared"
-    )]
-    Shared,
-    #[enum_value(
         name = "One instance per worker, each built with the same kwargs",
         nick = "per-worker"
     )]
     PerWorker,
+    #[enum_value(
+        name = "One instance for all workers, called from several threads at once: it must be thread-safe",
+        nick = "shared"
+    )]
+    Shared,
 }
 
 #[derive(Debug, Clone)]
@@ -76,7 +79,7 @@ impl Default for Settings {
             code: CodeSettings::new(DEFAULT_FUNCTION),
             writable: DEFAULT_WRITABLE,
             workers: DEFAULT_WORKERS,
-            instances: Instances::Shared,
+            instances: Instances::default(),
         }
     }
 }
@@ -91,21 +94,16 @@ enum Verdict {
     Invalid(String),
 }
 
-/// The worker pool and the per-worker instances beyond the first.
-type Workers = (Arc<WorkerPool>, Vec<Arc<Hooks>>);
-
 pub struct PyFunc {
     sinkpad: gst::Pad,
     srcpad: gst::Pad,
     settings: Mutex<Settings>,
-    pub(super) runtime: StageRuntime,
-    /// workers > 1: the pool, and the extra per-worker instances to stop.
-    pool: Mutex<Option<Workers>>,
-    /// Workers do not pay for this stage (short or GIL-bound calls): frames are
-    /// processed on the streaming thread, as with workers=1.
-    inline: AtomicBool,
-    /// The stage's counters at the start of the current decision window.
-    window_start: Mutex<Option<Snapshot>>,
+    runtime: StageRuntime,
+    /// workers > 1: the pool.
+    pool: Mutex<Option<Arc<WorkerPool>>>,
+    /// Whether workers pay for this stage (python/handoff.rs); when they do not
+    /// (short or GIL-bound calls), frames run inline on the streaming thread.
+    handoff: Handoff,
     /// Per-run copies of settings read on every buffer (no settings lock there).
     writable: AtomicBool,
     pooled: AtomicBool,
@@ -121,11 +119,11 @@ impl PyFunc {
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         if let Some(pool) = self.pool() {
             self.update_worker_mode(&pool)?;
-            if !self.inline.load(Relaxed) {
+            if !self.handoff.is_inline() {
                 return pool.submit(buffer);
             }
         }
-        match self.process(buffer, None) {
+        match self.process(buffer, 0) {
             Outcome::Push(buffer) => self.srcpad.push(buffer),
             Outcome::Dropped => Ok(gst::FlowSuccess::Ok),
             Outcome::Failed => Err(gst::FlowError::Error),
@@ -135,23 +133,7 @@ impl PyFunc {
     /// Once per window of frames: pool or inline (see python/handoff.rs). Going
     /// inline waits until the pool has pushed everything, so order is kept.
     fn update_worker_mode(&self, pool: &WorkerPool) -> Result<(), gst::FlowError> {
-        let stats = &self.runtime.stats;
-        if !stats.frames.load(Relaxed).is_multiple_of(8) {
-            return Ok(());
-        }
-        let now = stats.snapshot();
-        let mut start = self.window_start.lock().unwrap();
-        let Some(window_start) = *start else {
-            *start = Some(now);
-            return Ok(());
-        };
-        let window = now - window_start;
-        if window.frames < handoff::WINDOW_FRAMES {
-            return Ok(());
-        }
-        *start = Some(now);
-        drop(start);
-        match handoff::next_mode(self.inline.load(Relaxed), &window) {
+        match self.handoff.decide(&self.runtime.stats) {
             Some(true) => {
                 gst::info!(
                     CAT,
@@ -159,7 +141,7 @@ impl PyFunc {
                     "calls are short or hold the GIL: running them inline"
                 );
                 pool.drain()?;
-                self.inline.store(true, Relaxed);
+                self.handoff.commit(true);
             }
             Some(false) => {
                 gst::info!(
@@ -167,7 +149,7 @@ impl PyFunc {
                     imp = self,
                     "calls release the GIL: back to the workers"
                 );
-                self.inline.store(false, Relaxed);
+                self.handoff.commit(false);
             }
             None => {}
         }
@@ -175,26 +157,24 @@ impl PyFunc {
     }
 
     fn pool(&self) -> Option<Arc<WorkerPool>> {
-        self.pool
-            .lock()
-            .unwrap()
-            .as_ref()
-            .map(|(pool, _)| pool.clone())
+        self.pool.lock().unwrap().clone()
     }
 
-    /// Calls the user's code for one frame (with `hooks`, or the running instance)
-    /// and applies the on-error policy; errors are posted before returning Failed.
-    pub(super) fn process(&self, mut buffer: gst::Buffer, hooks: Option<Arc<Hooks>>) -> Outcome {
+    /// Calls the user's code for one frame (with worker `worker`'s instance; 0 on
+    /// the streaming thread) and applies the on-error policy; errors are posted
+    /// before returning Failed.
+    pub(super) fn process(&self, mut buffer: gst::Buffer, worker: usize) -> Outcome {
         let element = self.obj();
         let element = element.upcast_ref::<gst::Element>();
         self.runtime.maybe_reload(element);
-        let snapshot = match self.runtime.snapshot(element) {
+        let snapshot = match self.runtime.frame_context(element) {
             Ok(snapshot) => snapshot,
             Err(gst::FlowError::Flushing) => return Outcome::Dropped,
             Err(_) => return Outcome::Failed,
         };
-        let hooks = hooks
-            .or(snapshot.hooks)
+        let hooks: Arc<Hooks> = snapshot
+            .instance(worker)
+            .cloned()
             .expect("savantpyfunc always has user code");
         let writable = self.writable.load(Relaxed);
         if writable {
@@ -293,48 +273,25 @@ impl PyFunc {
         }
     }
 
-    /// READY -> PAUSED: the user's code, then the workers (and their instances).
+    /// READY -> PAUSED: the user's code (an instance per worker, or one), then the
+    /// workers.
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let element = self.obj();
         let element = element.upcast_ref::<gst::Element>();
-        let run = self.run_settings();
-        let config = run.code.clone().expect("savantpyfunc always has user code");
-        let (workers, instances) = {
+        let mut run = self.run_settings();
+        let workers = {
             let settings = self.settings.lock().unwrap();
             self.writable.store(settings.writable, Relaxed);
-            (settings.workers as usize, settings.instances)
+            if settings.instances == Instances::PerWorker {
+                run.instances = settings.workers as usize;
+            }
+            settings.workers as usize
         };
         self.runtime.start(element, run)?;
+        self.handoff.reset();
         if workers > 1 {
-            let first = self.runtime.hooks().expect("started with user code");
-            let mut extra = Vec::new();
-            if instances == Instances::PerWorker {
-                for _ in 1..workers {
-                    match self.runtime.load_instance(element, &config, Some(&first)) {
-                        Ok(hooks) => extra.push(Arc::new(hooks)),
-                        Err(error) => {
-                            for hooks in extra {
-                                self.runtime.stop_instance(element, hooks);
-                            }
-                            self.runtime.stop(element);
-                            return Err(error.into_error_message());
-                        }
-                    }
-                }
-            }
-            // Shared: workers call the running instance (which dev-mode may replace);
-            // per-worker: each its own.
-            let all: Vec<Option<Arc<Hooks>>> = (0..workers)
-                .map(|i| match (instances, i) {
-                    (Instances::Shared, _) => None,
-                    (Instances::PerWorker, 0) => Some(first.clone()),
-                    (Instances::PerWorker, i) => extra.get(i - 1).cloned(),
-                })
-                .collect();
-            let pool = Arc::new(WorkerPool::start(&self.obj(), all));
-            self.inline.store(false, Relaxed);
-            *self.window_start.lock().unwrap() = None;
-            *self.pool.lock().unwrap() = Some((pool, extra));
+            let pool = Arc::new(WorkerPool::start(&self.obj(), workers));
+            *self.pool.lock().unwrap() = Some(pool);
             self.pooled.store(true, Relaxed);
         }
         Ok(())
@@ -346,12 +303,9 @@ impl PyFunc {
         let element = self.obj();
         let element = element.upcast_ref::<gst::Element>();
         self.pooled.store(false, Relaxed);
-        let workers = self.pool.lock().unwrap().take();
-        if let Some((pool, extra)) = workers {
+        let pool = self.pool.lock().unwrap().take();
+        if let Some(pool) = pool {
             pool.shutdown();
-            for hooks in extra {
-                self.runtime.stop_instance(element, hooks);
-            }
         }
         self.runtime.stop(element);
     }
@@ -450,8 +404,7 @@ impl ObjectSubclass for PyFunc {
             settings: Mutex::new(Settings::default()),
             runtime: StageRuntime::new(*CAT, "savantpyfunc-stats", StageStats::default()),
             pool: Mutex::new(None),
-            inline: AtomicBool::new(false),
-            window_start: Mutex::new(None),
+            handoff: Handoff::default(),
             writable: AtomicBool::new(DEFAULT_WRITABLE),
             pooled: AtomicBool::new(false),
         }
@@ -482,9 +435,9 @@ impl ObjectImpl for PyFunc {
                     .default_value(DEFAULT_WORKERS)
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecEnum::builder_with_default("instances", Instances::Shared)
+                glib::ParamSpecEnum::builder_with_default("instances", Instances::default())
                     .nick("Instances")
-                    .blurb("With workers > 1: shared (one instance of class-name for all workers) or per-worker (one each, same kwargs; event hooks go to the first)")
+                    .blurb("With workers > 1: per-worker (one instance of class-name per worker, same kwargs; every lifecycle hook reaches each) or shared (one instance called from several threads at once: it must be thread-safe)")
                     .mutable_ready()
                     .build(),
             ]);
@@ -522,7 +475,7 @@ impl ObjectImpl for PyFunc {
                 let mut stats = self.runtime.stats_structure();
                 if let Some(pool) = self.pool() {
                     stats.set("max-in-flight", pool.max_in_flight() as u64);
-                    stats.set("workers-inline", self.inline.load(Relaxed));
+                    stats.set("workers-inline", self.handoff.is_inline());
                 }
                 stats.to_value()
             }
@@ -535,6 +488,7 @@ impl ObjectImpl for PyFunc {
         let obj = self.obj();
         obj.add_pad(&self.sinkpad).unwrap();
         obj.add_pad(&self.srcpad).unwrap();
+        self.runtime.attach_to(obj.upcast_ref());
     }
 }
 

@@ -12,14 +12,6 @@ glib::wrapper! {
     pub struct PyFunc(ObjectSubclass<imp::PyFunc>) @extends gst::Element, gst::Object;
 }
 
-impl PyFunc {
-    /// The stage's live counters, for a savantqueue deciding whether to hand over.
-    pub(crate) fn stage_stats(&self) -> &crate::python::stats::StageStats {
-        use gst::subclass::prelude::ObjectSubclassIsExt;
-        &self.imp().runtime.stats
-    }
-}
-
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     gst::Element::register(
         Some(plugin),

@@ -13,8 +13,6 @@ use std::thread::JoinHandle;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use crate::python::stage::Hooks;
-
 struct Job {
     sequence: u64,
     buffer: gst::Buffer,
@@ -52,10 +50,9 @@ pub struct WorkerPool {
 }
 
 impl WorkerPool {
-    /// Starts `instances.len()` workers; worker i calls `instances[i]`, or the
-    /// element's running instance when None.
-    pub fn start(element: &super::PyFunc, instances: Vec<Option<Arc<Hooks>>>) -> Self {
-        let workers = instances.len();
+    /// Starts `workers` threads; worker i calls the stage's instance i (or its only
+    /// instance when they share one).
+    pub fn start(element: &super::PyFunc, workers: usize) -> Self {
         let shared = Arc::new(Shared {
             state: Mutex::new(PoolState {
                 jobs: VecDeque::new(),
@@ -69,15 +66,17 @@ impl WorkerPool {
             }),
             changed: Condvar::new(),
         });
-        let threads = instances
-            .into_iter()
-            .enumerate()
-            .map(|(i, hooks)| {
+        let stack_size = crate::python::thread_state::streaming_thread_stack_size();
+        let threads = (0..workers)
+            .map(|i| {
                 let shared = shared.clone();
                 let element = element.downgrade();
+                // As deep as a streaming thread's: Python code that recurses deeply
+                // there (C-level recursion included) must not overflow here.
                 std::thread::Builder::new()
                     .name(format!("savant-worker{i}"))
-                    .spawn(move || work(&shared, &element, &hooks))
+                    .stack_size(stack_size)
+                    .spawn(move || work(&shared, &element, i))
                     .expect("spawn a worker thread")
             })
             .collect();
@@ -157,7 +156,7 @@ impl WorkerPool {
     }
 }
 
-fn work(shared: &Shared, element: &gst::glib::WeakRef<super::PyFunc>, hooks: &Option<Arc<Hooks>>) {
+fn work(shared: &Shared, element: &gst::glib::WeakRef<super::PyFunc>, worker: usize) {
     loop {
         let (job, flushing) = {
             let mut state = shared.state.lock().unwrap();
@@ -173,7 +172,7 @@ fn work(shared: &Shared, element: &gst::glib::WeakRef<super::PyFunc>, hooks: &Op
         };
         let element = element.upgrade();
         let outcome = match (&element, flushing) {
-            (Some(element), false) => element.imp().process(job.buffer, hooks.clone()),
+            (Some(element), false) => element.imp().process(job.buffer, worker),
             _ => Outcome::Dropped,
         };
 

@@ -7,7 +7,10 @@
 //! "free" samples is the stage's GIL-free share, the basis of the queue verdict.
 //! When no stage is in a call the sampler does not touch the GIL at all.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU64,
+    Ordering::{Relaxed, SeqCst},
+};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -19,10 +22,15 @@ const PERIOD: Duration = Duration::from_millis(5);
 const FREE_WAIT: Duration = Duration::from_micros(500);
 
 /// Per-stage call tracking shared with the sampler.
+///
+/// Calls may overlap (workers): `active` counts the calls in progress and `finished`
+/// the calls that ended, so "still inside the same calls" is `finished` unchanged
+/// while `active` > 0, whatever the number of threads. (A single odd/even sequence
+/// loses its parity as soon as two calls overlap.)
 #[derive(Default, Debug)]
 pub struct CallTracker {
-    /// Odd while the stage is inside a Python call; counts calls.
-    sequence: AtomicU64,
+    active: AtomicU64,
+    finished: AtomicU64,
     samples_free: AtomicU64,
     samples_held: AtomicU64,
 }
@@ -30,12 +38,15 @@ pub struct CallTracker {
 impl CallTracker {
     #[inline]
     pub fn enter(&self) {
-        self.sequence.fetch_add(1, Relaxed);
+        self.active.fetch_add(1, SeqCst);
     }
 
     #[inline]
     pub fn leave(&self) {
-        self.sequence.fetch_add(1, Relaxed);
+        // `finished` moves first: a sampler that still sees the call active then
+        // also sees that a call ended.
+        self.finished.fetch_add(1, SeqCst);
+        self.active.fetch_sub(1, SeqCst);
     }
 
     pub fn reset(&self) {
@@ -100,9 +111,9 @@ fn sample_loop() {
                 return;
             }
             for stage in registry.stages.iter().filter_map(Weak::upgrade) {
-                let sequence = stage.sequence.load(Relaxed);
-                if !sequence.is_multiple_of(2) {
-                    in_call.push((stage, sequence));
+                let finished = stage.finished.load(SeqCst);
+                if stage.active.load(SeqCst) > 0 {
+                    in_call.push((stage, finished));
                 }
             }
         }
@@ -112,9 +123,9 @@ fn sample_loop() {
         let asked = Instant::now();
         let ((), _) = thread_state::attach(|_py| ());
         let free = asked.elapsed() < FREE_WAIT;
-        for (stage, sequence) in in_call.drain(..) {
+        for (stage, finished) in in_call.drain(..) {
             // A call that ended while we waited held the GIL to its end.
-            if free && stage.sequence.load(Relaxed) == sequence {
+            if free && stage.finished.load(SeqCst) == finished {
                 stage.samples_free.fetch_add(1, Relaxed);
             } else {
                 stage.samples_held.fetch_add(1, Relaxed);
@@ -123,15 +134,22 @@ fn sample_loop() {
     }
 }
 
+/// Samples needed before a stage gets a GIL verdict: with fewer, one sample moves
+/// the share by more than 5% and identical runs flip between verdicts.
+pub const VERDICT_SAMPLES: u64 = 20;
+
 /// The verdict for a stage, from its GIL-free share and its mean call time.
 /// Documented in the README ("Do queues help?").
-pub fn verdict(free_samples: u64, samples: u64, mean_call_ns: u64) -> &'static str {
+pub fn verdict(frames: u64, free_samples: u64, samples: u64, mean_call_ns: u64) -> &'static str {
+    if frames == 0 {
+        return "no frames yet";
+    }
     if mean_call_ns < 10_000 {
         // Savant's rule of thumb: calls this short should not release the GIL, and a
         // queue's thread hand-off costs more than it could win.
         return "GIL-bound (calls under 10 us): queues will not help";
     }
-    if samples < 5 {
+    if samples < VERDICT_SAMPLES {
         return "not enough samples for a verdict";
     }
     if free_samples * 2 >= samples {
@@ -147,13 +165,23 @@ mod tests {
 
     #[test]
     fn verdict_follows_the_gil_free_share_and_call_length() {
-        assert_eq!(verdict(90, 100, 3_000_000), "releases the GIL: queues help");
-        assert_eq!(verdict(50, 100, 3_000_000), "releases the GIL: queues help");
         assert_eq!(
-            verdict(10, 100, 1_000_000),
+            verdict(9, 90, 100, 3_000_000),
+            "releases the GIL: queues help"
+        );
+        assert_eq!(
+            verdict(9, 50, 100, 3_000_000),
+            "releases the GIL: queues help"
+        );
+        assert_eq!(
+            verdict(9, 10, 100, 1_000_000),
             "GIL-bound: queues will not help"
         );
-        assert!(verdict(100, 100, 5_000).starts_with("GIL-bound (calls under 10 us)"));
-        assert_eq!(verdict(3, 4, 1_000_000), "not enough samples for a verdict");
+        assert!(verdict(9, 100, 100, 5_000).starts_with("GIL-bound (calls under 10 us)"));
+        assert_eq!(
+            verdict(9, 15, 19, 1_000_000),
+            "not enough samples for a verdict"
+        );
+        assert_eq!(verdict(0, 0, 0, 0), "no frames yet");
     }
 }

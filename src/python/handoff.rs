@@ -7,47 +7,137 @@
 //! and a context switch, ~13 us per frame per queue on the 2-core machine), which is
 //! what makes Savant's queues slower. So, per window of frames of the stage behind
 //! the queue:
-//! - queued -> direct: the stage waited for the GIL for over 20% of its Python time
+//! - handed over -> inline: the stage waited for the GIL for over 20% of its Python time
 //!   (contended) and held the GIL in most GIL samples; or its calls are short (under
 //!   50 us on average), when a hand-over costs about as much as the call and running
 //!   the call on upstream's thread costs upstream at most that call. Upstream then
 //!   calls the stage on its own thread, as if there were no queue.
-//! - direct -> queued: the stage released the GIL in at least 60% of at least 10
+//! - inline -> handed over: the stage released the GIL in at least 60% of at least 10
 //!   samples with calls of 100 us or more: running it on its own thread can pay again.
 //!
 //! For workers the same rule decides between the pool and calling the stage inline
-//! on the streaming thread ("direct").
+//! on the streaming thread. One name for both: the stage runs *inline* (on the
+//! thread that brings its frames) or its frames are *handed over*.
 
-use crate::python::stats::Snapshot;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+
+use crate::python::stats::{Snapshot, StageStats};
 
 /// Frames per decision window.
 pub const WINDOW_FRAMES: u64 = 32;
-/// Calls shorter than this go direct: a thread hand-over costs 5-13 us here.
+/// Calls shorter than this go inline: a thread hand-over costs 5-13 us here.
 const SHORT_CALL_NS: u64 = 50_000;
-/// Calls must be this long to be queued again (hysteresis against flapping).
-const QUEUE_AGAIN_CALL_NS: u64 = 100_000;
+/// Calls must be this long to be handed over again (hysteresis against flapping).
+const HAND_OVER_AGAIN_CALL_NS: u64 = 100_000;
+/// GIL samples a window needs to say anything about the GIL on its own; with fewer,
+/// the stage's samples since start decide.
+const WINDOW_SAMPLES: u64 = 5;
 
-/// The next mode (`true` = direct) given the current one and a window of the
-/// downstream stage's counters, or None to stay.
-pub fn next_mode(direct: bool, window: &Snapshot) -> Option<bool> {
+/// The next mode (`true` = inline) given the current one, a window of the stage's
+/// counters and its counters since start, or None to stay.
+pub fn next_mode(inline: bool, window: &Snapshot, total: &Snapshot) -> Option<bool> {
     if window.frames < WINDOW_FRAMES {
         return None;
     }
-    let holds_gil = window.gil_samples < 5 || window.gil_free_samples * 2 < window.gil_samples;
+    let (free, samples) = if window.gil_samples >= WINDOW_SAMPLES {
+        (window.gil_free_samples, window.gil_samples)
+    } else {
+        (total.gil_free_samples, total.gil_samples)
+    };
+    let holds_gil = samples < WINDOW_SAMPLES || free * 2 < samples;
     let mean_call_ns = window.python_ns / window.frames;
-    if !direct {
+    if !inline {
         let contended = window.gil_wait_ns * 5 > window.python_ns;
         ((contended && holds_gil) || mean_call_ns < SHORT_CALL_NS).then_some(true)
     } else {
-        let releases_gil =
-            window.gil_samples >= 10 && window.gil_free_samples * 10 >= window.gil_samples * 6;
-        (releases_gil && mean_call_ns >= QUEUE_AGAIN_CALL_NS).then_some(false)
+        let releases_gil = samples >= 10 && free * 10 >= samples * 6;
+        (releases_gil && mean_call_ns >= HAND_OVER_AGAIN_CALL_NS).then_some(false)
+    }
+}
+
+/// The hand-over state of one stage, kept by whatever hands its frames to another
+/// thread (a savantqueue ahead of it, or its own workers).
+///
+/// Invariants, which the owners keep:
+/// 1. Only the thread that brings the frames (upstream's streaming thread) calls
+///    `decide`, `commit` and `leave_inline`, so the mode changes only between two
+///    frames of that thread.
+/// 2. Going inline happens only after everything handed over so far has left the
+///    other thread (the owner drains first), so no frame overtakes another.
+/// 3. Going back to handing over needs no drain: inline frames have left already.
+/// 4. The owner goes inline only where running the stage on upstream's thread is
+///    what the pipeline would do without the hand-over (savantqueue: see its
+///    `inline_is_safe`).
+#[derive(Default, Debug)]
+pub struct Handoff {
+    inline: AtomicBool,
+    decisions: AtomicU64,
+    window_start: Mutex<Option<Snapshot>>,
+    switches: AtomicU64,
+}
+
+impl Handoff {
+    #[inline]
+    pub fn is_inline(&self) -> bool {
+        self.inline.load(Relaxed)
+    }
+
+    pub fn switches(&self) -> u64 {
+        self.switches.load(Relaxed)
+    }
+
+    /// A new run: handing over, no window.
+    pub fn reset(&self) {
+        self.inline.store(false, Relaxed);
+        self.decisions.store(0, Relaxed);
+        self.switches.store(0, Relaxed);
+        *self.window_start.lock().unwrap() = None;
+    }
+
+    /// Looks at the stage's counters every few frames; once per window, returns the
+    /// mode to switch to (`true` = inline), if any. The caller then switches
+    /// (draining first when going inline) and calls `commit`.
+    pub fn decide(&self, stats: &StageStats) -> Option<bool> {
+        // The stage's counters move once per frame: looking every few frames is enough.
+        if !self.decisions.fetch_add(1, Relaxed).is_multiple_of(8) || !stats.runs_python() {
+            return None;
+        }
+        let now = stats.snapshot();
+        let mut start = self.window_start.lock().unwrap();
+        let Some(window_start) = *start else {
+            *start = Some(now);
+            return None;
+        };
+        let window = now - window_start;
+        if window.frames < WINDOW_FRAMES {
+            return None;
+        }
+        *start = Some(now);
+        next_mode(self.is_inline(), &window, &now)
+    }
+
+    pub fn commit(&self, inline: bool) {
+        if self.inline.swap(inline, Relaxed) != inline {
+            self.switches.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Back to handing over, now (a pause, a pipeline shape where inline is unsafe);
+    /// the next window starts afresh.
+    pub fn leave_inline(&self) {
+        self.commit(false);
+        *self.window_start.lock().unwrap() = None;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn next(inline: bool, window: &Snapshot) -> Option<bool> {
+        next_mode(inline, window, window)
+    }
 
     fn window(python_us: u64, wait_us: u64, free: u64, samples: u64) -> Snapshot {
         Snapshot {
@@ -60,37 +150,37 @@ mod tests {
     }
 
     #[test]
-    fn short_calls_go_direct_whatever_the_gil() {
-        assert_eq!(next_mode(false, &window(32 * 20, 0, 0, 0),), Some(true));
-        assert_eq!(next_mode(false, &window(32 * 40, 0, 30, 30)), Some(true));
-        // ... and stay direct: short calls never pay for a hand-over.
-        assert_eq!(next_mode(true, &window(32 * 40, 0, 30, 30)), None);
+    fn short_calls_go_inline_whatever_the_gil() {
+        assert_eq!(next(false, &window(32 * 20, 0, 0, 0),), Some(true));
+        assert_eq!(next(false, &window(32 * 40, 0, 30, 30)), Some(true));
+        // ... and stay inline: short calls never pay for a hand-over.
+        assert_eq!(next(true, &window(32 * 40, 0, 30, 30)), None);
     }
 
     #[test]
-    fn gil_bound_contended_stages_go_direct() {
-        assert_eq!(next_mode(false, &window(32_000, 30_000, 0, 30)), Some(true));
+    fn gil_bound_contended_stages_go_inline() {
+        assert_eq!(next(false, &window(32_000, 30_000, 0, 30)), Some(true));
         // Few samples count as holding the GIL.
-        assert_eq!(next_mode(false, &window(32_000, 30_000, 0, 2)), Some(true));
+        assert_eq!(next(false, &window(32_000, 30_000, 0, 2)), Some(true));
     }
 
     #[test]
     fn gil_releasing_or_uncontended_stages_keep_their_queue() {
-        assert_eq!(next_mode(false, &window(150_000, 5_000, 90, 100)), None);
-        assert_eq!(next_mode(false, &window(32_000, 1_000, 0, 30)), None);
+        assert_eq!(next(false, &window(150_000, 5_000, 90, 100)), None);
+        assert_eq!(next(false, &window(32_000, 1_000, 0, 30)), None);
     }
 
     #[test]
-    fn direct_stages_return_to_the_queue_when_they_release_the_gil() {
-        assert_eq!(next_mode(true, &window(150_000, 0, 80, 100)), Some(false));
-        assert_eq!(next_mode(true, &window(150_000, 0, 50, 100)), None);
-        assert_eq!(next_mode(true, &window(150_000, 0, 9, 9)), None);
+    fn inline_stages_are_handed_over_again_when_they_release_the_gil() {
+        assert_eq!(next(true, &window(150_000, 0, 80, 100)), Some(false));
+        assert_eq!(next(true, &window(150_000, 0, 50, 100)), None);
+        assert_eq!(next(true, &window(150_000, 0, 9, 9)), None);
     }
 
     #[test]
     fn short_windows_decide_nothing() {
         let mut w = window(32_000, 30_000, 0, 30);
         w.frames = WINDOW_FRAMES - 1;
-        assert_eq!(next_mode(false, &w), None);
+        assert_eq!(next(false, &w), None);
     }
 }

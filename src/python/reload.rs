@@ -1,8 +1,9 @@
 //! dev-mode: the files a stage's code comes from, to reload it when one changes.
 //!
 //! Watched: the module's own file and every loaded module whose file sits in the same
-//! directory (the siblings it imported). Those siblings are dropped from
-//! `sys.modules` before a reload so that the new import reads them anew.
+//! directory (the siblings it imported). The module and those siblings are dropped
+//! from `sys.modules` before a reload so that the new import reads them anew (file
+//! and dotted modules alike).
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -53,7 +54,11 @@ impl Watch {
                 .ok()
                 .map(PathBuf::from);
             if let Some(file) = file {
-                if file.parent() == Some(directory.as_path()) && file != main {
+                if file == main {
+                    // A dotted module stays in sys.modules: evicting it is what makes
+                    // the next import read it anew.
+                    watch.modules.push(name);
+                } else if file.parent() == Some(directory.as_path()) {
                     watch.files.push((file.clone(), modified(&file)));
                     watch.modules.push(name);
                 }

@@ -1,14 +1,21 @@
 //! What every Python stage element shares (savantpyfunc, savantdrawfunc): loading
-//! and starting the user's code, event hooks, caps, the on-error policy, statistics
-//! and their messages, stopping.
+//! and starting the user's code (one instance, or one per worker), event hooks,
+//! caps, the on-error policy, statistics and their messages, dev-mode reloads,
+//! stopping.
 //!
-//! Lock order: the runtime's state mutex is never held while taking the GIL, and
-//! `stop` takes the state out of it before taking the GIL: a streaming thread may
-//! hold the GIL while it waits for the state.
+//! Lock order: `reloading`, then `state`. The state mutex is never held while
+//! taking the GIL, and `stop` takes the state out of it before taking the GIL: a
+//! streaming thread may hold the GIL while it waits for the state. `reloading` is
+//! only ever tried (never waited for) on the per-frame path.
+//!
+//! Instances: every instance gets every lifecycle hook (on_start, on_caps,
+//! on_event, on_eos, on_stop). An instance replaced by a reload gets its on_stop
+//! only after the last frame that was given it has left Python, so no instance is
+//! called after its on_stop.
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use gst::glib;
 use gst::prelude::*;
@@ -51,14 +58,28 @@ pub struct RunSettings {
     pub stats_interval_ms: u32,
     /// Reload the code when its files change (dev-mode).
     pub dev_mode: bool,
+    /// Instances of the user's class to build (one per worker, or one).
+    pub instances: usize,
 }
 
-/// What the streaming thread needs for one buffer.
-pub struct Snapshot {
-    pub hooks: Option<Arc<Hooks>>,
+/// The user's instances, in worker order; empty without user code.
+pub type Instances = Arc<[Arc<Hooks>]>;
+
+/// What a thread needs for one buffer.
+pub struct FrameContext {
+    pub instances: Instances,
     pub caps: Arc<NegotiatedCaps>,
     pub on_error: OnError,
     pub stats_interval_ms: u32,
+}
+
+impl FrameContext {
+    /// The instance worker `worker` calls (the first for the streaming thread).
+    pub fn instance(&self, worker: usize) -> Option<&Arc<Hooks>> {
+        self.instances
+            .get(worker)
+            .or_else(|| self.instances.first())
+    }
 }
 
 /// What the current caps mean for frames; shared by reference with each buffer.
@@ -68,8 +89,10 @@ pub struct NegotiatedCaps {
 }
 
 struct State {
-    hooks: Option<Arc<Hooks>>,
+    instances: Instances,
     caps: Option<Arc<NegotiatedCaps>>,
+    /// The caps event's caps, replayed to instances built by a reload.
+    last_caps: Option<gst::Caps>,
     on_error: OnError,
     stats_interval_ms: u32,
     last_stats_post: Option<Instant>,
@@ -80,10 +103,28 @@ struct State {
 pub struct StageRuntime {
     cat: gst::DebugCategory,
     stats_name: &'static str,
-    pub stats: StageStats,
+    pub stats: Arc<StageStats>,
     state: Mutex<Option<State>>,
     /// Cheap per-frame check before looking at files.
     dev_mode: AtomicBool,
+    /// Held by the one thread that reloads; others keep going with the old code.
+    reloading: Mutex<()>,
+}
+
+/// The key under which a stage element carries its statistics (see `stage_stats`).
+const STAGE_STATS_KEY: &str = "savant-stage-stats";
+
+/// The interface between a Python stage element and an element that hands it
+/// frames (savantqueue): the stage's statistics, found on the element itself, so
+/// the queue needs to know no element type.
+pub fn stage_stats(element: &gst::Element) -> Option<Arc<StageStats>> {
+    // SAFETY: only `StageRuntime::attach_to` sets this key, always to an
+    // Arc<StageStats>, and never removes it while the element lives.
+    unsafe {
+        element
+            .data::<Arc<StageStats>>(STAGE_STATS_KEY)
+            .map(|stats| stats.as_ref().clone())
+    }
 }
 
 impl StageRuntime {
@@ -91,10 +132,17 @@ impl StageRuntime {
         Self {
             cat,
             stats_name,
-            stats,
+            stats: Arc::new(stats),
             state: Mutex::new(None),
             dev_mode: AtomicBool::new(false),
+            reloading: Mutex::new(()),
         }
+    }
+
+    /// Makes the element a Python stage for `stage_stats`; from `constructed`.
+    pub fn attach_to(&self, element: &gst::Element) {
+        // SAFETY: the key is ours and always holds an Arc<StageStats> (see stage_stats).
+        unsafe { element.set_data(STAGE_STATS_KEY, self.stats.clone()) };
     }
 
     /// Loads one instance of the user's code (from `sibling`'s module when given,
@@ -131,20 +179,42 @@ impl StageRuntime {
         Ok(hooks)
     }
 
+    /// Loads `count` instances (the module once), each started; on a failure the
+    /// ones already started are stopped again.
+    fn load_instances(
+        &self,
+        element: &gst::Element,
+        config: &StageConfig,
+        count: usize,
+    ) -> Result<Instances, StageError> {
+        let mut instances: Vec<Arc<Hooks>> = Vec::with_capacity(count);
+        for _ in 0..count.max(1) {
+            match self.load_instance(element, config, instances.first().map(|h| &**h)) {
+                Ok(hooks) => instances.push(Arc::new(hooks)),
+                Err(error) => {
+                    for hooks in instances {
+                        self.stop_instance(element, hooks);
+                    }
+                    return Err(error);
+                }
+            }
+        }
+        Ok(instances.into())
+    }
+
     /// Loads the user's code (if any) and runs on_start; READY -> PAUSED.
     pub fn start(
         &self,
         element: &gst::Element,
         settings: RunSettings,
     ) -> Result<(), gst::ErrorMessage> {
-        let hooks = match &settings.code {
-            None => None,
-            Some(config) => Some(Arc::new(
-                self.load_instance(element, config, None)
-                    .map_err(StageError::into_error_message)?,
-            )),
+        let instances: Instances = match &settings.code {
+            None => Arc::new([]),
+            Some(config) => self
+                .load_instances(element, config, settings.instances)
+                .map_err(StageError::into_error_message)?,
         };
-        let dev = match (&settings.code, &hooks, settings.dev_mode) {
+        let dev = match (&settings.code, instances.first(), settings.dev_mode) {
             (Some(config), Some(hooks), true) => {
                 let watch = thread_state::attach(|py| Watch::collect(py, hooks)).0;
                 gst::info!(
@@ -159,12 +229,14 @@ impl StageRuntime {
         };
         self.dev_mode.store(dev.is_some(), Relaxed);
         self.stats.reset();
-        if hooks.is_some() {
+        self.stats.set_runs_python(!instances.is_empty());
+        if !instances.is_empty() {
             gil_probe::register(&self.stats.calls);
         }
         *self.state.lock().unwrap() = Some(State {
-            hooks,
+            instances,
             caps: None,
+            last_caps: None,
             on_error: settings.on_error,
             stats_interval_ms: settings.stats_interval_ms,
             last_stats_post: None,
@@ -174,41 +246,61 @@ impl StageRuntime {
     }
 
     /// dev-mode, at a frame boundary: when a watched file changed, re-imports the
-    /// module, builds a new instance with the same kwargs and runs its on_start. If
-    /// that fails, the last good code keeps running and a WARNING carries the
-    /// traceback; the next save is tried again.
+    /// module once, builds as many new instances as before with the same kwargs,
+    /// runs their on_start (and on_caps with the current caps), and swaps them in
+    /// for every worker at once. If that fails, the last good code keeps running and
+    /// a WARNING carries the traceback; the next save is tried again. One thread
+    /// reloads; the others go on with the old instances meanwhile.
     pub fn maybe_reload(&self, element: &gst::Element) {
         if !self.dev_mode.load(Relaxed) {
             return;
         }
-        let (config, watch) = {
+        let Ok(_reloading) = self.reloading.try_lock() else {
+            return;
+        };
+        let (config, watch, count, caps) = {
             let state = self.state.lock().unwrap();
-            match state.as_ref().and_then(|s| s.dev.as_ref()) {
-                Some((config, watch)) if watch.changed() => (config.clone(), watch.clone()),
+            let Some(state) = state.as_ref() else { return };
+            match state.dev.as_ref() {
+                Some((config, watch)) if watch.changed() => (
+                    config.clone(),
+                    watch.clone(),
+                    state.instances.len(),
+                    state.last_caps.clone(),
+                ),
                 _ => return,
             }
         };
         gst::info!(
             self.cat,
             obj = element,
-            "dev-mode: {} changed, reloading",
-            config.module
+            "dev-mode: {} changed, reloading {} instance(s)",
+            config.module,
+            count
         );
-        let (reloaded, _) = thread_state::attach(|py| {
-            watch.evict(py);
-            self.load_instance(element, &config, None).map(|hooks| {
-                let watch = Watch::collect(py, &hooks);
-                (hooks, watch)
-            })
-        });
+        thread_state::attach(|py| watch.evict(py));
+        let reloaded = self
+            .load_instances(element, &config, count)
+            .and_then(|instances| {
+                if let Some(caps) = &caps {
+                    if let Err(error) = self.replay_caps(element, &instances, caps) {
+                        for hooks in instances.iter() {
+                            self.stop_instance(element, hooks.clone());
+                        }
+                        return Err(error);
+                    }
+                }
+                let watch = thread_state::attach(|py| Watch::collect(py, &instances[0])).0;
+                Ok((instances, watch))
+            });
         // The state's lock is released before anything takes the GIL again.
         let replaced = {
             let mut state = self.state.lock().unwrap();
             let Some(state) = state.as_mut() else { return };
             match reloaded {
-                Ok((hooks, watch)) => {
+                Ok((instances, watch)) => {
                     state.dev = Some((config, watch));
-                    Ok(state.hooks.replace(Arc::new(hooks)))
+                    Ok(std::mem::replace(&mut state.instances, instances))
                 }
                 Err(error) => {
                     if let Some((_, watch)) = state.dev.as_mut() {
@@ -221,9 +313,7 @@ impl StageRuntime {
         match replaced {
             Ok(old) => {
                 gst::info!(self.cat, obj = element, "dev-mode: reloaded");
-                if let Some(old) = old {
-                    self.stop_instance(element, old);
-                }
+                self.retire(element, old);
             }
             Err(error) => {
                 self.stats.errors.fetch_add(1, Relaxed);
@@ -240,14 +330,55 @@ impl StageRuntime {
         }
     }
 
+    /// Runs on_caps of fresh instances with the stream's current caps.
+    fn replay_caps(
+        &self,
+        element: &gst::Element,
+        instances: &[Arc<Hooks>],
+        caps: &gst::Caps,
+    ) -> Result<(), StageError> {
+        let Ok(info) = gst_video::VideoInfo::from_caps(caps) else {
+            return Ok(());
+        };
+        thread_state::attach(|py| {
+            for hooks in instances {
+                if let Some(on_caps) = &hooks.on_caps {
+                    gst::log!(self.cat, obj = element, "calling on_caps (reloaded)");
+                    let info = Bound::new(py, CapsInfo::new(&info, caps))
+                        .map_err(|e| StageError::python(py, "on_caps", &e))?;
+                    call_hook(py, hooks, "on_caps", on_caps, (info,))?;
+                }
+            }
+            Ok(())
+        })
+        .0
+    }
+
+    /// Stops instances that a reload replaced, once no frame is in their calls any
+    /// more (frames hold a reference to the instances they were given).
+    fn retire(&self, element: &gst::Element, old: Instances) {
+        // Frame contexts hold the whole set, a call in progress may hold one
+        // instance: wait until only this thread holds either. No lock and no GIL is
+        // held here, so the calls in progress can finish.
+        let in_use = |old: &Instances| {
+            Arc::strong_count(old) > 1 || old.iter().any(|hooks| Arc::strong_count(hooks) > 1)
+        };
+        while in_use(&old) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for hooks in old.iter() {
+            self.stop_instance(element, hooks.clone());
+        }
+    }
+
     /// Runs on_stop and releases the user's objects; PAUSED -> READY.
     pub fn stop(&self, element: &gst::Element) {
         let Some(state) = self.state.lock().unwrap().take() else {
             return;
         };
         gil_probe::unregister(&self.stats.calls);
-        if let Some(hooks) = state.hooks {
-            self.stop_instance(element, hooks);
+        for hooks in state.instances.iter() {
+            self.stop_instance(element, hooks.clone());
         }
         gst::debug!(self.cat, obj = element, "stopped");
     }
@@ -267,11 +398,6 @@ impl StageRuntime {
         });
     }
 
-    /// The running instance of the user's code, if any.
-    pub fn hooks(&self) -> Option<Arc<Hooks>> {
-        self.state.lock().unwrap().as_ref()?.hooks.clone()
-    }
-
     pub fn set_on_error(&self, on_error: OnError) {
         if let Some(state) = self.state.lock().unwrap().as_mut() {
             state.on_error = on_error;
@@ -280,14 +406,14 @@ impl StageRuntime {
 
     /// The per-buffer view of the state; Flushing when stopped, NotNegotiated (with
     /// an ERROR) before caps.
-    pub fn snapshot(&self, element: &gst::Element) -> Result<Snapshot, gst::FlowError> {
+    pub fn frame_context(&self, element: &gst::Element) -> Result<FrameContext, gst::FlowError> {
         let snapshot = {
             let state = self.state.lock().unwrap();
             let Some(state) = state.as_ref() else {
                 return Err(gst::FlowError::Flushing);
             };
-            state.caps.clone().map(|caps| Snapshot {
-                hooks: state.hooks.clone(),
+            state.caps.clone().map(|caps| FrameContext {
+                instances: state.instances.clone(),
                 caps,
                 on_error: state.on_error,
                 stats_interval_ms: state.stats_interval_ms,
@@ -306,9 +432,9 @@ impl StageRuntime {
     /// Handles a sink event: caps, Python's event hooks, stats at EOS; forwards it.
     pub fn sink_event(&self, element: &gst::Element, pad: &gst::Pad, event: gst::Event) -> bool {
         let cat = self.cat;
-        let (hooks, on_error) = match self.state.lock().unwrap().as_ref() {
-            Some(state) => (state.hooks.clone(), state.on_error),
-            None => (None, OnError::Fail),
+        let (instances, on_error): (Instances, _) = match self.state.lock().unwrap().as_ref() {
+            Some(state) => (state.instances.clone(), state.on_error),
+            None => (Arc::new([]), OnError::Fail),
         };
 
         let mut caps_info = None;
@@ -328,26 +454,30 @@ impl StageRuntime {
                     layout: FrameLayout::from_info(&info),
                     info: info.clone(),
                 }));
+                state.last_caps = Some(caps.to_owned());
             }
-            caps_info = Some(CapsInfo::new(&info, caps));
+            caps_info = Some((info, caps.to_owned()));
         }
         let is_eos = matches!(event.view(), gst::EventView::Eos(_));
 
-        if let Some(hooks) = hooks {
-            let wants_python = hooks.on_event.is_some()
+        // Every instance (one per worker) learns of caps, events and EOS.
+        let wants_python = instances.iter().any(|hooks| {
+            hooks.on_event.is_some()
                 || (caps_info.is_some() && hooks.on_caps.is_some())
-                || (is_eos && hooks.on_eos.is_some());
-            if wants_python {
-                let failure = thread_state::attach(|py| {
-                    call_event_hooks(py, cat, element, &hooks, &event, caps_info, is_eos)
+                || (is_eos && hooks.on_eos.is_some())
+        });
+        if wants_python {
+            let failure = thread_state::attach(|py| {
+                instances.iter().try_for_each(|hooks| {
+                    call_event_hooks(py, cat, element, hooks, &event, &caps_info, is_eos)
                 })
-                .0
-                .err();
-                // Events are never dropped: skip and drop both let the event go on.
-                if let Some(error) = failure {
-                    if self.on_hook_error(element, &error, on_error) == OnError::Fail {
-                        return false;
-                    }
+            })
+            .0
+            .err();
+            // Events are never dropped: skip and drop both let the event go on.
+            if let Some(error) = failure {
+                if self.on_hook_error(element, &error, on_error) == OnError::Fail {
+                    return false;
                 }
             }
         }
@@ -440,7 +570,7 @@ fn call_event_hooks(
     element: &gst::Element,
     hooks: &Hooks,
     event: &gst::Event,
-    caps_info: Option<CapsInfo>,
+    caps: &Option<(gst_video::VideoInfo, gst::Caps)>,
     is_eos: bool,
 ) -> Result<(), StageError> {
     if let Some(on_event) = &hooks.on_event {
@@ -450,9 +580,10 @@ fn call_event_hooks(
         gst::log!(cat, obj = element, "calling on_event({name})");
         call_hook(py, hooks, "on_event", on_event, (name.as_str(), structure))?;
     }
-    if let (Some(on_caps), Some(info)) = (&hooks.on_caps, caps_info) {
+    if let (Some(on_caps), Some((info, caps))) = (&hooks.on_caps, caps) {
         gst::log!(cat, obj = element, "calling on_caps");
-        let info = Bound::new(py, info).map_err(|e| StageError::python(py, "on_caps", &e))?;
+        let info = Bound::new(py, CapsInfo::new(info, caps))
+            .map_err(|e| StageError::python(py, "on_caps", &e))?;
         call_hook(py, hooks, "on_caps", on_caps, (info,))?;
     }
     if let (true, Some(on_eos)) = (is_eos, &hooks.on_eos) {
@@ -462,16 +593,23 @@ fn call_event_hooks(
     Ok(())
 }
 
-/// "; queue ahead (q) held at most N of M buffers" when a savantqueue feeds `sinkpad`.
+/// "; queue ahead (q) held at most N of M buffers" when a savantqueue feeds `sinkpad`
+/// (any element whose `stats` report `max-level-buffers`: no element type named).
 fn upstream_queue_summary(sinkpad: &gst::Pad) -> String {
-    let queue = sinkpad
-        .peer()
-        .and_then(|pad| pad.parent_element())
-        .filter(|element| element.is::<crate::queue::SavantQueue>());
+    let queue = sinkpad.peer().and_then(|pad| pad.parent_element());
     let Some(queue) = queue else {
         return String::new();
     };
+    let is_stats = queue
+        .find_property("stats")
+        .is_some_and(|p| p.value_type() == gst::Structure::static_type());
+    if !is_stats {
+        return String::new();
+    }
     let stats = queue.property::<gst::Structure>("stats");
+    if !stats.has_field("max-level-buffers") {
+        return String::new();
+    }
     format!(
         "; queue ahead ({}) held at most {} of {} buffers",
         queue.name(),

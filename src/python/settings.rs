@@ -146,6 +146,7 @@ impl CodeSettings {
             on_error: self.on_error,
             stats_interval_ms: self.stats_interval_ms,
             dev_mode: self.dev_mode,
+            instances: 1,
         }
     }
 }

@@ -195,34 +195,144 @@ fn import_file<'py>(py: Python<'py>, path: &Path) -> Result<Bound<'py, PyModule>
     }
     let absolute = std::fs::canonicalize(path)
         .map_err(|e| StageError::plain(format!("module file {shown}: {e}")))?;
-    let name = absolute
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("savant_stage")
-        .to_owned();
-    let directory = absolute.parent().map(Path::to_path_buf).unwrap_or_default();
     let load = || -> PyResult<Bound<'py, PyModule>> {
-        // Siblings of the file are importable, as when running `python3 file.py`.
-        let sys_path = py.import("sys")?.getattr("path")?;
-        let directory = directory.to_string_lossy().into_owned();
-        if !sys_path.contains(&directory)? {
-            sys_path.call_method1("insert", (0, directory))?;
-        }
-        let util = py.import("importlib.util")?;
-        let spec = util.call_method1("spec_from_file_location", (&name, &absolute))?;
-        let module = util.call_method1("module_from_spec", (&spec,))?;
-        // Registered before running it, as import does: dataclasses and pickling
-        // look the module up in sys.modules while it executes.
-        let modules = py.import("sys")?.getattr("modules")?;
-        modules.set_item(&name, &module)?;
-        if let Err(e) = spec
-            .getattr("loader")?
-            .call_method1("exec_module", (&module,))
-        {
-            let _ = modules.del_item(&name);
-            return Err(e);
-        }
-        Ok(module.cast_into::<PyModule>()?)
+        file_loader(py)?
+            .call_method1("load_file", (&absolute,))?
+            .cast_into::<PyModule>()
+            .map_err(Into::into)
     };
-    load().map_err(|e| StageError::python(py, format!("cannot import module file {shown}"), &e))
+    load().map_err(|e| {
+        // Our own refusals read as one sentence; anything else keeps its traceback.
+        if e.is_instance_of::<StageFileError>(py) {
+            StageError::plain(e.value(py).to_string())
+        } else {
+            StageError::python(py, format!("cannot import module file {shown}"), &e)
+        }
+    })
+}
+
+pyo3::create_exception!(
+    savant_gst,
+    StageFileError,
+    pyo3::exceptions::PyImportError,
+    "A stage file that cannot be loaded without colliding with another module."
+);
+
+/// How stage files become modules. In Python, because it is mostly Python's import
+/// machinery and `sys.modules` bookkeeping:
+/// - one module object per file: elements that name the same file share it, and it
+///   runs again only when the file changed (or dev-mode evicted it);
+/// - its directory joins `sys.path` (siblings import as with `python3 file.py`);
+/// - a file in that directory named like a standard module (`json.py`) would replace
+///   it for every stage: refused, naming both files;
+/// - a module name already taken by another file, or a sibling import that resolved
+///   to another stage's file of the same name (`import helper` finding the helper of
+///   the stage loaded first): refused, naming both files.
+const FILE_LOADER: &std::ffi::CStr = cr#"
+import importlib.util, os, sys, threading, types
+
+# Stage files load one at a time: a module registered in sys.modules is still
+# running its top level until exec_module returns, and another element starting on
+# another thread must not take it half-made.
+_LOCK = threading.RLock()
+
+def _file_of(module):
+    f = getattr(module, "__file__", None)
+    return os.path.realpath(f) if isinstance(f, str) else None
+
+def _is_module_entry(directory, entry):
+    stem, ext = os.path.splitext(entry)
+    if ext == ".py":
+        return stem
+    if ext == "" and os.path.isfile(os.path.join(directory, entry, "__init__.py")):
+        return stem
+    return None
+
+def _check_stdlib_shadows(directory):
+    for entry in sorted(os.listdir(directory)):
+        stem = _is_module_entry(directory, entry)
+        if stem is None or stem not in sys.stdlib_module_names:
+            continue
+        loaded = sys.modules.get(stem)
+        std = _file_of(loaded) if loaded is not None else None
+        if std is None:
+            spec = importlib.util.find_spec(stem) if stem not in sys.modules else None
+            std = getattr(spec, "origin", None) or "the standard library"
+        raise StageFileError(
+            f"{os.path.join(directory, entry)} shadows Python's standard module "
+            f"'{stem}' ({std}) for every stage once its directory is on sys.path: "
+            f"rename it")
+
+def _check_siblings(module, directory):
+    here = _file_of(module)
+    for value in list(vars(module).values()):
+        if isinstance(value, types.ModuleType):
+            name = value.__name__
+        else:
+            name = getattr(value, "__module__", None)
+        if not isinstance(name, str):
+            continue
+        top = name.split(".")[0]
+        sibling = None
+        for candidate in (os.path.join(directory, top + ".py"),
+                          os.path.join(directory, top, "__init__.py")):
+            if os.path.isfile(candidate):
+                sibling = candidate
+                break
+        if sibling is None:
+            continue
+        loaded = _file_of(sys.modules.get(top))
+        if loaded is not None and loaded != os.path.realpath(sibling):
+            raise StageFileError(
+                f"module file {here}: `import {top}` resolved to {loaded} (loaded "
+                f"first, for another stage), not to its sibling {sibling}; give one "
+                f"of them another name")
+
+def load_file(path):
+    with _LOCK:
+        return _load_file(path)
+
+def _load_file(path):
+    path = os.path.realpath(path)
+    directory = os.path.dirname(path)
+    name = os.path.splitext(os.path.basename(path))[0]
+    mtime = os.stat(path).st_mtime_ns
+    _check_stdlib_shadows(directory)
+    existing = sys.modules.get(name)
+    if existing is not None:
+        origin = _file_of(existing)
+        if origin == path and getattr(existing, "__savant_mtime__", None) == mtime:
+            return existing
+        if origin != path:
+            raise StageFileError(
+                f"module file {path}: its module name '{name}' is already taken by "
+                f"{origin or 'a built-in module'}; rename one of them")
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    module.__savant_mtime__ = mtime
+    # Registered before running it, as import does: dataclasses and pickling look
+    # the module up in sys.modules while it executes.
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+        _check_siblings(module, directory)
+    except BaseException:
+        if sys.modules.get(name) is module:
+            del sys.modules[name]
+        raise
+    return module
+"#;
+
+fn file_loader(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
+    static LOADER: pyo3::sync::PyOnceLock<Py<PyModule>> = pyo3::sync::PyOnceLock::new();
+    LOADER
+        .get_or_try_init(py, || -> PyResult<Py<PyModule>> {
+            let module = PyModule::new(py, "savant_gst_loader")?;
+            module.add("StageFileError", py.get_type::<StageFileError>())?;
+            py.run(FILE_LOADER, Some(&module.dict()), None)?;
+            Ok(module.unbind())
+        })
+        .map(|module| module.bind(py))
 }

@@ -2,7 +2,7 @@
 //! GIL, and whether the Python code releases the GIL. Lock-free so streaming threads
 //! never contend with property reads.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
@@ -26,6 +26,9 @@ pub struct StageStats {
     /// Time spent rasterizing (drawing stages), outside the GIL.
     pub draw_ns: AtomicU64,
     reports_drawing: bool,
+    /// The stage runs user Python (a drawing stage without a hook does not): only
+    /// then are there GIL figures, a verdict, or a hand-over to decide.
+    runs_python: AtomicBool,
 }
 
 /// Cumulative counters at one moment; the difference of two is a window.
@@ -60,6 +63,14 @@ impl StageStats {
             reports_drawing: true,
             ..Self::default()
         }
+    }
+
+    pub fn set_runs_python(&self, runs_python: bool) {
+        self.runs_python.store(runs_python, Relaxed);
+    }
+
+    pub fn runs_python(&self) -> bool {
+        self.runs_python.load(Relaxed)
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -130,7 +141,14 @@ impl StageStats {
             .field("wall-ns", self.wall_ns())
             .field("gil-free-samples", free)
             .field("gil-samples", samples)
-            .field("verdict", gil_probe::verdict(free, samples, mean_call_ns))
+            .field(
+                "verdict",
+                if self.runs_python() {
+                    gil_probe::verdict(frames, free, samples, mean_call_ns)
+                } else {
+                    "no Python code: the GIL is never taken"
+                },
+            )
             .build();
         if self.reports_drawing {
             structure.set("draw-ns", self.draw_ns.load(Relaxed));
@@ -148,13 +166,19 @@ impl StageStats {
         let wall = s.get::<u64>("wall-ns").unwrap_or(0).max(1);
         let free = s.get::<u64>("gil-free-samples").unwrap_or(0);
         let samples = s.get::<u64>("gil-samples").unwrap_or(0);
+        // With workers, calls overlap: their time adds up to more than the wall time.
+        let busy = python as f64 / wall as f64;
+        let share = if busy <= 1.0 {
+            format!("{:.0}% of wall time in Python", 100.0 * busy)
+        } else {
+            format!("{busy:.1} calls in Python at once on average")
+        };
         format!(
             "{} frames, {:.1} us in Python and {:.1} us waiting for the GIL per frame, \
-             {:.0}% of wall time in Python, GIL free in {}/{} samples: {}",
+             {share}, GIL free in {}/{} samples: {}",
             s.get::<u64>("frames").unwrap_or(0),
             python as f64 / frames as f64 / 1e3,
             wait as f64 / frames as f64 / 1e3,
-            100.0 * python as f64 / wall as f64,
             free,
             samples,
             s.get::<&str>("verdict").unwrap_or("")

@@ -99,3 +99,22 @@ pub fn count(_py: Python<'_>) -> usize {
         n
     }
 }
+
+/// The stack a GStreamer streaming thread (and a Python thread) gets: the process's
+/// default pthread stack, which is the stack rlimit (8 MiB on most systems), not
+/// Rust's 2 MiB. Threads of ours that run Python get the same, so code that works on
+/// a streaming thread does not overflow on a worker.
+pub fn streaming_thread_stack_size() -> usize {
+    const FALLBACK: usize = 8 << 20;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass and nothing else.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut limit) } == 0;
+    if !ok || limit.rlim_cur == libc::RLIM_INFINITY {
+        return FALLBACK;
+    }
+    // Never less than the fallback, never absurd (an rlimit of gigabytes).
+    (limit.rlim_cur as usize).clamp(FALLBACK, 64 << 20)
+}

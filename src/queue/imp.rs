@@ -6,21 +6,34 @@
 //! counts as blocked when the queue was full as it arrived.
 //!
 //! mode=auto: when the Python stage right behind the queue is GIL-bound and waits
-//! for the GIL (see `handoff.rs`), the queue drains and then lets upstream call the
-//! stage directly, on upstream's thread, until the stage releases the GIL again.
-//! Draining pushes a marker event through the queue and waits for it to come out, so
-//! nothing queued is ever overtaken.
+//! for the GIL, or its calls are shorter than a hand-over (the rule and its
+//! invariants: `python/handoff.rs`), the queue drains and then lets upstream run the
+//! stage *inline*, on upstream's own thread, until the stage releases the GIL again.
+//!
+//! When inline is allowed (`inline_is_safe`), on top of handoff.rs's invariants:
+//! - only while the element is PLAYING with no state change pending, and never
+//!   across one: PLAYING -> PAUSED leaves inline first. A sink prerolling in PAUSED
+//!   blocks the thread that pushes into it.
+//! - only when the thread that pushes into the queue pushes nowhere else (no tee,
+//!   demuxer or other branching element between it and the queue without a thread
+//!   boundary). Otherwise a sink prerolling behind the stage would block the thread
+//!   that another branch's sink needs to preroll: PLAYING -> PAUSED and flushing
+//!   seeks in PAUSED would never complete, which a real queue prevents.
+//! - draining pushes a marker event through the queue and waits for it to come out,
+//!   so nothing queued is overtaken; if it does not come out within `DRAIN_TIMEOUT`
+//!   (downstream is blocked, e.g. prerolling), the queue stays a queue.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Condvar, LazyLock, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Condvar, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use crate::python::handoff;
-use crate::python::stats::Snapshot;
+use crate::python::handoff::Handoff;
+use crate::python::runtime::stage_stats;
+use crate::python::stats::StageStats;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -37,6 +50,11 @@ const DEFAULT_STATS_INTERVAL_MS: u32 = 0;
 const DEFAULT_MODE: QueueMode = QueueMode::Auto;
 /// Structure name of the event that marks the end of what is queued.
 const DRAIN_MARKER: &str = "savantqueue-drain";
+/// How long going inline waits for the queue to drain before giving up.
+const DRAIN_TIMEOUT: Duration = Duration::from_millis(500);
+/// Branching elements and bins walked upstream at most, looking for the thread
+/// that feeds the queue.
+const MAX_UPSTREAM_DEPTH: u32 = 64;
 
 /// Whether the queue may hand frames to a GIL-bound stage directly.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, glib::Enum)]
@@ -45,7 +63,7 @@ const DRAIN_MARKER: &str = "savantqueue-drain";
 pub enum QueueMode {
     #[default]
     #[enum_value(
-        name = "Queue, but call a GIL-bound Python stage behind it directly while that is faster",
+        name = "Queue, but run a GIL-bound or short Python stage behind it inline on upstream's thread while that is faster and safe",
         nick = "auto"
     )]
     Auto,
@@ -80,8 +98,7 @@ struct Counters {
     max_level_bytes: AtomicU64,
     upstream_blocked_ns: AtomicU64,
     passed: AtomicU64,
-    passed_directly: AtomicU64,
-    mode_switches: AtomicU64,
+    passed_inline: AtomicU64,
 }
 
 impl Counters {
@@ -91,19 +108,11 @@ impl Counters {
             &self.max_level_bytes,
             &self.upstream_blocked_ns,
             &self.passed,
-            &self.passed_directly,
-            &self.mode_switches,
+            &self.passed_inline,
         ] {
             c.store(0, Relaxed);
         }
     }
-}
-
-/// Upstream-thread state of the auto mode.
-#[derive(Default)]
-struct Handoff {
-    /// Counters of the stage behind the queue at the start of the current window.
-    window_start: Option<Snapshot>,
 }
 
 pub struct SavantQueue {
@@ -112,11 +121,13 @@ pub struct SavantQueue {
     srcpad: gst::GhostPad,
     settings: Mutex<Settings>,
     counters: Counters,
-    /// Frames go straight to the stage behind the queue (auto mode).
-    direct: AtomicBool,
-    handoff: Mutex<Handoff>,
-    /// Set by the queue's thread when the drain marker came out.
-    drained: (Mutex<bool>, Condvar),
+    /// Whether upstream runs the stage behind the queue inline (auto mode).
+    handoff: Handoff,
+    /// Chain calls, to look at the pipeline's shape every few frames.
+    chains: AtomicU64,
+    /// Drain markers sent, and (with the condvar) the last one that came out.
+    markers_sent: AtomicU64,
+    drained: (Mutex<u64>, Condvar),
     /// When stats were last posted, for `stats-interval`.
     last_stats_post: Mutex<Option<Instant>>,
 }
@@ -130,16 +141,13 @@ impl SavantQueue {
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let settings = *self.settings.lock().unwrap();
         if settings.mode == QueueMode::Auto {
-            // Stage counters move once per frame: looking every few frames is enough.
-            if self.counters.passed.load(Relaxed).is_multiple_of(8) {
-                self.update_mode()?;
-            }
-        } else if self.direct.load(Relaxed) {
-            self.direct.store(false, Relaxed);
+            self.update_mode()?;
+        } else if self.handoff.is_inline() {
+            self.handoff.leave_inline();
         }
-        if self.direct.load(Relaxed) {
+        if self.handoff.is_inline() {
             self.counters.passed.fetch_add(1, Relaxed);
-            self.counters.passed_directly.fetch_add(1, Relaxed);
+            self.counters.passed_inline.fetch_add(1, Relaxed);
             let result = self.srcpad.push(buffer);
             self.maybe_post_periodic_stats(settings.stats_interval_ms);
             return result;
@@ -160,90 +168,108 @@ impl SavantQueue {
         result
     }
 
-    /// Decides, once per window of the stage's frames, whether to call it directly.
+    /// Upstream's thread: whether to run the stage behind the queue inline from now.
     fn update_mode(&self) -> Result<(), gst::FlowError> {
+        // The pipeline's shape may change (a tee branch added): every few frames.
+        let look = self.chains.fetch_add(1, Relaxed).is_multiple_of(8);
+        if look && self.handoff.is_inline() && !self.inline_is_safe() {
+            gst::info!(
+                CAT,
+                imp = self,
+                "inline is no longer safe here: queueing again"
+            );
+            self.handoff.leave_inline();
+        }
         let Some(stage) = self.stage_behind() else {
             return Ok(());
         };
-        let now = stage.stage_stats().snapshot();
-        let mut handoff = self.handoff.lock().unwrap();
-        let Some(start) = handoff.window_start else {
-            handoff.window_start = Some(now);
-            return Ok(());
-        };
-        let window = now - start;
-        if window.frames < handoff::WINDOW_FRAMES {
-            return Ok(());
-        }
-        handoff.window_start = Some(now);
-        drop(handoff);
-        let direct = self.direct.load(Relaxed);
-        match handoff::next_mode(direct, &window) {
-            Some(true) => {
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "{} holds the GIL and waits for it: calling it directly",
-                    stage.name()
-                );
-                self.drain()?;
-                self.direct.store(true, Relaxed);
-                self.counters.mode_switches.fetch_add(1, Relaxed);
+        match self.handoff.decide(&stage) {
+            Some(true) if self.inline_is_safe() => {
+                if self.drain()? {
+                    gst::info!(
+                        CAT,
+                        imp = self,
+                        "the stage behind holds the GIL or its calls are short: running it inline"
+                    );
+                    self.handoff.commit(true);
+                }
             }
             Some(false) => {
                 gst::info!(
                     CAT,
                     imp = self,
-                    "{} releases the GIL: queueing again",
-                    stage.name()
+                    "the stage behind releases the GIL: queueing again"
                 );
-                self.direct.store(false, Relaxed);
-                self.counters.mode_switches.fetch_add(1, Relaxed);
+                self.handoff.commit(false);
             }
-            None => {}
+            _ => {}
         }
         Ok(())
     }
 
-    /// The savantpyfunc fed by this queue, if that is what follows it.
-    fn stage_behind(&self) -> Option<crate::pyfunc::PyFunc> {
-        self.srcpad
-            .peer()?
-            .parent_element()?
-            .downcast::<crate::pyfunc::PyFunc>()
-            .ok()
+    /// The statistics of the Python stage fed by this queue, if one follows it.
+    fn stage_behind(&self) -> Option<Arc<StageStats>> {
+        stage_stats(&self.srcpad.peer()?.parent_element()?)
     }
 
-    /// Waits until everything queued has left the queue, by sending a marker after it.
-    fn drain(&self) -> Result<(), gst::FlowError> {
-        *self.drained.0.lock().unwrap() = false;
-        let marker = gst::event::CustomDownstream::new(gst::Structure::new_empty(DRAIN_MARKER));
-        if !gst::Pad::event_default(&self.sinkpad, Some(&*self.obj()), marker) {
+    /// Inline only while PLAYING and when upstream's thread feeds this queue alone
+    /// (see the module docs for why).
+    fn inline_is_safe(&self) -> bool {
+        let obj = self.obj();
+        if obj.current_state() != gst::State::Playing
+            || obj.pending_state() != gst::State::VoidPending
+        {
+            return false;
+        }
+        let Some(peer) = self.sinkpad.peer() else {
+            return false;
+        };
+        thread_feeds_only(&peer, 0)
+    }
+
+    /// Waits until everything queued has left the queue, by sending a marker after
+    /// it; false when it did not within DRAIN_TIMEOUT (downstream blocked).
+    fn drain(&self) -> Result<bool, gst::FlowError> {
+        let marker = self.markers_sent.fetch_add(1, Relaxed) + 1;
+        let event = gst::event::CustomDownstream::new(
+            gst::Structure::builder(DRAIN_MARKER)
+                .field("marker", marker)
+                .build(),
+        );
+        if !gst::Pad::event_default(&self.sinkpad, Some(&*self.obj()), event) {
             return Err(gst::FlowError::Flushing);
         }
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
         let mut drained = self.drained.0.lock().unwrap();
-        while !*drained {
+        while *drained < marker {
             if self.sinkpad.pad_flags().contains(gst::PadFlags::FLUSHING) {
                 return Err(gst::FlowError::Flushing);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                gst::debug!(CAT, imp = self, "not drained in time: staying a queue");
+                return Ok(false);
             }
             drained = self
                 .drained
                 .1
-                .wait_timeout(drained, Duration::from_millis(10))
+                .wait_timeout(drained, (deadline - now).min(Duration::from_millis(10)))
                 .unwrap()
                 .0;
         }
-        Ok(())
+        Ok(true)
     }
 
     // The queue's thread, for each event leaving the queue.
     fn src_internal_event(&self, pad: &gst::ProxyPad, event: gst::Event) -> bool {
-        if event.type_() == gst::EventType::CustomDownstream
-            && event.structure().is_some_and(|s| s.name() == DRAIN_MARKER)
-        {
-            *self.drained.0.lock().unwrap() = true;
-            self.drained.1.notify_all();
-            return true;
+        if event.type_() == gst::EventType::CustomDownstream {
+            if let Some(s) = event.structure().filter(|s| s.name() == DRAIN_MARKER) {
+                let marker = s.get::<u64>("marker").unwrap_or(0);
+                let mut drained = self.drained.0.lock().unwrap();
+                *drained = (*drained).max(marker);
+                self.drained.1.notify_all();
+                return true;
+            }
         }
         gst::Pad::event_default(pad, None::<&gst::Object>, event)
     }
@@ -262,8 +288,8 @@ impl SavantQueue {
         }
         let serialized_data =
             event.is_serialized() && !matches!(event.type_(), gst::EventType::FlushStop);
-        if serialized_data && self.direct.load(Relaxed) {
-            // Nothing is queued in direct mode: serialized events keep their place.
+        if serialized_data && self.handoff.is_inline() {
+            // Nothing is queued while inline: serialized events keep their place.
             if event.type_() == gst::EventType::Eos {
                 self.post_stats();
             }
@@ -353,9 +379,9 @@ impl SavantQueue {
             .field("max-level-bytes", c.max_level_bytes.load(Relaxed))
             .field("upstream-blocked-ns", c.upstream_blocked_ns.load(Relaxed))
             .field("passed", c.passed.load(Relaxed))
-            .field("passed-directly", c.passed_directly.load(Relaxed))
-            .field("mode-switches", c.mode_switches.load(Relaxed))
-            .field("direct", self.direct.load(Relaxed))
+            .field("passed-inline", c.passed_inline.load(Relaxed))
+            .field("mode-switches", self.handoff.switches())
+            .field("inline", self.handoff.is_inline())
             .field("length", settings.length)
             .field("byte-size", settings.byte_size)
             .build()
@@ -416,9 +442,10 @@ impl ObjectSubclass for SavantQueue {
             srcpad,
             settings: Mutex::new(Settings::default()),
             counters: Counters::default(),
-            direct: AtomicBool::new(false),
-            handoff: Mutex::new(Handoff::default()),
-            drained: (Mutex::new(false), Condvar::new()),
+            handoff: Handoff::default(),
+            chains: AtomicU64::new(0),
+            markers_sent: AtomicU64::new(0),
+            drained: (Mutex::new(0), Condvar::new()),
             last_stats_post: Mutex::new(None),
         }
     }
@@ -455,12 +482,12 @@ impl ObjectImpl for SavantQueue {
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("mode", DEFAULT_MODE)
                     .nick("Mode")
-                    .blurb("auto: when the Python stage behind the queue holds the GIL and waits for it, or its calls are shorter than a thread hand-over (50 us), call it directly from upstream's thread (a queue cannot help it there); always: always queue")
+                    .blurb("auto: when the Python stage behind the queue holds the GIL and waits for it, or its calls are shorter than a thread hand-over (50 us), run it inline on upstream's thread (a queue cannot help it there), only while PLAYING and only where upstream's thread feeds this queue alone (no tee or demuxer without a queue in between); always: always queue")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("level-buffers/-bytes now, max-level-buffers/-bytes reached, upstream-blocked-ns (time upstream waited on a full queue), passed, passed-directly, mode-switches, direct")
+                    .blurb("level-buffers/-bytes now, max-level-buffers/-bytes reached, upstream-blocked-ns (time upstream waited on a full queue), passed, passed-inline (run inline on upstream's thread), mode-switches, inline (now)")
                     .read_only()
                     .build(),
             ]
@@ -560,14 +587,62 @@ impl ElementImpl for SavantQueue {
         &self,
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        if transition == gst::StateChange::ReadyToPaused {
-            self.counters.reset();
-            *self.last_stats_post.lock().unwrap() = None;
-            self.direct.store(false, Relaxed);
-            *self.handoff.lock().unwrap() = Handoff::default();
+        match transition {
+            gst::StateChange::ReadyToPaused => {
+                self.counters.reset();
+                *self.last_stats_post.lock().unwrap() = None;
+                self.handoff.reset();
+            }
+            // Before the sinks can block upstream's thread in preroll: from the next
+            // buffer on, frames go through the queue's own thread again.
+            gst::StateChange::PlayingToPaused => self.handoff.leave_inline(),
+            _ => {}
         }
         self.parent_change_state(transition)
     }
 }
 
 impl BinImpl for SavantQueue {}
+
+/// Whether the thread that pushes out of `src` pushes nowhere else: walking
+/// upstream to the thread's origin (a pad with its own task: a queue, a source, an
+/// aggregator, a demuxer's pull loop), through bins' ghost pads, and refusing any
+/// element with more than one src pad (tee, demuxers) on the way.
+fn thread_feeds_only(src: &gst::Pad, depth: u32) -> bool {
+    if depth > MAX_UPSTREAM_DEPTH {
+        return false;
+    }
+    if src.task_state() != gst::TaskState::Stopped {
+        return true;
+    }
+    if let Some(ghost) = src.downcast_ref::<gst::GhostPad>() {
+        // A bin's src: the data comes from its target inside the bin.
+        return ghost
+            .target()
+            .is_some_and(|target| thread_feeds_only(&target, depth + 1));
+    }
+    if let Some(proxy) = src.downcast_ref::<gst::ProxyPad>() {
+        // Inside a bin, fed through its sink ghost pad: the data comes from the
+        // ghost pad's peer outside.
+        if let Some(ghost) = proxy
+            .internal()
+            .and_then(|pad| pad.downcast::<gst::GhostPad>().ok())
+        {
+            return ghost
+                .peer()
+                .is_some_and(|peer| thread_feeds_only(&peer, depth + 1));
+        }
+    }
+    let Some(element) = src.parent_element() else {
+        return false;
+    };
+    if element.src_pads().len() != 1 {
+        return false;
+    }
+    element.sink_pads().iter().all(|sink| {
+        sink.task_state() != gst::TaskState::Stopped
+            || sink
+                .peer()
+                .is_none_or(|peer| thread_feeds_only(&peer, depth + 1))
+    })
+}
