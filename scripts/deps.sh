@@ -3,7 +3,8 @@
 SAVANT_APT_PACKAGES="pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 gstreamer1.0-plugins-bad gstreamer1.0-libav python3-dev python3-numpy python3-opencv \
-python3-gi python3-gst-1.0 gstreamer1.0-python3-plugin-loader"
+python3-gi python3-gst-1.0 gstreamer1.0-python3-plugin-loader \
+opencv-data opencv-doc"
 
 savant_install_deps() {
     local missing=()

@@ -143,3 +143,119 @@ fn draw_hooks_reload_too() {
     edit(&path, &source(2), 1);
     assert_eq!(stage.version(), 2);
 }
+
+/// dev-mode with `workers=4` and one instance per worker (the default): one edit,
+/// one reload, every worker on the new code, and no old instance called after its
+/// on_stop.
+#[test]
+fn edits_reach_every_worker_once_and_old_instances_end_after_their_last_call() {
+    let dir = common::module_dir().join("dev_workers");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dev_workers_stage.py");
+    let source = |v: i64| {
+        format!(
+            r#"import sys, time, types
+log = sys.modules.setdefault("dev_workers_log", types.ModuleType("dev_workers_log"))
+if not hasattr(log, "events"):
+    log.events = []
+VERSION = {v}
+class Stage:
+    def __init__(self):
+        self.stopped = False
+        log.events.append(("init", VERSION))
+    def on_stop(self):
+        self.stopped = True
+        log.events.append(("stop", VERSION))
+    def process_frame(self, frame):
+        if self.stopped:
+            log.events.append(("called-after-stop", VERSION))
+        time.sleep(0.002)
+        frame.attributes["version"] = VERSION
+"#
+        )
+    };
+    edit(&path, &source(1), 0);
+    let module = path.to_string_lossy().into_owned();
+    let mut stage = Stage::new(
+        "savantpyfunc",
+        &[
+            ("module", &module),
+            ("class-name", "Stage"),
+            ("dev-mode", "true"),
+            ("workers", "4"),
+        ],
+    );
+    let versions = |harness: &mut gst_check::Harness, n: usize| -> Vec<i64> {
+        for _ in 0..n {
+            harness
+                .push(gst::Buffer::from_mut_slice(vec![0u8; 64]))
+                .unwrap();
+        }
+        (0..n)
+            .map(|_| {
+                let out = harness.pull().unwrap();
+                attributes(&out).unwrap().get::<i64>("version").unwrap()
+            })
+            .collect()
+    };
+    assert!(versions(&mut stage.harness, 20).iter().all(|&v| v == 1));
+    edit(&path, &source(2), 1);
+    let after = versions(&mut stage.harness, 40);
+    assert!(
+        after[20..].iter().all(|&v| v == 2),
+        "every worker runs the edit: {after:?}"
+    );
+    let events: Vec<(String, i64)> = common::py_eval("list(__import__('dev_workers_log').events)");
+    let count = |kind: &str, version: i64| {
+        events
+            .iter()
+            .filter(|(k, v)| k == kind && *v == version)
+            .count()
+    };
+    assert_eq!(count("init", 1), 4, "{events:?}");
+    assert_eq!(
+        count("init", 2),
+        4,
+        "one reload, 4 new instances: {events:?}"
+    );
+    assert_eq!(count("stop", 1), 4, "{events:?}");
+    assert_eq!(count("called-after-stop", 1), 0, "{events:?}");
+    assert!(stage.warnings().is_empty());
+}
+
+/// A dotted module (`pkg.stage` on sys.path) reloads like a file does.
+#[test]
+fn dotted_modules_reload_too() {
+    let root = common::module_dir().join("dev_dotted");
+    let package = root.join("devdotpkg");
+    std::fs::create_dir_all(&package).unwrap();
+    std::fs::write(package.join("__init__.py"), "").unwrap();
+    let path = package.join("stage.py");
+    let source =
+        |v: i64| format!("def process_frame(frame):\n    frame.attributes['version'] = {v}\n");
+    edit(&path, &source(1), 0);
+    // Start the interpreter, then put the package's root on sys.path.
+    let mut boot = Stage::new(
+        "savantpyfunc",
+        &[(
+            "module",
+            &common::module("dev_dotted_boot", "def process_frame(f):\n    pass\n"),
+        )],
+    );
+    boot.harness
+        .push_and_pull(gst::Buffer::from_mut_slice(vec![0u8; 64]))
+        .unwrap();
+    let inserted: bool = common::py_eval(&format!(
+        "__import__('sys').path.insert(0, {:?}) is None",
+        root.display().to_string()
+    ));
+    assert!(inserted);
+    let mut stage = Stage::new(
+        "savantpyfunc",
+        &[("module", "devdotpkg.stage"), ("dev-mode", "true")],
+    );
+    assert_eq!(stage.version(), 1);
+    edit(&path, &source(2), 1);
+    assert_eq!(stage.version(), 2, "the edit of a dotted module is applied");
+    assert!(stage.warnings().is_empty());
+}

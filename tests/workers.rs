@@ -193,3 +193,63 @@ fn short_calls_run_inline_instead_of_paying_for_hand_overs() {
     assert_eq!(offsets, (0..3000).collect::<Vec<_>>());
     assert!(stats.get::<bool>("workers-inline").unwrap(), "{stats}");
 }
+
+const MEGAMIND: &str = "/usr/share/doc/opencv-doc/examples/data/Megamind.avi";
+const FACES: &str = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml";
+
+/// Haar face detections per frame of a real video, as (offset, boxes) strings.
+fn haar_faces(workers: u32) -> Vec<String> {
+    assert!(
+        std::path::Path::new(MEGAMIND).exists() && std::path::Path::new(FACES).exists(),
+        "{MEGAMIND} and {FACES} come with Debian's opencv-doc and opencv-data (scripts/deps.sh)"
+    );
+    // An OpenCV detector object kept by the instance, as real stages do; it is not
+    // thread-safe.
+    let stage = module(
+        "haar_faces",
+        &format!(
+            r#"
+            import cv2
+            import numpy as np
+            class Faces:
+                def __init__(self):
+                    self.detector = cv2.CascadeClassifier({FACES:?})
+                def process_frame(self, frame):
+                    gray = np.asarray(frame)
+                    faces = self.detector.detectMultiScale(gray, 1.1, 4)
+                    frame.attributes["faces"] = repr(sorted(map(tuple, np.asarray(faces).tolist())))
+            "#
+        ),
+    );
+    let result = run(&format!(
+        "filesrc location={MEGAMIND} ! decodebin ! videoconvert ! videoscale \
+         ! video/x-raw,format=GRAY8,width=360,height=264 \
+         ! savantpyfunc module={stage} class-name=Faces workers={workers} ! appsink name=sink"
+    ));
+    assert!(result.eos, "{result:?}");
+    result
+        .buffers
+        .iter()
+        .map(|b| {
+            common::attributes(b)
+                .unwrap()
+                .get::<String>("faces")
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Real video, a real OpenCV detector, default settings: two workers find exactly
+/// the faces one worker finds (each worker has its own detector).
+#[test]
+fn haar_faces_on_a_real_video_are_the_same_with_two_workers() {
+    let one = haar_faces(1);
+    let two = haar_faces(2);
+    assert_eq!(one.len(), 270, "Megamind.avi has 270 frames");
+    assert!(
+        one.iter().filter(|f| f.as_str() != "[]").count() > 100,
+        "faces are found in most frames"
+    );
+    let differing = one.iter().zip(&two).filter(|(a, b)| a != b).count();
+    assert_eq!(differing, 0, "{differing} of 270 frames differ");
+}

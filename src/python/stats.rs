@@ -143,7 +143,7 @@ impl StageStats {
             .field("gil-samples", samples)
             .field(
                 "verdict",
-                if self.runs_python() {
+                if self.runs_python() || frames == 0 {
                     gil_probe::verdict(frames, free, samples, mean_call_ns)
                 } else {
                     "no Python code: the GIL is never taken"

@@ -184,15 +184,14 @@ impl SavantQueue {
             return Ok(());
         };
         match self.handoff.decide(&stage) {
-            Some(true) if self.inline_is_safe() => {
-                if self.drain()? {
-                    gst::info!(
-                        CAT,
-                        imp = self,
-                        "the stage behind holds the GIL or its calls are short: running it inline"
-                    );
-                    self.handoff.commit(true);
-                }
+            // Draining first: nothing queued is overtaken (handoff.rs, invariant 2).
+            Some(true) if self.inline_is_safe() && self.drain()? => {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "the stage behind holds the GIL or its calls are short: running it inline"
+                );
+                self.handoff.commit(true);
             }
             Some(false) => {
                 gst::info!(
