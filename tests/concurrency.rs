@@ -417,3 +417,40 @@ fn a_stage_file_that_shadows_a_standard_module_is_an_error_naming_both() {
     let real: bool = py_eval("hasattr(__import__('json'), 'dumps')");
     assert!(real);
 }
+
+/// A pure-Python stage of 60-80 us a call holds the GIL: the same verdict in
+/// identical runs.
+#[test]
+fn a_gil_holding_stage_gets_the_same_verdict_in_identical_runs() {
+    let stage = module(
+        "pure_python_70us",
+        r#"
+        import time
+        def process_frame(frame):
+            end = time.perf_counter() + 0.00007
+            while time.perf_counter() < end:
+                pass
+        "#,
+    );
+    init();
+    let verdicts: Vec<(String, u64)> = (0..2)
+        .map(|_| {
+            let pipeline = gst::parse::launch(&format!(
+                "videotestsrc num-buffers=3000 ! video/x-raw,format=GRAY8,width=8,height=8 \
+                 ! savantpyfunc name=s module={stage} ! fakesink"
+            ))
+            .unwrap();
+            common::run_to_eos(&pipeline, Duration::from_secs(60));
+            let stats = queue_stats(&pipeline, "s");
+            pipeline.set_state(gst::State::Null).unwrap();
+            (
+                stats.get::<String>("verdict").unwrap(),
+                stats.get::<u64>("gil-samples").unwrap(),
+            )
+        })
+        .collect();
+    for (verdict, samples) in &verdicts {
+        assert!(*samples >= 20, "{verdicts:?}");
+        assert_eq!(verdict, "GIL-bound: queues will not help", "{verdicts:?}");
+    }
+}
