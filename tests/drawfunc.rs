@@ -383,3 +383,45 @@ fn utf8_text_is_drawn_with_real_glyphs() {
     let lit = out.chunks(4).filter(|p| p[0] > 128).count();
     assert!(lit > 40, "only {lit} text pixels");
 }
+
+#[test]
+fn a_100k_character_text_at_scale_20_is_clipped_to_the_frame() {
+    let hook = module(
+        "huge_text",
+        r#"
+        def draw(frame, artist):
+            artist.add_text("W" * 100000, (0, 0), font_scale=20)
+            artist.add_text("W" * 100000, (-1e6, 0), font_scale=20)
+            artist.add_text("\n".join(["W" * 1000] * 100000), (0, 0), font_scale=0.05)
+            # At 560 pixels, a W's top is ~95 pixels below the anchor: moved up into view.
+            artist.add_text("W" * 100000, (0, -120), font_scale=20, font_color="FF0000FF")
+        "#,
+    );
+    let out = draw_rgba(&[("module", hook.as_str())], [0, 0, 0, 255], &[]);
+    // A 560-pixel W's strokes cover much of a 64x64 frame.
+    let red = (0..H)
+        .flat_map(|y| (0..W).map(move |x| (x, y)))
+        .filter(|&(x, y)| pixel(&out, x, y) == [255, 0, 0, 255])
+        .count();
+    assert!(red > 100, "{red} red pixels");
+}
+
+#[test]
+fn a_100k_character_label_from_an_attribute_is_drawn_cut() {
+    let stage = module(
+        "huge_attribute",
+        r#"
+        def process_frame(frame):
+            frame.add_object("car", (0, 0, 64, 64), attributes={"note": "W" * 100000})
+        "#,
+    );
+    let spec = "labels: {car: {label: {format: ['{attributes.note}'], font_scale: 20, \
+                font_color: FF0000FF, position: TopLeftInside}}}";
+    let run = run(&format!(
+        "videotestsrc num-buffers=2 ! video/x-raw,format=RGBA,width={W},height={H} \
+         ! savantpyfunc module={stage} ! savantdrawfunc draw-spec=\"{spec}\" \
+         ! appsink name=sink"
+    ));
+    assert!(run.error.is_none(), "{:?}", run.error);
+    assert_eq!(run.buffers.len(), 2);
+}

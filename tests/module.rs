@@ -262,3 +262,77 @@ pipeline:
     let at = |x: usize, y: usize| &data[(y * 16 + x) * 4..(y * 16 + x) * 4 + 3];
     assert_eq!(at(4, 4), [255, 0, 0], "the box was drawn");
 }
+
+/// A module of one identity element and, if `includes` is given, a savantmodule
+/// entry with that config.
+fn including_config(name: &str, includes: Option<&str>) -> String {
+    let path = common::module_dir().join(format!("{name}.yml"));
+    let nested = includes
+        .map(|inner| {
+            format!(
+                "  - element: savantmodule\n    properties: {{config: {}}}\n",
+                common::module_dir().join(format!("{inner}.yml")).display()
+            )
+        })
+        .unwrap_or_default();
+    write_config(
+        name,
+        &format!("pipeline:\n  elements:\n  - element: identity\n{nested}"),
+    );
+    path.to_string_lossy().into_owned()
+}
+
+fn launch_module(config: &str) -> common::Run {
+    run(&format!(
+        "videotestsrc num-buffers=2 ! video/x-raw,format=GRAY8,width=8,height=8 \
+         ! savantmodule config={config} ! appsink name=sink"
+    ))
+}
+
+#[test]
+fn a_module_that_includes_itself_is_an_error_naming_the_chain() {
+    let config = including_config("selfish", Some("selfish"));
+    let (message, _) = expect_error(&launch_module(&config));
+    assert!(
+        message.contains("includes itself: selfish.yml -> selfish.yml"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_include_cycle_through_two_files_is_an_error_naming_the_chain() {
+    let a = including_config("cycle_a", Some("cycle_b"));
+    including_config("cycle_b", Some("cycle_a"));
+    let (message, _) = expect_error(&launch_module(&a));
+    assert!(
+        message.contains("cycle_a.yml -> cycle_b.yml -> cycle_a.yml"),
+        "{message}"
+    );
+    // The Rust API answers the same, at once.
+    init();
+    let error = gstsavant::module::build_bin(&a).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("includes itself: cycle_a.yml -> cycle_b.yml -> cycle_a.yml"),
+        "{error}"
+    );
+}
+
+#[test]
+fn modules_nest_up_to_a_depth_limit() {
+    // depth_0 -> depth_1 -> ... -> depth_19: distinct files, no cycle, too deep.
+    for i in 0..20 {
+        let next = format!("depth_{}", i + 1);
+        including_config(&format!("depth_{i}"), (i < 19).then_some(next.as_str()));
+    }
+    let first = common::module_dir().join("depth_0.yml");
+    let (message, _) = expect_error(&launch_module(&first.to_string_lossy()));
+    assert!(message.contains("nest deeper than 16"), "{message}");
+    assert!(message.contains("depth_0.yml -> depth_1.yml"), "{message}");
+    // A shallow nesting (depth_17 -> depth_18 -> depth_19) builds and runs.
+    let shallow = common::module_dir().join("depth_17.yml");
+    let run = launch_module(&shallow.to_string_lossy());
+    assert!(run.error.is_none(), "{:?}", run.error);
+    assert_eq!(run.buffers.len(), 2);
+}

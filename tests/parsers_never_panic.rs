@@ -133,8 +133,9 @@ proptest! {
         let format = gst_video::VideoFormat::iter_raw().nth(format_index % count).unwrap();
         if let Ok(info) = gst_video::VideoInfo::builder(format, width, height).build() {
             let layout = FrameLayout::from_info(&info);
+            prop_assert!(layout.check_fits(info.size()).is_ok(), "{format:?} {width}x{height}");
             for plane in 0..layout.n_planes {
-                prop_assert!(layout.plane_end(plane) <= info.size(), "{format:?} {width}x{height} plane {plane}");
+                prop_assert!(layout.plane_end(plane).is_some_and(|end| end <= info.size()), "{format:?} {width}x{height} plane {plane}");
             }
         }
     }

@@ -10,7 +10,7 @@ use pyo3::types::{PyString, PyTuple};
 
 use super::color::Rgba;
 use super::ops::DrawOp;
-use super::text::PX_PER_SCALE;
+use super::text::{capped_line, MAX_TEXT_LINES, PX_PER_SCALE};
 
 const MAX_THICKNESS: f32 = 100.0;
 const MAX_RADIUS: f32 = 1000.0;
@@ -131,7 +131,8 @@ impl Artist {
         Ok(())
     }
 
-    /// Text (lines split at "\n") with its top-left at `anchor` (x, y).
+    /// Text (lines split at "\n") with its top-left at `anchor` (x, y). Lines are cut
+    /// at `text::MAX_LINE_CHARS` characters, and at most `text::MAX_TEXT_LINES` drawn.
     #[pyo3(signature = (text, anchor, font_scale=0.5, font_color=None, background_color=None, border_color=None, padding=0.0))]
     #[allow(clippy::too_many_arguments)]
     fn add_text(
@@ -150,7 +151,11 @@ impl Artist {
             )));
         }
         self.push(DrawOp::Text {
-            lines: text.split('\n').map(str::to_owned).collect(),
+            lines: text
+                .split('\n')
+                .take(MAX_TEXT_LINES)
+                .map(|line| capped_line(line).to_owned())
+                .collect(),
             x: anchor.0,
             y: anchor.1,
             px: font_scale * PX_PER_SCALE,

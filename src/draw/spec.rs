@@ -22,7 +22,7 @@ use serde_yaml::{Mapping, Value};
 
 use super::color::Rgba;
 use super::ops::{text_block_size, DrawOp};
-use super::text::PX_PER_SCALE;
+use super::text::{capped_line, PX_PER_SCALE};
 use crate::frame::objects::ObjectData;
 use crate::yaml::{check_keys, error, join, kind, mapping, ConfigError};
 
@@ -278,6 +278,8 @@ impl DrawSpec {
     }
 }
 
+/// One label line for `object`, cut at `text::MAX_LINE_CHARS` characters (an
+/// attribute may hold anything).
 fn render(format: &[Segment], object: &ObjectData) -> String {
     let mut line = String::new();
     for segment in format {
@@ -311,6 +313,8 @@ fn render(format: &[Segment], object: &ObjectData) -> String {
             }
         }
     }
+    let end = capped_line(&line).len();
+    line.truncate(end);
     line
 }
 

@@ -2,11 +2,16 @@
 //! assets/fonts) rasterized by ab_glyph, each glyph once per size. Whole lines are
 //! composed once too and kept (labels such as "car #17" repeat frame after frame),
 //! so drawing a line is one blit.
+//!
+//! Text comes from user code and from object attributes, so its cost is bounded:
+//! lines are cut at [`MAX_LINE_CHARS`], only glyphs that can land inside the frame
+//! are rasterized, lines too large to keep are drawn glyph by glyph, and both caches
+//! are bounded by the bytes they hold ([`GLYPH_CACHE_BYTES`], [`LINE_CACHE_BYTES`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
-use ab_glyph::{Font, FontRef, PxScale, ScaleFont};
+use ab_glyph::{Font, FontRef, GlyphId, PxScale, PxScaleFont, ScaleFont};
 
 use super::canvas::Canvas;
 use super::color::Rgba;
@@ -19,6 +24,35 @@ static FONT: LazyLock<FontRef<'static>> = LazyLock::new(|| {
 /// Pixel height of text at font_scale 1.0 (close to OpenCV's Hershey simplex).
 pub const PX_PER_SCALE: f32 = 28.0;
 
+/// Longest line drawn, in characters: a longer one (an `add_text` string, a spec
+/// label filled from an attribute) is cut there. 1024 characters at the smallest
+/// scale are wider than an 8K frame, so nothing that could be seen is lost.
+pub const MAX_LINE_CHARS: usize = 1024;
+
+/// Most lines one `add_text` draws; further lines are dropped.
+pub const MAX_TEXT_LINES: usize = 256;
+
+/// Bytes the glyph cache may hold (coverage plus bookkeeping); it is emptied when a
+/// new glyph would pass the bound. Every glyph of a 2-3 sizes fits many times over.
+pub const GLYPH_CACHE_BYTES: usize = 16 << 20;
+
+/// Bytes the composed-line cache may hold; emptied when a new line would pass it.
+pub const LINE_CACHE_BYTES: usize = 32 << 20;
+
+/// A line whose bitmap would be larger is drawn glyph by glyph and not kept.
+const MAX_COMPOSED_LINE_BYTES: usize = 1 << 20;
+
+/// What one cache entry costs beyond its bitmap: key, map slot, Arc and struct.
+const ENTRY_OVERHEAD: usize = 96;
+
+/// `line` cut at [`MAX_LINE_CHARS`] characters.
+pub fn capped_line(line: &str) -> &str {
+    match line.char_indices().nth(MAX_LINE_CHARS) {
+        Some((end, _)) => &line[..end],
+        None => line,
+    }
+}
+
 struct Glyph {
     /// Offset of the bitmap's top-left from the pen position on the baseline.
     left: i32,
@@ -28,14 +62,18 @@ struct Glyph {
 }
 
 /// Rasterized glyphs by (glyph id, pixel size bits); None for blank glyphs.
-type GlyphCache = HashMap<(u16, u32), Option<Arc<Glyph>>>;
+#[derive(Default)]
+struct GlyphCache {
+    glyphs: HashMap<(u16, u32), Option<Arc<Glyph>>>,
+    bytes: usize,
+}
 
 /// Shared by all drawing elements.
-static CACHE: LazyLock<Mutex<GlyphCache>> = LazyLock::new(Default::default);
+static GLYPHS: LazyLock<Mutex<GlyphCache>> = LazyLock::new(Default::default);
 
-fn glyph(id: ab_glyph::GlyphId, px: f32) -> Option<Arc<Glyph>> {
+fn glyph(id: GlyphId, px: f32) -> Option<Arc<Glyph>> {
     let key = (id.0, px.to_bits());
-    if let Some(cached) = CACHE.lock().unwrap().get(&key) {
+    if let Some(cached) = GLYPHS.lock().unwrap().glyphs.get(&key) {
         return cached.clone();
     }
     let rasterized = FONT
@@ -57,8 +95,46 @@ fn glyph(id: ab_glyph::GlyphId, px: f32) -> Option<Arc<Glyph>> {
                 coverage,
             })
         });
-    CACHE.lock().unwrap().insert(key, rasterized.clone());
+    let bytes = ENTRY_OVERHEAD + rasterized.as_ref().map_or(0, |g| g.coverage.len());
+    let mut cache = GLYPHS.lock().unwrap();
+    if cache.bytes + bytes > GLYPH_CACHE_BYTES {
+        // A bound, not an LRU: glyphs are cheap to redo, and in-use ones live on
+        // through their Arc.
+        cache.glyphs.clear();
+        cache.bytes = 0;
+    }
+    if bytes <= GLYPH_CACHE_BYTES && cache.glyphs.insert(key, rasterized.clone()).is_none() {
+        cache.bytes += bytes;
+    }
     rasterized
+}
+
+/// Walks a line's glyphs left to right, calling `place(id, pen_x)` with each glyph's
+/// pen position (kerning applied) until it returns false; returns the pen's end.
+fn walk(
+    text: &str,
+    font: &PxScaleFont<&FontRef<'static>>,
+    mut place: impl FnMut(GlyphId, f32) -> bool,
+) -> f32 {
+    let mut pen = 0.0f32;
+    let mut previous = None;
+    for c in text.chars() {
+        let id = font.glyph_id(c);
+        if let Some(p) = previous {
+            pen += font.kern(p, id);
+        }
+        if !place(id, pen) {
+            break;
+        }
+        pen += font.h_advance(id);
+        previous = Some(id);
+    }
+    pen
+}
+
+/// Rows of a line: ascent + descent, plus one for antialiasing below.
+fn line_height(font: &PxScaleFont<&FontRef<'static>>) -> usize {
+    (font.ascent() - font.descent()).ceil() as usize + 1
 }
 
 /// One line of text composed from its glyphs: coverage relative to the line's
@@ -71,45 +147,43 @@ struct Line {
 }
 
 /// Lines by pixel size, then text (so lookups need no allocation).
-type LineCache = HashMap<u32, HashMap<String, Arc<Line>>>;
+#[derive(Default)]
+struct LineCache {
+    lines: HashMap<u32, HashMap<String, Arc<Line>>>,
+    bytes: usize,
+}
 
-/// Composed lines; emptied when full (a bound, not an LRU: lines are cheap to redo).
 static LINES: LazyLock<Mutex<LineCache>> = LazyLock::new(Default::default);
-const MAX_LINES: usize = 1024;
 
-fn line(text: &str, px: f32) -> Arc<Line> {
-    if let Some(line) = LINES
+fn cached_line(text: &str, px: f32) -> Option<Arc<Line>> {
+    LINES
         .lock()
         .unwrap()
+        .lines
         .get(&px.to_bits())
         .and_then(|lines| lines.get(text))
-    {
-        return line.clone();
-    }
+        .cloned()
+}
+
+/// Composes `text` (whose pen ends at `advance`) into one bitmap and keeps it.
+fn compose_line(text: &str, px: f32, advance: f32) -> Arc<Line> {
     let font = FONT.as_scaled(PxScale::from(px));
     let ascent = font.ascent().round() as i32;
-    let height = (font.ascent() - font.descent()).ceil() as usize + 1;
+    let height = line_height(&font);
     let mut placed = Vec::new();
-    let mut pen = 0.0f32;
-    let mut previous = None;
-    for c in text.chars() {
-        let id = font.glyph_id(c);
-        if let Some(p) = previous {
-            pen += font.kern(p, id);
-        }
+    walk(text, &font, |id, pen| {
         if let Some(g) = glyph(id, px) {
             placed.push((pen.round() as i32 + g.left, ascent + g.top, g));
         }
-        pen += font.h_advance(id);
-        previous = Some(id);
-    }
+        true
+    });
     let left = placed.iter().map(|(x, ..)| *x).min().unwrap_or(0).min(0);
     let right = placed
         .iter()
         .map(|(x, _, g)| x + g.width as i32)
         .max()
         .unwrap_or(0)
-        .max(pen.ceil() as i32);
+        .max(advance.ceil() as i32);
     let width = (right - left).max(0) as usize;
     let mut coverage = vec![0u8; width * height];
     for (x, y, g) in &placed {
@@ -128,42 +202,111 @@ fn line(text: &str, px: f32) -> Arc<Line> {
         }
     }
     let line = Arc::new(Line {
-        advance: pen,
+        advance,
         left,
         width,
         coverage,
     });
+    let bytes = ENTRY_OVERHEAD + text.len() + line.coverage.len();
     let mut cache = LINES.lock().unwrap();
-    if cache.values().map(HashMap::len).sum::<usize>() >= MAX_LINES {
-        cache.clear();
+    if cache.bytes + bytes > LINE_CACHE_BYTES {
+        cache.lines.clear();
+        cache.bytes = 0;
     }
-    cache
+    let previous = cache
+        .lines
         .entry(px.to_bits())
         .or_default()
         .insert(text.to_owned(), line.clone());
+    if previous.is_none() {
+        cache.bytes += bytes;
+    }
     line
 }
 
-/// (width, height) of one line of text at `px` pixels.
+/// (width, height) of one line of text at `px` pixels (cut at [`MAX_LINE_CHARS`]);
+/// rasterizes nothing.
 pub fn measure(text: &str, px: f32) -> (f32, f32) {
     let font = FONT.as_scaled(PxScale::from(px));
     let height = font.ascent() - font.descent();
     if text.is_empty() {
         return (0.0, height);
     }
-    (line(text, px).advance, height)
+    let text = capped_line(text);
+    let advance = match cached_line(text, px) {
+        Some(line) => line.advance,
+        None => walk(text, &font, |_, _| true),
+    };
+    (advance, height)
+}
+
+/// Bytes the glyph and line caches hold now, for tests of their bounds.
+#[doc(hidden)]
+pub fn cache_bytes() -> (usize, usize) {
+    (GLYPHS.lock().unwrap().bytes, LINES.lock().unwrap().bytes)
 }
 
 impl Canvas<'_> {
-    /// Draws one line of text with its top-left at (x, y).
+    /// Draws one line of text (cut at [`MAX_LINE_CHARS`]) with its top-left at
+    /// (x, y). Nothing outside the frame is rasterized.
     pub fn text(&mut self, text: &str, x: f32, y: f32, px: f32, color: Rgba) {
-        if color.is_transparent() || px <= 0.0 || text.is_empty() {
+        if color.is_transparent() || px.is_nan() || px <= 0.0 || text.is_empty() {
             return;
         }
-        let line = line(text, px);
-        let (x0, y0) = (x.round() as i32 + line.left, y.round() as i32);
+        let text = capped_line(text);
+        let font = FONT.as_scaled(PxScale::from(px));
+        let height = line_height(&font);
+        let (x0, y0) = (x.round() as i32, y.round() as i32);
+        // Glyphs reach at most about one em left of their pen position.
+        let overhang = px.ceil() as i32;
+        if y0 >= self.height
+            || y0.saturating_add(height as i32) <= 0
+            || x0.saturating_sub(overhang) >= self.width
+        {
+            return;
+        }
+        let line = match cached_line(text, px) {
+            Some(line) => line,
+            None => {
+                let advance = walk(text, &font, |_, _| true);
+                let width = advance.ceil() as usize + 2 * overhang as usize;
+                if x0.saturating_add(width as i32) <= 0 {
+                    return;
+                }
+                if width.saturating_mul(height) > MAX_COMPOSED_LINE_BYTES {
+                    self.text_clipped(text, x0, y0, px, color);
+                    return;
+                }
+                compose_line(text, px, advance)
+            }
+        };
+        let x0 = x0 + line.left;
         for (row, coverage) in line.coverage.chunks(line.width.max(1)).enumerate() {
             self.blend_coverage(y0 + row as i32, x0, coverage, color);
         }
+    }
+
+    /// A line too large to compose: each glyph that can land in the frame is
+    /// rasterized (through the glyph cache) and blended on its own.
+    fn text_clipped(&mut self, text: &str, x0: i32, y0: i32, px: f32, color: Rgba) {
+        let font = FONT.as_scaled(PxScale::from(px));
+        let ascent = font.ascent().round() as i32;
+        let overhang = px.ceil() as i32;
+        walk(text, &font, |id, pen| {
+            let pen_x = x0.saturating_add(pen.round() as i32);
+            if pen_x.saturating_sub(overhang) >= self.width {
+                return false;
+            }
+            if pen_x.saturating_add(font.h_advance(id).ceil() as i32 + overhang) <= 0 {
+                return true;
+            }
+            if let Some(g) = glyph(id, px) {
+                let top = y0 + ascent + g.top;
+                for (row, coverage) in g.coverage.chunks(g.width.max(1)).enumerate() {
+                    self.blend_coverage(top + row as i32, pen_x + g.left, coverage, color);
+                }
+            }
+            true
+        });
     }
 }

@@ -12,13 +12,13 @@ use std::time::Instant;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use gst_video::prelude::*;
 use pyo3::prelude::*;
 
 use crate::draw::artist::Artist;
 use crate::draw::canvas::{packed_order, Canvas, Planes};
 use crate::draw::ops::{render, DrawOp};
 use crate::draw::spec::DrawSpec;
+use crate::frame::layout::FrameLayout;
 use crate::frame::{objects, Frame, FrameChanges};
 use crate::python::runtime::{OnError, RunSettings, StageRuntime};
 use crate::python::settings::{Blurbs, CodeSettings};
@@ -83,11 +83,21 @@ impl DrawFunc {
         };
         let stats = &self.runtime.stats;
 
+        // Checked for every buffer, hook or not: the canvas and the hook's frame
+        // both stand on this layout.
+        let layout = match snapshot.caps.layout.for_buffer(&buffer) {
+            Ok(layout) => layout,
+            Err(e) => {
+                gst::element_error!(element, gst::StreamError::Format, ("{}", e));
+                return Err(gst::FlowError::Error);
+            }
+        };
+
         let mut ops = Vec::new();
         spec.ops(&objects::read(&buffer), &mut ops);
 
         if let Some(hooks) = snapshot.instance(0).cloned() {
-            let frame = match Frame::new(&buffer, snapshot.caps.layout, false) {
+            let frame = match Frame::with_checked_layout(&buffer, layout, false) {
                 Ok(frame) => frame,
                 Err(e) => {
                     gst::element_error!(element, gst::StreamError::Format, ("{}", e));
@@ -134,9 +144,7 @@ impl DrawFunc {
             let started = Instant::now();
             // Copies the pixels only if the buffer is shared (a tee, a kept frame).
             let buffer = buffer.make_mut();
-            let Ok(mut vframe) =
-                gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &snapshot.caps.info)
-            else {
+            let Ok(mut map) = buffer.map_writable() else {
                 gst::element_error!(
                     element,
                     gst::ResourceError::Write,
@@ -144,13 +152,17 @@ impl DrawFunc {
                 );
                 return Err(gst::FlowError::Error);
             };
-            let Some(mut canvas) = canvas(&mut vframe) else {
+            let Some(mut canvas) = canvas(&layout, map.as_mut_slice()) else {
                 gst::element_error!(
                     element,
                     gst::StreamError::Format,
-                    ("cannot draw on {}", snapshot.caps.info.format().to_str())
+                    (
+                        "cannot draw on {} in {} bytes",
+                        layout.format_name(),
+                        map.size()
+                    )
                 );
-                return Err(gst::FlowError::NotNegotiated);
+                return Err(gst::FlowError::Error);
             };
             render(&mut canvas, &ops);
             stats
@@ -226,45 +238,35 @@ fn call_draw(py: Python<'_>, hooks: &Hooks, frame: Frame) -> HookResult {
     }
 }
 
-/// The frame's planes as a canvas, for the formats this element accepts.
-fn canvas<'a>(vframe: &'a mut gst_video::VideoFrameRef<&mut gst::BufferRef>) -> Option<Canvas<'a>> {
-    let info = vframe.info().clone();
-    let (width, height) = (info.width() as i32, info.height() as i32);
-    // The frame's own strides: a VideoMeta may differ from the caps' defaults.
-    let strides: Vec<usize> = vframe.plane_stride().iter().map(|&s| s as usize).collect();
-    let n_planes = info.n_planes() as usize;
-    let mut planes: Vec<(*mut u8, usize)> = Vec::with_capacity(n_planes);
-    for i in 0..n_planes {
-        let data = vframe.plane_data_mut(i as u32).ok()?;
-        planes.push((data.as_mut_ptr(), data.len()));
-    }
-    // SAFETY: each plane is a distinct region of the mapped frame, which stays mapped
-    // for 'a (the canvas borrows vframe for 'a); the slices never overlap.
-    let plane = |i: usize| unsafe { std::slice::from_raw_parts_mut(planes[i].0, planes[i].1) };
-    let planes = match info.format() {
+/// The frame's planes as a canvas, for the formats this element accepts: the
+/// checked layout's planes cut out of the mapped bytes, so drawing stays inside them.
+fn canvas<'a>(layout: &FrameLayout, data: &'a mut [u8]) -> Option<Canvas<'a>> {
+    let [first, second, third] = layout.split_planes_mut(data)?;
+    let stride = |i: usize| layout.planes[i].stride;
+    let planes = match layout.format {
         gst_video::VideoFormat::I420 => Planes::I420 {
-            y: plane(0),
-            y_stride: strides[0],
-            u: plane(1),
-            u_stride: strides[1],
-            v: plane(2),
-            v_stride: strides[2],
+            y: first,
+            y_stride: stride(0),
+            u: second,
+            u_stride: stride(1),
+            v: third,
+            v_stride: stride(2),
         },
         gst_video::VideoFormat::Nv12 => Planes::Nv12 {
-            y: plane(0),
-            y_stride: strides[0],
-            uv: plane(1),
-            uv_stride: strides[1],
+            y: first,
+            y_stride: stride(0),
+            uv: second,
+            uv_stride: stride(1),
         },
         format => Planes::Packed {
-            data: plane(0),
-            stride: strides[0],
+            data: first,
+            stride: stride(0),
             order: packed_order(format)?,
         },
     };
     Some(Canvas {
-        width,
-        height,
+        width: i32::try_from(layout.width).ok()?,
+        height: i32::try_from(layout.height).ok()?,
         planes,
     })
 }

@@ -1,7 +1,9 @@
 //! How a raw video frame's bytes form arrays: per format, the planes and their shape.
-//! Derived once per caps; per buffer only offsets and strides may change (VideoMeta).
+//! Derived once per caps; per buffer only offsets and strides may change (VideoMeta),
+//! and those come from whoever made the buffer, so they are checked before use.
 
 use std::ffi::CStr;
+use std::fmt;
 
 pub const MAX_PLANES: usize = 3;
 
@@ -38,11 +40,92 @@ pub struct FrameLayout {
     pub item_format: &'static CStr,
     pub n_planes: usize,
     pub planes: [PlaneLayout; MAX_PLANES],
+    /// GStreamer's plane count for the format (also for opaque ones), which a
+    /// VideoMeta must agree with.
+    pub format_planes: usize,
 }
 
 /// The formats `np.asarray(frame)` and `frame.plane(i)` support, for error messages.
 pub const ARRAY_FORMATS: &str = "RGBA, BGRA, RGBx, BGRx, xRGB, xBGR, ARGB, ABGR, RGB, BGR, \
      GRAY8, GRAY16_LE (np.asarray) and I420, YV12, NV12, NV21, Y444 (frame.plane)";
+
+/// Why a buffer's layout (caps plus its VideoMeta) cannot be used: arrays over it
+/// would reach outside its memory, or its metadata contradicts the caps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayoutError {
+    /// The VideoMeta describes another format, fewer pixels or another plane count.
+    MetaDisagrees {
+        caps: String,
+        meta: String,
+    },
+    NegativeStride {
+        plane: usize,
+        stride: i32,
+    },
+    /// Rows would overlap each other.
+    StrideBelowRow {
+        plane: usize,
+        stride: usize,
+        row_bytes: usize,
+    },
+    /// The plane's last row ends past the buffer (or its end overflows).
+    PastEnd {
+        plane: usize,
+        offset: usize,
+        stride: usize,
+        rows: usize,
+        row_bytes: usize,
+        size: usize,
+    },
+    Overlap {
+        first: usize,
+        second: usize,
+    },
+}
+
+impl fmt::Display for LayoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MetaDisagrees { caps, meta } => write!(
+                f,
+                "buffer layout disagrees with the caps: caps say {caps}, the buffer's \
+                 video meta says {meta}"
+            ),
+            Self::NegativeStride { plane, stride } => write!(
+                f,
+                "buffer layout not supported: plane {plane} has a negative stride ({stride})"
+            ),
+            Self::StrideBelowRow {
+                plane,
+                stride,
+                row_bytes,
+            } => write!(
+                f,
+                "buffer layout does not fit its memory: plane {plane} stride {stride} is \
+                 smaller than a row of {row_bytes} bytes"
+            ),
+            Self::PastEnd {
+                plane,
+                offset,
+                stride,
+                rows,
+                row_bytes,
+                size,
+            } => write!(
+                f,
+                "buffer layout does not fit its memory: plane {plane} offset {offset} \
+                 stride {stride} rows {rows} (of {row_bytes} bytes) ends past the \
+                 buffer's {size} bytes"
+            ),
+            Self::Overlap { first, second } => write!(
+                f,
+                "buffer layout does not fit its memory: planes {first} and {second} overlap"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LayoutError {}
 
 impl FrameLayout {
     pub fn from_info(info: &gst_video::VideoInfo) -> Self {
@@ -105,28 +188,148 @@ impl FrameLayout {
             item_format,
             n_planes: dims.len(),
             planes,
+            format_planes: info.n_planes() as usize,
         }
     }
 
-    /// Offsets and strides from the buffer's VideoMeta, which decoders and
-    /// padding-aware allocators attach when they differ from the caps' defaults.
-    pub fn with_video_meta(mut self, buffer: &gst::BufferRef) -> Self {
+    /// The layout of this buffer's bytes: the caps' layout with the offsets and
+    /// strides of its VideoMeta (decoders and padding-aware allocators attach one
+    /// when they differ from the caps' defaults), checked against the buffer's size.
+    /// Every array or canvas over a buffer comes from here, so a crafted meta is an
+    /// error, never a read or write outside the memory.
+    pub fn for_buffer(&self, buffer: &gst::BufferRef) -> Result<Self, LayoutError> {
+        let mut layout = *self;
         if let Some(meta) = buffer.meta::<gst_video::VideoMeta>() {
-            for (i, plane) in self.planes.iter_mut().take(self.n_planes).enumerate() {
-                plane.offset = meta.offset()[i];
-                plane.stride = meta.stride()[i] as usize;
+            layout.apply_meta(&meta)?;
+        }
+        layout.check_fits(buffer.size())?;
+        Ok(layout)
+    }
+
+    /// Takes a VideoMeta's offsets and strides, as `gst_video_frame_map` does: same
+    /// format and plane count, at least as many pixels as the caps.
+    fn apply_meta(&mut self, meta: &gst_video::VideoMeta) -> Result<(), LayoutError> {
+        if meta.format() != self.format
+            || meta.n_planes() as usize != self.format_planes
+            || meta.width() < self.width
+            || meta.height() < self.height
+        {
+            return Err(LayoutError::MetaDisagrees {
+                caps: format!(
+                    "{}x{} {} in {} plane(s)",
+                    self.width,
+                    self.height,
+                    self.format_name(),
+                    self.format_planes
+                ),
+                meta: format!(
+                    "{}x{} {} in {} plane(s)",
+                    meta.width(),
+                    meta.height(),
+                    meta.format().to_str(),
+                    meta.n_planes()
+                ),
+            });
+        }
+        // n_planes was checked above, so these slices have an entry per plane.
+        let (offsets, strides) = (meta.offset(), meta.stride());
+        for (i, plane) in self.planes.iter_mut().take(self.n_planes).enumerate() {
+            plane.offset = offsets[i];
+            plane.stride =
+                usize::try_from(strides[i]).map_err(|_| LayoutError::NegativeStride {
+                    plane: i,
+                    stride: strides[i],
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Every plane lies inside `size` bytes, rows do not overlap each other, and
+    /// planes do not overlap each other (a writable array of one plane must never
+    /// write into another).
+    pub fn check_fits(&self, size: usize) -> Result<(), LayoutError> {
+        let mut spans = [(0usize, 0usize, 0usize); MAX_PLANES];
+        for (i, span) in spans.iter_mut().enumerate().take(self.n_planes) {
+            let p = &self.planes[i];
+            let row_bytes = self.row_bytes(i);
+            if p.rows > 1 && p.stride < row_bytes {
+                return Err(LayoutError::StrideBelowRow {
+                    plane: i,
+                    stride: p.stride,
+                    row_bytes,
+                });
+            }
+            let end = self
+                .plane_end(i)
+                .filter(|&end| end <= size)
+                .ok_or(LayoutError::PastEnd {
+                    plane: i,
+                    offset: p.offset,
+                    stride: p.stride,
+                    rows: p.rows,
+                    row_bytes,
+                    size,
+                })?;
+            *span = (p.offset, end, i);
+        }
+        let spans = &mut spans[..self.n_planes];
+        spans.sort_unstable();
+        for pair in spans.windows(2) {
+            let ((_, first_end, first), (second_start, _, second)) = (pair[0], pair[1]);
+            if second_start < first_end {
+                return Err(LayoutError::Overlap {
+                    first: first.min(second),
+                    second: first.max(second),
+                });
             }
         }
-        self
+        Ok(())
     }
 
-    /// Bytes the plane's last row ends at, to check against the mapped size.
-    pub fn plane_end(&self, i: usize) -> usize {
+    /// Bytes of one row of plane `i` (without padding).
+    pub fn row_bytes(&self, i: usize) -> usize {
+        let p = &self.planes[i];
+        // Dimensions come from caps (u32 width/height, at most 4 channels of 2 bytes).
+        p.columns * p.channels * self.item_size
+    }
+
+    /// The byte the plane's last row ends at; None when that overflows.
+    pub fn plane_end(&self, i: usize) -> Option<usize> {
         let p = &self.planes[i];
         if p.rows == 0 {
-            return p.offset;
+            return Some(p.offset);
         }
-        p.offset + p.stride * (p.rows - 1) + p.columns * p.channels * self.item_size
+        p.stride
+            .checked_mul(p.rows - 1)?
+            .checked_add(self.row_bytes(i))?
+            .checked_add(p.offset)
+    }
+
+    /// The planes of `data` (a mapping of the buffer this layout was checked
+    /// against) as separate mutable slices, each from its offset to its last row's
+    /// end. None if they overlap or do not fit, which `check_fits` already ruled out.
+    pub fn split_planes_mut<'a>(&self, data: &'a mut [u8]) -> Option<[&'a mut [u8]; MAX_PLANES]> {
+        let mut order: [usize; MAX_PLANES] = [0, 1, 2];
+        let order = &mut order[..self.n_planes];
+        order.sort_unstable_by_key(|&i| self.planes[i].offset);
+        let mut planes: [&'a mut [u8]; MAX_PLANES] = Default::default();
+        let mut rest = data;
+        let mut consumed = 0usize;
+        for &i in order.iter() {
+            let p = &self.planes[i];
+            let end = self.plane_end(i)?;
+            let skip = p.offset.checked_sub(consumed)?;
+            let len = end - p.offset;
+            if skip.checked_add(len)? > rest.len() {
+                return None;
+            }
+            let (_, tail) = std::mem::take(&mut rest).split_at_mut(skip);
+            let (plane, tail) = tail.split_at_mut(len);
+            planes[i] = plane;
+            rest = tail;
+            consumed = end;
+        }
+        Some(planes)
     }
 
     pub fn format_name(&self) -> &'static str {
@@ -152,7 +355,7 @@ mod tests {
             (2, 5, 3)
         );
         assert_eq!(l.planes[0].stride, 16);
-        assert_eq!(l.plane_end(0), 16 + 15);
+        assert_eq!(l.plane_end(0), Some(16 + 15));
     }
 
     #[test]
@@ -170,5 +373,28 @@ mod tests {
         let l = layout(gst_video::VideoFormat::Uyvy, 4, 4);
         assert_eq!(l.arrangement, Arrangement::Opaque);
         assert_eq!(l.n_planes, 0);
+    }
+
+    #[test]
+    fn planes_split_into_slices_from_offset_to_last_row() {
+        let l = layout(gst_video::VideoFormat::I420, 4, 4);
+        // Chroma rows of 2 bytes padded to a stride of 4: 16 + 8 + 8 bytes.
+        let mut data = vec![0u8; 32];
+        assert_eq!(l.check_fits(32), Ok(()));
+        let [y, u, v] = l.split_planes_mut(&mut data).unwrap();
+        assert_eq!((y.len(), u.len(), v.len()), (16, 6, 6));
+        assert!(l.split_planes_mut(&mut data[..29]).is_none());
+        assert!(l.check_fits(29).is_err());
+    }
+
+    #[test]
+    fn a_wrapping_end_does_not_fit() {
+        let mut l = layout(gst_video::VideoFormat::Gray8, 4, 4);
+        l.planes[0].offset = usize::MAX - 3;
+        assert_eq!(l.plane_end(0), None);
+        assert!(matches!(
+            l.check_fits(16),
+            Err(LayoutError::PastEnd { plane: 0, .. })
+        ));
     }
 }

@@ -23,6 +23,8 @@ use mapping::Mapping;
 #[derive(Debug, Clone, Copy)]
 struct ArrayView {
     offset: usize,
+    /// The byte the last row ends at; exports check it against the mapping.
+    end: Option<usize>,
     ndim: c_int,
     shape: [isize; 3],
     strides: [isize; 3],
@@ -50,6 +52,7 @@ impl ArrayView {
         };
         Self {
             offset: p.offset,
+            end: layout.plane_end(index),
             ndim,
             shape,
             strides,
@@ -108,9 +111,19 @@ impl ArrayView {
                  which understands strides",
             ));
         }
-        // SAFETY: view is valid per the caller; the pointers below point into `self`
-        // (inside owner) and into the mapping owned by owner, both alive while
-        // view.obj holds owner.
+        // The layout was checked against the buffer's size; the mapping spans the
+        // whole buffer. Checked again here because the pointer arithmetic below
+        // relies on it.
+        if self.end.is_none_or(|end| end > mapping.size()) {
+            return Err(PyBufferError::new_err(format!(
+                "plane at offset {} does not fit the mapped {} bytes",
+                self.offset,
+                mapping.size()
+            )));
+        }
+        // SAFETY: view is valid per the caller. The array spans bytes offset..end of
+        // the mapping (checked above); the mapping is owned by owner and the shape and
+        // strides live in `self` inside owner, all alive while view.obj holds owner.
         unsafe {
             (*view).buf = mapping.data().add(self.offset).cast();
             (*view).len = self.len() as isize;
@@ -184,21 +197,19 @@ impl FrameChanges {
 
 impl Frame {
     /// Wraps a buffer; `writable` maps it read-write now, so the caller must have
-    /// made it writable. Fails when the buffer is smaller than the caps say.
+    /// made it writable. Fails when the buffer's layout (caps and VideoMeta) does not
+    /// fit its memory.
     pub fn new(buffer: &gst::Buffer, layout: FrameLayout, writable: bool) -> Result<Self, String> {
-        let layout = layout.with_video_meta(buffer);
-        let size = buffer.size();
-        for i in 0..layout.n_planes {
-            let end = layout.plane_end(i);
-            if end > size {
-                return Err(format!(
-                    "buffer of {size} bytes is too small for {}x{} {} (plane {i} ends at byte {end})",
-                    layout.width,
-                    layout.height,
-                    layout.format_name()
-                ));
-            }
-        }
+        let layout = layout.for_buffer(buffer).map_err(|e| e.to_string())?;
+        Self::with_checked_layout(buffer, layout, writable)
+    }
+
+    /// As `new`, with a layout that `FrameLayout::for_buffer` returned for this buffer.
+    pub fn with_checked_layout(
+        buffer: &gst::Buffer,
+        layout: FrameLayout,
+        writable: bool,
+    ) -> Result<Self, String> {
         let mapping = std::sync::OnceLock::new();
         if writable {
             let _ = mapping.set(Box::new(

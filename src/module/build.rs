@@ -1,9 +1,122 @@
 //! Turning a module config into GStreamer elements inside a bin: the public Rust API
 //! for apps (`build_bin`) and what `savantmodule` runs.
 
+use std::cell::RefCell;
+use std::path::Path;
+
 use gst::prelude::*;
 
 use super::config::{ConfigError, ElementPlan, ModuleConfig, Step};
+
+/// How deep module configs may nest (a savantmodule element inside a module).
+pub const MAX_NESTING: usize = 16;
+
+/// A module config being built on this thread.
+struct Building {
+    /// What the chain in errors shows: the path or "(inline YAML)".
+    shown: String,
+    /// What makes two configs the same: the canonical path, or the YAML text.
+    identity: String,
+    /// The first error of a module config built inside this one.
+    nested_error: Option<ConfigError>,
+}
+
+thread_local! {
+    /// Module configs under construction, outermost first. A savantmodule entry is
+    /// built (its `config` set) while the enclosing module is still being built, on
+    /// the same thread, so a config that includes itself would recurse until the
+    /// stack overflows.
+    static BUILDING: RefCell<Vec<Building>> = const { RefCell::new(Vec::new()) };
+}
+
+/// One config on the BUILDING stack; leaves it when dropped.
+pub(super) struct Nesting(());
+
+impl Nesting {
+    /// Enters `config`, or fails naming the chain when it is already being built
+    /// (an include cycle) or when configs nest deeper than [`MAX_NESTING`].
+    pub(super) fn enter(config: &str) -> Result<Self, ConfigError> {
+        let (shown, identity) = identify(config);
+        BUILDING.with_borrow_mut(|stack| {
+            let cycle = stack.iter().any(|b| b.identity == identity);
+            if cycle || stack.len() >= MAX_NESTING {
+                let chain: Vec<&str> = stack
+                    .iter()
+                    .map(|b| b.shown.as_str())
+                    .chain([shown.as_str()])
+                    .collect();
+                return Err(ConfigError {
+                    path: String::new(),
+                    message: if cycle {
+                        format!("module config includes itself: {}", chain.join(" -> "))
+                    } else {
+                        format!(
+                            "module configs nest deeper than {MAX_NESTING}: {}",
+                            chain.join(" -> ")
+                        )
+                    },
+                });
+            }
+            stack.push(Building {
+                shown,
+                identity,
+                nested_error: None,
+            });
+            Ok(Self(()))
+        })
+    }
+
+    /// Fails with the first error of a module config built inside this one: a nested
+    /// savantmodule only stores its error, which would otherwise surface as late as
+    /// its state change, far from the config that caused it.
+    pub(super) fn check_nested(&self) -> Result<(), ConfigError> {
+        BUILDING.with_borrow_mut(|stack| match stack.last_mut() {
+            Some(building) => building.nested_error.take().map_or(Ok(()), Err),
+            None => Ok(()),
+        })
+    }
+}
+
+impl Drop for Nesting {
+    fn drop(&mut self) {
+        BUILDING.with_borrow_mut(|stack| stack.pop());
+    }
+}
+
+/// Hands a savantmodule's config error to the module config being built around it,
+/// if any (call after the failed build's own `Nesting` is gone).
+pub(super) fn report_to_enclosing(error: &ConfigError) {
+    BUILDING.with_borrow_mut(|stack| {
+        if let Some(enclosing) = stack.last_mut() {
+            enclosing.nested_error.get_or_insert_with(|| error.clone());
+        }
+    });
+}
+
+fn identify(config: &str) -> (String, String) {
+    if ModuleConfig::looks_like_path(config) {
+        let identity = std::fs::canonicalize(config)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| config.to_owned());
+        let shown = Path::new(config)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| config.to_owned());
+        (shown, identity)
+    } else {
+        ("(inline YAML)".to_owned(), config.to_owned())
+    }
+}
+
+/// Loads `config` and builds it into `bin` (elements, links, ghost pads), failing on
+/// include cycles and on errors of nested module configs.
+pub(super) fn build_into(bin: &gst::Bin, config: &str) -> Result<(), ConfigError> {
+    let nesting = Nesting::enter(config)?;
+    let module = ModuleConfig::load(config)?;
+    let (first, last) = populate(bin, &module)?;
+    nesting.check_nested()?;
+    add_ghost_pads(bin, &first, &last)
+}
 
 /// Builds a bin with `sink` and `src` ghost pads from a module config (a YAML file
 /// path or YAML text). Needs the savant plugin registered (it makes savantqueue and
@@ -15,13 +128,15 @@ use super::config::{ConfigError, ElementPlan, ModuleConfig, Step};
 /// let bin = gstsavant::module::build_bin("module.yml").unwrap();
 /// ```
 pub fn build_bin(config: &str) -> Result<gst::Bin, ConfigError> {
-    let config = ModuleConfig::load(config)?;
+    let nesting = Nesting::enter(config)?;
+    let module = ModuleConfig::load(config)?;
     let mut builder = gst::Bin::builder();
-    if let Some(name) = &config.name {
+    if let Some(name) = &module.name {
         builder = builder.name(name.as_str());
     }
     let bin = builder.build();
-    let (first, last) = populate(&bin, &config)?;
+    let (first, last) = populate(&bin, &module)?;
+    nesting.check_nested()?;
     add_ghost_pads(&bin, &first, &last)?;
     Ok(bin)
 }

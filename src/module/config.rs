@@ -62,11 +62,7 @@ impl ModuleConfig {
     /// `config` is a path to a YAML file or the YAML text itself. Relative module file
     /// paths are resolved against the YAML file's directory when they exist there.
     pub fn load(config: &str) -> Result<Self, ConfigError> {
-        let looks_like_path = !config.contains('\n')
-            && (config.ends_with(".yml")
-                || config.ends_with(".yaml")
-                || Path::new(config).is_file());
-        if looks_like_path {
+        if Self::looks_like_path(config) {
             let text = std::fs::read_to_string(config)
                 .or_else(|e| error("", format!("cannot read module config {config}: {e}")))?;
             let base = Path::new(config).parent().map(Path::to_path_buf);
@@ -74,6 +70,14 @@ impl ModuleConfig {
         } else {
             Self::parse(config, None)
         }
+    }
+
+    /// Whether `config` names a file rather than holding the YAML itself.
+    pub fn looks_like_path(config: &str) -> bool {
+        !config.contains('\n')
+            && (config.ends_with(".yml")
+                || config.ends_with(".yaml")
+                || Path::new(config).is_file())
     }
 
     pub fn parse(text: &str, base_dir: Option<&Path>) -> Result<Self, ConfigError> {

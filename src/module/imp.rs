@@ -8,7 +8,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::config::{ConfigError, ModuleConfig};
+use super::config::ConfigError;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -36,12 +36,13 @@ impl SavantModule {
             let _ = child.set_state(gst::State::Null);
             let _ = obj.remove(&child);
         }
-        let error = config.as_deref().and_then(|config| {
-            let built = ModuleConfig::load(config)
-                .and_then(|module| super::populate(obj.upcast_ref(), &module))
-                .and_then(|(first, last)| super::add_ghost_pads(obj.upcast_ref(), &first, &last));
-            built.err()
-        });
+        let error = config
+            .as_deref()
+            .and_then(|config| super::build::build_into(obj.upcast_ref(), config).err());
+        if let Some(error) = &error {
+            // This module may be an entry of another being built right now.
+            super::build::report_to_enclosing(error);
+        }
         match &error {
             Some(e) => gst::warning!(CAT, imp = self, "invalid module config: {e}"),
             None => gst::debug!(CAT, imp = self, "built {} elements", obj.children().len()),
