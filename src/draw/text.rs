@@ -33,11 +33,14 @@ pub const MAX_LINE_CHARS: usize = 1024;
 pub const MAX_TEXT_LINES: usize = 256;
 
 /// Bytes the glyph cache may hold (coverage plus bookkeeping); it is emptied when a
-/// new glyph would pass the bound. Every glyph of a 2-3 sizes fits many times over.
-pub const GLYPH_CACHE_BYTES: usize = 16 << 20;
+/// new glyph would pass the bound. Every glyph of 2-3 sizes fits many times over.
+/// Small on purpose: labels that change every frame ("car #1234") fill the caches
+/// to their bound, and that bound is memory the process keeps.
+pub const GLYPH_CACHE_BYTES: usize = 4 << 20;
 
 /// Bytes the composed-line cache may hold; emptied when a new line would pass it.
-pub const LINE_CACHE_BYTES: usize = 32 << 20;
+/// Thousands of typical labels (1-3 KB each at the default scale).
+pub const LINE_CACHE_BYTES: usize = 4 << 20;
 
 /// A line whose bitmap would be larger is drawn glyph by glyph and not kept.
 const MAX_COMPOSED_LINE_BYTES: usize = 1 << 20;
