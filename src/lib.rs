@@ -54,6 +54,7 @@
 //! pipeline.set_state(gst::State::Null).unwrap();
 //! ```
 
+mod api;
 pub mod draw;
 pub mod drawfunc;
 pub mod frame;

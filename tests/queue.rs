@@ -181,15 +181,17 @@ fn auto_queues_run_gil_bound_stages_inline_without_reordering() {
                 pass
         "#,
     );
-    let (offsets, q0, q1) = two_stage_run(&stage, "auto", 400);
+    // 1000 frames: 200 us calls give about one GIL sample per window, and the rule
+    // wants at least 5 before it calls a stage GIL-bound.
+    let (offsets, q0, q1) = two_stage_run(&stage, "auto", 1000);
     assert_eq!(
         offsets,
-        (0..400).collect::<Vec<_>>(),
+        (0..1000).collect::<Vec<_>>(),
         "frames lost or reordered"
     );
     let inline = q0.get::<u64>("passed-inline").unwrap() + q1.get::<u64>("passed-inline").unwrap();
     assert!(inline > 0, "no queue ran its stage inline: {q0} {q1}");
-    assert_eq!(q0.get::<u64>("passed").unwrap(), 400);
+    assert_eq!(q0.get::<u64>("passed").unwrap(), 1000);
 }
 
 #[test]

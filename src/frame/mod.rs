@@ -13,7 +13,7 @@ use pyo3::exceptions::{PyBufferError, PyIndexError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList, PyModule};
+use pyo3::types::{PyDict, PyList};
 
 use layout::{Arrangement, FrameLayout, ARRAY_FORMATS};
 use mapping::Mapping;
@@ -570,18 +570,4 @@ impl CapsInfo {
             self.width, self.height, self.format, self.fps_n, self.fps_d
         )
     }
-}
-
-/// Makes `import savant_gst` work from user code.
-pub fn register_module(py: Python<'_>) -> PyResult<()> {
-    let module = PyModule::new(py, "savant_gst")?;
-    module.add_class::<Frame>()?;
-    module.add_class::<Plane>()?;
-    module.add_class::<CapsInfo>()?;
-    module.add_class::<objects::Object>()?;
-    module.add_class::<crate::draw::artist::Artist>()?;
-    module.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    py.import("sys")?
-        .getattr("modules")?
-        .set_item("savant_gst", module)
 }

@@ -8,7 +8,9 @@
 //! what makes Savant's queues slower. So, per window of frames of the stage behind
 //! the queue:
 //! - handed over -> inline: the stage waited for the GIL for over 20% of its Python time
-//!   (contended) and held the GIL in most GIL samples; or its calls are short (under
+//!   (contended) and held the GIL in most of at least 5 GIL samples (of the window, or
+//!   since start when the window has fewer), with calls under 1 ms (longer ones could
+//!   win under 1.3%); or its calls are short (under
 //!   50 us on average), when a hand-over costs about as much as the call and running
 //!   the call on upstream's thread costs upstream at most that call. Upstream then
 //!   calls the stage on its own thread, as if there were no queue.
@@ -28,6 +30,11 @@ use crate::python::stats::{Snapshot, StageStats};
 pub const WINDOW_FRAMES: u64 = 32;
 /// Calls shorter than this go inline: a thread hand-over costs 5-13 us here.
 const SHORT_CALL_NS: u64 = 50_000;
+/// GIL-bound calls longer than this stay handed over: a hand-over (5-13 us) is then
+/// under 1.3% of the call, so inline could win little, while a wrong verdict (a
+/// sampler starved of CPU on a loaded machine reads "held") would cost the stage its
+/// thread.
+const GIL_BOUND_INLINE_MAX_CALL_NS: u64 = 1_000_000;
 /// Calls must be this long to be handed over again (hysteresis against flapping).
 const HAND_OVER_AGAIN_CALL_NS: u64 = 100_000;
 /// GIL samples a window needs to say anything about the GIL on its own; with fewer,
@@ -45,11 +52,14 @@ pub fn next_mode(inline: bool, window: &Snapshot, total: &Snapshot) -> Option<bo
     } else {
         (total.gil_free_samples, total.gil_samples)
     };
-    let holds_gil = samples < WINDOW_SAMPLES || free * 2 < samples;
+    // Evidence, not its absence: a sampler starved of CPU takes few samples, and a
+    // stage that sleeps must not go inline for that.
+    let holds_gil = samples >= WINDOW_SAMPLES && free * 2 < samples;
     let mean_call_ns = window.python_ns / window.frames;
     if !inline {
         let contended = window.gil_wait_ns * 5 > window.python_ns;
-        ((contended && holds_gil) || mean_call_ns < SHORT_CALL_NS).then_some(true)
+        let worth_it = mean_call_ns < GIL_BOUND_INLINE_MAX_CALL_NS;
+        ((contended && holds_gil && worth_it) || mean_call_ns < SHORT_CALL_NS).then_some(true)
     } else {
         let releases_gil = samples >= 10 && free * 10 >= samples * 6;
         (releases_gil && mean_call_ns >= HAND_OVER_AGAIN_CALL_NS).then_some(false)
@@ -114,7 +124,19 @@ impl Handoff {
             return None;
         }
         *start = Some(now);
-        next_mode(self.is_inline(), &window, &now)
+        let next = next_mode(self.is_inline(), &window, &now);
+        if next.is_some() {
+            gst::debug!(
+                crate::python::CAT,
+                "hand-over: to {} after window {window:?} (since start {now:?})",
+                if next == Some(true) {
+                    "inline"
+                } else {
+                    "handing over"
+                }
+            );
+        }
+        next
     }
 
     pub fn commit(&self, inline: bool) {
@@ -159,9 +181,14 @@ mod tests {
 
     #[test]
     fn gil_bound_contended_stages_go_inline() {
-        assert_eq!(next(false, &window(32_000, 30_000, 0, 30)), Some(true));
-        // Few samples count as holding the GIL.
-        assert_eq!(next(false, &window(32_000, 30_000, 0, 2)), Some(true));
+        assert_eq!(next(false, &window(16_000, 15_000, 0, 30)), Some(true));
+        // Too few samples say nothing: no hand-over is given up on no evidence.
+        assert_eq!(next(false, &window(16_000, 15_000, 0, 2)), None);
+    }
+
+    #[test]
+    fn long_gil_bound_calls_keep_their_thread() {
+        assert_eq!(next(false, &window(32 * 2_000, 32 * 1_000, 0, 30)), None);
     }
 
     #[test]

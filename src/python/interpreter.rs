@@ -19,8 +19,8 @@ const BUILD_VERSION: &str = env!("SAVANT_PYTHON_VERSION");
 
 static INIT: OnceLock<Result<(), String>> = OnceLock::new();
 
-/// Makes sure an interpreter exists and `savant_gst` is importable. Cheap after the
-/// first call. The error is a one-line reason, suitable for an element error.
+/// Makes sure an interpreter exists. Cheap after the first call. The error is a
+/// one-line reason, suitable for an element error.
 pub fn ensure_initialized() -> Result<(), String> {
     INIT.get_or_init(initialize).clone()
 }
@@ -34,10 +34,7 @@ fn initialize() -> Result<(), String> {
     }
     // Marks pyo3's own one-time initialization as done; a no-op for the interpreter.
     Python::initialize();
-    Python::attach(|py| {
-        add_virtualenv_site_packages(py).map_err(|e| super::error::format(py, &e))?;
-        crate::frame::register_module(py).map_err(|e| super::error::format(py, &e))
-    })
+    Python::attach(|py| add_virtualenv_site_packages(py).map_err(|e| super::error::format(py, &e)))
 }
 
 /// GStreamer dlopens plugins with local symbol scope, so extension modules such as

@@ -154,8 +154,7 @@ impl StageRuntime {
         sibling: Option<&Hooks>,
     ) -> Result<Hooks, StageError> {
         let cat = self.cat;
-        interpreter::ensure_initialized()
-            .map_err(|e| StageError::plain(format!("cannot start Python: {e}")))?;
+        ensure_python().map_err(|e| StageError::plain(format!("cannot start Python: {e}")))?;
         gst::debug!(cat, obj = element, "loading {config:?}");
         let (loaded, _) = thread_state::attach(|py| -> Result<Hooks, StageError> {
             let hooks = match sibling {
@@ -562,6 +561,19 @@ impl StageRuntime {
         }
         self.post_stats(element);
     }
+}
+
+/// An interpreter with `savant_gst` importable; cheap after the first call.
+fn ensure_python() -> Result<(), String> {
+    static API: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    interpreter::ensure_initialized()?;
+    API.get_or_init(|| {
+        thread_state::attach(|py| {
+            crate::api::register_module(py).map_err(|e| super::error::format(py, &e))
+        })
+        .0
+    })
+    .clone()
 }
 
 fn call_event_hooks(
