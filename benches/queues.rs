@@ -2,7 +2,7 @@
 //! {1, 2, 3} x work {cv2 blur (releases the GIL), 20 us and 1 ms pure-Python loops}
 //! x {no queues, savantqueue length 1, length 10}, against Savant's way (gst-python
 //! elements behind GStreamer queues) and the ceiling (plain Python threads). The
-//! "q10 always" column is savantqueue with mode=always (no direct hand-over): what a
+//! "q10 always" column is savantqueue with mode=always (never inline): what a
 //! plain queue costs GIL-bound stages.
 //!
 //!     cargo bench --bench queues

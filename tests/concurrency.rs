@@ -123,13 +123,37 @@ fn a_queue_ahead_of_a_draw_hook_runs_it_inline_in_order() {
         "def draw(frame, artist):\n    frame.attributes['n'] = frame.offset\n",
     );
     init();
-    let result = run(&format!(
+    let pipeline = gst::parse::launch(&format!(
         "videotestsrc num-buffers=300 ! video/x-raw,format=RGBA,width=16,height=16 \
-         ! savantqueue name=q ! savantdrawfunc module={hook} ! appsink name=sink"
-    ));
-    assert!(result.eos, "{result:?}");
-    let offsets: Vec<u64> = result.buffers.iter().map(|b| b.offset()).collect();
-    assert_eq!(offsets, (0..300).collect::<Vec<_>>());
+         ! savantqueue name=q ! savantdrawfunc module={hook} ! appsink name=sink sync=false"
+    ))
+    .unwrap();
+    let sink = pipeline
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    let offsets = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = offsets.clone();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                seen.lock().unwrap().push(sample.buffer().unwrap().offset());
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    common::run_to_eos(&pipeline, Duration::from_secs(30));
+    let stats = queue_stats(&pipeline, "q");
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_eq!(*offsets.lock().unwrap(), (0..300).collect::<Vec<_>>());
+    assert!(
+        stats.get::<u64>("passed-inline").unwrap() > 0,
+        "a short draw hook runs inline: {stats}"
+    );
 }
 
 #[test]

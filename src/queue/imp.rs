@@ -56,7 +56,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_millis(500);
 /// that feeds the queue.
 const MAX_UPSTREAM_DEPTH: u32 = 64;
 
-/// Whether the queue may hand frames to a GIL-bound stage directly.
+/// Whether the queue may run a GIL-bound or short stage inline on upstream's thread.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, glib::Enum)]
 #[repr(u32)]
 #[enum_type(name = "GstSavantQueueMode")]
