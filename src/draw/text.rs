@@ -33,17 +33,19 @@ pub const MAX_LINE_CHARS: usize = 1024;
 pub const MAX_TEXT_LINES: usize = 256;
 
 /// Bytes the glyph cache may hold (coverage plus bookkeeping); it is emptied when a
-/// new glyph would pass the bound. Every glyph of 2-3 sizes fits many times over.
-/// Small on purpose: labels that change every frame ("car #1234") fill the caches
-/// to their bound, and that bound is memory the process keeps.
-pub const GLYPH_CACHE_BYTES: usize = 4 << 20;
+/// new glyph would pass the bound. Holds the glyphs of a few label sizes many times
+/// over, or some 30 glyphs at the largest font_scale (20).
+pub const GLYPH_CACHE_BYTES: usize = 8 << 20;
 
 /// Bytes the composed-line cache may hold; emptied when a new line would pass it.
-/// Thousands of typical labels (1-3 KB each at the default scale).
+/// About 2,500 labels at font_scale 0.5, or 200 at font_scale 2. Labels that change
+/// every frame (a track id) gain nothing from it, so it is kept small: after it
+/// fills, RSS is flat.
 pub const LINE_CACHE_BYTES: usize = 4 << 20;
 
-/// A line whose bitmap would be larger is drawn glyph by glyph and not kept.
-const MAX_COMPOSED_LINE_BYTES: usize = 1 << 20;
+/// A line whose bitmap would be larger is drawn glyph by glyph (through the glyph
+/// cache) and not kept, so no one line evicts more than a sixteenth of the others.
+const MAX_COMPOSED_LINE_BYTES: usize = LINE_CACHE_BYTES / 16;
 
 /// What one cache entry costs beyond its bitmap: key, map slot, Arc and struct.
 const ENTRY_OVERHEAD: usize = 96;
