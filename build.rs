@@ -5,6 +5,8 @@ use std::process::Command;
 
 fn main() {
     gst_plugin_version_helper::info();
+    // cfg(Py_3_12), cfg(Py_3_13), ... for the interpreter PyO3 builds against.
+    pyo3_build_config::use_pyo3_cfgs();
 
     let python = std::env::var("PYO3_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     println!("cargo:rerun-if-env-changed=PYO3_PYTHON");

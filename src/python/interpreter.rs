@@ -34,7 +34,16 @@ fn initialize() -> Result<(), String> {
     }
     // Marks pyo3's own one-time initialization as done; a no-op for the interpreter.
     Python::initialize();
-    Python::attach(|py| add_virtualenv_site_packages(py).map_err(|e| super::error::format(py, &e)))
+    Python::attach(|py| {
+        add_virtualenv_site_packages(py)?;
+        gst::info!(
+            super::CAT,
+            "Python {} (built against {BUILD_VERSION}, home {}, executable {BUILD_EXECUTABLE})",
+            py.version_str().split_whitespace().next().unwrap_or_default(),
+            std::env::var("PYTHONHOME").unwrap_or_else(|_| BUILD_HOME.to_owned()),
+        );
+        Ok(())
+    })
 }
 
 /// GStreamer dlopens plugins with local symbol scope, so extension modules such as
@@ -132,18 +141,45 @@ fn status_message(status: &ffi::PyStatus) -> String {
 }
 
 /// An activated virtualenv is honoured the way `python3` itself would: its
-/// site-packages come after the interpreter's own.
-fn add_virtualenv_site_packages(py: Python<'_>) -> PyResult<()> {
+/// site-packages come after the interpreter's own. A venv made for another Python
+/// version is an error: its compiled packages cannot load here, and ignoring it
+/// would silently run without them.
+fn add_virtualenv_site_packages(py: Python<'_>) -> Result<(), String> {
     let Some(venv) = std::env::var_os("VIRTUAL_ENV") else {
         return Ok(());
     };
-    let site_packages = std::path::Path::new(&venv)
-        .join("lib")
+    let lib = std::path::Path::new(&venv).join("lib");
+    let site_packages = lib
         .join(format!("python{BUILD_VERSION}"))
         .join("site-packages");
-    if site_packages.is_dir() {
-        py.import("site")?
-            .call_method1("addsitedir", (site_packages,))?;
+    if !site_packages.is_dir() {
+        let others: Vec<String> = std::fs::read_dir(&lib)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .filter(|name| name.starts_with("python"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        return Err(format!(
+            "VIRTUAL_ENV={} has no lib/python{BUILD_VERSION}/site-packages (it has {}): \
+             the plugin embeds Python {BUILD_VERSION} ({BUILD_EXECUTABLE}); make the venv \
+             with that Python, or rebuild the plugin with PYO3_PYTHON set to the venv's",
+            std::path::Path::new(&venv).display(),
+            if others.is_empty() {
+                "no lib/python*".to_owned()
+            } else {
+                others.join(", ")
+            }
+        ));
     }
+    py.import("site")
+        .and_then(|site| site.call_method1("addsitedir", (&site_packages,)))
+        .map_err(|e| super::error::format(py, &e))?;
+    gst::info!(
+        super::CAT,
+        "virtualenv site-packages {}",
+        site_packages.display()
+    );
     Ok(())
 }

@@ -52,13 +52,23 @@ impl Drop for Pin {
     }
 }
 
+// Python 3.13 made `Py_IsFinalizing` public and removed `_Py_IsFinalizing`
+// (cpython#108014): a plugin linked to the old name would not load at all.
+#[cfg(not(Py_3_13))]
 unsafe extern "C" {
     fn _Py_IsFinalizing() -> libc::c_int;
 }
 
+#[cfg(not(Py_3_13))]
 fn is_finalizing() -> bool {
-    // SAFETY: always callable.
+    // SAFETY: always callable, with or without the GIL.
     unsafe { _Py_IsFinalizing() != 0 }
+}
+
+#[cfg(Py_3_13)]
+fn is_finalizing() -> bool {
+    // SAFETY: always callable, with or without the GIL.
+    unsafe { ffi::Py_IsFinalizing() != 0 }
 }
 
 /// Whether Python can be entered at all: initialized and not shutting down (a
