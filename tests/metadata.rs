@@ -51,7 +51,9 @@ fn foreign_attributes() -> Vec<(&'static str, glib::SendValue)> {
 }
 
 fn field_type(s: &gst::StructureRef, name: &str) -> glib::Type {
-    s.value(name).unwrap_or_else(|_| panic!("{name} in {s}")).type_()
+    s.value(name)
+        .unwrap_or_else(|_| panic!("{name} in {s}"))
+        .type_()
 }
 
 #[test]
@@ -401,7 +403,10 @@ fn objects_keep_every_field_through_videoconvert_and_videoscale() {
     // After one more videoconvert, a Rust reader (savantdrawfunc's) gets the fields
     // back, the reader's change included.
     let objects = gstsavant_objects(&result.buffers[0]);
-    assert_eq!(objects, "car (20, 40, 60, 32) 0.75 7 color=red seen=true speed=12.5");
+    assert_eq!(
+        objects,
+        "car (20, 40, 60, 32) 0.75 7 color=red seen=true speed=12.5"
+    );
 }
 
 /// Objects as savantdrawfunc reads them, through a Python stage of our own.
@@ -453,8 +458,10 @@ fn numpy_values_are_accepted_and_a_numpy_bool_verdict_drops_or_passes() {
     assert_eq!(attrs.get::<i64>("count").unwrap(), 3);
     assert_eq!(
         rois(out),
-        ["thing (12, 21, 31, 40) id=1 parent=0 [detection, confidence=(double)0.5; \
-          | savant-object, track-id=(gint64)9; | savant-object-attributes, n=(gint64)200;]"]
+        [
+            "thing (12, 21, 31, 40) id=1 parent=0 [detection, confidence=(double)0.5; \
+          | savant-object, track-id=(gint64)9; | savant-object-attributes, n=(gint64)200;]"
+        ]
     );
 }
 
@@ -493,7 +500,10 @@ fn boxes_outside_the_pixel_range_are_errors_not_clamped() {
         ]
     );
     // The visible part of the last box is stored.
-    assert_eq!(rois(&result.buffers[0]), ["x (0, 0, 15, 8) id=1 parent=0 []"]);
+    assert_eq!(
+        rois(&result.buffers[0]),
+        ["x (0, 0, 15, 8) id=1 parent=0 []"]
+    );
 }
 
 #[test]

@@ -52,7 +52,9 @@ pub fn for_each_field(
         // SAFETY: SendValue is a transparent wrapper of Value, and a structure's
         // values are thread-safe by GStreamer's rules; gstreamer-rs's own
         // StructureRef::value hands them out the same way.
-        f(quark, unsafe { &*(value as *const glib::Value as *const glib::SendValue) })
+        f(quark, unsafe {
+            &*(value as *const glib::Value as *const glib::SendValue)
+        })
     });
 }
 
@@ -234,7 +236,8 @@ pub fn diff(
             })?;
             let key = values::text(key, &|| format!("{what} key {key:?}"))?;
             let value = values::to_value(&value, None, &|| format!("{what}['{key}']"))?;
-            edit.added.push((glib::Quark::from_str(key.as_str()), value));
+            edit.added
+                .push((glib::Quark::from_str(key.as_str()), value));
         }
     }
     Ok((!edit.is_empty()).then_some(edit))
@@ -242,9 +245,10 @@ pub fn diff(
 
 /// Applies an edit of the buffer's attributes; a set left empty removes the meta.
 pub fn apply(buffer: &mut gst::BufferRef, edit: Edit) {
-    let existing = read(buffer).map(|m| (m.structure().n_fields(), m.structure().name().to_string()));
-    let remaining = existing.as_ref().map_or(0, |(n, _)| *n) - edit.removed.len()
-        + edit.added.len();
+    let existing =
+        read(buffer).map(|m| (m.structure().n_fields(), m.structure().name().to_string()));
+    let remaining =
+        existing.as_ref().map_or(0, |(n, _)| *n) - edit.removed.len() + edit.added.len();
     if remaining == 0 {
         if let Ok(meta) = gst::meta::CustomMeta::from_mut_buffer(buffer, META_NAME) {
             let _ = meta.remove();
@@ -340,10 +344,7 @@ pub fn replace_custom_meta_structure(
         gst::ffi::gst_structure_set_parent_refcount(old, std::ptr::null_mut());
         gst::ffi::gst_structure_free(old);
         let new = structure.into_glib_ptr();
-        gst::ffi::gst_structure_set_parent_refcount(
-            new,
-            &mut (*refcount).mini_object.refcount,
-        );
+        gst::ffi::gst_structure_set_parent_refcount(new, &mut (*refcount).mini_object.refcount);
         (*cmeta).structure = new;
     }
 }

@@ -351,7 +351,11 @@ impl Frame {
         }
         let meta = attributes::read(&self.buffer);
         let tracked = attributes::Tracked::new(py, meta.as_ref().map(|m| m.structure()))?;
-        Ok(self.attributes.get_or_init(py, || tracked).dict.clone_ref(py))
+        Ok(self
+            .attributes
+            .get_or_init(py, || tracked)
+            .dict
+            .clone_ref(py))
     }
 
     /// The objects on this frame (a list of `savant_gst.Object`); edit it in place or
@@ -375,8 +379,9 @@ impl Frame {
         attributes: Option<Bound<'_, PyDict>>,
         parent_id: i32,
     ) -> PyResult<Py<objects::Object>> {
-        let object =
-            objects::new_object(py, label, r#box, confidence, track_id, attributes, parent_id)?;
+        let object = objects::new_object(
+            py, label, r#box, confidence, track_id, attributes, parent_id,
+        )?;
         self.objects_state(py)?.add(py, object)
     }
 

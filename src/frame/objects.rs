@@ -109,7 +109,9 @@ fn rois(buffer: &gst::BufferRef) -> Vec<Roi<'_>> {
         .map(|meta| {
             let restored = match &carrier {
                 Some(carrier) if ids[&meta.id()] == 1 => {
-                    lost_params(carrier.structure(), &meta, |s| meta.param(s.name()).is_none())
+                    lost_params(carrier.structure(), &meta, |s| {
+                        meta.param(s.name()).is_none()
+                    })
                 }
                 _ => Vec::new(),
             };
@@ -395,7 +397,9 @@ fn pixel_box(value: &Bound<'_, PyAny>) -> PyResult<(i64, i64, i64, i64)> {
             value.repr().map(|r| r.to_string()).unwrap_or_default()
         )));
     };
-    let all_ints = items.iter().all(|v| !v.is_instance_of::<PyFloat>() && is_int(v));
+    let all_ints = items
+        .iter()
+        .all(|v| !v.is_instance_of::<PyFloat>() && is_int(v));
     let (x, y, w, h) = if all_ints {
         (
             rounded(x, "x")?,
@@ -418,7 +422,12 @@ fn pixel_box(value: &Bound<'_, PyAny>) -> PyResult<(i64, i64, i64, i64)> {
                 ))),
             }
         };
-        let (fx, fy, fw, fh) = (float(x, "x")?, float(y, "y")?, float(w, "w")?, float(h, "h")?);
+        let (fx, fy, fw, fh) = (
+            float(x, "x")?,
+            float(y, "y")?,
+            float(w, "w")?,
+            float(h, "h")?,
+        );
         if fw < 0.0 || fh < 0.0 {
             return Err(PyValueError::new_err(format!(
                 "an object's width and height must not be negative, got {fw}x{fh}"
@@ -435,7 +444,10 @@ fn pixel_box(value: &Bound<'_, PyAny>) -> PyResult<(i64, i64, i64, i64)> {
 
 fn is_int(value: &Bound<'_, PyAny>) -> bool {
     value.is_instance_of::<PyInt>()
-        || matches!(values::scalar(value, &String::new), Ok(Some(Scalar::Int(_))))
+        || matches!(
+            values::scalar(value, &String::new),
+            Ok(Some(Scalar::Int(_)))
+        )
 }
 
 /// x or y: a box may start left of or above the frame (by at most i32's range, what
@@ -493,10 +505,7 @@ impl Object {
             parent_id: (self.parent_id != origin.parent_id).then_some(self.parent_id),
             confidence: confidence_changed.then(|| {
                 self.confidence.map(|c| {
-                    values::scalar_to_value(
-                        Scalar::Float(c),
-                        roi.field_type(DETECTION, CONFIDENCE),
-                    )
+                    values::scalar_to_value(Scalar::Float(c), roi.field_type(DETECTION, CONFIDENCE))
                 })
             }),
             track_id: (self.track_id != origin.track_id).then(|| {
@@ -520,7 +529,8 @@ impl Object {
     }
 
     fn new_meta(&self, py: Python<'_>, id: i32) -> PyResult<NewObject> {
-        let attributes = attributes::Edit::from_dict(self.attributes.bind(py), &self.attributes_name())?;
+        let attributes =
+            attributes::Edit::from_dict(self.attributes.bind(py), &self.attributes_name())?;
         let mut params = Vec::new();
         if let Some(confidence) = self.confidence {
             params.push(
@@ -639,12 +649,11 @@ impl Objects {
                         && origin.index < rois.len()
                         && metas[origin.index].is_none() =>
                 {
-                    metas[origin.index] = Some(
-                        match object.changes(py, origin, &rois[origin.index])? {
+                    metas[origin.index] =
+                        Some(match object.changes(py, origin, &rois[origin.index])? {
                             Some(change) => MetaChange::Change(Box::new(change)),
                             None => MetaChange::Keep,
-                        },
-                    );
+                        });
                 }
                 _ if object.id != 0 && used_ids.insert(object.id) => {
                     added.push(object.new_meta(py, object.id)?)
@@ -881,9 +890,7 @@ fn store_params(buffer: &mut gst::BufferRef) {
             .build();
         entries.push((carrier_field(meta.id()), entry));
     }
-    drop(metas);
     let had_carrier = carrier.is_some();
-    drop(carrier);
     if entries.is_empty() {
         if had_carrier {
             if let Ok(meta) = gst::meta::CustomMeta::from_mut_buffer(buffer, PARAMS_META_NAME) {
@@ -909,5 +916,7 @@ pub fn new_object(
     attributes: Option<Bound<'_, PyDict>>,
     parent_id: i32,
 ) -> PyResult<Object> {
-    Object::py_new(py, label, r#box, confidence, track_id, attributes, parent_id)
+    Object::py_new(
+        py, label, r#box, confidence, track_id, attributes, parent_id,
+    )
 }

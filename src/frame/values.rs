@@ -174,15 +174,35 @@ pub fn to_py<'py>(py: Python<'py>, value: &glib::Value) -> PyResult<Bound<'py, P
             .to_owned()
             .into_any()
     } else if t == glib::Type::I64 {
-        value.get::<i64>().unwrap_or_default().into_pyobject(py)?.into_any()
+        value
+            .get::<i64>()
+            .unwrap_or_default()
+            .into_pyobject(py)?
+            .into_any()
     } else if t == glib::Type::I32 {
-        value.get::<i32>().unwrap_or_default().into_pyobject(py)?.into_any()
+        value
+            .get::<i32>()
+            .unwrap_or_default()
+            .into_pyobject(py)?
+            .into_any()
     } else if t == glib::Type::U32 {
-        value.get::<u32>().unwrap_or_default().into_pyobject(py)?.into_any()
+        value
+            .get::<u32>()
+            .unwrap_or_default()
+            .into_pyobject(py)?
+            .into_any()
     } else if t == glib::Type::U64 {
-        value.get::<u64>().unwrap_or_default().into_pyobject(py)?.into_any()
+        value
+            .get::<u64>()
+            .unwrap_or_default()
+            .into_pyobject(py)?
+            .into_any()
     } else if t == glib::Type::F64 {
-        value.get::<f64>().unwrap_or_default().into_pyobject(py)?.into_any()
+        value
+            .get::<f64>()
+            .unwrap_or_default()
+            .into_pyobject(py)?
+            .into_any()
     } else if t == glib::Type::F32 {
         // Exact: every f32 is an f64.
         f64::from(value.get::<f32>().unwrap_or_default())
