@@ -525,3 +525,62 @@ fn an_error_in_an_objects_attributes_names_the_object() {
         "{message}"
     );
 }
+
+#[test]
+fn reading_objects_adds_and_changes_no_meta() {
+    let stage = module(
+        "objects_reader_only",
+        r#"
+        def process_frame(frame):
+            [(o.label, o.box, o.attributes.get("x"), o.confidence) for o in frame.objects]
+            frame.attributes.get("x")
+        "#,
+    );
+    let mut h = harness(&format!("savantpyfunc module={stage}"));
+    let input = buffer(add_foreign_objects);
+    let before = rois(&input);
+    h.push(input).unwrap();
+    let out = h.pull().unwrap();
+    assert_eq!(rois(&out), before);
+    let apis: Vec<glib::Type> = out.iter_meta::<gst::Meta>().map(|m| m.api()).collect();
+    use gst::meta::MetaAPI;
+    assert_eq!(apis, [VideoRegionOfInterestMeta::meta_api(); 2]);
+}
+
+#[test]
+fn a_producers_params_come_back_when_an_object_is_edited_after_videoscale() {
+    let adder = module(
+        "scale_adder",
+        r#"
+        def process_frame(frame):
+            frame.add_object("car", (0, 0, 8, 8), track_id=1)
+        "#,
+    );
+    let editor = module(
+        "scale_editor",
+        r#"
+        def process_frame(frame):
+            person = frame.objects[0]
+            person.track_id = 5
+        "#,
+    );
+    let mut h = harness(&format!(
+        "savantpyfunc module={adder} ! videoconvert ! videoscale \
+         ! video/x-raw,format=I420,width=128,height=96 ! savantpyfunc module={editor}"
+    ));
+    h.push(buffer(add_foreign_objects)).unwrap();
+    let out = rois(&h.pull().unwrap());
+    assert_eq!(
+        out,
+        [
+            // Edited after the scale: every param the producer gave it is back.
+            "person (8, 12, 60, 80) id=11 parent=0 [detection, confidence=(double)0.875, label_id=(uint)3; \
+             | landmarks, x=(double)< 1, 2.5 >, y=(double)< 3, 4.5 >; \
+             | savant-object, track-id=(gint64)5;]",
+            // Untouched after the scale: as videoscale left it (its params stay in
+            // the SavantObjectParams meta for the next stage).
+            "face (20, 16, 16, 16) id=12 parent=11 []",
+            "car (0, 0, 16, 16) id=13 parent=0 []",
+        ]
+    );
+}
