@@ -103,12 +103,16 @@ impl Roi<'_> {
 fn rois(buffer: &gst::BufferRef) -> Vec<Roi<'_>> {
     let carrier = gst::meta::CustomMeta::from_buffer(buffer, PARAMS_META_NAME).ok();
     let metas: Vec<_> = buffer.iter_meta::<VideoRegionOfInterestMeta>().collect();
-    let ids = id_counts(metas.iter().map(|m| m.id()));
+    // Only buffers that went through a stage that wrote objects pay for this.
+    let ids = match carrier {
+        Some(_) => id_counts(metas.iter().map(|m| m.id())),
+        None => HashMap::new(),
+    };
     metas
         .into_iter()
         .map(|meta| {
             let restored = match &carrier {
-                Some(carrier) if ids[&meta.id()] == 1 => {
+                Some(carrier) if ids.get(&meta.id()) == Some(&1) => {
                     lost_params(carrier.structure(), &meta, |s| {
                         meta.param(s.name()).is_none()
                     })
