@@ -107,6 +107,7 @@ fn changed_attribute_keys_round_trip_and_the_others_keep_their_types() {
             a["f"] = np.float32(0.25)
             a["ok"] = np.bool_(True)
             a["text"] = "hello"
+            a["ratio"] = "2/3"          # GStreamer's text for a fraction: stays a fraction
         "#,
     );
     let mut h = harness(&format!("savantpyfunc module={stage}"));
@@ -146,7 +147,7 @@ fn changed_attribute_keys_round_trip_and_the_others_keep_their_types() {
     assert!(out.get::<bool>("ok").unwrap());
     assert_eq!(
         out.get::<gst::Fraction>("ratio").unwrap(),
-        gst::Fraction::new(1, 3)
+        gst::Fraction::new(2, 3)
     );
 }
 

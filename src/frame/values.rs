@@ -121,7 +121,44 @@ pub fn to_value(
             type_name(value)
         )));
     };
+    if let (Scalar::Str(text), Some(previous)) = (&scalar, previous) {
+        if let Some(value) = same_type_from_text(text, previous) {
+            return Ok(value);
+        }
+    }
     Ok(scalar_to_value(scalar, previous))
+}
+
+/// A field Python saw as text (a fraction, caps, ...), changed to text that GStreamer
+/// reads back as a value of the field's type with exactly that text: `"2/3"` stays a
+/// fraction. Anything else becomes a string.
+fn same_type_from_text(text: &str, previous: glib::Type) -> Option<glib::SendValue> {
+    if previous == glib::Type::STRING || is_scalar_type(previous) {
+        return None;
+    }
+    let value = glib::Value::deserialize(text, previous).ok()?;
+    if value.serialize().ok()?.as_str() != text {
+        return None;
+    }
+    // SAFETY: SendValue is Value marked Send. GStreamer deserializes only value types
+    // (fractions, caps, arrays, ranges, structures, dates, enums), which structures
+    // share between threads; the field being replaced held one of the same type.
+    Some(unsafe {
+        <glib::SendValue as glib::translate::UnsafeFrom<_>>::unsafe_from(value.into_raw())
+    })
+}
+
+fn is_scalar_type(t: glib::Type) -> bool {
+    [
+        glib::Type::BOOL,
+        glib::Type::I32,
+        glib::Type::U32,
+        glib::Type::I64,
+        glib::Type::U64,
+        glib::Type::F32,
+        glib::Type::F64,
+    ]
+    .contains(&t)
 }
 
 pub fn scalar_to_value(scalar: Scalar, previous: Option<glib::Type>) -> glib::SendValue {
