@@ -7,7 +7,7 @@
 //! snapshot are written back. Reading, comparing and in-place updates are linear in
 //! the number of keys; GStreamer itself scans a structure for every field it adds
 //! (`gst_structure_set_value`), so adding many keys reuses the layout of the
-//! structure built last on this thread instead (see `build`).
+//! structures built on this thread for the same keys instead (see `build`).
 
 use std::cell::RefCell;
 use std::ops::ControlFlow;
@@ -277,32 +277,37 @@ fn set_field(structure: &mut gst::StructureRef, quark: glib::Quark, value: glib:
     structure.set_value_by_quark(quark, value);
 }
 
+/// How many layouts `build` keeps per thread: stages without a queue between them
+/// share a streaming thread, and each may write its own set of keys.
+const LAYOUTS: usize = 4;
+
 thread_local! {
-    /// The field names of the structure `build` made last on this thread, and that
-    /// structure: a stage that writes the same keys every frame copies it (linear)
+    /// Structures `build` made on this thread with their field names, most recent
+    /// first: a stage that writes the same keys every frame copies one (linear)
     /// instead of adding the fields one by one (quadratic in GStreamer).
-    static LAST_BUILT: RefCell<Option<(Vec<glib::Quark>, gst::Structure)>> =
-        const { RefCell::new(None) };
+    static LAYOUT_CACHE: RefCell<Vec<(Vec<glib::Quark>, gst::Structure)>> =
+        const { RefCell::new(Vec::new()) };
 }
 
 /// A structure named `name` with `fields`, in order.
 pub fn build(name: &str, fields: Vec<(glib::Quark, glib::SendValue)>) -> gst::Structure {
-    LAST_BUILT.with_borrow_mut(|last| {
-        if let Some((names, template)) = last.as_ref() {
-            if names.len() == fields.len()
-                && names.iter().zip(&fields).all(|(a, (b, _))| a == b)
+    LAYOUT_CACHE.with_borrow_mut(|cache| {
+        let same_layout = |(names, template): &(Vec<glib::Quark>, gst::Structure)| {
+            names.len() == fields.len()
                 && template.name() == name
-            {
-                let mut structure = template.clone();
-                let mut values = fields.into_iter();
-                let _ = structure.map_in_place(|_, value| {
-                    if let Some((_, new)) = values.next() {
-                        *value = new.into();
-                    }
-                    ControlFlow::Continue(())
-                });
-                return structure;
-            }
+                && names.iter().zip(&fields).all(|(a, (b, _))| a == b)
+        };
+        if let Some(found) = cache.iter().position(same_layout) {
+            cache[..=found].rotate_right(1);
+            let mut structure = cache[0].1.clone();
+            let mut values = fields.into_iter();
+            let _ = structure.map_in_place(|_, value| {
+                if let Some((_, new)) = values.next() {
+                    *value = new.into();
+                }
+                ControlFlow::Continue(())
+            });
+            return structure;
         }
         let names: Vec<_> = fields.iter().map(|(q, _)| *q).collect();
         let mut structure = gst::Structure::new_empty(name);
@@ -310,7 +315,8 @@ pub fn build(name: &str, fields: Vec<(glib::Quark, glib::SendValue)>) -> gst::St
             set_field(&mut structure, quark, value);
         }
         if names.len() > BULK {
-            *last = Some((names, structure.clone()));
+            cache.truncate(LAYOUTS - 1);
+            cache.insert(0, (names, structure.clone()));
         }
         structure
     })
