@@ -50,6 +50,13 @@ fn foreign_attributes() -> Vec<(&'static str, glib::SendValue)> {
     ]
 }
 
+/// Where the `name` field's text lives: the same address means the field was never
+/// rewritten.
+fn name_address(buffer: &gst::BufferRef) -> usize {
+    let meta = gst::meta::CustomMeta::from_buffer(buffer, "SavantFrameAttributes").unwrap();
+    meta.structure().get::<&str>("name").unwrap().as_ptr() as usize
+}
+
 fn field_type(s: &gst::StructureRef, name: &str) -> glib::Type {
     s.value(name)
         .unwrap_or_else(|_| panic!("{name} in {s}"))
@@ -72,10 +79,13 @@ fn reading_attributes_leaves_a_producers_meta_exactly_as_it_came() {
     let mut h = harness(&format!("savantpyfunc module={stage}"));
     let input = buffer(|b| add_attributes(b, &foreign_attributes()));
     let before = attributes(&input).to_string();
+    let name_before = name_address(&input);
     h.push(input).unwrap();
     let out = h.pull().unwrap();
     let after = attributes(&out);
     assert_eq!(after.to_string(), before);
+    // Not even rewritten with equal values: the very same string in the same meta.
+    assert_eq!(name_address(&out), name_before);
     assert_eq!(field_type(&after, "score"), glib::Type::F32);
     assert_eq!(after.get::<f32>("score").unwrap(), 1.5);
     assert_eq!(after.get::<u32>("count").unwrap(), 7);
@@ -279,6 +289,14 @@ fn rois(buffer: &gst::BufferRef) -> Vec<String> {
         .collect()
 }
 
+/// Where each ROI param structure lives, in order.
+fn param_addresses(buffer: &gst::BufferRef) -> Vec<usize> {
+    buffer
+        .iter_meta::<VideoRegionOfInterestMeta>()
+        .flat_map(|m| m.params().map(|p| p.as_ptr() as usize).collect::<Vec<_>>())
+        .collect()
+}
+
 /// A producer's objects: a person with a detector's extra field and landmarks, and a
 /// face inside it.
 fn add_foreign_objects(buffer: &mut gst::BufferRef) {
@@ -321,9 +339,13 @@ fn adding_an_object_leaves_the_others_exactly_as_they_came() {
     let mut h = harness(&format!("savantpyfunc module={stage}"));
     let input = buffer(add_foreign_objects);
     let before = rois(&input);
+    let params_before = param_addresses(&input);
     h.push(input).unwrap();
-    let out = rois(&h.pull().unwrap());
+    let output = h.pull().unwrap();
+    let out = rois(&output);
     assert_eq!(out[..2], before[..]);
+    // The same param structures: never rewritten.
+    assert_eq!(param_addresses(&output)[..3], params_before[..]);
     assert_eq!(
         out[2],
         "car (1, 2, 3, 4) id=13 parent=0 [detection, confidence=(double)0.25;]"
@@ -584,4 +606,52 @@ fn a_producers_params_come_back_when_an_object_is_edited_after_videoscale() {
             "car (0, 0, 16, 16) id=13 parent=0 []",
         ]
     );
+}
+
+#[test]
+fn savantdrawfunc_draws_the_fields_of_objects_that_went_through_videoscale() {
+    // The label shows the track id and confidence; after videoscale, the drawing must
+    // be the one of the same object detected at the scaled size.
+    let spec = "labels: {car: {label: {font_color: 'FFFFFFFF', font_scale: 0.5, \
+                format: ['#{track_id} {confidence}'], position: TopLeftInside}}}";
+    let draw = |name: &str, width: u32, scale: bool, object: &str| -> Vec<u8> {
+        let stage = module(
+            name,
+            &format!("def process_frame(frame):\n    frame.add_object('car', {object})\n"),
+        );
+        let (w, h) = (width, width * 3 / 4);
+        let scaling = if scale {
+            "! videoscale ! video/x-raw,width=128,height=96 "
+        } else {
+            ""
+        };
+        let result = common::run(&format!(
+            "videotestsrc num-buffers=1 pattern=black ! video/x-raw,format=RGBA,width={w},height={h} \
+             ! savantpyfunc module={stage} {scaling}! savantdrawfunc draw-spec=\"{spec}\" \
+             ! appsink name=sink"
+        ));
+        assert!(result.eos, "{result:?}");
+        let map = result.buffers[0].map_readable().unwrap();
+        map.as_slice().to_vec()
+    };
+    let scaled = draw(
+        "draw_scaled",
+        64,
+        true,
+        "(10, 20, 30, 16), confidence=0.75, track_id=7",
+    );
+    let native = draw(
+        "draw_native",
+        128,
+        false,
+        "(20, 40, 60, 32), confidence=0.75, track_id=7",
+    );
+    let other = draw(
+        "draw_other",
+        128,
+        false,
+        "(20, 40, 60, 32), confidence=0.75, track_id=8",
+    );
+    assert_ne!(native, other, "the label depends on the track id");
+    assert!(scaled == native, "the scaled object lost fields");
 }
