@@ -47,6 +47,8 @@ fn foreign_attributes() -> Vec<(&'static str, glib::SendValue)> {
         ("small", (-3i32).to_send_value()),
         ("precise", 0.1f64.to_send_value()),
         ("flag", true.to_send_value()),
+        ("tiny", (-5i8).to_send_value()),
+        ("long", glib::ILong(-70000).to_send_value()),
     ]
 }
 
@@ -96,8 +98,9 @@ fn reading_attributes_leaves_a_producers_meta_exactly_as_it_came() {
     let seen: Vec<String> = py_eval("[repr(s) for s in __import__('attributes_reader').seen]");
     assert_eq!(
         seen[0],
-        "[('big', 18446744073709551615), ('count', 7), ('flag', True), ('name', 'cam-1'), \
-         ('precise', 0.1), ('ratio', '1/3'), ('score', 1.5), ('small', -3)]"
+        "[('big', 18446744073709551615), ('count', 7), ('flag', True), ('long', -70000), \
+         ('name', 'cam-1'), ('precise', 0.1), ('ratio', '1/3'), ('score', 1.5), ('small', -3), \
+         ('tiny', -5)]"
     );
 }
 
@@ -118,6 +121,8 @@ fn changed_attribute_keys_round_trip_and_the_others_keep_their_types() {
             a["ok"] = np.bool_(True)
             a["text"] = "hello"
             a["ratio"] = "2/3"          # GStreamer's text for a fraction: stays a fraction
+            a["tiny"] = 100             # fits a gchar: stays one
+            a["long"] = 2**40           # fits a glong here: stays one
         "#,
     );
     let mut h = harness(&format!("savantpyfunc module={stage}"));
@@ -136,6 +141,8 @@ fn changed_attribute_keys_round_trip_and_the_others_keep_their_types() {
         ("big", glib::Type::U64),
         ("small", glib::Type::I64),
         ("precise", glib::Type::F64),
+        ("tiny", glib::Type::I8),
+        ("long", glib::Type::I_LONG),
         ("n", glib::Type::I64),
         ("f", glib::Type::F64),
         ("ok", glib::Type::BOOL),

@@ -151,6 +151,10 @@ fn same_type_from_text(text: &str, previous: glib::Type) -> Option<glib::SendVal
 fn is_scalar_type(t: glib::Type) -> bool {
     [
         glib::Type::BOOL,
+        glib::Type::I8,
+        glib::Type::U8,
+        glib::Type::I_LONG,
+        glib::Type::U_LONG,
         glib::Type::I32,
         glib::Type::U32,
         glib::Type::I64,
@@ -191,6 +195,26 @@ fn int_value(v: i128, previous: Option<glib::Type>) -> glib::SendValue {
         Some(t) if t == glib::Type::U64 => {
             if let Ok(v) = u64::try_from(v) {
                 return v.to_send_value();
+            }
+        }
+        Some(t) if t == glib::Type::I8 => {
+            if let Ok(v) = i8::try_from(v) {
+                return v.to_send_value();
+            }
+        }
+        Some(t) if t == glib::Type::U8 => {
+            if let Ok(v) = u8::try_from(v) {
+                return v.to_send_value();
+            }
+        }
+        Some(t) if t == glib::Type::I_LONG => {
+            if let Ok(v) = libc::c_long::try_from(v) {
+                return glib::ILong(v).to_send_value();
+            }
+        }
+        Some(t) if t == glib::Type::U_LONG => {
+            if let Ok(v) = libc::c_ulong::try_from(v) {
+                return glib::ULong(v).to_send_value();
             }
         }
         _ => {}
@@ -234,6 +258,25 @@ pub fn to_py<'py>(py: Python<'py>, value: &glib::Value) -> PyResult<Bound<'py, P
             .unwrap_or_default()
             .into_pyobject(py)?
             .into_any()
+    } else if t == glib::Type::I8 || t == glib::Type::I_LONG {
+        // GLib converts between its integer types.
+        match value.transform::<i64>() {
+            Ok(v) => v
+                .get::<i64>()
+                .unwrap_or_default()
+                .into_pyobject(py)?
+                .into_any(),
+            Err(_) => py.None().into_bound(py),
+        }
+    } else if t == glib::Type::U8 || t == glib::Type::U_LONG {
+        match value.transform::<u64>() {
+            Ok(v) => v
+                .get::<u64>()
+                .unwrap_or_default()
+                .into_pyobject(py)?
+                .into_any(),
+            Err(_) => py.None().into_bound(py),
+        }
     } else if t == glib::Type::F64 {
         value
             .get::<f64>()
