@@ -1,6 +1,6 @@
 """Type stubs for `savant_gst`, the module gst-savant provides to stage code."""
 
-from typing import Optional
+from typing import Optional, Sequence, SupportsFloat
 
 __version__: str
 
@@ -23,26 +23,44 @@ class Plane:
 
 Color = str | tuple[int, int, int] | tuple[int, int, int, int]
 Box = tuple[int, int, int, int]
+# A box to store: any 4-item sequence (tuple, list, numpy row) of ints or floats,
+# numpy's included; float edges are rounded to the nearest pixel as the Artist does.
+BoxLike = Sequence[SupportsFloat]
+# Attribute values: numpy's bool_, integer and floating scalars are accepted too.
+AttributeValue = str | int | float | bool
 
 class Object:
-    """A detected object, stored as a GstVideoRegionOfInterestMeta."""
+    """A detected object, stored as a GstVideoRegionOfInterestMeta.
+
+    Only what a stage changes is written back; the meta keeps every other param and
+    field (a producer's `landmarks`, `label_id`).
+    """
 
     label: str
     x: int
     y: int
     w: int
     h: int
-    box: Box
+    @property
+    def box(self) -> Box: ...
+    @box.setter
+    def box(self, value: BoxLike) -> None: ...
     confidence: Optional[float]
     track_id: Optional[int]
-    attributes: dict[str, str | int | float | bool]
+    attributes: dict[str, AttributeValue]
+    @property
+    def id(self) -> int:
+        """The ROI meta's id, unique on its frame; 0 until the object is on a frame."""
+    parent_id: int
+    """The id of the object this one belongs to (a face in a person); 0 for none."""
     def __init__(
         self,
         label: str,
-        box: Box,
+        box: BoxLike,
         confidence: Optional[float] = None,
         track_id: Optional[int] = None,
-        attributes: Optional[dict[str, str | int | float | bool]] = None,
+        attributes: Optional[dict[str, AttributeValue]] = None,
+        parent_id: int = 0,
     ) -> None: ...
 
 class Artist:
@@ -88,16 +106,17 @@ class Frame:
     @property
     def writable(self) -> bool: ...
     @property
-    def attributes(self) -> dict[str, str | int | float | bool]: ...
+    def attributes(self) -> dict[str, AttributeValue]: ...
     @property
     def objects(self) -> list[Object]: ...
     def add_object(
         self,
         label: str,
-        box: Box,
+        box: BoxLike,
         confidence: Optional[float] = None,
         track_id: Optional[int] = None,
-        attributes: Optional[dict[str, str | int | float | bool]] = None,
+        attributes: Optional[dict[str, AttributeValue]] = None,
+        parent_id: int = 0,
     ) -> Object: ...
     def remove_object(self, obj: Object) -> None: ...
     def plane(self, index: int) -> Plane: ...

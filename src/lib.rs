@@ -82,6 +82,7 @@ pub(crate) fn sink_and_src_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> 
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     frame::attributes::register();
+    frame::objects::register();
     pyfunc::register(plugin)?;
     drawfunc::register(plugin)?;
     queue::register(plugin)?;

@@ -217,10 +217,11 @@ fn call_draw(py: Python<'_>, hooks: &Hooks, frame: Frame) -> HookResult {
         Err(e) => return failed(e, &format!("{}() raised", hooks.process_name)),
         Ok(result) => result,
     };
-    if result.is(pyo3::types::PyBool::new(py, false)) {
+    let keep = crate::frame::values::verdict(&result);
+    if keep == Some(false) {
         return HookResult::Drop;
     }
-    if !result.is_none() && !result.is(pyo3::types::PyBool::new(py, true)) {
+    if keep.is_none() {
         return HookResult::Failed(StageError::plain(format!(
             "module {}: {}() returned {} (expected True, False or None)",
             hooks.module_name,

@@ -6,6 +6,7 @@ pub mod attributes;
 pub mod layout;
 pub mod mapping;
 pub mod objects;
+pub mod values;
 
 use std::ffi::{c_int, CStr};
 
@@ -164,15 +165,15 @@ pub struct Frame {
     mapping: std::sync::OnceLock<Box<Mapping>>,
     layout: FrameLayout,
     packed: Option<ArrayView>,
-    attributes: PyOnceLock<Py<PyDict>>,
-    objects: PyOnceLock<Py<PyList>>,
+    attributes: PyOnceLock<attributes::Tracked>,
+    objects: PyOnceLock<objects::Objects>,
 }
 
 /// What Python changed on a frame, to be written to the outgoing buffer.
 #[derive(Debug, Default)]
 pub struct FrameChanges {
-    pub attributes: Option<gst::Structure>,
-    pub objects: Option<Vec<objects::ObjectData>>,
+    pub attributes: Option<attributes::Edit>,
+    pub objects: Option<objects::Edit>,
 }
 
 impl FrameChanges {
@@ -186,11 +187,11 @@ impl FrameChanges {
             return;
         }
         let buffer = buffer.make_mut();
-        if let Some(new_attributes) = self.attributes {
-            attributes::write(buffer, new_attributes);
+        if let Some(edit) = self.attributes {
+            attributes::apply(buffer, edit);
         }
-        if let Some(new_objects) = self.objects {
-            objects::write(buffer, &new_objects);
+        if let Some(edit) = self.objects {
+            objects::apply(buffer, edit);
         }
     }
 }
@@ -236,54 +237,28 @@ impl Frame {
         })
     }
 
-    fn changed_objects(&self, py: Python<'_>) -> PyResult<Option<Vec<objects::ObjectData>>> {
-        let Some(list) = self.objects.get(py) else {
-            return Ok(None);
-        };
-        let new = list
-            .bind(py)
-            .iter()
-            .map(|item| {
-                let object = item.cast::<objects::Object>().map_err(|_| {
-                    pyo3::exceptions::PyTypeError::new_err(format!(
-                        "frame.objects may hold only savant_gst.Object, got {}",
-                        item.get_type()
-                            .name()
-                            .map(|n| n.to_string())
-                            .unwrap_or_default()
-                    ))
-                })?;
-                object.borrow().to_data(py)
-            })
-            .collect::<PyResult<Vec<_>>>()?;
-        let unchanged = objects::read(&self.buffer) == new;
-        Ok((!unchanged).then_some(new))
-    }
-
-    fn objects_list<'py>(&self, py: Python<'py>) -> PyResult<&Bound<'py, PyList>> {
-        if self.objects.get(py).is_none() {
-            let list = PyList::empty(py);
-            for data in objects::read(&self.buffer) {
-                list.append(objects::Object::from_data(py, &data)?)?;
-            }
-            let _ = self.objects.set(py, list.unbind());
+    fn changed_objects(&self, py: Python<'_>) -> PyResult<Option<objects::Edit>> {
+        match self.objects.get(py) {
+            Some(objects) => objects.edit(py, &self.buffer),
+            None => Ok(None),
         }
-        Ok(self.objects.get(py).expect("set above").bind(py))
     }
 
-    /// The attributes as they should be on the outgoing buffer, when Python touched
-    /// them and they differ from what the buffer already carries.
-    pub fn changed_attributes(&self, py: Python<'_>) -> PyResult<Option<gst::Structure>> {
-        let Some(dict) = self.attributes.get(py) else {
+    fn objects_state(&self, py: Python<'_>) -> PyResult<&objects::Objects> {
+        if self.objects.get(py).is_none() {
+            let objects = objects::Objects::new(py, &self.buffer)?;
+            let _ = self.objects.set(py, objects);
+        }
+        Ok(self.objects.get(py).expect("set above"))
+    }
+
+    /// What Python changed in the attributes, when it looked at them.
+    pub fn changed_attributes(&self, py: Python<'_>) -> PyResult<Option<attributes::Edit>> {
+        let Some(tracked) = self.attributes.get(py) else {
             return Ok(None);
         };
-        let new = attributes::from_py_dict(dict.bind(py))?;
-        let old = attributes::read(&self.buffer);
-        let unchanged = match &old {
-            Some(old) => attributes::same_fields(old, &new),
-            None => new.n_fields() == 0,
-        };
-        Ok((!unchanged).then_some(new))
+        let meta = attributes::read(&self.buffer);
+        tracked.edit(py, meta.as_ref().map(|m| m.structure()), "frame.attributes")
     }
 
     fn mapping(&self) -> PyResult<&Mapping> {
@@ -377,46 +352,53 @@ impl Frame {
         self.mapping.get().is_some_and(|m| m.writable())
     }
 
-    /// str -> str/int/float/bool that travel downstream with the buffer.
+    /// str -> str/int/float/bool that travel downstream with the buffer. Reading
+    /// them changes nothing; keys whose value changed are written when the call
+    /// returns, the others stay as they were (types included).
     #[getter]
     fn attributes(&self, py: Python<'_>) -> PyResult<Py<PyDict>> {
-        if let Some(dict) = self.attributes.get(py) {
-            return Ok(dict.clone_ref(py));
+        if let Some(tracked) = self.attributes.get(py) {
+            return Ok(tracked.dict.clone_ref(py));
         }
-        let existing = attributes::read(&self.buffer);
-        let dict = attributes::to_py_dict(py, existing.as_deref())?.unbind();
-        Ok(self.attributes.get_or_init(py, || dict).clone_ref(py))
+        let meta = attributes::read(&self.buffer);
+        let tracked = attributes::Tracked::new(py, meta.as_ref().map(|m| m.structure()))?;
+        Ok(self
+            .attributes
+            .get_or_init(py, || tracked)
+            .dict
+            .clone_ref(py))
     }
 
     /// The objects on this frame (a list of `savant_gst.Object`); edit it in place or
     /// through add_object/remove_object.
     #[getter]
     fn objects(&self, py: Python<'_>) -> PyResult<Py<PyList>> {
-        Ok(self.objects_list(py)?.clone().unbind())
+        Ok(self.objects_state(py)?.list(py).clone().unbind())
     }
 
-    /// Adds an object (stored as a GstVideoRegionOfInterestMeta) and returns it.
-    #[pyo3(signature = (label, r#box, confidence=None, track_id=None, attributes=None))]
+    /// Adds an object (stored as a GstVideoRegionOfInterestMeta) with a fresh id and
+    /// returns it.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (label, r#box, confidence=None, track_id=None, attributes=None, parent_id=0))]
     fn add_object(
         &self,
         py: Python<'_>,
-        label: String,
-        r#box: (i64, i64, i64, i64),
+        label: &Bound<'_, PyAny>,
+        r#box: &Bound<'_, PyAny>,
         confidence: Option<f64>,
         track_id: Option<i64>,
         attributes: Option<Bound<'_, PyDict>>,
+        parent_id: i32,
     ) -> PyResult<Py<objects::Object>> {
-        let object = Py::new(
-            py,
-            objects::Object::new_checked(py, label, r#box, confidence, track_id, attributes)?,
+        let object = objects::new_object(
+            py, label, r#box, confidence, track_id, attributes, parent_id,
         )?;
-        self.objects_list(py)?.append(&object)?;
-        Ok(object)
+        self.objects_state(py)?.add(py, object)
     }
 
     /// Removes an object obtained from `frame.objects` or `add_object`.
     fn remove_object(&self, py: Python<'_>, object: &Bound<'_, objects::Object>) -> PyResult<()> {
-        let list = self.objects_list(py)?;
+        let list = self.objects_state(py)?.list(py);
         for (i, item) in list.iter().enumerate() {
             if item.is(object) {
                 return list.del_item(i);

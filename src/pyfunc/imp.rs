@@ -19,7 +19,6 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use pyo3::prelude::*;
-use pyo3::types::PyBool;
 
 use crate::frame::{Frame, FrameChanges};
 use crate::python::handoff::Handoff;
@@ -331,7 +330,8 @@ fn call_process(py: Python<'_>, hooks: &Hooks, frame: Frame) -> Verdict {
             &e,
         )),
         Ok(result) => {
-            if result.is_none() || result.is(PyBool::new(py, true)) {
+            let keep = crate::frame::values::verdict(&result);
+            if keep == Some(true) {
                 match frame.get().changes(py) {
                     Ok(changes) => Verdict::Pass(changes),
                     Err(e) => Verdict::Failed(StageError::python(
@@ -340,7 +340,7 @@ fn call_process(py: Python<'_>, hooks: &Hooks, frame: Frame) -> Verdict {
                         &e,
                     )),
                 }
-            } else if result.is(PyBool::new(py, false)) {
+            } else if keep == Some(false) {
                 Verdict::Drop
             } else {
                 Verdict::Failed(StageError::plain(format!(
