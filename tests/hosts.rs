@@ -217,6 +217,45 @@ fn pythonpath_and_virtualenv_site_packages_are_importable() {
 }
 
 #[test]
+fn a_virtualenv_of_another_python_version_is_an_error_naming_both() {
+    let base = std::env::temp_dir().join(format!("savant-venv-other-{}", std::process::id()));
+    std::fs::create_dir_all(base.join("venv/lib/python3.99/site-packages")).unwrap();
+    let mut command = gst_launch(&format!(
+        "videotestsrc num-buffers=1 ! video/x-raw,format=GRAY8 ! savantpyfunc module={} ! fakesink",
+        common::module("venv_other_stage", "def process_frame(frame):\n    pass\n")
+    ));
+    command.env("VIRTUAL_ENV", base.join("venv"));
+    let output = run_with_timeout(command, Duration::from_secs(60));
+    let out = text(&output);
+    assert!(!output.status.success(), "{out}");
+    assert!(
+        out.contains(&format!(
+            "has no lib/python{}/site-packages",
+            python_version()
+        )) && out.contains("python3.99")
+            && out.contains(&format!("embeds Python {}", python_version())),
+        "{out}"
+    );
+}
+
+#[test]
+fn savantpython_debug_says_which_python_runs() {
+    let mut command = gst_launch(&format!(
+        "-q videotestsrc num-buffers=1 ! video/x-raw,format=GRAY8 ! savantpyfunc module={} ! fakesink",
+        common::module("which_python_stage", "def process_frame(frame):\n    pass\n")
+    ));
+    command.env("GST_DEBUG", "savantpython:4");
+    let output = run_with_timeout(command, Duration::from_secs(60));
+    let out = text(&output);
+    assert!(output.status.success(), "{out}");
+    assert!(
+        out.contains(&format!("built against {}", python_version()))
+            && out.contains(gstsavant::python::interpreter::BUILD_EXECUTABLE),
+        "{out}"
+    );
+}
+
+#[test]
 fn gst_launch_reports_python_errors_and_fails() {
     let path = common::module(
         "launch_raises",

@@ -39,7 +39,10 @@ fn initialize() -> Result<(), String> {
         gst::info!(
             super::CAT,
             "Python {} (built against {BUILD_VERSION}, home {}, executable {BUILD_EXECUTABLE})",
-            Python::version_str().split_whitespace().next().unwrap_or_default(),
+            Python::version_str()
+                .split_whitespace()
+                .next()
+                .unwrap_or_default(),
             std::env::var("PYTHONHOME").unwrap_or_else(|_| BUILD_HOME.to_owned()),
         );
         Ok(())
