@@ -45,8 +45,10 @@ fn pause_seek_and_finish(description: &str) -> gst::Element {
     let pipeline = gst::parse::launch(description).unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     settle(&pipeline, "to PLAYING");
-    // 400 fps: 200 frames, several decision windows.
-    std::thread::sleep(Duration::from_millis(500));
+    // 100 fps: 100 frames, a few decision windows. Not faster: a branch that falls
+    // behind real time fills its queue, and then no queue (GStreamer's own neither)
+    // lets the other branch's sink preroll on PAUSED.
+    std::thread::sleep(Duration::from_secs(1));
     pipeline.set_state(gst::State::Paused).unwrap();
     settle(&pipeline, "PLAYING -> PAUSED");
     pipeline
@@ -73,7 +75,7 @@ fn pause_seek_and_finish(description: &str) -> gst::Element {
 fn a_default_savantqueue_right_after_a_tee_pauses_and_seeks() {
     let stage = short_stage("tee_short_stage");
     let pipeline = pause_seek_and_finish(&format!(
-        "videotestsrc num-buffers=600 ! video/x-raw,format=GRAY8,width=16,height=16,framerate=400/1 \
+        "videotestsrc num-buffers=300 ! video/x-raw,format=GRAY8,width=16,height=16,framerate=100/1 \
          ! tee name=t \
          t. ! savantqueue name=q ! savantpyfunc module={stage} ! fakesink sync=true \
          t. ! queue ! fakesink sync=true"
@@ -89,7 +91,7 @@ fn a_default_savantqueue_right_after_a_tee_pauses_and_seeks() {
 fn a_savantqueue_behind_a_queue_in_a_tee_branch_runs_inline_and_still_pauses_and_seeks() {
     let stage = short_stage("tee_queue_short_stage");
     let pipeline = pause_seek_and_finish(&format!(
-        "videotestsrc num-buffers=600 ! video/x-raw,format=GRAY8,width=16,height=16,framerate=400/1 \
+        "videotestsrc num-buffers=300 ! video/x-raw,format=GRAY8,width=16,height=16,framerate=100/1 \
          ! tee name=t \
          t. ! queue ! savantqueue name=q ! savantpyfunc module={stage} \
             ! savantqueue name=q2 ! savantpyfunc module={stage} ! fakesink sync=true \
@@ -107,7 +109,7 @@ fn a_savantqueue_behind_a_queue_in_a_tee_branch_runs_inline_and_still_pauses_and
 fn a_single_branch_with_inline_stages_pauses_and_seeks() {
     let stage = short_stage("single_short_stage");
     let pipeline = pause_seek_and_finish(&format!(
-        "videotestsrc num-buffers=600 ! video/x-raw,format=GRAY8,width=16,height=16,framerate=400/1 \
+        "videotestsrc num-buffers=300 ! video/x-raw,format=GRAY8,width=16,height=16,framerate=100/1 \
          ! savantqueue name=q ! savantpyfunc module={stage} \
          ! savantqueue name=q2 ! savantpyfunc module={stage} ! fakesink sync=true"
     ));
@@ -440,41 +442,4 @@ fn a_stage_file_that_shadows_a_standard_module_is_an_error_naming_both() {
     // And the real json is still what everyone gets.
     let real: bool = py_eval("hasattr(__import__('json'), 'dumps')");
     assert!(real);
-}
-
-/// A pure-Python stage of 60-80 us a call holds the GIL: the same verdict in
-/// identical runs.
-#[test]
-fn a_gil_holding_stage_gets_the_same_verdict_in_identical_runs() {
-    let stage = module(
-        "pure_python_70us",
-        r#"
-        import time
-        def process_frame(frame):
-            end = time.perf_counter() + 0.00007
-            while time.perf_counter() < end:
-                pass
-        "#,
-    );
-    init();
-    let verdicts: Vec<(String, u64)> = (0..2)
-        .map(|_| {
-            let pipeline = gst::parse::launch(&format!(
-                "videotestsrc num-buffers=3000 ! video/x-raw,format=GRAY8,width=8,height=8 \
-                 ! savantpyfunc name=s module={stage} ! fakesink"
-            ))
-            .unwrap();
-            common::run_to_eos(&pipeline, Duration::from_secs(60));
-            let stats = queue_stats(&pipeline, "s");
-            pipeline.set_state(gst::State::Null).unwrap();
-            (
-                stats.get::<String>("verdict").unwrap(),
-                stats.get::<u64>("gil-samples").unwrap(),
-            )
-        })
-        .collect();
-    for (verdict, samples) in &verdicts {
-        assert!(*samples >= 20, "{verdicts:?}");
-        assert_eq!(verdict, "GIL-bound: queues will not help", "{verdicts:?}");
-    }
 }

@@ -305,7 +305,8 @@ fn padded_rows_from_a_meta_are_drawn_at_the_right_bytes() {
     assert!(data[..16].iter().all(|&b| b == 7), "header untouched");
 }
 
-/// Every raw format savantpyfunc gives arrays for, plus two it treats as opaque.
+/// Every raw format savantpyfunc takes (those it gives arrays for; its caps refuse
+/// the rest).
 const PYFUNC_FORMATS: &[F] = &[
     F::Rgba,
     F::Bgra,
@@ -324,8 +325,6 @@ const PYFUNC_FORMATS: &[F] = &[
     F::Nv12,
     F::Nv21,
     F::Y444,
-    F::Uyvy,
-    F::I42010le,
 ];
 
 /// savantdrawfunc's caps.

@@ -223,3 +223,45 @@ fn mode_always_never_hands_over() {
     assert_eq!(q0.get::<u64>("passed-inline").unwrap(), 0);
     assert_eq!(q1.get::<u64>("passed-inline").unwrap(), 0);
 }
+
+/// A pure-Python stage of 60-80 us a call holds the GIL: the same verdict in
+/// identical runs.
+#[test]
+fn a_gil_holding_stage_gets_the_same_verdict_in_identical_runs() {
+    let stage = common::module(
+        "pure_python_70us",
+        r#"
+        import time
+        def process_frame(frame):
+            end = time.perf_counter() + 0.00007
+            while time.perf_counter() < end:
+                pass
+        "#,
+    );
+    init();
+    let verdicts: Vec<(String, u64)> = (0..2)
+        .map(|_| {
+            let pipeline = gst::parse::launch(&format!(
+                "videotestsrc num-buffers=10000 ! video/x-raw,format=GRAY8,width=8,height=8 \
+                 ! savantpyfunc name=s module={stage} ! fakesink"
+            ))
+            .unwrap();
+            common::run_to_eos(&pipeline, std::time::Duration::from_secs(60));
+            let stats = pipeline
+                .downcast_ref::<gst::Bin>()
+                .unwrap()
+                .by_name("s")
+                .unwrap()
+                .property::<gst::Structure>("stats");
+            pipeline.set_state(gst::State::Null).unwrap();
+            (
+                stats.get::<String>("verdict").unwrap(),
+                stats.get::<u64>("gil-samples").unwrap(),
+            )
+        })
+        .collect();
+    for (verdict, samples) in &verdicts {
+        assert!(*samples >= 20, "{verdicts:?}");
+        assert_eq!(verdict, "GIL-bound: queues will not help", "{verdicts:?}");
+    }
+}

@@ -35,7 +35,9 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 });
 
 const DEFAULT_FUNCTION: &str = "draw";
-const FORMATS: &[&str] = &["RGBA", "BGRA", "RGBx", "BGRx", "RGB", "BGR", "I420", "NV12"];
+/// What it draws on, in its order of preference (as savantpyfunc's: common, cheap
+/// formats first).
+const FORMATS: &[&str] = &["RGBA", "BGRx", "BGR", "I420", "NV12", "BGRA", "RGBx", "RGB"];
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -295,10 +297,24 @@ impl ObjectSubclass for DrawFunc {
                     |this| this.runtime.sink_event(this.obj().upcast_ref(), pad, event),
                 )
             })
+            .query_function(|pad, parent, query| {
+                DrawFunc::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |this| this.runtime.pad_query(pad, parent, query),
+                )
+            })
             .flags(gst::PadFlags::PROXY_CAPS | gst::PadFlags::PROXY_ALLOCATION)
             .build();
         let templ = klass.pad_template("src").unwrap();
         let srcpad = gst::Pad::builder_from_template(&templ)
+            .query_function(|pad, parent, query| {
+                DrawFunc::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |this| this.runtime.pad_query(pad, parent, query),
+                )
+            })
             .flags(gst::PadFlags::PROXY_CAPS | gst::PadFlags::PROXY_ALLOCATION)
             .build();
         Self {
@@ -306,7 +322,12 @@ impl ObjectSubclass for DrawFunc {
             srcpad,
             settings: Mutex::new(Settings::default()),
             spec: Mutex::new(None),
-            runtime: StageRuntime::new(*CAT, "savantdrawfunc-stats", StageStats::for_drawing()),
+            runtime: StageRuntime::new(
+                *CAT,
+                "savantdrawfunc-stats",
+                StageStats::for_drawing(),
+                FORMATS,
+            ),
         }
     }
 }
@@ -323,6 +344,7 @@ impl ObjectImpl for DrawFunc {
                 module: "Optional Python draw hook: a file path or a dotted module name. Unset: drawing never takes the GIL",
                 function: "The draw hook, called as draw(frame, artist); returns None/True (pass) or False (drop)",
                 on_error: "What an exception in the hook does: fail (ERROR, stop), skip (WARNING, draw the spec only), drop (WARNING, drop the buffer)",
+                formats: "Comma-separated pixel formats the stage takes, e.g. BGRx or RGBA,I420 (a subset of the sink template). Unset: the hook class's `formats` attribute, else every format it draws on",
                 stats: "As savantpyfunc's (frames, dropped, errors, python-ns, gil-wait-ns, ...) plus draw-ns, the time spent rasterizing",
             }));
             properties
@@ -381,12 +403,8 @@ impl ElementImpl for DrawFunc {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst::Caps::builder("video/x-raw")
-                .field("format", gst::List::new(FORMATS.iter().copied()))
-                .build();
-            crate::sink_and_src_templates(&caps)
-        });
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
+            LazyLock::new(|| crate::sink_and_src_templates(&StageRuntime::template_caps(FORMATS)));
         PAD_TEMPLATES.as_ref()
     }
 

@@ -45,6 +45,29 @@ pub struct FrameLayout {
     pub format_planes: usize,
 }
 
+/// Every format with an array layout, in the order a stage prefers them: the common,
+/// cheap ones first (packed 8-bit RGB, then 4:2:0), so a source that offers many
+/// (videotestsrc, videoconvert) picks one of those.
+pub const FRAME_FORMATS: &[&str] = &[
+    "RGBA",
+    "BGRx",
+    "BGR",
+    "I420",
+    "NV12",
+    "BGRA",
+    "RGBx",
+    "RGB",
+    "xRGB",
+    "xBGR",
+    "ARGB",
+    "ABGR",
+    "GRAY8",
+    "GRAY16_LE",
+    "YV12",
+    "NV21",
+    "Y444",
+];
+
 /// The formats `np.asarray(frame)` and `frame.plane(i)` support, for error messages.
 pub const ARRAY_FORMATS: &str = "RGBA, BGRA, RGBx, BGRx, xRGB, xBGR, ARGB, ABGR, RGB, BGR, \
      GRAY8, GRAY16_LE (np.asarray) and I420, YV12, NV12, NV21, Y444 (frame.plane)";

@@ -20,6 +20,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use pyo3::prelude::*;
 
+use crate::frame::layout::FRAME_FORMATS;
 use crate::frame::{Frame, FrameChanges};
 use crate::python::handoff::Handoff;
 use crate::python::runtime::{OnError, RunSettings, StageRuntime};
@@ -384,6 +385,13 @@ impl ObjectSubclass for PyFunc {
                     |this| this.sink_event(pad, event),
                 )
             })
+            .query_function(|pad, parent, query| {
+                PyFunc::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |this| this.runtime.pad_query(pad, parent, query),
+                )
+            })
             .flags(
                 gst::PadFlags::PROXY_CAPS
                     | gst::PadFlags::PROXY_ALLOCATION
@@ -392,6 +400,13 @@ impl ObjectSubclass for PyFunc {
             .build();
         let templ = klass.pad_template("src").unwrap();
         let srcpad = gst::Pad::builder_from_template(&templ)
+            .query_function(|pad, parent, query| {
+                PyFunc::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |this| this.runtime.pad_query(pad, parent, query),
+                )
+            })
             .flags(
                 gst::PadFlags::PROXY_CAPS
                     | gst::PadFlags::PROXY_ALLOCATION
@@ -402,7 +417,12 @@ impl ObjectSubclass for PyFunc {
             sinkpad,
             srcpad,
             settings: Mutex::new(Settings::default()),
-            runtime: StageRuntime::new(*CAT, "savantpyfunc-stats", StageStats::default()),
+            runtime: StageRuntime::new(
+                *CAT,
+                "savantpyfunc-stats",
+                StageStats::default(),
+                FRAME_FORMATS,
+            ),
             pool: Mutex::new(None),
             handoff: Handoff::default(),
             writable: AtomicBool::new(DEFAULT_WRITABLE),
@@ -418,6 +438,7 @@ impl ObjectImpl for PyFunc {
                 module: "Python module: a file path (examples/ball.py) or a dotted name on sys.path (pkg.mod)",
                 function: "Per-frame callable: a method of class-name, or a module-level function; it gets the frame and returns None/True (pass) or False (drop)",
                 on_error: "What an exception in user code does: fail (ERROR, stop), skip (WARNING, pass the buffer), drop (WARNING, drop the buffer)",
+                formats: "Comma-separated pixel formats the stage takes, e.g. BGR or RGBA,I420 (a subset of the sink template). Unset: the class's `formats` attribute, else every format a frame maps to arrays",
                 stats: "frames, dropped, errors, python-ns(-max) in Python, gil-wait-ns(-max) waiting for the GIL, wall-ns since the first call, gil-free-samples of gil-samples (GIL released during a call), verdict on queues; with workers max-in-flight, workers-inline",
             });
             properties.extend([
@@ -509,8 +530,7 @@ impl ElementImpl for PyFunc {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst::Caps::builder("video/x-raw").build();
-            crate::sink_and_src_templates(&caps)
+            crate::sink_and_src_templates(&StageRuntime::template_caps(FRAME_FORMATS))
         });
         PAD_TEMPLATES.as_ref()
     }

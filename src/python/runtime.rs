@@ -60,6 +60,8 @@ pub struct RunSettings {
     pub dev_mode: bool,
     /// Instances of the user's class to build (one per worker, or one).
     pub instances: usize,
+    /// The `formats` property: comma-separated format names, or None.
+    pub formats: Option<String>,
 }
 
 /// The user's instances, in worker order; empty without user code.
@@ -109,6 +111,11 @@ pub struct StageRuntime {
     dev_mode: AtomicBool,
     /// Held by the one thread that reloads; others keep going with the old code.
     reloading: Mutex<()>,
+    /// The formats the element can take at all, in its order of preference.
+    supported: &'static [&'static str],
+    /// What caps queries answer: `supported`, narrowed by `formats` (the property,
+    /// else the class's attribute) once the stage started.
+    allowed_caps: Mutex<gst::Caps>,
 }
 
 /// The key under which a stage element carries its statistics (see `stage_stats`).
@@ -128,7 +135,12 @@ pub fn stage_stats(element: &gst::Element) -> Option<Arc<StageStats>> {
 }
 
 impl StageRuntime {
-    pub fn new(cat: gst::DebugCategory, stats_name: &'static str, stats: StageStats) -> Self {
+    pub fn new(
+        cat: gst::DebugCategory,
+        stats_name: &'static str,
+        stats: StageStats,
+        supported: &'static [&'static str],
+    ) -> Self {
         Self {
             cat,
             stats_name,
@@ -136,7 +148,85 @@ impl StageRuntime {
             state: Mutex::new(None),
             dev_mode: AtomicBool::new(false),
             reloading: Mutex::new(()),
+            supported,
+            allowed_caps: Mutex::new(formats_caps(supported)),
         }
+    }
+
+    /// The pad template caps of an element that takes `supported`.
+    pub fn template_caps(supported: &[&str]) -> gst::Caps {
+        formats_caps(supported)
+    }
+
+    /// Caps and accept-caps queries on either pad (both proxy caps): what downstream
+    /// and the templates allow, narrowed to the stage's formats and in the stage's
+    /// order of preference, so that a source offering many formats picks the first
+    /// of ours it has.
+    pub fn pad_query(
+        &self,
+        pad: &gst::Pad,
+        parent: Option<&impl IsA<gst::Object>>,
+        query: &mut gst::QueryRef,
+    ) -> bool {
+        let allowed = self.allowed_caps.lock().unwrap().clone();
+        if let gst::QueryViewMut::AcceptCaps(q) = query.view_mut() {
+            if !q.caps().can_intersect(&allowed) {
+                q.set_result(false);
+                return true;
+            }
+        }
+        if !gst::Pad::query_default(pad, parent, query) {
+            return false;
+        }
+        if let gst::QueryViewMut::Caps(q) = query.view_mut() {
+            if let Some(result) = q.result_owned() {
+                q.set_result(&allowed.intersect_with_mode(&result, gst::CapsIntersectMode::First));
+            }
+        }
+        true
+    }
+
+    /// Narrows negotiation to the `formats` property, else the class's `formats`;
+    /// an unknown or unsupported name is an error naming the supported ones.
+    fn restrict_formats(
+        &self,
+        property: Option<&str>,
+        instances: &Instances,
+    ) -> Result<(), StageError> {
+        let (names, origin): (Vec<String>, &str) = match property {
+            Some(list) => (
+                list.split(',')
+                    .map(|f| f.trim().to_owned())
+                    .filter(|f| !f.is_empty())
+                    .collect(),
+                "the formats property",
+            ),
+            None => match instances.first().and_then(|h| h.formats.clone()) {
+                Some(names) => (names, "the class's formats attribute"),
+                None => {
+                    *self.allowed_caps.lock().unwrap() = formats_caps(self.supported);
+                    return Ok(());
+                }
+            },
+        };
+        if let Some(bad) = names.iter().find(|n| !self.supported.contains(&n.as_str())) {
+            return Err(StageError::plain(format!(
+                "{origin}: format {bad:?} is not one this element takes ({})",
+                self.supported.join(", ")
+            )));
+        }
+        if names.is_empty() {
+            return Err(StageError::plain(format!("{origin} names no format")));
+        }
+        // The element's order of preference among the names given.
+        let chosen: Vec<&str> = self
+            .supported
+            .iter()
+            .copied()
+            .filter(|f| names.iter().any(|n| n == f))
+            .collect();
+        *self.allowed_caps.lock().unwrap() = formats_caps(&chosen);
+        Ok(())
     }
 
     /// Makes the element a Python stage for `stage_stats`; from `constructed`.
@@ -213,6 +303,12 @@ impl StageRuntime {
                 .load_instances(element, config, settings.instances)
                 .map_err(StageError::into_error_message)?,
         };
+        if let Err(error) = self.restrict_formats(settings.formats.as_deref(), &instances) {
+            for hooks in instances.iter() {
+                self.stop_instance(element, hooks.clone());
+            }
+            return Err(error.into_error_message());
+        }
         let dev = match (&settings.code, instances.first(), settings.dev_mode) {
             (Some(config), Some(hooks), true) => {
                 let watch = thread_state::attach(|py| Watch::collect(py, hooks)).0;
@@ -561,6 +657,13 @@ impl StageRuntime {
         }
         self.post_stats(element);
     }
+}
+
+/// `video/x-raw` with `formats` as a list, in that order.
+fn formats_caps(formats: &[&str]) -> gst::Caps {
+    gst::Caps::builder("video/x-raw")
+        .field("format", gst::List::new(formats.iter().copied()))
+        .build()
 }
 
 /// An interpreter with `savant_gst` importable; cheap after the first call.

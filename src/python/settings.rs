@@ -13,6 +13,7 @@ pub struct Blurbs {
     pub function: &'static str,
     pub on_error: &'static str,
     pub stats: &'static str,
+    pub formats: &'static str,
 }
 
 #[derive(Debug, Clone)]
@@ -24,6 +25,8 @@ pub struct CodeSettings {
     pub on_error: OnError,
     pub stats_interval_ms: u32,
     pub dev_mode: bool,
+    /// The `formats` property, as set.
+    pub formats: Option<String>,
     default_function: &'static str,
 }
 
@@ -37,6 +40,7 @@ impl CodeSettings {
             on_error: OnError::Fail,
             stats_interval_ms: 0,
             dev_mode: false,
+            formats: None,
             default_function,
         }
     }
@@ -81,6 +85,11 @@ impl CodeSettings {
                 .default_value(0)
                 .mutable_ready()
                 .build(),
+            glib::ParamSpecString::builder("formats")
+                .nick("Formats")
+                .blurb(blurbs.formats)
+                .mutable_ready()
+                .build(),
             glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                 .nick("Statistics")
                 .blurb(blurbs.stats)
@@ -105,6 +114,7 @@ impl CodeSettings {
             "on-error" => self.on_error = value.get().unwrap(),
             "dev-mode" => self.dev_mode = value.get().unwrap(),
             "stats-interval" => self.stats_interval_ms = value.get().unwrap(),
+            "formats" => self.formats = value.get().unwrap(),
             _ => return false,
         }
         true
@@ -119,6 +129,7 @@ impl CodeSettings {
             "on-error" => self.on_error.to_value(),
             "dev-mode" => self.dev_mode.to_value(),
             "stats-interval" => self.stats_interval_ms.to_value(),
+            "formats" => self.formats.to_value(),
             _ => return None,
         })
     }
@@ -147,6 +158,7 @@ impl CodeSettings {
             stats_interval_ms: self.stats_interval_ms,
             dev_mode: self.dev_mode,
             instances: 1,
+            formats: self.formats.clone().filter(|f| !f.trim().is_empty()),
         }
     }
 }

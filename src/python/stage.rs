@@ -70,6 +70,9 @@ pub struct Hooks {
     pub on_event: Option<Py<PyAny>>,
     pub on_eos: Option<Py<PyAny>>,
     pub on_stop: Option<Py<PyAny>>,
+    /// The class's `formats` attribute (e.g. `formats = ["BGR"]`): the pixel
+    /// formats it wants, when the element's `formats` property does not say.
+    pub formats: Option<Vec<String>>,
 }
 
 impl Hooks {
@@ -129,6 +132,7 @@ impl Hooks {
                 on_event: None,
                 on_eos: None,
                 on_stop: None,
+                formats: None,
             });
         };
 
@@ -150,6 +154,11 @@ impl Hooks {
                 config.function
             ))
         })?;
+        let formats = class_formats(&class).map_err(|message| {
+            StageError::plain(format!(
+                "module {module_name}: {class_name}.formats {message}"
+            ))
+        })?;
         Ok(Self {
             module_name,
             module: module.unbind(),
@@ -160,8 +169,23 @@ impl Hooks {
             on_event: callable_attr(&instance, "on_event"),
             on_eos: callable_attr(&instance, "on_eos"),
             on_stop: callable_attr(&instance, "on_stop"),
+            formats,
         })
     }
+}
+
+/// A class's `formats`: a string ("BGR") or a list of strings; absent is None.
+fn class_formats(class: &Bound<'_, PyAny>) -> Result<Option<Vec<String>>, String> {
+    let Ok(formats) = class.getattr("formats") else {
+        return Ok(None);
+    };
+    if let Ok(one) = formats.extract::<String>() {
+        return Ok(Some(vec![one]));
+    }
+    formats
+        .extract::<Vec<String>>()
+        .map(Some)
+        .map_err(|_| "must be a format name or a list of them, e.g. [\"BGR\", \"RGBA\"]".to_owned())
 }
 
 fn callable_attr(owner: &Bound<'_, PyAny>, name: &str) -> Option<Py<PyAny>> {
