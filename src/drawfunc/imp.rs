@@ -24,7 +24,7 @@ use crate::python::runtime::{OnError, RunSettings, StageRuntime};
 use crate::python::settings::{Blurbs, CodeSettings};
 use crate::python::stage::{Hooks, StageError};
 use crate::python::stats::StageStats;
-use crate::python::thread_state;
+use crate::python::{log_bridge, thread_state};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -107,6 +107,7 @@ impl DrawFunc {
                 }
             };
             let calls = &stats.calls;
+            let _logging = log_bridge::enter(element, *CAT);
             let ((result, python_ns), gil_wait_ns) = thread_state::attach(move |py| {
                 let started = Instant::now();
                 calls.enter();

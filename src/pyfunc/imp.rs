@@ -27,7 +27,7 @@ use crate::python::runtime::{OnError, RunSettings, StageRuntime};
 use crate::python::settings::{Blurbs, CodeSettings};
 use crate::python::stage::{Hooks, StageError};
 use crate::python::stats::StageStats;
-use crate::python::thread_state;
+use crate::python::{log_bridge, thread_state};
 
 use super::workers::{Outcome, WorkerPool};
 
@@ -192,6 +192,7 @@ impl PyFunc {
         let calls = &stats.calls;
         let layout = snapshot.caps.layout;
         let frame_of = &buffer;
+        let _logging = log_bridge::enter(element, *CAT);
         let ((verdict, python_ns), gil_wait_ns) = thread_state::attach(move |py| {
             let started = Instant::now();
             calls.enter();

@@ -6,6 +6,7 @@ pub mod gil_probe;
 pub mod handoff;
 pub mod interpreter;
 pub mod kwargs;
+pub mod log_bridge;
 pub mod reload;
 pub mod runtime;
 pub mod settings;

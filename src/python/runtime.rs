@@ -25,7 +25,7 @@ use pyo3::types::PyBool;
 use super::reload::Watch;
 use super::stage::{Hooks, StageConfig, StageError};
 use super::stats::StageStats;
-use super::{gil_probe, interpreter, thread_state};
+use super::{gil_probe, interpreter, log_bridge, thread_state};
 use crate::frame::layout::FrameLayout;
 use crate::frame::{attributes, CapsInfo};
 
@@ -116,6 +116,18 @@ pub struct StageRuntime {
     /// What caps queries answer: `supported`, narrowed by `formats` (the property,
     /// else the class's attribute) once the stage started.
     allowed_caps: Mutex<gst::Caps>,
+    /// The last WARNING posted for a failed hook, and how often it repeated since.
+    repeated_warning: Mutex<Option<RepeatedWarning>>,
+}
+
+/// Identical WARNINGs for failing hooks are posted at most once per this interval.
+const REPEATED_WARNING_INTERVAL: Duration = Duration::from_secs(10);
+
+struct RepeatedWarning {
+    message: String,
+    policy: &'static str,
+    posted_at: Instant,
+    repeats: u64,
 }
 
 /// The key under which a stage element carries its statistics (see `stage_stats`).
@@ -150,6 +162,7 @@ impl StageRuntime {
             reloading: Mutex::new(()),
             supported,
             allowed_caps: Mutex::new(formats_caps(supported)),
+            repeated_warning: Mutex::new(None),
         }
     }
 
@@ -245,6 +258,7 @@ impl StageRuntime {
     ) -> Result<Hooks, StageError> {
         let cat = self.cat;
         ensure_python().map_err(|e| StageError::plain(format!("cannot start Python: {e}")))?;
+        let _logging = log_bridge::enter(element, cat);
         gst::debug!(cat, obj = element, "loading {config:?}");
         let (loaded, _) = thread_state::attach(|py| -> Result<Hooks, StageError> {
             let hooks = match sibling {
@@ -435,6 +449,7 @@ impl StageRuntime {
         let Ok(info) = gst_video::VideoInfo::from_caps(caps) else {
             return Ok(());
         };
+        let _logging = log_bridge::enter(element, self.cat);
         thread_state::attach(|py| {
             for hooks in instances {
                 if let Some(on_caps) = &hooks.on_caps {
@@ -472,6 +487,7 @@ impl StageRuntime {
             return;
         };
         gil_probe::unregister(&self.stats.calls);
+        self.flush_repeated_warning(element);
         for hooks in state.instances.iter() {
             self.stop_instance(element, hooks.clone());
         }
@@ -480,6 +496,7 @@ impl StageRuntime {
 
     /// Runs an instance's on_stop and releases it (with the GIL).
     pub fn stop_instance(&self, element: &gst::Element, hooks: Arc<Hooks>) {
+        let _logging = log_bridge::enter(element, self.cat);
         thread_state::attach(|py| {
             if let Some(on_stop) = &hooks.on_stop {
                 gst::log!(self.cat, obj = element, "calling on_stop");
@@ -562,6 +579,7 @@ impl StageRuntime {
                 || (is_eos && hooks.on_eos.is_some())
         });
         if wants_python {
+            let _logging = log_bridge::enter(element, cat);
             let failure = thread_state::attach(|py| {
                 instances.iter().try_for_each(|hooks| {
                     call_event_hooks(py, cat, element, hooks, &event, &caps_info, is_eos)
@@ -577,6 +595,7 @@ impl StageRuntime {
             }
         }
         if is_eos {
+            self.flush_repeated_warning(element);
             self.post_stats(element);
             gst::info!(
                 cat,
@@ -614,15 +633,63 @@ impl StageRuntime {
                     "drop"
                 };
                 gst::warning!(self.cat, obj = element, "{}\n{}", error.message, traceback);
+                // The same failure on every frame is one WARNING per interval, with
+                // a count, not hundreds of identical messages on the bus.
+                let repeats = {
+                    let mut repeated = self.repeated_warning.lock().unwrap();
+                    match repeated.as_mut() {
+                        Some(r)
+                            if r.message == error.message
+                                && r.posted_at.elapsed() < REPEATED_WARNING_INTERVAL =>
+                        {
+                            r.repeats += 1;
+                            return on_error;
+                        }
+                        _ => repeated
+                            .replace(RepeatedWarning {
+                                message: error.message.clone(),
+                                policy,
+                                posted_at: Instant::now(),
+                                repeats: 0,
+                            })
+                            .filter(|r| r.message == error.message)
+                            .map_or(0, |r| r.repeats),
+                    }
+                };
+                let repeated = if repeats > 0 {
+                    format!("; {repeats} more time(s) since the last report")
+                } else {
+                    String::new()
+                };
                 gst::element_warning!(
                     element,
                     gst::LibraryError::Failed,
-                    ("{} (on-error={})", error.message, policy),
+                    ("{} (on-error={}{})", error.message, policy, repeated),
                     ["{}", traceback]
                 );
             }
         }
         on_error
+    }
+
+    /// Reports identical WARNINGs that were counted but not posted yet (at EOS and
+    /// on stop).
+    fn flush_repeated_warning(&self, element: &gst::Element) {
+        let Some(repeated) = self.repeated_warning.lock().unwrap().take() else {
+            return;
+        };
+        if repeated.repeats > 0 {
+            gst::element_warning!(
+                element,
+                gst::LibraryError::Failed,
+                (
+                    "{} (on-error={}; {} more time(s) since the last report)",
+                    repeated.message,
+                    repeated.policy,
+                    repeated.repeats
+                )
+            );
+        }
     }
 
     pub fn stats_structure(&self) -> gst::Structure {
@@ -659,6 +726,64 @@ impl StageRuntime {
     }
 }
 
+/// An event's structure as Python sees it in `on_event`: scalars as Python values,
+/// caps as their string, nested structures as dicts, segments as dicts of their
+/// fields, lists as lists; never GStreamer's escaped serialization of a string.
+fn event_dict<'py>(
+    py: Python<'py>,
+    structure: Option<&gst::StructureRef>,
+) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+    let dict = pyo3::types::PyDict::new(py);
+    for (name, value) in structure.into_iter().flat_map(|s| s.iter()) {
+        dict.set_item(name.as_str(), event_value(py, value)?)?;
+    }
+    Ok(dict)
+}
+
+fn event_value<'py>(py: Python<'py>, value: &glib::Value) -> PyResult<Bound<'py, PyAny>> {
+    if let Ok(caps) = value.get::<gst::Caps>() {
+        return Ok(caps.to_string().into_pyobject(py)?.into_any());
+    }
+    if let Ok(structure) = value.get::<gst::Structure>() {
+        return Ok(event_dict(py, Some(&structure))?.into_any());
+    }
+    if let Ok(segment) = value.get::<gst::Segment>() {
+        let dict = pyo3::types::PyDict::new(py);
+        dict.set_item("format", format!("{:?}", segment.format()).to_lowercase())?;
+        dict.set_item("rate", segment.rate())?;
+        dict.set_item("applied-rate", segment.applied_rate())?;
+        let position = |v: i64| (v >= 0).then_some(v as u64);
+        dict.set_item("start", position(segment.start().value()))?;
+        dict.set_item("stop", position(segment.stop().value()))?;
+        dict.set_item("time", position(segment.time().value()))?;
+        dict.set_item("position", position(segment.position().value()))?;
+        dict.set_item("duration", position(segment.duration().value()))?;
+        dict.set_item("base", position(segment.base().value()))?;
+        dict.set_item("offset", position(segment.offset().value()))?;
+        return Ok(dict.into_any());
+    }
+    if let Ok(list) = value.get::<gst::List>() {
+        let items = list
+            .iter()
+            .map(|v| event_value(py, v))
+            .collect::<PyResult<Vec<_>>>()?;
+        return Ok(pyo3::types::PyList::new(py, items)?.into_any());
+    }
+    if let Ok(array) = value.get::<gst::Array>() {
+        let items = array
+            .iter()
+            .map(|v| event_value(py, v))
+            .collect::<PyResult<Vec<_>>>()?;
+        return Ok(pyo3::types::PyList::new(py, items)?.into_any());
+    }
+    if value.type_().is_a(glib::Type::ENUM) || value.type_().is_a(glib::Type::FLAGS) {
+        // GStreamer's name for it ("GST_STREAM_FLAG_NONE", "time"), unquoted.
+        let text = value.serialize().map(|s| s.to_string()).unwrap_or_default();
+        return Ok(text.into_pyobject(py)?.into_any());
+    }
+    attributes::value_to_py(py, value)
+}
+
 /// `video/x-raw` with `formats` as a list, in that order.
 fn formats_caps(formats: &[&str]) -> gst::Caps {
     gst::Caps::builder("video/x-raw")
@@ -672,7 +797,13 @@ fn ensure_python() -> Result<(), String> {
     interpreter::ensure_initialized()?;
     API.get_or_init(|| {
         thread_state::attach(|py| {
-            crate::api::register_module(py).map_err(|e| super::error::format(py, &e))
+            crate::api::register_module(py).map_err(|e| super::error::format(py, &e))?;
+            // The stage elements' categories exist once the plugin registered them.
+            let categories: Vec<gst::DebugCategory> = ["savantpyfunc", "savantdrawfunc"]
+                .iter()
+                .filter_map(|name| gst::DebugCategory::get(name))
+                .collect();
+            log_bridge::install(py, &categories).map_err(|e| super::error::format(py, &e))
         })
         .0
     })
@@ -690,7 +821,7 @@ fn call_event_hooks(
 ) -> Result<(), StageError> {
     if let Some(on_event) = &hooks.on_event {
         let name = event.type_().name();
-        let structure = attributes::to_py_dict(py, event.structure())
+        let structure = event_dict(py, event.structure())
             .map_err(|e| StageError::python(py, "on_event", &e))?;
         gst::log!(cat, obj = element, "calling on_event({name})");
         call_hook(py, hooks, "on_event", on_event, (name.as_str(), structure))?;
