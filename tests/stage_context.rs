@@ -9,12 +9,14 @@ use std::sync::{Arc, Mutex, Once};
 use common::{module, py_eval, run};
 use gst::prelude::*;
 
+/// (object, level, message) lines of savantpyfunc's debug category.
+type Log = Arc<Mutex<Vec<(String, gst::DebugLevel, String)>>>;
+
 /// Debug output of savantpyfunc collected in memory; set up before any element
 /// starts Python (the logging bridge reads the thresholds then).
-fn collected_log() -> Arc<Mutex<Vec<(String, gst::DebugLevel, String)>>> {
+fn collected_log() -> Log {
     static SETUP: Once = Once::new();
-    static LOG: std::sync::OnceLock<Arc<Mutex<Vec<(String, gst::DebugLevel, String)>>>> =
-        std::sync::OnceLock::new();
+    static LOG: std::sync::OnceLock<Log> = std::sync::OnceLock::new();
     let log = LOG.get_or_init(Default::default).clone();
     SETUP.call_once(|| {
         common::init();
