@@ -20,6 +20,7 @@ use crate::draw::canvas::{packed_order, Canvas, Planes};
 use crate::draw::ops::{render, DrawOp};
 use crate::draw::spec::DrawSpec;
 use crate::frame::{objects, Frame, FrameChanges};
+use crate::python::frame_checks::{self, CallReport};
 use crate::python::runtime::{OnError, RunSettings, StageRuntime};
 use crate::python::settings::{Blurbs, CodeSettings};
 use crate::python::stage::{Hooks, StageError};
@@ -87,23 +88,25 @@ impl DrawFunc {
         spec.ops(&objects::read(&buffer), &mut ops);
 
         if let Some(hooks) = snapshot.hooks.clone() {
+            let check_readonly = frame_checks::picks_readonly_check(stats);
             let frame = match Frame::new(&buffer, snapshot.caps.layout, false) {
-                Ok(frame) => frame,
+                Ok(frame) => frame.with_readonly_check(check_readonly),
                 Err(e) => {
                     gst::element_error!(element, gst::StreamError::Format, ("{}", e));
                     return Err(gst::FlowError::Error);
                 }
             };
             let calls = &stats.calls;
-            let ((result, python_ns), gil_wait_ns) = thread_state::attach(move |py| {
+            let (((result, report), python_ns), gil_wait_ns) = thread_state::attach(move |py| {
                 let started = Instant::now();
                 calls.enter();
-                let result = call_draw(py, &hooks, frame);
+                let result = call_draw(py, &hooks, frame, element, stats);
                 calls.leave();
                 drop(hooks);
                 (result, started.elapsed().as_nanos() as u64)
             });
             stats.record_call(python_ns, gil_wait_ns);
+            report.post_warnings(element);
             match result {
                 HookResult::Draw(hook_ops, changes) => {
                     ops.extend(hook_ops);
@@ -176,6 +179,11 @@ impl DrawFunc {
     // READY -> PAUSED: parse the spec, then load the hook if there is one.
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let (run, spec) = self.run_settings();
+        self.settings
+            .lock()
+            .unwrap()
+            .code
+            .configure_checks(&self.runtime.stats);
         let spec = DrawSpec::load(spec.as_deref().unwrap_or("")).map_err(|e| {
             gst::error_msg!(gst::LibraryError::Settings, ("invalid draw-spec: {}", e))
         })?;
@@ -184,8 +192,37 @@ impl DrawFunc {
     }
 }
 
+/// Calls `draw(frame, artist)` and checks what it did to the frame.
+fn call_draw(
+    py: Python<'_>,
+    hooks: &Hooks,
+    frame: Frame,
+    element: &gst::Element,
+    stats: &StageStats,
+) -> (HookResult, CallReport) {
+    let frame = match Bound::new(py, frame) {
+        Ok(frame) => frame,
+        Err(e) => {
+            let error = StageError::python(
+                py,
+                format!("module {}: creating the frame", hooks.module_name),
+                &e,
+            );
+            return (HookResult::Failed(error), CallReport::default());
+        }
+    };
+    let result = call_draw_hook(py, hooks, &frame);
+    let mut report = frame_checks::after_call(element, stats, hooks, &frame);
+    // A write into a shared buffer outweighs what the hook returned or raised.
+    let result = match report.wrote.take() {
+        Some(error) => HookResult::Failed(error),
+        None => result,
+    };
+    (result, report)
+}
+
 /// Calls `draw(frame, artist)`; a False return drops the frame.
-fn call_draw(py: Python<'_>, hooks: &Hooks, frame: Frame) -> HookResult {
+fn call_draw_hook(py: Python<'_>, hooks: &Hooks, frame: &Bound<'_, Frame>) -> HookResult {
     let failed = |e: PyErr, what: &str| {
         HookResult::Failed(StageError::python(
             py,
@@ -193,15 +230,11 @@ fn call_draw(py: Python<'_>, hooks: &Hooks, frame: Frame) -> HookResult {
             &e,
         ))
     };
-    let frame = match Bound::new(py, frame) {
-        Ok(frame) => frame,
-        Err(e) => return failed(e, "creating the frame"),
-    };
     let artist = match Bound::new(py, Artist::default()) {
         Ok(artist) => artist,
         Err(e) => return failed(e, "creating the artist"),
     };
-    let result = match hooks.process.bind(py).call1((&frame, &artist)) {
+    let result = match hooks.process.bind(py).call1((frame, &artist)) {
         Err(e) => return failed(e, &format!("{}() raised", hooks.process_name)),
         Ok(result) => result,
     };
@@ -320,7 +353,7 @@ impl ObjectImpl for DrawFunc {
                 module: "Optional Python draw hook: a file path or a dotted module name. Unset: drawing never takes the GIL",
                 function: "The draw hook, called as draw(frame, artist); returns None/True (pass) or False (drop)",
                 on_error: "What an exception in the hook does: fail (ERROR, stop), skip (WARNING, draw the spec only), drop (WARNING, drop the buffer)",
-                stats: "As savantpyfunc's (frames, dropped, errors, python-ns, gil-wait-ns, ...) plus draw-ns, the time spent rasterizing",
+                stats: "As savantpyfunc's (frames, dropped, errors, python-ns, gil-wait-ns, ...) plus draw-ns, the time spent rasterizing, readonly-checks (frames checked for writes by the hook), frames-held and bytes-held (kept by Python after the calls returned)",
             }));
             properties
         });

@@ -3,11 +3,14 @@
 //! view keeps the mapping (and so the buffer) alive until the last view is gone.
 
 pub mod attributes;
+pub mod held;
 pub mod layout;
 pub mod mapping;
 pub mod objects;
+pub mod readonly_check;
 
 use std::ffi::{c_int, CStr};
+use std::sync::{Arc, OnceLock};
 
 use pyo3::exceptions::{PyBufferError, PyIndexError, PyValueError};
 use pyo3::ffi;
@@ -15,8 +18,10 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyModule};
 
+use held::{Crossing, HeldFrames};
 use layout::{Arrangement, FrameLayout, ARRAY_FORMATS};
 use mapping::Mapping;
+use readonly_check::PlaneHashes;
 
 /// Shape and strides of one exported array, stored inside the exporting object so the
 /// pointers handed to Python stay valid for as long as the view holds that object.
@@ -153,6 +158,27 @@ pub struct Frame {
     packed: Option<ArrayView>,
     attributes: PyOnceLock<Py<PyDict>>,
     objects: PyOnceLock<Py<PyList>>,
+    /// Picked for the read-only check: hash the planes when Python maps them.
+    check_readonly: bool,
+    /// The planes' hashes taken when Python mapped them, before it saw a pointer.
+    hashes_at_map: OnceLock<PlaneHashes>,
+    /// Set when the frame outlived its call: the stage's count and this frame's bytes.
+    held: OnceLock<(Arc<HeldFrames>, u64)>,
+}
+
+/// What a frame shows once the user's call has returned.
+#[derive(Debug, Default)]
+pub struct AfterCall {
+    /// The read-only check ran (the frame was picked and Python mapped it).
+    pub checked: bool,
+    /// The check found this plane changed.
+    pub wrote_plane: Option<usize>,
+    /// Python still references the frame (itself, a plane or an array view).
+    pub kept: bool,
+    /// The frame was mapped writable.
+    pub writable: bool,
+    /// Keeping it took the stage past max-frames-held or max-bytes-held.
+    pub crossing: Option<Crossing>,
 }
 
 /// What Python changed on a frame, to be written to the outgoing buffer.
@@ -214,7 +240,41 @@ impl Frame {
             packed,
             attributes: PyOnceLock::new(),
             objects: PyOnceLock::new(),
+            check_readonly: false,
+            hashes_at_map: OnceLock::new(),
+            held: OnceLock::new(),
         })
+    }
+
+    /// Checks this frame for writes by Python when it is read-only (see
+    /// readonly_check.rs); the caller decides which frames.
+    pub fn with_readonly_check(mut self, check: bool) -> Self {
+        self.check_readonly = check && self.mapping.get().is_none();
+        self
+    }
+
+    /// Right after the user's call returned, with the GIL: compares the planes when
+    /// the frame was checked, and counts it in `held` when Python kept it.
+    pub fn after_call(slf: &Bound<'_, Self>, held: &Arc<HeldFrames>) -> AfterCall {
+        let this = slf.get();
+        let mut after = AfterCall::default();
+        if let (Some(before), Some(mapping)) = (this.hashes_at_map.get(), this.mapping.get()) {
+            after.checked = true;
+            let now = readonly_check::hash_planes(mapping, &this.layout);
+            after.wrote_plane = readonly_check::changed_plane(before, &now);
+        }
+        // Our own reference is the only one unless Python kept the frame, a Plane of
+        // it or an exported view (each holds the frame).
+        // SAFETY: `slf` is a live object and we hold the GIL (the Bound proves both).
+        if unsafe { ffi::Py_REFCNT(slf.as_ptr()) } > 1 {
+            after.kept = true;
+            after.writable = this.writable();
+            let bytes = this.buffer.size() as u64;
+            if this.held.set((held.clone(), bytes)).is_ok() {
+                after.crossing = held.hold(bytes);
+            }
+        }
+        after
     }
 
     /// Everything Python changed (attributes, objects) that differs from the buffer.
@@ -281,6 +341,12 @@ impl Frame {
         }
         let mapping =
             Mapping::new(&self.buffer, false).map_err(|e| PyBufferError::new_err(e.to_string()))?;
+        if self.check_readonly {
+            // Before Python gets a pointer into it.
+            let _ = self
+                .hashes_at_map
+                .set(readonly_check::hash_planes(&mapping, &self.layout));
+        }
         // Only the GIL holder gets here; a lost race would just unmap the spare.
         let _ = self.mapping.set(Box::new(mapping));
         Ok(self.mapping.get().expect("set above"))
@@ -301,6 +367,14 @@ impl Frame {
             "format {} has no array layout; supported: {ARRAY_FORMATS}",
             self.layout.format_name()
         ))
+    }
+}
+
+impl Drop for Frame {
+    fn drop(&mut self) {
+        if let Some((held, bytes)) = self.held.get() {
+            held.release(*bytes);
+        }
     }
 }
 

@@ -221,6 +221,7 @@ impl StageRuntime {
         match replaced {
             Ok(old) => {
                 gst::info!(self.cat, obj = element, "dev-mode: reloaded");
+                self.stats.code_reloaded();
                 if let Some(old) = old {
                     self.stop_instance(element, old);
                 }

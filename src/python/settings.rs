@@ -6,6 +6,9 @@ use gst::prelude::*;
 
 use super::runtime::{OnError, RunSettings};
 use super::stage::StageConfig;
+use super::stats::StageStats;
+use crate::frame::held::{DEFAULT_MAX_BYTES, DEFAULT_MAX_FRAMES};
+use crate::frame::readonly_check::VerifyReadonly;
 
 /// What an element's blurbs say about its code (the rest is common).
 pub struct Blurbs {
@@ -24,6 +27,9 @@ pub struct CodeSettings {
     pub on_error: OnError,
     pub stats_interval_ms: u32,
     pub dev_mode: bool,
+    pub verify_readonly: VerifyReadonly,
+    pub max_frames_held: u64,
+    pub max_bytes_held: u64,
     default_function: &'static str,
 }
 
@@ -37,6 +43,9 @@ impl CodeSettings {
             on_error: OnError::Fail,
             stats_interval_ms: 0,
             dev_mode: false,
+            verify_readonly: VerifyReadonly::Sampled,
+            max_frames_held: DEFAULT_MAX_FRAMES,
+            max_bytes_held: DEFAULT_MAX_BYTES,
             default_function,
         }
     }
@@ -81,6 +90,23 @@ impl CodeSettings {
                 .default_value(0)
                 .mutable_ready()
                 .build(),
+            glib::ParamSpecEnum::builder_with_default("verify-readonly", VerifyReadonly::Sampled)
+                .nick("Verify read-only")
+                .blurb("Check that Python did not write into a read-only frame (OpenCV ignores numpy's read-only flag, and the buffer may be shared by a tee): hash the planes Python mapped before and after the call. sampled: the first 16 frames after start and reload, then one in 64; every-frame; off. A write is handled per on-error; stats count readonly-checks")
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecUInt64::builder("max-frames-held")
+                .nick("Max frames held")
+                .blurb("WARNING when Python keeps more than this many frames (or planes or array views of them) after its calls returned; each pins its whole buffer. stats: frames-held. 0 = no limit")
+                .default_value(DEFAULT_MAX_FRAMES)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecUInt64::builder("max-bytes-held")
+                .nick("Max bytes held")
+                .blurb("WARNING when the buffers of frames Python keeps after its calls returned pass this many bytes. stats: bytes-held. 0 = no limit")
+                .default_value(DEFAULT_MAX_BYTES)
+                .mutable_ready()
+                .build(),
             glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                 .nick("Statistics")
                 .blurb(blurbs.stats)
@@ -105,6 +131,9 @@ impl CodeSettings {
             "on-error" => self.on_error = value.get().unwrap(),
             "dev-mode" => self.dev_mode = value.get().unwrap(),
             "stats-interval" => self.stats_interval_ms = value.get().unwrap(),
+            "verify-readonly" => self.verify_readonly = value.get().unwrap(),
+            "max-frames-held" => self.max_frames_held = value.get().unwrap(),
+            "max-bytes-held" => self.max_bytes_held = value.get().unwrap(),
             _ => return false,
         }
         true
@@ -119,8 +148,19 @@ impl CodeSettings {
             "on-error" => self.on_error.to_value(),
             "dev-mode" => self.dev_mode.to_value(),
             "stats-interval" => self.stats_interval_ms.to_value(),
+            "verify-readonly" => self.verify_readonly.to_value(),
+            "max-frames-held" => self.max_frames_held.to_value(),
+            "max-bytes-held" => self.max_bytes_held.to_value(),
             _ => return None,
         })
+    }
+
+    /// Hands the frame checks' settings to the stage's counters, at start.
+    pub fn configure_checks(&self, stats: &StageStats) {
+        stats.readonly.set_mode(self.verify_readonly);
+        stats
+            .held
+            .set_limits(self.max_frames_held, self.max_bytes_held);
     }
 
     /// For the runtime's start. With `module_required` an unset module is kept (and

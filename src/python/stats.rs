@@ -7,6 +7,8 @@ use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use super::gil_probe::{self, CallTracker};
+use crate::frame::held::HeldFrames;
+use crate::frame::readonly_check::ReadonlySampler;
 
 /// Origin for the first/last frame times kept in atomics.
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
@@ -26,6 +28,10 @@ pub struct StageStats {
     /// Time spent rasterizing (drawing stages), outside the GIL.
     pub draw_ns: AtomicU64,
     reports_drawing: bool,
+    /// Which read-only frames are checked for writes, and how many were.
+    pub readonly: ReadonlySampler,
+    /// Frames Python kept after the calls returned; shared with those frames.
+    pub held: Arc<HeldFrames>,
 }
 
 /// Cumulative counters at one moment; the difference of two is a window.
@@ -104,6 +110,13 @@ impl StageStats {
             counter.store(0, Relaxed);
         }
         self.calls.reset();
+        self.readonly.reset();
+        self.held.reset();
+    }
+
+    /// dev-mode loaded new code: check its first frames again.
+    pub fn code_reloaded(&self) {
+        self.readonly.code_started(self.frames.load(Relaxed));
     }
 
     /// Time since the first call began (at EOS: the stream's wall time).
@@ -131,6 +144,9 @@ impl StageStats {
             .field("gil-free-samples", free)
             .field("gil-samples", samples)
             .field("verdict", gil_probe::verdict(free, samples, mean_call_ns))
+            .field("readonly-checks", self.readonly.checks())
+            .field("frames-held", self.held.frames())
+            .field("bytes-held", self.held.bytes())
             .build();
         if self.reports_drawing {
             structure.set("draw-ns", self.draw_ns.load(Relaxed));
