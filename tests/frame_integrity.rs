@@ -371,3 +371,28 @@ fn the_bytes_limit_warns_in_mebibytes() {
     assert!(held[0].contains("max-bytes-held=1 MiB"), "{}", held[0]);
     assert_eq!(stat(&outcome, "frames-held"), 10);
 }
+
+#[test]
+fn a_stage_that_raises_holds_no_frames_through_its_tracebacks() {
+    let raiser = module(
+        "integrity_raiser",
+        r#"
+        import numpy as np
+        def process_frame(frame):
+            img = np.asarray(frame)
+            raise RuntimeError("bad frame")
+        "#,
+    );
+    let outcome = play(&format!(
+        "videotestsrc num-buffers=100 ! video/x-raw,format=RGBA,width=16,height=16 \
+         ! savantpyfunc name=stage module={raiser} on-error=drop ! fakesink name=sink"
+    ));
+    assert!(outcome.eos, "{outcome:?}");
+    assert_eq!(stat(&outcome, "errors"), 100);
+    assert_eq!(stat(&outcome, "frames-held"), 0);
+    assert!(
+        !outcome.warnings.iter().any(|w| w.contains("frames after")),
+        "{:?}",
+        outcome.warnings
+    );
+}
