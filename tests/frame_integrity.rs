@@ -31,13 +31,12 @@ fn play(description: &str) -> Outcome {
     let counted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     if let Some(sink) = pipeline.by_name("sink") {
         let counter = counted.clone();
-        sink.static_pad("sink").unwrap().add_probe(
-            gst::PadProbeType::BUFFER,
-            move |_, _| {
+        sink.static_pad("sink")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
                 counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 gst::PadProbeReturn::Ok
-            },
-        );
+            });
     }
     pipeline.set_state(gst::State::Playing).unwrap();
     let bus = pipeline.bus().unwrap();

@@ -89,8 +89,8 @@ impl DrawFunc {
 
         if let Some(hooks) = snapshot.hooks.clone() {
             let check_readonly = frame_checks::picks_readonly_check(stats);
-            let frame = match Frame::new(&buffer, snapshot.caps.layout, false) {
-                Ok(frame) => frame.with_readonly_check(check_readonly),
+            let frame = match Frame::new(&buffer, snapshot.caps.layout, false, check_readonly) {
+                Ok(frame) => frame,
                 Err(e) => {
                     gst::element_error!(element, gst::StreamError::Format, ("{}", e));
                     return Err(gst::FlowError::Error);
@@ -214,7 +214,7 @@ fn call_draw(
     let result = call_draw_hook(py, hooks, &frame);
     let mut report = frame_checks::after_call(element, stats, hooks, &frame);
     // A write into a shared buffer outweighs what the hook returned or raised.
-    let result = match report.wrote.take() {
+    let result = match report.take_wrote() {
         Some(error) => HookResult::Failed(error),
         None => result,
     };

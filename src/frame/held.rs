@@ -132,17 +132,11 @@ mod tests {
         held.set_limits(2, 0);
         assert_eq!(held.hold(10), None);
         assert_eq!(held.hold(10), None);
-        assert_eq!(
-            held.hold(10),
-            Some(Crossing::Frames { held: 3, limit: 2 })
-        );
+        assert_eq!(held.hold(10), Some(Crossing::Frames { held: 3, limit: 2 }));
         assert_eq!(held.hold(10), None);
         held.release(10);
         held.release(10);
-        assert_eq!(
-            held.hold(10),
-            Some(Crossing::Frames { held: 3, limit: 2 })
-        );
+        assert_eq!(held.hold(10), Some(Crossing::Frames { held: 3, limit: 2 }));
         assert_eq!((held.frames(), held.bytes()), (3, 30));
     }
 
@@ -154,7 +148,10 @@ mod tests {
         assert_eq!(held.hold(10), None);
         assert_eq!(
             held.hold(10),
-            Some(Crossing::Bytes { held: 30, limit: 25 })
+            Some(Crossing::Bytes {
+                held: 30,
+                limit: 25
+            })
         );
         assert_eq!(held.hold(10), None);
     }

@@ -10,6 +10,7 @@ pub mod objects;
 pub mod readonly_check;
 
 use std::ffi::{c_int, CStr};
+use std::sync::atomic::{AtomicPtr, Ordering::AcqRel, Ordering::Acquire};
 use std::sync::{Arc, OnceLock};
 
 use pyo3::exceptions::{PyBufferError, PyIndexError, PyValueError};
@@ -158,11 +159,21 @@ pub struct Frame {
     packed: Option<ArrayView>,
     attributes: PyOnceLock<Py<PyDict>>,
     objects: PyOnceLock<Py<PyList>>,
+    /// A `Box<FrameChecks>`, null for frames neither picked for the read-only check
+    /// nor kept by Python: one pointer (no lock, no drop glue) on the path every
+    /// frame takes. Set at most once; freed in Drop.
+    checks: AtomicPtr<FrameChecks>,
+}
+
+/// The rare part of a frame's state.
+#[derive(Default)]
+struct FrameChecks {
     /// Picked for the read-only check: hash the planes when Python maps them.
     check_readonly: bool,
     /// The planes' hashes taken when Python mapped them, before it saw a pointer.
     hashes_at_map: OnceLock<PlaneHashes>,
-    /// Set when the frame outlived its call: the stage's count and this frame's bytes.
+    /// Set when the frame outlived its call: the stage's count of held frames and
+    /// the bytes this frame added to it.
     held: OnceLock<(Arc<HeldFrames>, u64)>,
 }
 
@@ -210,8 +221,15 @@ impl FrameChanges {
 
 impl Frame {
     /// Wraps a buffer; `writable` maps it read-write now, so the caller must have
-    /// made it writable. Fails when the buffer is smaller than the caps say.
-    pub fn new(buffer: &gst::Buffer, layout: FrameLayout, writable: bool) -> Result<Self, String> {
+    /// made it writable. A read-only frame with `check_readonly` is checked for
+    /// writes by Python (see readonly_check.rs; the caller picks the frames). Fails
+    /// when the buffer is smaller than the caps say.
+    pub fn new(
+        buffer: &gst::Buffer,
+        layout: FrameLayout,
+        writable: bool,
+        check_readonly: bool,
+    ) -> Result<Self, String> {
         let layout = layout.with_video_meta(buffer);
         let size = buffer.size();
         for i in 0..layout.n_planes {
@@ -240,37 +258,46 @@ impl Frame {
             packed,
             attributes: PyOnceLock::new(),
             objects: PyOnceLock::new(),
-            check_readonly: false,
-            hashes_at_map: OnceLock::new(),
-            held: OnceLock::new(),
+            checks: AtomicPtr::new(if check_readonly && !writable {
+                Box::into_raw(Box::new(FrameChecks {
+                    check_readonly: true,
+                    ..FrameChecks::default()
+                }))
+            } else {
+                std::ptr::null_mut()
+            }),
         })
     }
 
-    /// Checks this frame for writes by Python when it is read-only (see
-    /// readonly_check.rs); the caller decides which frames.
-    pub fn with_readonly_check(mut self, check: bool) -> Self {
-        self.check_readonly = check && self.mapping.get().is_none();
-        self
-    }
-
     /// Right after the user's call returned, with the GIL: compares the planes when
-    /// the frame was checked, and counts it in `held` when Python kept it.
-    pub fn after_call(slf: &Bound<'_, Self>, held: &Arc<HeldFrames>) -> AfterCall {
-        let this = slf.get();
-        let mut after = AfterCall::default();
-        if let (Some(before), Some(mapping)) = (this.hashes_at_map.get(), this.mapping.get()) {
-            after.checked = true;
-            let now = readonly_check::hash_planes(mapping, &this.layout);
-            after.wrote_plane = readonly_check::changed_plane(before, &now);
-        }
+    /// the frame was checked, and counts it in `held` when Python kept it. None
+    /// when there is nothing to tell (the usual case, kept cheap).
+    #[inline]
+    pub fn after_call(slf: &Bound<'_, Self>, held: &Arc<HeldFrames>) -> Option<AfterCall> {
         // Our own reference is the only one unless Python kept the frame, a Plane of
         // it or an exported view (each holds the frame).
         // SAFETY: `slf` is a live object and we hold the GIL (the Bound proves both).
-        if unsafe { ffi::Py_REFCNT(slf.as_ptr()) } > 1 {
+        let kept = unsafe { ffi::Py_REFCNT(slf.as_ptr()) } > 1;
+        if !kept && slf.get().checks().is_none() {
+            return None;
+        }
+        Some(slf.get().after_checked_or_kept_call(kept, held))
+    }
+
+    #[cold]
+    fn after_checked_or_kept_call(&self, kept: bool, held: &Arc<HeldFrames>) -> AfterCall {
+        let mut after = AfterCall::default();
+        let checks = self.checks_or_init();
+        if let (Some(before), Some(mapping)) = (checks.hashes_at_map.get(), self.mapping.get()) {
+            after.checked = true;
+            let now = readonly_check::hash_planes(mapping, &self.layout);
+            after.wrote_plane = readonly_check::changed_plane(before, &now);
+        }
+        if kept {
             after.kept = true;
-            after.writable = this.writable();
-            let bytes = this.buffer.size() as u64;
-            if this.held.set((held.clone(), bytes)).is_ok() {
+            after.writable = self.writable();
+            let bytes = self.buffer.size() as u64;
+            if checks.held.set((held.clone(), bytes)).is_ok() {
                 after.crossing = held.hold(bytes);
             }
         }
@@ -341,15 +368,41 @@ impl Frame {
         }
         let mapping =
             Mapping::new(&self.buffer, false).map_err(|e| PyBufferError::new_err(e.to_string()))?;
-        if self.check_readonly {
+        if let Some(checks) = self.checks().filter(|c| c.check_readonly) {
             // Before Python gets a pointer into it.
-            let _ = self
+            let _ = checks
                 .hashes_at_map
                 .set(readonly_check::hash_planes(&mapping, &self.layout));
         }
         // Only the GIL holder gets here; a lost race would just unmap the spare.
         let _ = self.mapping.set(Box::new(mapping));
         Ok(self.mapping.get().expect("set above"))
+    }
+
+    fn checks(&self) -> Option<&FrameChecks> {
+        // SAFETY: a non-null pointer came from Box::into_raw, is never replaced once
+        // set, and is freed only in Drop (which needs &mut self): it is valid for as
+        // long as this &self.
+        unsafe { self.checks.load(Acquire).as_ref() }
+    }
+
+    fn checks_or_init(&self) -> &FrameChecks {
+        if let Some(checks) = self.checks() {
+            return checks;
+        }
+        let new = Box::into_raw(Box::<FrameChecks>::default());
+        match self
+            .checks
+            .compare_exchange(std::ptr::null_mut(), new, AcqRel, Acquire)
+        {
+            // SAFETY: `new` is ours and now owned by the frame, freed only in Drop.
+            Ok(_) => unsafe { &*new },
+            Err(existing) => {
+                // SAFETY: `new` was never shared; `existing` is valid as in checks().
+                drop(unsafe { Box::from_raw(new) });
+                unsafe { &*existing }
+            }
+        }
     }
 
     fn packed_view_error(&self) -> PyErr {
@@ -372,7 +425,14 @@ impl Frame {
 
 impl Drop for Frame {
     fn drop(&mut self) {
-        if let Some((held, bytes)) = self.held.get() {
+        let checks = *self.checks.get_mut();
+        if checks.is_null() {
+            return;
+        }
+        // SAFETY: a non-null pointer came from Box::into_raw (in `new` or
+        // `checks_or_init`) and is freed only here, once.
+        let checks = unsafe { Box::from_raw(checks) };
+        if let Some((held, bytes)) = checks.held.get() {
             held.release(*bytes);
         }
     }

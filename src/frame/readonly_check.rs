@@ -32,7 +32,10 @@ pub enum VerifyReadonly {
     Sampled,
     #[enum_value(name = "Never check", nick = "off")]
     Off,
-    #[enum_value(name = "Every frame (hashes each mapped frame twice)", nick = "every-frame")]
+    #[enum_value(
+        name = "Every frame (hashes each mapped frame twice)",
+        nick = "every-frame"
+    )]
     EveryFrame,
 }
 

@@ -218,14 +218,8 @@ impl PyFunc {
             let started = Instant::now();
             calls.enter();
             // Built in place, under the GIL: the frame is moved once, into Python.
-            let outcome = match Frame::new(frame_of, layout, writable) {
-                Ok(frame) => call_process(
-                    py,
-                    &hooks,
-                    frame.with_readonly_check(check_readonly),
-                    element,
-                    stats,
-                ),
+            let outcome = match Frame::new(frame_of, layout, writable, check_readonly) {
+                Ok(frame) => call_process(py, &hooks, frame, element, stats),
                 Err(e) => (Verdict::Invalid(e), CallReport::default()),
             };
             calls.leave();
@@ -423,7 +417,7 @@ fn call_process(
     };
     let mut report = frame_checks::after_call(element, stats, hooks, &frame);
     // A write into a shared buffer outweighs what the call returned or raised.
-    let verdict = match report.wrote.take() {
+    let verdict = match report.take_wrote() {
         Some(error) => Verdict::Failed(error),
         None => verdict,
     };

@@ -8,22 +8,40 @@ use pyo3::prelude::*;
 
 use super::stage::{Hooks, StageError};
 use super::stats::StageStats;
-use crate::frame::{held, readonly_check, Frame};
+use crate::frame::{held, readonly_check, AfterCall, Frame};
 
-/// What to report for one call. Empty (and allocation-free) on the usual path.
+/// What to report for one call: nothing (one null pointer, moved cheaply through
+/// the per-buffer path) unless a check found something.
 #[derive(Debug, Default)]
-pub struct CallReport {
+pub struct CallReport(Option<Box<Findings>>);
+
+#[derive(Debug, Default)]
+struct Findings {
     /// Python wrote into a read-only frame: handled like an exception (on-error).
-    pub wrote: Option<StageError>,
+    wrote: Option<StageError>,
     warnings: Vec<String>,
 }
 
 impl CallReport {
+    /// The error for a write into a read-only frame, if there was one.
+    #[inline]
+    pub fn take_wrote(&mut self) -> Option<StageError> {
+        self.0.as_mut()?.wrote.take()
+    }
+
     /// Posts the warnings, once the GIL is released.
-    pub fn post_warnings(&self, element: &gst::Element) {
-        for warning in &self.warnings {
-            gst::element_warning!(element, gst::LibraryError::Failed, ("{}", warning));
+    #[inline]
+    pub fn post_warnings(self, element: &gst::Element) {
+        if let Some(findings) = self.0 {
+            post(element, &findings);
         }
+    }
+}
+
+#[cold]
+fn post(element: &gst::Element, findings: &Findings) {
+    for warning in &findings.warnings {
+        gst::element_warning!(element, gst::LibraryError::Failed, ("{}", warning));
     }
 }
 
@@ -34,23 +52,36 @@ pub fn picks_readonly_check(stats: &StageStats) -> bool {
 }
 
 /// Right after the call returned, before the element drops its reference to `frame`.
+#[inline]
 pub fn after_call(
     element: &gst::Element,
     stats: &StageStats,
     hooks: &Hooks,
     frame: &Bound<'_, Frame>,
 ) -> CallReport {
-    let after = Frame::after_call(frame, &stats.held);
-    let mut report = CallReport::default();
+    match Frame::after_call(frame, &stats.held) {
+        None => CallReport(None),
+        Some(after) => report(element, stats, hooks, after),
+    }
+}
+
+#[cold]
+fn report(
+    element: &gst::Element,
+    stats: &StageStats,
+    hooks: &Hooks,
+    after: AfterCall,
+) -> CallReport {
     if after.checked {
         stats.readonly.count_check();
     }
     if after.wrote_plane.is_none() && !after.kept {
-        return report;
+        return CallReport(None);
     }
     let name = element.name();
+    let mut findings = Findings::default();
     if let Some(plane) = after.wrote_plane {
-        report.wrote = Some(StageError::plain(readonly_check::wrote_message(
+        findings.wrote = Some(StageError::plain(readonly_check::wrote_message(
             &name,
             &hooks.module_name,
             &hooks.process_name,
@@ -58,10 +89,10 @@ pub fn after_call(
         )));
     }
     if after.kept && after.writable && stats.held.first_kept_writable() {
-        report.warnings.push(held::kept_writable_message(&name));
+        findings.warnings.push(held::kept_writable_message(&name));
     }
     if let Some(crossing) = after.crossing {
-        report.warnings.push(crossing.message(&name));
+        findings.warnings.push(crossing.message(&name));
     }
-    report
+    CallReport(Some(Box::new(findings)))
 }
