@@ -82,11 +82,14 @@ fn stat(outcome: &Outcome, field: &str) -> u64 {
 
 /// Draws a filled rectangle with OpenCV into whatever np.asarray(frame) gives, on
 /// the frames whose offset is in `frames` (None: every frame); maps every frame.
+/// Calls last 1 ms, so that sampling keeps its base period even in a debug build
+/// (where hashing is slow).
 fn opencv_scribbler(name: &str, frames: &str) -> String {
     module(
         name,
         &format!(
             r#"
+            import time
             import cv2
             import numpy as np
             WRITE_ON = {frames}
@@ -94,6 +97,7 @@ fn opencv_scribbler(name: &str, frames: &str) -> String {
                 img = np.asarray(frame)
                 if WRITE_ON is None or frame.offset in WRITE_ON:
                     cv2.rectangle(img, (1, 1), (6, 6), (0, 0, 255), -1)
+                time.sleep(0.001)
             "#
         ),
     )
@@ -154,7 +158,32 @@ fn every_frame_mode_catches_a_write_on_frame_500_that_sampling_misses() {
     // among them.
     let sampled = play(&tee_with_read_only_stage(&format!("module={path}"), 600));
     assert!(sampled.eos, "{sampled:?}");
+    assert_eq!(stat(&sampled, "readonly-check-period"), 64);
     assert_eq!(stat(&sampled, "readonly-checks"), 16 + 9);
+}
+
+#[test]
+fn sampling_backs_off_when_hashing_costs_more_than_the_calls() {
+    // 640x480 RGBA (1.2 MB) hashed twice, next to a call that reads one pixel.
+    let pixel = module(
+        "integrity_one_pixel",
+        r#"
+        import numpy as np
+        def process_frame(frame):
+            frame.attributes["p"] = int(np.asarray(frame)[0, 0, 0])
+        "#,
+    );
+    let outcome = play(&format!(
+        "videotestsrc num-buffers=100 ! video/x-raw,format=RGBA,width=640,height=480          ! savantpyfunc name=stage module={pixel} ! fakesink name=sink"
+    ));
+    assert!(outcome.eos, "{outcome:?}");
+    assert!(
+        stat(&outcome, "readonly-check-period") > 64,
+        "{:?}",
+        outcome.stats
+    );
+    // The first 16 frames are always checked; frame 64 no longer is.
+    assert_eq!(stat(&outcome, "readonly-checks"), 16);
 }
 
 #[test]
@@ -174,9 +203,11 @@ fn reading_stages_pass_the_check_and_stages_that_never_map_are_not_hashed() {
     let reader = module(
         "integrity_reader",
         r#"
+        import time
         import numpy as np
         def process_frame(frame):
             frame.attributes["mean"] = float(np.asarray(frame).mean())
+            time.sleep(0.001)
         "#,
     );
     let outcome = play(&tee_with_read_only_stage(&format!("module={reader}"), 200));

@@ -182,6 +182,8 @@ struct FrameChecks {
 pub struct AfterCall {
     /// The read-only check ran (the frame was picked and Python mapped it).
     pub checked: bool,
+    /// What hashing the frame (twice) took.
+    pub hash_ns: u64,
     /// The check found this plane changed.
     pub wrote_plane: Option<usize>,
     /// Python still references the frame (itself, a plane or an array view).
@@ -290,7 +292,10 @@ impl Frame {
         let checks = self.checks_or_init();
         if let (Some(before), Some(mapping)) = (checks.hashes_at_map.get(), self.mapping.get()) {
             after.checked = true;
+            let started = std::time::Instant::now();
             let now = readonly_check::hash_planes(mapping, &self.layout);
+            // The same bytes were hashed when Python mapped them.
+            after.hash_ns = 2 * started.elapsed().as_nanos() as u64;
             after.wrote_plane = readonly_check::changed_plane(before, &now);
         }
         if kept {

@@ -7,7 +7,10 @@
 //! again after the call returns. A stage that never maps the pixels costs nothing.
 //!
 //! Which frames are picked: every frame of the first `FIRST_FRAMES` after a start or
-//! a reload (new code is where mistakes are), then one in `SAMPLE_EVERY`.
+//! a reload (new code is where mistakes are), then one in `SAMPLE_EVERY`, or fewer
+//! when hashing a frame is dear next to the stage's calls (a large frame, a short
+//! call): the period doubles until the checks cost at most `BUDGET_PERCENT` of the
+//! time the stage spends in Python, up to `MAX_PERIOD`.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
@@ -18,6 +21,8 @@ use super::mapping::Mapping;
 
 pub const FIRST_FRAMES: u64 = 16;
 pub const SAMPLE_EVERY: u64 = 64;
+pub const MAX_PERIOD: u64 = 1 << 16;
+pub const BUDGET_PERCENT: u64 = 1;
 
 /// How often a read-only stage's frames are checked for writes.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, glib::Enum)]
@@ -40,13 +45,26 @@ pub enum VerifyReadonly {
 }
 
 /// Per stage: which frames to check, and how many were.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ReadonlySampler {
     mode: AtomicU32,
     /// The stage's frame count when the current code started.
     code_started_at: AtomicU64,
     /// Frames whose planes were hashed (before and after the call).
     checks: AtomicU64,
+    /// After the first frames, one frame in `period` (a power of two) is checked.
+    period: AtomicU64,
+}
+
+impl Default for ReadonlySampler {
+    fn default() -> Self {
+        Self {
+            mode: AtomicU32::new(VerifyReadonly::Sampled as u32),
+            code_started_at: AtomicU64::new(0),
+            checks: AtomicU64::new(0),
+            period: AtomicU64::new(SAMPLE_EVERY),
+        }
+    }
 }
 
 impl ReadonlySampler {
@@ -62,6 +80,7 @@ impl ReadonlySampler {
     pub fn reset(&self) {
         self.code_started_at.store(0, Relaxed);
         self.checks.store(0, Relaxed);
+        self.period.store(SAMPLE_EVERY, Relaxed);
     }
 
     /// Whether to check the frame that follows `frames` calls of this stage: two
@@ -73,18 +92,35 @@ impl ReadonlySampler {
             m if m == VerifyReadonly::EveryFrame as u32 => true,
             _ => {
                 let since = frames.wrapping_sub(self.code_started_at.load(Relaxed));
-                since < FIRST_FRAMES || since.is_multiple_of(SAMPLE_EVERY)
+                since < FIRST_FRAMES || since & (self.period.load(Relaxed) - 1) == 0
             }
         }
     }
 
-    pub fn count_check(&self) {
+    /// A frame was checked; hashing it twice took `hash_ns`, and the stage's calls
+    /// take `mean_call_ns`. Sets the period that keeps the checks within budget.
+    pub fn count_check(&self, hash_ns: u64, mean_call_ns: u64) {
         self.checks.fetch_add(1, Relaxed);
+        self.period
+            .store(period_for(hash_ns, mean_call_ns), Relaxed);
+    }
+
+    /// One frame in this many is checked after the first ones (sampled mode).
+    pub fn period(&self) -> u64 {
+        self.period.load(Relaxed)
     }
 
     pub fn checks(&self) -> u64 {
         self.checks.load(Relaxed)
     }
+}
+
+/// Checking one frame in `period` costs `hash_ns / period` per frame; at most
+/// BUDGET_PERCENT of `mean_call_ns`, within [SAMPLE_EVERY, MAX_PERIOD].
+fn period_for(hash_ns: u64, mean_call_ns: u64) -> u64 {
+    (hash_ns.saturating_mul(100 / BUDGET_PERCENT) / mean_call_ns.max(1))
+        .clamp(SAMPLE_EVERY, MAX_PERIOD)
+        .next_power_of_two()
 }
 
 /// One hash per plane (unused planes stay 0).
@@ -224,6 +260,15 @@ mod tests {
         sampler.code_started(1000);
         assert!((1000..1000 + FIRST_FRAMES).all(|n| sampler.picks(n)));
         assert!(!sampler.picks(1000 + FIRST_FRAMES));
+        // Hashing at 1% of the call time or less: one in 64.
+        sampler.count_check(1_000, 100_000);
+        assert_eq!(sampler.period(), SAMPLE_EVERY);
+        // Hashing costs as much as a call: one in 128 (100x, rounded up to a power of 2).
+        sampler.count_check(100_000, 100_000);
+        assert_eq!(sampler.period(), 128);
+        assert!(sampler.picks(1000 + 128) && !sampler.picks(1000 + 64));
+        sampler.count_check(u64::MAX, 1);
+        assert_eq!(sampler.period(), MAX_PERIOD);
         sampler.set_mode(VerifyReadonly::Off);
         assert!(!sampler.picks(1000));
         sampler.set_mode(VerifyReadonly::EveryFrame);

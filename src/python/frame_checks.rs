@@ -73,7 +73,9 @@ fn report(
     after: AfterCall,
 ) -> CallReport {
     if after.checked {
-        stats.readonly.count_check();
+        stats
+            .readonly
+            .count_check(after.hash_ns, stats.mean_python_ns());
     }
     if after.wrote_plane.is_none() && !after.kept {
         return CallReport(None);

@@ -114,6 +114,11 @@ impl StageStats {
         self.held.reset();
     }
 
+    /// Mean time of one call in Python so far.
+    pub fn mean_python_ns(&self) -> u64 {
+        self.python_ns.load(Relaxed) / self.frames.load(Relaxed).max(1)
+    }
+
     /// dev-mode loaded new code: check its first frames again.
     pub fn code_reloaded(&self) {
         self.readonly.code_started(self.frames.load(Relaxed));
@@ -145,6 +150,7 @@ impl StageStats {
             .field("gil-samples", samples)
             .field("verdict", gil_probe::verdict(free, samples, mean_call_ns))
             .field("readonly-checks", self.readonly.checks())
+            .field("readonly-check-period", self.readonly.period())
             .field("frames-held", self.held.frames())
             .field("bytes-held", self.held.bytes())
             .build();
