@@ -92,7 +92,7 @@ impl CodeSettings {
                 .build(),
             glib::ParamSpecEnum::builder_with_default("verify-readonly", VerifyReadonly::Sampled)
                 .nick("Verify read-only")
-                .blurb("Check that Python did not write into a read-only frame (OpenCV ignores numpy's read-only flag, and the buffer may be shared by a tee): hash the planes Python mapped before and after the call. sampled: the first 16 frames after start and reload, then one in 64; every-frame; off. A write is handled per on-error; stats count readonly-checks")
+                .blurb("Check that Python did not write into a read-only frame (OpenCV ignores numpy's read-only flag, and the buffer may be shared by a tee): hash the planes Python mapped before and after the call. sampled: the first 16 frames after start and reload, then one in 64, or fewer so that checks cost at most 1% of the stage's time; every-frame; off. A write is handled per on-error; stats: readonly-checks, readonly-check-period")
                 .mutable_ready()
                 .build(),
             glib::ParamSpecUInt64::builder("max-frames-held")
