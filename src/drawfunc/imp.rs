@@ -89,7 +89,7 @@ impl DrawFunc {
 
         if let Some(hooks) = snapshot.hooks.clone() {
             let check_readonly = frame_checks::picks_readonly_check(stats);
-            let frame = match Frame::new(&buffer, snapshot.caps.layout, false, check_readonly) {
+            let frame = match Frame::new(&buffer, &snapshot.caps.layout, false, check_readonly) {
                 Ok(frame) => frame,
                 Err(e) => {
                     gst::element_error!(element, gst::StreamError::Format, ("{}", e));

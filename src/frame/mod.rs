@@ -228,7 +228,7 @@ impl Frame {
     /// when the buffer is smaller than the caps say.
     pub fn new(
         buffer: &gst::Buffer,
-        layout: FrameLayout,
+        layout: &FrameLayout,
         writable: bool,
         check_readonly: bool,
     ) -> Result<Self, String> {

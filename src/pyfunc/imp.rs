@@ -211,7 +211,8 @@ impl PyFunc {
         );
         let stats = &self.runtime.stats;
         let calls = &stats.calls;
-        let layout = snapshot.caps.layout;
+        // By reference: the closure below stays a few pointers, moved in registers.
+        let layout = &snapshot.caps.layout;
         let frame_of = &buffer;
         let check_readonly = !writable && frame_checks::picks_readonly_check(stats);
         let (((verdict, report), python_ns), gil_wait_ns) = thread_state::attach(move |py| {
