@@ -20,6 +20,7 @@ use crate::draw::ops::{render, DrawOp};
 use crate::draw::spec::DrawSpec;
 use crate::frame::layout::FrameLayout;
 use crate::frame::{objects, Frame, FrameChanges};
+use crate::python::frame_checks::{self, CallReport};
 use crate::python::runtime::{OnError, RunSettings, StageRuntime};
 use crate::python::settings::{Blurbs, CodeSettings};
 use crate::python::stage::{Hooks, StageError};
@@ -99,7 +100,8 @@ impl DrawFunc {
         spec.ops(&objects::read(&buffer), &mut ops);
 
         if let Some(hooks) = snapshot.instance(0).cloned() {
-            let frame = match Frame::with_checked_layout(&buffer, layout, false) {
+            let check_readonly = frame_checks::picks_readonly_check(stats);
+            let frame = match Frame::with_checked_layout(&buffer, layout, false, check_readonly) {
                 Ok(frame) => frame,
                 Err(e) => {
                     gst::element_error!(element, gst::StreamError::Format, ("{}", e));
@@ -108,15 +110,16 @@ impl DrawFunc {
             };
             let calls = &stats.calls;
             let _logging = log_bridge::enter(element, *CAT);
-            let ((result, python_ns), gil_wait_ns) = thread_state::attach(move |py| {
+            let (((result, report), python_ns), gil_wait_ns) = thread_state::attach(move |py| {
                 let started = Instant::now();
                 calls.enter();
-                let result = call_draw(py, &hooks, frame);
+                let result = call_draw(py, &hooks, frame, element, stats);
                 calls.leave();
                 drop(hooks);
                 (result, started.elapsed().as_nanos() as u64)
             });
             stats.record_call(python_ns, gil_wait_ns);
+            report.post_warnings(element);
             match result {
                 HookResult::Draw(hook_ops, changes) => {
                     ops.extend(hook_ops);
@@ -191,6 +194,11 @@ impl DrawFunc {
     // READY -> PAUSED: parse the spec, then load the hook if there is one.
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let (run, spec) = self.run_settings();
+        self.settings
+            .lock()
+            .unwrap()
+            .code
+            .configure_checks(&self.runtime.stats);
         let spec = DrawSpec::load(spec.as_deref().unwrap_or("")).map_err(|e| {
             gst::error_msg!(gst::LibraryError::Settings, ("invalid draw-spec: {}", e))
         })?;
@@ -199,8 +207,37 @@ impl DrawFunc {
     }
 }
 
+/// Calls `draw(frame, artist)` and checks what it did to the frame.
+fn call_draw(
+    py: Python<'_>,
+    hooks: &Hooks,
+    frame: Frame,
+    element: &gst::Element,
+    stats: &StageStats,
+) -> (HookResult, CallReport) {
+    let frame = match Bound::new(py, frame) {
+        Ok(frame) => frame,
+        Err(e) => {
+            let error = StageError::python(
+                py,
+                format!("module {}: creating the frame", hooks.module_name),
+                &e,
+            );
+            return (HookResult::Failed(error), CallReport::default());
+        }
+    };
+    let result = call_draw_hook(py, hooks, &frame);
+    let mut report = frame_checks::after_call(element, stats, hooks, &frame);
+    // A write into a shared buffer outweighs what the hook returned or raised.
+    let result = match report.take_wrote() {
+        Some(error) => HookResult::Failed(error),
+        None => result,
+    };
+    (result, report)
+}
+
 /// Calls `draw(frame, artist)`; a False return drops the frame.
-fn call_draw(py: Python<'_>, hooks: &Hooks, frame: Frame) -> HookResult {
+fn call_draw_hook(py: Python<'_>, hooks: &Hooks, frame: &Bound<'_, Frame>) -> HookResult {
     let failed = |e: PyErr, what: &str| {
         HookResult::Failed(StageError::python(
             py,
@@ -208,15 +245,11 @@ fn call_draw(py: Python<'_>, hooks: &Hooks, frame: Frame) -> HookResult {
             &e,
         ))
     };
-    let frame = match Bound::new(py, frame) {
-        Ok(frame) => frame,
-        Err(e) => return failed(e, "creating the frame"),
-    };
     let artist = match Bound::new(py, Artist::default()) {
         Ok(artist) => artist,
         Err(e) => return failed(e, "creating the artist"),
     };
-    let result = match hooks.process.bind(py).call1((&frame, &artist)) {
+    let result = match hooks.process.bind(py).call1((frame, &artist)) {
         Err(e) => return failed(e, &format!("{}() raised", hooks.process_name)),
         Ok(result) => result,
     };
@@ -346,7 +379,7 @@ impl ObjectImpl for DrawFunc {
                 function: "The draw hook, called as draw(frame, artist); returns None/True (pass) or False (drop)",
                 on_error: "What an exception in the hook does: fail (ERROR, stop), skip (WARNING, draw the spec only), drop (WARNING, drop the buffer)",
                 formats: "Comma-separated pixel formats the stage takes, e.g. BGRx or RGBA,I420 (a subset of the sink template). Unset: the hook class's `formats` attribute, else every format it draws on",
-                stats: "As savantpyfunc's (frames, dropped, errors, python-ns, gil-wait-ns, ...) plus draw-ns, the time spent rasterizing",
+                stats: "As savantpyfunc's (frames, dropped, errors, python-ns, gil-wait-ns, ...) plus draw-ns, the time spent rasterizing, readonly-checks (frames checked for writes by the hook), frames-held and bytes-held (kept by Python after the calls returned)",
             }));
             properties
         });

@@ -3,12 +3,16 @@
 //! view keeps the mapping (and so the buffer) alive until the last view is gone.
 
 pub mod attributes;
+pub mod held;
 pub mod layout;
 pub mod mapping;
 pub mod objects;
 pub mod values;
+pub mod readonly_check;
 
 use std::ffi::{c_int, CStr};
+use std::sync::atomic::{AtomicPtr, Ordering::AcqRel, Ordering::Acquire};
+use std::sync::{Arc, OnceLock};
 
 use pyo3::exceptions::{PyBufferError, PyIndexError, PyValueError};
 use pyo3::ffi;
@@ -16,8 +20,10 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList};
 
+use held::{Crossing, HeldFrames};
 use layout::{Arrangement, FrameLayout, ARRAY_FORMATS};
 use mapping::Mapping;
+use readonly_check::PlaneHashes;
 
 /// Shape and strides of one exported array, stored inside the exporting object so the
 /// pointers handed to Python stay valid for as long as the view holds that object.
@@ -167,6 +173,39 @@ pub struct Frame {
     packed: Option<ArrayView>,
     attributes: PyOnceLock<attributes::Tracked>,
     objects: PyOnceLock<objects::Objects>,
+    /// A `Box<FrameChecks>`, null for frames neither picked for the read-only check
+    /// nor kept by Python: one pointer (no lock, no drop glue) on the path every
+    /// frame takes. Set at most once; freed in Drop.
+    checks: AtomicPtr<FrameChecks>,
+}
+
+/// The rare part of a frame's state.
+#[derive(Default)]
+struct FrameChecks {
+    /// Picked for the read-only check: hash the planes when Python maps them.
+    check_readonly: bool,
+    /// The planes' hashes taken when Python mapped them, before it saw a pointer.
+    hashes_at_map: OnceLock<PlaneHashes>,
+    /// Set when the frame outlived its call: the stage's count of held frames and
+    /// the bytes this frame added to it.
+    held: OnceLock<(Arc<HeldFrames>, u64)>,
+}
+
+/// What a frame shows once the user's call has returned.
+#[derive(Debug, Default)]
+pub struct AfterCall {
+    /// The read-only check ran (the frame was picked and Python mapped it).
+    pub checked: bool,
+    /// What hashing the frame (twice) took.
+    pub hash_ns: u64,
+    /// The check found this plane changed.
+    pub wrote_plane: Option<usize>,
+    /// Python still references the frame (itself, a plane or an array view).
+    pub kept: bool,
+    /// The frame was mapped writable.
+    pub writable: bool,
+    /// Keeping it took the stage past max-frames-held or max-bytes-held.
+    pub crossing: Option<Crossing>,
 }
 
 /// What Python changed on a frame, to be written to the outgoing buffer.
@@ -198,11 +237,17 @@ impl FrameChanges {
 
 impl Frame {
     /// Wraps a buffer; `writable` maps it read-write now, so the caller must have
-    /// made it writable. Fails when the buffer's layout (caps and VideoMeta) does not
-    /// fit its memory.
-    pub fn new(buffer: &gst::Buffer, layout: FrameLayout, writable: bool) -> Result<Self, String> {
+    /// made it writable. A read-only frame with `check_readonly` is checked for
+    /// writes by Python (see readonly_check.rs; the caller picks the frames). Fails
+    /// when the buffer's layout (caps and VideoMeta) does not fit its memory.
+    pub fn new(
+        buffer: &gst::Buffer,
+        layout: &FrameLayout,
+        writable: bool,
+        check_readonly: bool,
+    ) -> Result<Self, String> {
         let layout = layout.for_buffer(buffer).map_err(|e| e.to_string())?;
-        Self::with_checked_layout(buffer, layout, writable)
+        Self::with_checked_layout(buffer, layout, writable, check_readonly)
     }
 
     /// As `new`, with a layout that `FrameLayout::for_buffer` returned for this buffer.
@@ -210,6 +255,7 @@ impl Frame {
         buffer: &gst::Buffer,
         layout: FrameLayout,
         writable: bool,
+        check_readonly: bool,
     ) -> Result<Self, String> {
         let mapping = std::sync::OnceLock::new();
         if writable {
@@ -226,7 +272,53 @@ impl Frame {
             packed,
             attributes: PyOnceLock::new(),
             objects: PyOnceLock::new(),
+            checks: AtomicPtr::new(if check_readonly && !writable {
+                Box::into_raw(Box::new(FrameChecks {
+                    check_readonly: true,
+                    ..FrameChecks::default()
+                }))
+            } else {
+                std::ptr::null_mut()
+            }),
         })
+    }
+
+    /// Right after the user's call returned, with the GIL: compares the planes when
+    /// the frame was checked, and counts it in `held` when Python kept it. None
+    /// when there is nothing to tell (the usual case, kept cheap).
+    #[inline]
+    pub fn after_call(slf: &Bound<'_, Self>, held: &Arc<HeldFrames>) -> Option<AfterCall> {
+        // Our own reference is the only one unless Python kept the frame, a Plane of
+        // it or an exported view (each holds the frame).
+        // SAFETY: `slf` is a live object and we hold the GIL (the Bound proves both).
+        let kept = unsafe { ffi::Py_REFCNT(slf.as_ptr()) } > 1;
+        if !kept && slf.get().checks().is_none() {
+            return None;
+        }
+        Some(slf.get().after_checked_or_kept_call(kept, held))
+    }
+
+    #[cold]
+    fn after_checked_or_kept_call(&self, kept: bool, held: &Arc<HeldFrames>) -> AfterCall {
+        let mut after = AfterCall::default();
+        let checks = self.checks_or_init();
+        if let (Some(before), Some(mapping)) = (checks.hashes_at_map.get(), self.mapping.get()) {
+            after.checked = true;
+            let started = std::time::Instant::now();
+            let now = readonly_check::hash_planes(mapping, &self.layout);
+            // The same bytes were hashed when Python mapped them.
+            after.hash_ns = 2 * started.elapsed().as_nanos() as u64;
+            after.wrote_plane = readonly_check::changed_plane(before, &now);
+        }
+        if kept {
+            after.kept = true;
+            after.writable = self.writable();
+            let bytes = self.buffer.size() as u64;
+            if checks.held.set((held.clone(), bytes)).is_ok() {
+                after.crossing = held.hold(bytes);
+            }
+        }
+        after
     }
 
     /// Everything Python changed (attributes, objects) that differs from the buffer.
@@ -267,9 +359,41 @@ impl Frame {
         }
         let mapping =
             Mapping::new(&self.buffer, false).map_err(|e| PyBufferError::new_err(e.to_string()))?;
+        if let Some(checks) = self.checks().filter(|c| c.check_readonly) {
+            // Before Python gets a pointer into it.
+            let _ = checks
+                .hashes_at_map
+                .set(readonly_check::hash_planes(&mapping, &self.layout));
+        }
         // Only the GIL holder gets here; a lost race would just unmap the spare.
         let _ = self.mapping.set(Box::new(mapping));
         Ok(self.mapping.get().expect("set above"))
+    }
+
+    fn checks(&self) -> Option<&FrameChecks> {
+        // SAFETY: a non-null pointer came from Box::into_raw, is never replaced once
+        // set, and is freed only in Drop (which needs &mut self): it is valid for as
+        // long as this &self.
+        unsafe { self.checks.load(Acquire).as_ref() }
+    }
+
+    fn checks_or_init(&self) -> &FrameChecks {
+        if let Some(checks) = self.checks() {
+            return checks;
+        }
+        let new = Box::into_raw(Box::<FrameChecks>::default());
+        match self
+            .checks
+            .compare_exchange(std::ptr::null_mut(), new, AcqRel, Acquire)
+        {
+            // SAFETY: `new` is ours and now owned by the frame, freed only in Drop.
+            Ok(_) => unsafe { &*new },
+            Err(existing) => {
+                // SAFETY: `new` was never shared; `existing` is valid as in checks().
+                drop(unsafe { Box::from_raw(new) });
+                unsafe { &*existing }
+            }
+        }
     }
 
     fn packed_view_error(&self) -> PyErr {
@@ -287,6 +411,21 @@ impl Frame {
             "format {} has no array layout; supported: {ARRAY_FORMATS}",
             self.layout.format_name()
         ))
+    }
+}
+
+impl Drop for Frame {
+    fn drop(&mut self) {
+        let checks = *self.checks.get_mut();
+        if checks.is_null() {
+            return;
+        }
+        // SAFETY: a non-null pointer came from Box::into_raw (in `new` or
+        // `checks_or_init`) and is freed only here, once.
+        let checks = unsafe { Box::from_raw(checks) };
+        if let Some((held, bytes)) = checks.held.get() {
+            held.release(*bytes);
+        }
     }
 }
 

@@ -22,6 +22,7 @@ use pyo3::prelude::*;
 
 use crate::frame::layout::FRAME_FORMATS;
 use crate::frame::{Frame, FrameChanges};
+use crate::python::frame_checks::{self, CallReport};
 use crate::python::handoff::Handoff;
 use crate::python::runtime::{OnError, RunSettings, StageRuntime};
 use crate::python::settings::{Blurbs, CodeSettings};
@@ -190,22 +191,25 @@ impl PyFunc {
         );
         let stats = &self.runtime.stats;
         let calls = &stats.calls;
-        let layout = snapshot.caps.layout;
+        // By reference: the closure below stays a few pointers, moved in registers.
+        let layout = &snapshot.caps.layout;
         let frame_of = &buffer;
+        let check_readonly = !writable && frame_checks::picks_readonly_check(stats);
         let _logging = log_bridge::enter(element, *CAT);
-        let ((verdict, python_ns), gil_wait_ns) = thread_state::attach(move |py| {
+        let (((verdict, report), python_ns), gil_wait_ns) = thread_state::attach(move |py| {
             let started = Instant::now();
             calls.enter();
             // Built in place, under the GIL: the frame is moved once, into Python.
-            let verdict = match Frame::new(frame_of, layout, writable) {
-                Ok(frame) => call_process(py, &hooks, frame),
-                Err(e) => Verdict::Invalid(e),
+            let outcome = match Frame::new(frame_of, layout, writable, check_readonly) {
+                Ok(frame) => call_process(py, &hooks, frame, element, stats),
+                Err(e) => (Verdict::Invalid(e), CallReport::default()),
             };
             calls.leave();
             drop(hooks);
-            (verdict, started.elapsed().as_nanos() as u64)
+            (outcome, started.elapsed().as_nanos() as u64)
         });
         stats.record_call(python_ns, gil_wait_ns);
+        report.post_warnings(element);
         self.runtime
             .maybe_post_periodic_stats(element, snapshot.stats_interval_ms);
 
@@ -283,6 +287,7 @@ impl PyFunc {
         let workers = {
             let settings = self.settings.lock().unwrap();
             self.writable.store(settings.writable, Relaxed);
+            settings.code.configure_checks(&self.runtime.stats);
             if settings.instances == Instances::PerWorker {
                 run.instances = settings.workers as usize;
             }
@@ -317,10 +322,19 @@ impl PyFunc {
 }
 
 #[inline(always)]
-fn call_process(py: Python<'_>, hooks: &Hooks, frame: Frame) -> Verdict {
+fn call_process(
+    py: Python<'_>,
+    hooks: &Hooks,
+    frame: Frame,
+    element: &gst::Element,
+    stats: &StageStats,
+) -> (Verdict, CallReport) {
     let frame = match Bound::new(py, frame) {
         Ok(frame) => frame,
-        Err(e) => return Verdict::Failed(StageError::python(py, "creating the frame", &e)),
+        Err(e) => {
+            let error = StageError::python(py, "creating the frame", &e);
+            return (Verdict::Failed(error), CallReport::default());
+        }
     };
     let verdict = match hooks.process.bind(py).call1((&frame,)) {
         Err(e) => Verdict::Failed(StageError::python(
@@ -358,9 +372,15 @@ fn call_process(py: Python<'_>, hooks: &Hooks, frame: Frame) -> Verdict {
             }
         }
     };
+    let mut report = frame_checks::after_call(element, stats, hooks, &frame);
+    // A write into a shared buffer outweighs what the call returned or raised.
+    let verdict = match report.take_wrote() {
+        Some(error) => Verdict::Failed(error),
+        None => verdict,
+    };
     // Unmaps now unless Python kept the frame or a view of it.
     drop(frame);
-    verdict
+    (verdict, report)
 }
 
 #[glib::object_subclass]
@@ -440,7 +460,7 @@ impl ObjectImpl for PyFunc {
                 function: "Per-frame callable: a method of class-name, or a module-level function; it gets the frame and returns None/True (pass) or False (drop)",
                 on_error: "What an exception in user code does: fail (ERROR, stop), skip (WARNING, pass the buffer), drop (WARNING, drop the buffer)",
                 formats: "Comma-separated pixel formats the stage takes, e.g. BGR or RGBA,I420 (a subset of the sink template). Unset: the class's `formats` attribute, else every format a frame maps to arrays",
-                stats: "frames, dropped, errors, python-ns(-max) in Python, gil-wait-ns(-max) waiting for the GIL, wall-ns since the first call, gil-free-samples of gil-samples (GIL released during a call), verdict on queues; with workers max-in-flight, workers-inline",
+                stats: "frames, dropped, errors, python-ns(-max) in Python, gil-wait-ns(-max) waiting for the GIL, wall-ns since the first call, gil-free-samples of gil-samples (GIL released during a call), verdict on queues, readonly-checks (frames checked for writes by a read-only stage), frames-held and bytes-held (kept by Python after the calls returned); with workers max-in-flight, workers-inline",
             });
             properties.extend([
                 glib::ParamSpecBoolean::builder("writable")

@@ -10,8 +10,8 @@
 //! - handed over -> inline: the stage waited for the GIL for over 20% of its Python time
 //!   (contended) and held the GIL in most of at least 5 GIL samples (of the window, or
 //!   since start when the window has fewer), with calls under 1 ms (longer ones could
-//!   win under 1.3%); or its calls are short (under
-//!   50 us on average), when a hand-over costs about as much as the call and running
+//!   win under 1.3%); or most of its calls are short (under
+//!   50 us; counted, not averaged), when a hand-over costs about as much as the call and running
 //!   the call on upstream's thread costs upstream at most that call. Upstream then
 //!   calls the stage on its own thread, as if there were no queue.
 //! - inline -> handed over: the stage released the GIL in at least 60% of at least 10
@@ -28,8 +28,6 @@ use crate::python::stats::{Snapshot, StageStats};
 
 /// Frames per decision window.
 pub const WINDOW_FRAMES: u64 = 32;
-/// Calls shorter than this go inline: a thread hand-over costs 5-13 us here.
-const SHORT_CALL_NS: u64 = 50_000;
 /// GIL-bound calls longer than this stay handed over: a hand-over (5-13 us) is then
 /// under 1.3% of the call, so inline could win little, while a wrong verdict (a
 /// sampler starved of CPU on a loaded machine reads "held") would cost the stage its
@@ -59,7 +57,10 @@ pub fn next_mode(inline: bool, window: &Snapshot, total: &Snapshot) -> Option<bo
     if !inline {
         let contended = window.gil_wait_ns * 5 > window.python_ns;
         let worth_it = mean_call_ns < GIL_BOUND_INLINE_MAX_CALL_NS;
-        ((contended && holds_gil && worth_it) || mean_call_ns < SHORT_CALL_NS).then_some(true)
+        // Most calls under SHORT_CALL_NS (stats.rs): counted, not averaged, so a
+        // call preempted on a loaded machine does not hide a short stage.
+        let mostly_short = window.short_calls * 2 > window.frames;
+        ((contended && holds_gil && worth_it) || mostly_short).then_some(true)
     } else {
         let releases_gil = samples >= 10 && free * 10 >= samples * 6;
         (releases_gil && mean_call_ns >= HAND_OVER_AGAIN_CALL_NS).then_some(false)
@@ -162,8 +163,10 @@ mod tests {
     }
 
     fn window(python_us: u64, wait_us: u64, free: u64, samples: u64) -> Snapshot {
+        let mean_ns = python_us * 1000 / WINDOW_FRAMES;
         Snapshot {
             frames: WINDOW_FRAMES,
+            short_calls: if mean_ns < 50_000 { WINDOW_FRAMES } else { 0 },
             python_ns: python_us * 1000,
             gil_wait_ns: wait_us * 1000,
             gil_free_samples: free,
@@ -184,6 +187,14 @@ mod tests {
         assert_eq!(next(false, &window(16_000, 15_000, 0, 30)), Some(true));
         // Too few samples say nothing: no hand-over is given up on no evidence.
         assert_eq!(next(false, &window(16_000, 15_000, 0, 2)), None);
+    }
+
+    #[test]
+    fn one_preempted_call_does_not_hide_a_short_stage() {
+        // 31 calls of 20 us and one of 8 ms: a mean of 270 us, but short calls.
+        let mut w = window(31 * 20 + 8_000, 0, 0, 0);
+        w.short_calls = 31;
+        assert_eq!(next(false, &w), Some(true));
     }
 
     #[test]

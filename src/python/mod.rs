@@ -2,6 +2,7 @@
 //! bootstrap, per-thread GIL state, loading user modules, exception text.
 
 pub mod error;
+pub mod frame_checks;
 pub mod gil_probe;
 pub mod handoff;
 pub mod interpreter;

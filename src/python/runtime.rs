@@ -422,6 +422,7 @@ impl StageRuntime {
         match replaced {
             Ok(old) => {
                 gst::info!(self.cat, obj = element, "dev-mode: reloaded");
+                self.stats.code_reloaded();
                 self.retire(element, old);
             }
             Err(error) => {
@@ -476,9 +477,17 @@ impl StageRuntime {
         while in_use(&old) {
             std::thread::sleep(Duration::from_millis(1));
         }
-        for hooks in old.iter() {
+        self.stop_instances(element, old);
+    }
+
+    /// Runs every instance's on_stop, then lets go of them with the GIL held, so
+    /// whatever they kept (frames included) is released now, not at the next time
+    /// some thread takes the GIL.
+    fn stop_instances(&self, element: &gst::Element, instances: Instances) {
+        for hooks in instances.iter() {
             self.stop_instance(element, hooks.clone());
         }
+        thread_state::attach(|_py| drop(instances));
     }
 
     /// Runs on_stop and releases the user's objects; PAUSED -> READY.
@@ -488,9 +497,8 @@ impl StageRuntime {
         };
         gil_probe::unregister(&self.stats.calls);
         self.flush_repeated_warning(element);
-        for hooks in state.instances.iter() {
-            self.stop_instance(element, hooks.clone());
-        }
+        let State { instances, .. } = state;
+        self.stop_instances(element, instances);
         gst::debug!(self.cat, obj = element, "stopped");
     }
 

@@ -6,6 +6,9 @@ use gst::prelude::*;
 
 use super::runtime::{OnError, RunSettings};
 use super::stage::StageConfig;
+use super::stats::StageStats;
+use crate::frame::held::{DEFAULT_MAX_BYTES, DEFAULT_MAX_FRAMES};
+use crate::frame::readonly_check::VerifyReadonly;
 
 /// What an element's blurbs say about its code (the rest is common).
 pub struct Blurbs {
@@ -27,6 +30,9 @@ pub struct CodeSettings {
     pub dev_mode: bool,
     /// The `formats` property, as set.
     pub formats: Option<String>,
+    pub verify_readonly: VerifyReadonly,
+    pub max_frames_held: u64,
+    pub max_bytes_held: u64,
     default_function: &'static str,
 }
 
@@ -41,6 +47,9 @@ impl CodeSettings {
             stats_interval_ms: 0,
             dev_mode: false,
             formats: None,
+            verify_readonly: VerifyReadonly::Sampled,
+            max_frames_held: DEFAULT_MAX_FRAMES,
+            max_bytes_held: DEFAULT_MAX_BYTES,
             default_function,
         }
     }
@@ -90,6 +99,23 @@ impl CodeSettings {
                 .blurb(blurbs.formats)
                 .mutable_ready()
                 .build(),
+            glib::ParamSpecEnum::builder_with_default("verify-readonly", VerifyReadonly::Sampled)
+                .nick("Verify read-only")
+                .blurb("Check that Python did not write into a read-only frame (OpenCV ignores numpy's read-only flag, and the buffer may be shared by a tee): hash the planes Python mapped before and after the call. sampled: the first 16 frames after start and reload, then one in 64, or fewer so that checks cost at most 1% of the stage's time; every-frame; off. A write is handled per on-error; stats: readonly-checks, readonly-check-period")
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecUInt64::builder("max-frames-held")
+                .nick("Max frames held")
+                .blurb("WARNING when Python keeps more than this many frames (or planes or array views of them) after its calls returned; each pins its whole buffer. stats: frames-held. 0 = no limit")
+                .default_value(DEFAULT_MAX_FRAMES)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecUInt64::builder("max-bytes-held")
+                .nick("Max bytes held")
+                .blurb("WARNING when the buffers of frames Python keeps after its calls returned pass this many bytes. stats: bytes-held. 0 = no limit")
+                .default_value(DEFAULT_MAX_BYTES)
+                .mutable_ready()
+                .build(),
             glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                 .nick("Statistics")
                 .blurb(blurbs.stats)
@@ -115,6 +141,9 @@ impl CodeSettings {
             "dev-mode" => self.dev_mode = value.get().unwrap(),
             "stats-interval" => self.stats_interval_ms = value.get().unwrap(),
             "formats" => self.formats = value.get().unwrap(),
+            "verify-readonly" => self.verify_readonly = value.get().unwrap(),
+            "max-frames-held" => self.max_frames_held = value.get().unwrap(),
+            "max-bytes-held" => self.max_bytes_held = value.get().unwrap(),
             _ => return false,
         }
         true
@@ -130,8 +159,19 @@ impl CodeSettings {
             "dev-mode" => self.dev_mode.to_value(),
             "stats-interval" => self.stats_interval_ms.to_value(),
             "formats" => self.formats.to_value(),
+            "verify-readonly" => self.verify_readonly.to_value(),
+            "max-frames-held" => self.max_frames_held.to_value(),
+            "max-bytes-held" => self.max_bytes_held.to_value(),
             _ => return None,
         })
+    }
+
+    /// Hands the frame checks' settings to the stage's counters, at start.
+    pub fn configure_checks(&self, stats: &StageStats) {
+        stats.readonly.set_mode(self.verify_readonly);
+        stats
+            .held
+            .set_limits(self.max_frames_held, self.max_bytes_held);
     }
 
     /// For the runtime's start. With `module_required` an unset module is kept (and

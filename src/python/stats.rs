@@ -7,6 +7,12 @@ use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use super::gil_probe::{self, CallTracker};
+use crate::frame::held::HeldFrames;
+use crate::frame::readonly_check::ReadonlySampler;
+
+/// A call shorter than this costs about what a thread hand-over does (5-13 us
+/// here, see handoff.rs).
+pub const SHORT_CALL_NS: u64 = 50_000;
 
 /// Origin for the first/last frame times kept in atomics.
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
@@ -14,6 +20,9 @@ static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 #[derive(Default, Debug)]
 pub struct StageStats {
     pub frames: AtomicU64,
+    /// Calls under SHORT_CALL_NS: a count, unlike a mean, that one call preempted
+    /// on a loaded machine does not move.
+    short_calls: AtomicU64,
     pub dropped: AtomicU64,
     pub errors: AtomicU64,
     python_ns: AtomicU64,
@@ -29,12 +38,18 @@ pub struct StageStats {
     /// The stage runs user Python (a drawing stage without a hook does not): only
     /// then are there GIL figures, a verdict, or a hand-over to decide.
     runs_python: AtomicBool,
+    /// Which read-only frames are checked for writes, and how many were.
+    pub readonly: ReadonlySampler,
+    /// Frames Python kept after the calls returned; shared with those frames.
+    pub held: Arc<HeldFrames>,
 }
 
 /// Cumulative counters at one moment; the difference of two is a window.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Snapshot {
     pub frames: u64,
+    /// Calls shorter than a thread hand-over (`SHORT_CALL_NS`).
+    pub short_calls: u64,
     pub python_ns: u64,
     pub gil_wait_ns: u64,
     pub gil_free_samples: u64,
@@ -46,6 +61,7 @@ impl std::ops::Sub for Snapshot {
     fn sub(self, earlier: Snapshot) -> Snapshot {
         Snapshot {
             frames: self.frames.saturating_sub(earlier.frames),
+            short_calls: self.short_calls.saturating_sub(earlier.short_calls),
             python_ns: self.python_ns.saturating_sub(earlier.python_ns),
             gil_wait_ns: self.gil_wait_ns.saturating_sub(earlier.gil_wait_ns),
             gil_free_samples: self
@@ -77,6 +93,7 @@ impl StageStats {
         let (gil_free_samples, gil_samples) = self.calls.samples();
         Snapshot {
             frames: self.frames.load(Relaxed),
+            short_calls: self.short_calls.load(Relaxed),
             python_ns: self.python_ns.load(Relaxed),
             gil_wait_ns: self.gil_wait_ns.load(Relaxed),
             gil_free_samples,
@@ -86,6 +103,9 @@ impl StageStats {
 
     pub fn record_call(&self, python_ns: u64, gil_wait_ns: u64) {
         self.frames.fetch_add(1, Relaxed);
+        if python_ns < SHORT_CALL_NS {
+            self.short_calls.fetch_add(1, Relaxed);
+        }
         self.python_ns.fetch_add(python_ns, Relaxed);
         self.python_ns_max.fetch_max(python_ns, Relaxed);
         self.gil_wait_ns.fetch_add(gil_wait_ns, Relaxed);
@@ -103,6 +123,7 @@ impl StageStats {
     pub fn reset(&self) {
         for counter in [
             &self.frames,
+            &self.short_calls,
             &self.dropped,
             &self.errors,
             &self.python_ns,
@@ -115,6 +136,18 @@ impl StageStats {
             counter.store(0, Relaxed);
         }
         self.calls.reset();
+        self.readonly.reset();
+        self.held.reset();
+    }
+
+    /// Mean time of one call in Python so far.
+    pub fn mean_python_ns(&self) -> u64 {
+        self.python_ns.load(Relaxed) / self.frames.load(Relaxed).max(1)
+    }
+
+    /// dev-mode loaded new code: check its first frames again.
+    pub fn code_reloaded(&self) {
+        self.readonly.code_started(self.frames.load(Relaxed));
     }
 
     /// Time since the first call began (at EOS: the stream's wall time).
@@ -149,6 +182,10 @@ impl StageStats {
                     "no Python code: the GIL is never taken"
                 },
             )
+            .field("readonly-checks", self.readonly.checks())
+            .field("readonly-check-period", self.readonly.period())
+            .field("frames-held", self.held.frames())
+            .field("bytes-held", self.held.bytes())
             .build();
         if self.reports_drawing {
             structure.set("draw-ns", self.draw_ns.load(Relaxed));
