@@ -31,7 +31,7 @@ pub const BUDGET_PERCENT: u64 = 1;
 pub enum VerifyReadonly {
     #[default]
     #[enum_value(
-        name = "The first 16 frames after start and reload, then one in 64",
+        name = "The first 16 frames after start and reload, then one in 64 or fewer (at most 1% of the stage's time)",
         nick = "sampled"
     )]
     Sampled,
