@@ -331,6 +331,7 @@ impl DrawSpec {
                         y: object.y as i32,
                         w: object.w as i32,
                         h: object.h as i32,
+                        radius: None,
                     });
                 }
             }
