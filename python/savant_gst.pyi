@@ -1,6 +1,6 @@
 """Type stubs for `savant_gst`, the module gst-savant provides to stage code."""
 
-from typing import Optional
+from typing import Any, Optional
 
 __version__: str
 
