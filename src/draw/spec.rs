@@ -321,7 +321,7 @@ impl DrawSpec {
     }
 
     /// Appends the display list for `objects`: blurs first (under everything), then
-    /// per object box, central dot and label.
+    /// per object box, label and central dot (Savant's order).
     pub fn ops(&self, objects: &[ObjectData], out: &mut Vec<DrawOp>) {
         for object in objects {
             if let Some((spec, _)) = self.for_object(object) {
@@ -357,15 +357,6 @@ impl DrawSpec {
                     border: bbox.border,
                     background: bbox.background,
                     thickness: bbox.thickness,
-                });
-            }
-            if let Some(dot) = &spec.central_dot {
-                out.push(DrawOp::Circle {
-                    cx: x + w / 2.0,
-                    cy: y + h / 2.0,
-                    radius: dot.radius,
-                    thickness: 0.0,
-                    color: dot.color,
                 });
             }
             if let Some(label) = &spec.label {
@@ -407,6 +398,16 @@ impl DrawSpec {
                     background: Rgba::default(),
                     border: Rgba::default(),
                     padding: 0.0,
+                });
+            }
+            // Savant draws the dot last, over the label.
+            if let Some(dot) = &spec.central_dot {
+                out.push(DrawOp::Circle {
+                    cx: x + w / 2.0,
+                    cy: y + h / 2.0,
+                    radius: dot.radius,
+                    thickness: 0.0,
+                    color: dot.color,
                 });
             }
         }
