@@ -396,6 +396,17 @@ g: ${oc.env:CARGO_PKG_VERSION_MAJOR}
         assert_eq!(doc["g"], Value::from(major));
     }
 
+    fn fan_out() -> String {
+        let mut yaml = String::from("l0: x\n");
+        for level in 1..30 {
+            let previous = level - 1;
+            yaml.push_str(&format!(
+                "l{level}: ['${{l{previous}}}', '${{l{previous}}}']\n"
+            ));
+        }
+        yaml
+    }
+
     #[test]
     fn errors_name_the_value_that_failed() {
         for (yaml, expected) in [
@@ -413,6 +424,12 @@ g: ${oc.env:CARGO_PKG_VERSION_MAJOR}
                 "a: unsupported resolver \"calc\"",
             ),
             ("a: ${b", "a: unclosed '${'"),
+            (
+                // Each level doubles: 2^30 evaluations without the budget.
+                fan_out().as_str(),
+                "more than 100000 interpolations",
+            ),
+            ("a: 'é${éé'", "unclosed"),
         ] {
             let message = resolved(yaml).unwrap_err().to_string();
             assert!(message.contains(expected), "{yaml}: {message}");
