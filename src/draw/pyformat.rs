@@ -362,7 +362,7 @@ fn group(digits: &str, separator: Option<char>) -> String {
     };
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(separator);
         }
         out.push(c);
@@ -394,10 +394,10 @@ mod tests {
             ("", Float(1e20), "1e+20"),
             ("", Float(1.5e-7), "1.5e-07"),
             (".1f", Float(-12.25), "-12.2"),
-            ("6.1f", Float(3.14159), "   3.1"),
-            ("<6.1f", Float(3.14159), "3.1   "),
-            ("^7.1f", Float(3.14159), "  3.1  "),
-            ("06.1f", Float(-3.14159), "-003.1"),
+            ("6.1f", Float(3.14359), "   3.1"),
+            ("<6.1f", Float(3.14359), "3.1   "),
+            ("^7.1f", Float(3.14359), "  3.1  "),
+            ("06.1f", Float(-3.14359), "-003.1"),
             ("+.0f", Float(2.0), "+2"),
             (".1%", Float(0.256), "25.6%"),
             (".3e", Float(12345.678), "1.235e+04"),
