@@ -361,6 +361,14 @@ fn bad_draw_specs_fail_at_start_naming_the_path() {
             "labels: {car: {central_dot: {radius: -1}}}",
             "labels.car.central_dot.radius: must be between 0 and 1000",
         ),
+        (
+            "parameters: {draw_func: {rendered_objects: {yolo: {car: {label: {format: ['{confidence:.2q}']}}}}}}",
+            "parameters.draw_func.rendered_objects.yolo.car.label.format[0]: bad format spec {confidence:.2q}",
+        ),
+        (
+            "rendered_objects: {yolo: {car: {label: {format: ['{attributes.v:.1d}']}}}}",
+            "rendered_objects.yolo.car.label.format[0]: bad format spec",
+        ),
     ] {
         let result = run(&format!(
             "videotestsrc num-buffers=1 ! video/x-raw,format=RGBA ! savantdrawfunc draw-spec=\"{spec}\" ! appsink name=sink"

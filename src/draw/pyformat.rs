@@ -116,6 +116,9 @@ impl FormatSpec {
         if i < chars.len() {
             return Err("invalid format spec".to_owned());
         }
+        if spec.precision.is_some() && spec.kind.is_some_and(|k| "bcdoxX".contains(k)) {
+            return Err("precision is not allowed with an integer format".to_owned());
+        }
         let numeric_only = spec.sign.is_some()
             || spec.alternate
             || spec.grouping.is_some()
@@ -437,6 +440,7 @@ mod tests {
             ("s", ValueKind::Int),
             (".2", ValueKind::Int),
             ("9999", ValueKind::Any),
+            (".1d", ValueKind::Any),
         ] {
             assert!(FormatSpec::parse(spec, kind).is_err(), "{spec:?} {kind:?}");
         }

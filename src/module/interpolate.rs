@@ -435,4 +435,48 @@ g: ${oc.env:CARGO_PKG_VERSION_MAJOR}
             assert!(message.contains(expected), "{yaml}: {message}");
         }
     }
+
+    #[test]
+    fn arbitrary_interpolation_text_never_panics() {
+        const TOKENS: &[&str] = &[
+            "${",
+            "}",
+            "{",
+            ".",
+            "a",
+            "b",
+            "oc.env:",
+            "oc.decode:",
+            "json:",
+            ",",
+            "'",
+            "\"",
+            "[",
+            "]",
+            "[0]",
+            "\\",
+            "é",
+            " ",
+            "null",
+            "1",
+            ":",
+        ];
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..(next() % 12) {
+                text.push_str(TOKENS[(next() % TOKENS.len() as u64) as usize]);
+            }
+            let mut map = Mapping::new();
+            map.insert("a".into(), Value::String(text.clone()));
+            map.insert("b".into(), Value::Sequence(vec![Value::String(text)]));
+            let _ = resolve_document(&Value::Mapping(map));
+        }
+    }
 }
