@@ -433,6 +433,7 @@ fn element(value: &Value, path: &str, context: &Context<'_>) -> Result<ElementPl
             "kwargs",
             "writable",
             "on_error",
+            "dev_mode",
         ];
         allowed.extend_from_slice(extra);
         check_keys(map, path, &allowed)?;
@@ -459,14 +460,16 @@ fn element(value: &Value, path: &str, context: &Context<'_>) -> Result<ElementPl
                 properties.push((property.to_owned(), value));
             }
         }
-        if let Some(writable) = map.get("writable") {
-            let Value::Bool(writable) = writable else {
-                return error(
-                    join(path, "writable"),
-                    format!("must be a boolean, got {}", kind(writable)),
-                );
-            };
-            properties.push(("writable".to_owned(), writable.to_string()));
+        for (key, property) in [("writable", "writable"), ("dev_mode", "dev-mode")] {
+            if let Some(flag) = map.get(key) {
+                let Value::Bool(flag) = flag else {
+                    return error(
+                        join(path, key),
+                        format!("must be a boolean, got {}", kind(flag)),
+                    );
+                };
+                properties.push((property.to_owned(), flag.to_string()));
+            }
         }
         match map.get("kwargs") {
             None | Some(Value::Null) => {}
@@ -683,10 +686,12 @@ pipeline:
     class_name: Det
     kwargs: {a: 1}
     writable: true
+    dev_mode: true
 ",
         )
         .unwrap();
         let props = &config.elements[0].properties;
+        assert!(props.contains(&("dev-mode".into(), "true".into())));
         assert!(props.contains(&("module".into(), "pkg.det".into())));
         assert!(props.contains(&("class-name".into(), "Det".into())));
         assert!(props.contains(&("writable".into(), "true".into())));
