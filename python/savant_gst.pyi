@@ -1,6 +1,6 @@
 """Type stubs for `savant_gst`, the module gst-savant provides to stage code."""
 
-from typing import Optional, Sequence, SupportsFloat
+from typing import Any, Optional, Sequence, SupportsFloat
 
 __version__: str
 
@@ -63,26 +63,50 @@ class Object:
         parent_id: int = 0,
     ) -> None: ...
 
-class Artist:
-    """What a savantdrawfunc hook draws with; calls record, Rust draws later."""
+BBoxLike = tuple[float, float, float, float] | Any  # or an object with left, top, width, height
+Padding = float | tuple[float, float, float, float]  # one for all sides, or (left, top, right, bottom)
+AnchorPoint = str | int | Any  # Savant's Position member, its name ("LEFT_TOP") or value (1-9)
 
-    def add_bbox(self, box: tuple[float, float, float, float], border_color: Optional[Color] = None,
-                 background_color: Optional[Color] = None, thickness: float = 2.0,
-                 padding: float = 0.0) -> None: ...
-    def add_rounded_rect(self, box: tuple[float, float, float, float], radius: float,
+class Artist:
+    """What a savantdrawfunc hook draws with; calls record, Rust draws later.
+
+    Takes Savant's Artist arguments (positional order, keyword names, RGBA tuples)
+    and this plugin's earlier keywords (box, background_color, thickness, points).
+    """
+
+    def add_bbox(self, bbox: Optional[BBoxLike] = None, border_width: Optional[float] = None,
+                 border_color: Optional[Color] = None, bg_color: Optional[Color] = None,
+                 padding: Optional[Padding] = None, *, box: Optional[BBoxLike] = None,
+                 background_color: Optional[Color] = None,
+                 thickness: Optional[float] = None) -> None: ...
+    def add_rounded_rect(self, bbox: Optional[BBoxLike] = None, radius: float = 0.0,
+                         bg_color: Optional[Color] = None, *, box: Optional[BBoxLike] = None,
                          border_color: Optional[Color] = None,
                          background_color: Optional[Color] = None,
                          thickness: float = 2.0) -> None: ...
     def add_text(self, text: str, anchor: tuple[float, float], font_scale: float = 0.5,
-                 font_color: Optional[Color] = None, background_color: Optional[Color] = None,
-                 border_color: Optional[Color] = None, padding: float = 0.0) -> None: ...
+                 font_thickness: float = 1.0, font_color: Optional[Color] = None,
+                 border_width: Optional[float] = None, border_color: Optional[Color] = None,
+                 bg_color: Optional[Color] = None, padding: Optional[Padding] = None,
+                 anchor_point_type: Optional[AnchorPoint] = None, *,
+                 background_color: Optional[Color] = None) -> tuple[tuple[int, int], int]:
+        """Returns Savant's ((width, height), baseline); the anchor is the text's top
+        left unless anchor_point_type says otherwise (Savant's default is CENTER)."""
     def add_circle(self, center: tuple[float, float], radius: float,
-                   color: Optional[Color] = None, thickness: float = 0.0) -> None: ...
+                   color: Optional[Color] = None, thickness: float = 0.0,
+                   line_type: Optional[int] = None) -> None:
+        """thickness 0 or negative (cv2.FILLED) fills."""
     def add_line(self, start: tuple[float, float], end: tuple[float, float],
                  color: Optional[Color] = None, thickness: float = 1.0) -> None: ...
-    def add_polygon(self, points: list[tuple[float, float]], color: Optional[Color] = None,
-                    thickness: float = 0.0) -> None: ...
-    def blur(self, box: tuple[float, float, float, float]) -> None: ...
+    def add_polygon(self, vertices: Optional[list[tuple[float, float]]] = None,
+                    line_width: Optional[float] = None, line_color: Optional[Color] = None,
+                    bg_color: Optional[Color] = None, *,
+                    points: Optional[list[tuple[float, float]]] = None,
+                    color: Optional[Color] = None, thickness: Optional[float] = None) -> None:
+        """Savant's form: bg_color fill under a line_width (3) line_color (red) outline.
+        With color or thickness: the earlier form (thickness 0 fills with color)."""
+    def blur(self, bbox: Optional[BBoxLike] = None, padding: Optional[Padding] = None,
+             sigma: Optional[float] = None, *, box: Optional[BBoxLike] = None) -> None: ...
 
 class Frame:
     """One video frame; packed formats support the buffer protocol (np.asarray)."""

@@ -361,6 +361,14 @@ fn bad_draw_specs_fail_at_start_naming_the_path() {
             "labels: {car: {central_dot: {radius: -1}}}",
             "labels.car.central_dot.radius: must be between 0 and 1000",
         ),
+        (
+            "parameters: {draw_func: {rendered_objects: {yolo: {car: {label: {format: ['{confidence:.2q}']}}}}}}",
+            "parameters.draw_func.rendered_objects.yolo.car.label.format[0]: bad format spec {confidence:.2q}",
+        ),
+        (
+            "rendered_objects: {yolo: {car: {label: {format: ['{attributes.v:.1d}']}}}}",
+            "rendered_objects.yolo.car.label.format[0]: bad format spec",
+        ),
     ] {
         let result = run(&format!(
             "videotestsrc num-buffers=1 ! video/x-raw,format=RGBA ! savantdrawfunc draw-spec=\"{spec}\" ! appsink name=sink"
@@ -424,4 +432,104 @@ fn a_100k_character_label_from_an_attribute_is_drawn_cut() {
     ));
     assert!(run.error.is_none(), "{:?}", run.error);
     assert_eq!(run.buffers.len(), 2);
+}
+
+#[test]
+fn savants_artist_calls_draw_with_its_keywords_and_tuple_colours() {
+    let hook = module(
+        "savant_artist_hook",
+        r#"
+        import enum
+
+        class Position(enum.Enum):  # savant.utils.artist.Position
+            CENTER = 1
+            LEFT_TOP = 2
+            CENTER_BOTTOM = 8
+
+        class BBox:  # savant_rs.primitives.geometry.BBox's reading side
+            def __init__(self, left, top, width, height):
+                self.left, self.top, self.width, self.height = left, top, width, height
+
+        class Overlay:
+            def draw(self, frame, artist):
+                artist.add_bbox(bbox=BBox(2, 2, 10, 10), border_width=1,
+                                border_color=(0, 255, 0, 255), bg_color=(0, 0, 255, 255),
+                                padding=(1, 1, 1, 1))
+                artist.add_circle(center=(40, 40), radius=5, color=(255, 255, 0, 255),
+                                  thickness=-1, line_type=16)
+                artist.add_polygon(vertices=[(50, 4), (60, 4), (60, 14), (50, 14)], line_width=3,
+                                   line_color=(255, 0, 0, 255), bg_color=(0, 255, 255, 255))
+                artist.add_rounded_rect(bbox=BBox(20, 24, 20, 12), radius=4,
+                                        bg_color=(255, 0, 255, 255))
+                (w, h), baseline = artist.add_text(
+                    text="hi", anchor=(32, 58), font_scale=0.5, font_thickness=1,
+                    font_color=(255, 255, 255, 255), border_width=1,
+                    border_color=(255, 0, 0, 255), bg_color=(0, 0, 255, 255),
+                    padding=(2, 2, 2, 2), anchor_point_type=Position.CENTER_BOTTOM)
+                assert w > 0 and h > 0 and baseline == 0, (w, h, baseline)
+                artist.add_text("x", (24, 2), 0.5, 1, (255, 255, 255, 255), 0, (0, 0, 0, 0),
+                                None, (0, 0, 0, 0), Position.LEFT_TOP)
+                artist.add_bbox(BBox(0, 44, 8, 8), 0, (0, 0, 0, 0), (255, 255, 255, 255))
+                artist.blur(bbox=BBox(0, 40, 16, 16), padding=(0, 0, 0, 0), sigma=2.0)
+        "#,
+    );
+    let out = draw_rgba(
+        &[("module", hook.as_str()), ("class-name", "Overlay")],
+        [0, 0, 0, 255],
+        &[],
+    );
+    assert_eq!(
+        pixel(&out, 1, 6),
+        [0, 255, 0, 255],
+        "bbox border, padded out by 1"
+    );
+    assert_eq!(pixel(&out, 6, 6), [0, 0, 255, 255], "bbox bg_color");
+    assert_eq!(
+        pixel(&out, 40, 40),
+        [255, 255, 0, 255],
+        "circle filled (cv2.FILLED)"
+    );
+    assert_eq!(pixel(&out, 55, 9), [0, 255, 255, 255], "polygon bg_color");
+    assert_eq!(
+        pixel(&out, 55, 4),
+        [255, 0, 0, 255],
+        "polygon outline line_width 3"
+    );
+    assert_eq!(
+        pixel(&out, 30, 30),
+        [255, 0, 255, 255],
+        "rounded rect bg_color"
+    );
+    assert_eq!(
+        pixel(&out, 20, 24),
+        [0, 0, 0, 255],
+        "rounded corner, no border"
+    );
+    // CENTER_BOTTOM: the text's bottom at y 58, then 2 px padding, then the border.
+    assert_eq!(
+        pixel(&out, 32, 59),
+        [0, 0, 255, 255],
+        "text bg_color in padding"
+    );
+    assert_eq!(pixel(&out, 32, 60), [255, 0, 0, 255], "text border");
+    let white_rows: Vec<u32> = (40..58)
+        .filter(|&y| (20..44).any(|x| pixel(&out, x, y)[0] > 200 && pixel(&out, x, y)[2] < 200))
+        .collect();
+    assert!(!white_rows.is_empty(), "text glyphs above the anchor");
+    // LEFT_TOP at (24, 2): the glyph lies right of and below the anchor.
+    assert!(
+        (24..34).any(|x| (2..16).any(|y| pixel(&out, x, y)[0] > 200)),
+        "x right of and below its anchor"
+    );
+    assert!(
+        (14..24).all(|x| (0..20).all(|y| pixel(&out, x, y)[0] == 0)),
+        "nothing left of it"
+    );
+    // The blur (sigma 2) softens the white square's right edge at x 8.
+    let edge = pixel(&out, 8, 48)[0];
+    assert!(edge > 10 && edge < 245, "blurred edge: {edge}");
+    assert!(
+        pixel(&out, 6, 48)[0] < 255,
+        "blur reaches inside the square"
+    );
 }

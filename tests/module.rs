@@ -336,3 +336,42 @@ fn modules_nest_up_to_a_depth_limit() {
     assert!(run.error.is_none(), "{:?}", run.error);
     assert_eq!(run.buffers.len(), 2);
 }
+
+#[test]
+fn draw_spec_paths_resolve_against_the_module_yaml() {
+    let stage = module(
+        "relative_spec_stage",
+        "def process_frame(frame):\n    frame.add_object('car', (4, 4, 20, 20))\n",
+    );
+    let dir = common::module_dir().join("relative_spec");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("boxes.yml"),
+        "labels: {car: {bbox: {border_color: 0000FFFF, thickness: 1}}}\n",
+    )
+    .unwrap();
+    let config = dir.join("module.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "pipeline:\n  elements:\n  - {{element: pyfunc, module: {stage}}}\n  \
+             - {{element: draw_func, draw_spec: boxes.yml}}\n"
+        ),
+    )
+    .unwrap();
+    // The working directory (the crate root) has no boxes.yml.
+    assert!(!std::path::Path::new("boxes.yml").exists());
+    let result = run(&format!(
+        "videotestsrc num-buffers=1 pattern=black ! video/x-raw,format=RGBA,width=32,height=32 \
+         ! savantmodule config={} ! appsink name=sink",
+        config.display()
+    ));
+    assert!(result.eos, "{result:?}");
+    let data = result.buffers[0].map_readable().unwrap();
+    let i = (10 * 32 + 4) * 4;
+    assert_eq!(
+        &data[i..i + 4],
+        [0, 0, 255, 255],
+        "left border from boxes.yml"
+    );
+}

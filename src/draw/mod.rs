@@ -5,6 +5,7 @@ pub mod artist;
 pub mod canvas;
 pub mod color;
 pub mod ops;
+pub mod pyformat;
 pub mod shapes;
 pub mod spec;
 pub mod text;

@@ -50,11 +50,14 @@ pub enum DrawOp {
         thickness: f32,
         color: Rgba,
     },
+    /// A blur of the box; `radius` of the box filter, or `None` to pick one from
+    /// the box's size.
     Blur {
         x: i32,
         y: i32,
         w: i32,
         h: i32,
+        radius: Option<u32>,
     },
 }
 
@@ -140,8 +143,9 @@ pub fn render(canvas: &mut Canvas<'_>, ops: &[DrawOp]) {
                     canvas.fill_polygon(points, *color);
                 }
             }
-            DrawOp::Blur { x, y, w, h } => {
-                let radius = ((*w).min(*h) / 8).clamp(2, 32) as usize;
+            DrawOp::Blur { x, y, w, h, radius } => {
+                let radius =
+                    radius.map_or(((*w).min(*h) / 8).clamp(2, 32) as usize, |r| r as usize);
                 canvas.blur(*x, *y, *w, *h, radius);
             }
         }

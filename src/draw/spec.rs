@@ -13,6 +13,18 @@
 //!     central_dot: {color: "FF0000FF", radius: 5}
 //!     blur: false
 //! ```
+//!
+//! Savant's own layout (its `parameters.draw_func` block, alone or inside a whole
+//! module YAML) is read too:
+//!
+//! ```yaml
+//! rendered_objects:
+//!   detector:            # the unit that created the objects
+//!     car:
+//!       label:
+//!         format: ["{label} {confidence:.2f}", "{model}"]
+//!         position: {position: TopLeftInside, margin_x: 2, margin_y: 2}
+//! ```
 //! Only the parts present are drawn. Every error names its YAML path.
 
 use std::collections::HashMap;
@@ -22,6 +34,7 @@ use serde_yaml::{Mapping, Value};
 
 use super::color::Rgba;
 use super::ops::{text_block_size, DrawOp};
+use super::pyformat::{short_float, FormatSpec, FormatValue, ValueKind};
 use super::text::{capped_line, PX_PER_SCALE};
 use crate::frame::objects::ObjectData;
 use crate::yaml::{check_keys, error, join, kind, mapping, ConfigError};
@@ -56,12 +69,21 @@ pub enum LabelPosition {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Segment {
-    Text(String),
+enum Field {
     Label,
     Confidence,
     TrackId,
+    /// The object's `model` attribute, else the `rendered_objects` unit its spec
+    /// came from (objects here carry no creating unit of their own).
+    Model,
     Attribute(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Segment {
+    Text(String),
+    /// A placeholder and its Python format spec (`None`: the value's `str()`).
+    Field(Field, Option<FormatSpec>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -71,8 +93,12 @@ pub struct LabelSpec {
     pub border: Rgba,
     pub font_scale: f32,
     format: Vec<Vec<Segment>>,
+    /// Savant's default for an untracked object: `{label}`, not `{label} #`.
+    untracked_format: Option<Vec<Vec<Segment>>>,
     pub position: LabelPosition,
     pub margin_x: f32,
+    /// Added to the label's y (Savant's nested `position` form; the flat form's
+    /// `margin_y` moves an outside label up and is stored negated).
     pub margin_y: f32,
     pub padding: Padding,
 }
@@ -96,6 +122,8 @@ pub struct ObjectSpec {
 pub struct DrawSpec {
     default: Option<ObjectSpec>,
     labels: HashMap<String, ObjectSpec>,
+    /// Savant's `rendered_objects`: unit, label and spec, in YAML order.
+    rendered: Vec<(String, String, ObjectSpec)>,
 }
 
 impl DrawSpec {
@@ -116,6 +144,7 @@ impl DrawSpec {
                     border: Rgba::default(),
                     font_scale: 0.5,
                     format: vec![parse_format("{label} #{track_id}", "").expect("valid")],
+                    untracked_format: Some(vec![parse_format("{label}", "").expect("valid")]),
                     position: LabelPosition::TopLeftOutside,
                     margin_x: 0.0,
                     margin_y: 0.0,
@@ -130,7 +159,19 @@ impl DrawSpec {
                 blur: false,
             }),
             labels: HashMap::new(),
+            rendered: Vec::new(),
         }
+    }
+
+    /// Savant's spec for a `rendered_objects` label given without one: a green box
+    /// and the label.
+    fn savant_listed_default() -> ObjectSpec {
+        let mut spec = Self::savant_default().default.expect("has a default");
+        if let Some(label) = &mut spec.label {
+            label.format = vec![parse_format("{label}", "").expect("valid")];
+            label.untracked_format = None;
+        }
+        spec
     }
 
     /// `spec` is a YAML file path or the YAML itself; empty means Savant's default.
@@ -148,33 +189,71 @@ impl DrawSpec {
         Self::parse(spec)
     }
 
+    /// Reads our layout (`default`, `labels`), Savant's `parameters.draw_func` block
+    /// (`rendered_objects`), or a whole Savant module YAML (its
+    /// `parameters.draw_func`; the rest is the module's business).
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
         let root: Value =
             serde_yaml::from_str(text).or_else(|e| error("", format!("invalid YAML: {e}")))?;
         if root.is_null() {
             return Ok(Self::savant_default());
         }
-        let root = mapping(&root, "")?;
-        check_keys(root, "", &["default", "labels"])?;
+        let top = mapping(&root, "")?;
+        let (root, path) =
+            match top.get("parameters") {
+                Some(parameters) => {
+                    let parameters = mapping(parameters, "parameters")?;
+                    match parameters.get("draw_func") {
+                        None => return error(
+                            "parameters.draw_func",
+                            "missing (a module YAML without it draws nothing; remove draw-spec)",
+                        ),
+                        Some(Value::Null) => return Ok(Self::savant_default()),
+                        Some(block) => (
+                            mapping(block, "parameters.draw_func")?,
+                            "parameters.draw_func",
+                        ),
+                    }
+                }
+                None => (top, ""),
+            };
+        check_keys(
+            root,
+            path,
+            &[
+                "default",
+                "labels",
+                "rendered_objects",
+                "module",
+                "class_name",
+                "kwargs",
+            ],
+        )?;
+        for key in ["module", "class_name", "kwargs"] {
+            if root.contains_key(key) {
+                return error(
+                    join(path, key),
+                    "picks Python code, which a draw spec cannot: set savantdrawfunc's \
+                     module/class-name/kwargs properties, or give the module YAML to savantmodule",
+                );
+            }
+        }
+        // Savant's `draw_func: {}` is its default drawing of every object.
+        if root.is_empty() {
+            return Ok(Self::savant_default());
+        }
         let default = match root.get("default") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(object_spec(v, "default")?),
+            Some(v) => Some(object_spec(v, &join(path, "default"))?),
         };
         let mut labels = HashMap::new();
         match root.get("labels") {
             None | Some(Value::Null) => {}
             Some(v) => {
-                for (label, spec) in mapping(v, "labels")? {
-                    let Some(label) = label.as_str() else {
-                        return error(
-                            "labels",
-                            format!("labels must be strings, got {}", kind(label)),
-                        );
-                    };
-                    if label.is_empty() {
-                        return error("labels", "an empty label cannot be matched");
-                    }
-                    let path = format!("labels.{label}");
+                let labels_path = join(path, "labels");
+                for (label, spec) in mapping(v, &labels_path)? {
+                    let label = label_key(label, &labels_path)?;
+                    let path = format!("{labels_path}.{label}");
                     let spec = match spec {
                         Value::Null => ObjectSpec::default(),
                         v => object_spec(v, &path)?,
@@ -183,7 +262,58 @@ impl DrawSpec {
                 }
             }
         }
-        Ok(Self { default, labels })
+        let mut rendered = Vec::new();
+        match root.get("rendered_objects") {
+            None | Some(Value::Null) => {}
+            Some(v) => {
+                let units_path = join(path, "rendered_objects");
+                for (unit, objects) in mapping(v, &units_path)? {
+                    let unit = label_key(unit, &units_path)?;
+                    let unit_path = format!("{units_path}.{unit}");
+                    if objects.is_null() {
+                        continue;
+                    }
+                    for (label, spec) in mapping(objects, &unit_path)? {
+                        let label = label_key(label, &unit_path)?;
+                        let path = format!("{unit_path}.{label}");
+                        let spec = match spec {
+                            Value::Null => Self::savant_listed_default(),
+                            v => object_spec(v, &path)?,
+                        };
+                        rendered.push((unit.to_owned(), label.to_owned(), spec));
+                    }
+                }
+            }
+        }
+        Ok(Self {
+            default,
+            labels,
+            rendered,
+        })
+    }
+
+    /// The spec for `object` and the `rendered_objects` unit it came from:
+    /// `rendered_objects` first (the unit named by the object's `model` attribute,
+    /// else the first unit listing its label), then `labels`, then `default`.
+    fn for_object<'a>(&'a self, object: &ObjectData) -> Option<(&'a ObjectSpec, Option<&'a str>)> {
+        if !self.rendered.is_empty() {
+            let model = object
+                .attributes
+                .as_ref()
+                .and_then(|a| a.get::<&str>("model").ok());
+            let listed = |unit_matches: &dyn Fn(&str) -> bool| {
+                self.rendered
+                    .iter()
+                    .find(|(unit, label, _)| *label == object.label && unit_matches(unit))
+            };
+            let found = model
+                .and_then(|m| listed(&|unit| unit == m))
+                .or_else(|| listed(&|_| true));
+            if let Some((unit, _, spec)) = found {
+                return Some((spec, Some(unit.as_str())));
+            }
+        }
+        self.for_label(&object.label).map(|spec| (spec, None))
     }
 
     fn for_label(&self, label: &str) -> Option<&ObjectSpec> {
@@ -191,22 +321,23 @@ impl DrawSpec {
     }
 
     /// Appends the display list for `objects`: blurs first (under everything), then
-    /// per object box, central dot and label.
+    /// per object box, label and central dot (Savant's order).
     pub fn ops(&self, objects: &[ObjectData], out: &mut Vec<DrawOp>) {
         for object in objects {
-            if let Some(spec) = self.for_label(&object.label) {
+            if let Some((spec, _)) = self.for_object(object) {
                 if spec.blur {
                     out.push(DrawOp::Blur {
                         x: object.x as i32,
                         y: object.y as i32,
                         w: object.w as i32,
                         h: object.h as i32,
+                        radius: None,
                     });
                 }
             }
         }
         for object in objects {
-            let Some(spec) = self.for_label(&object.label) else {
+            let Some((spec, unit)) = self.for_object(object) else {
                 continue;
             };
             let (x, y, w, h) = (
@@ -228,17 +359,12 @@ impl DrawSpec {
                     thickness: bbox.thickness,
                 });
             }
-            if let Some(dot) = &spec.central_dot {
-                out.push(DrawOp::Circle {
-                    cx: x + w / 2.0,
-                    cy: y + h / 2.0,
-                    radius: dot.radius,
-                    thickness: 0.0,
-                    color: dot.color,
-                });
-            }
             if let Some(label) = &spec.label {
-                let lines: Vec<String> = label.format.iter().map(|f| render(f, object)).collect();
+                let format = match (&label.untracked_format, object.track_id) {
+                    (Some(untracked), None) => untracked,
+                    _ => &label.format,
+                };
+                let lines: Vec<String> = format.iter().map(|f| render(f, object, unit)).collect();
                 let px = label.font_scale * PX_PER_SCALE;
                 let p = label.padding;
                 let (text_w, text_h) = text_block_size(&lines, px, 0.0);
@@ -246,7 +372,7 @@ impl DrawSpec {
                 let (bx, by) = match label.position {
                     LabelPosition::TopLeftInside => (x + label.margin_x, y + label.margin_y),
                     LabelPosition::TopLeftOutside => {
-                        (x + label.margin_x, y - label.margin_y - block_h)
+                        (x + label.margin_x, y + label.margin_y - block_h)
                     }
                     LabelPosition::Center => (
                         x + (w - block_w) / 2.0 + label.margin_x,
@@ -274,43 +400,61 @@ impl DrawSpec {
                     padding: 0.0,
                 });
             }
+            // Savant draws the dot last, over the label.
+            if let Some(dot) = &spec.central_dot {
+                out.push(DrawOp::Circle {
+                    cx: x + w / 2.0,
+                    cy: y + h / 2.0,
+                    radius: dot.radius,
+                    thickness: 0.0,
+                    color: dot.color,
+                });
+            }
         }
     }
 }
 
 /// One label line for `object`, cut at `text::MAX_LINE_CHARS` characters (an
-/// attribute may hold anything).
-fn render(format: &[Segment], object: &ObjectData) -> String {
+/// attribute may hold anything). `unit` is the `rendered_objects` unit whose spec
+/// matched, if any.
+fn render(format: &[Segment], object: &ObjectData, unit: Option<&str>) -> String {
     let mut line = String::new();
     for segment in format {
-        match segment {
-            Segment::Text(t) => line.push_str(t),
-            Segment::Label => line.push_str(&object.label),
-            Segment::Confidence => {
-                if let Some(c) = object.confidence {
-                    line.push_str(&format!("{c:.2}"));
-                }
+        let (field, spec) = match segment {
+            Segment::Text(t) => {
+                line.push_str(t);
+                continue;
             }
-            Segment::TrackId => {
-                if let Some(t) = object.track_id {
-                    line.push_str(&t.to_string());
+            Segment::Field(field, spec) => (field, spec),
+        };
+        let attribute = |name: &str| object.attributes.as_ref().and_then(|a| a.value(name).ok());
+        let owned;
+        let value = match field {
+            Field::Label => Some(FormatValue::Str(&object.label)),
+            // A missing value prints nothing (Savant would print "None").
+            Field::Confidence => object.confidence.map(FormatValue::Float),
+            Field::TrackId => object.track_id.map(FormatValue::Int),
+            Field::Model => match attribute("model").and_then(|v| v.get::<&str>().ok()) {
+                Some(model) => Some(FormatValue::Str(model)),
+                None => Some(FormatValue::Str(unit.unwrap_or(""))),
+            },
+            Field::Attribute(name) => match attribute(name) {
+                None => None,
+                Some(value) => {
+                    owned = attribute_text(value);
+                    Some(match &owned {
+                        AttributeValue::Value(v) => v.clone(),
+                        AttributeValue::Text(t) => FormatValue::Str(t),
+                    })
                 }
-            }
-            Segment::Attribute(name) => {
-                if let Some(value) = object
-                    .attributes
-                    .as_ref()
-                    .and_then(|a| a.value(name.as_str()).ok())
-                {
-                    use gst::prelude::*;
-                    let text = value
-                        .get::<String>()
-                        .ok()
-                        .or_else(|| value.serialize().ok().map(|s| s.to_string()))
-                        .unwrap_or_default();
-                    line.push_str(&text);
-                }
-            }
+            },
+        };
+        match (value, spec) {
+            (None, _) => {}
+            (Some(value), Some(spec)) => spec.write(&value, &mut line),
+            (Some(FormatValue::Str(s)), None) => line.push_str(s),
+            (Some(FormatValue::Float(x)), None) => line.push_str(&short_float(x)),
+            (Some(value), None) => FormatSpec::default().write(&value, &mut line),
         }
     }
     let end = capped_line(&line).len();
@@ -318,39 +462,129 @@ fn render(format: &[Segment], object: &ObjectData) -> String {
     line
 }
 
+enum AttributeValue {
+    Value(FormatValue<'static>),
+    Text(String),
+}
+
+/// An attribute as the value Python would see (str, int, float, bool).
+fn attribute_text(value: &gst::glib::SendValue) -> AttributeValue {
+    use gst::prelude::*;
+    if let Ok(b) = value.get::<bool>() {
+        AttributeValue::Value(FormatValue::Bool(b))
+    } else if let Ok(n) = value.get::<i64>() {
+        AttributeValue::Value(FormatValue::Int(n))
+    } else if let Ok(n) = value.get::<i32>() {
+        AttributeValue::Value(FormatValue::Int(n.into()))
+    } else if let Ok(n) = value.get::<u32>() {
+        AttributeValue::Value(FormatValue::Int(n.into()))
+    } else if let Ok(n) = value.get::<u64>() {
+        match i64::try_from(n) {
+            Ok(n) => AttributeValue::Value(FormatValue::Int(n)),
+            Err(_) => AttributeValue::Text(n.to_string()),
+        }
+    } else if let Ok(x) = value.get::<f64>() {
+        AttributeValue::Value(FormatValue::Float(x))
+    } else if let Ok(x) = value.get::<f32>() {
+        AttributeValue::Value(FormatValue::Float(x.into()))
+    } else if let Ok(s) = value.get::<String>() {
+        AttributeValue::Text(s)
+    } else {
+        AttributeValue::Text(value.serialize().map(|s| s.to_string()).unwrap_or_default())
+    }
+}
+
+/// A Python format string: `{{`/`}}` are braces, `{name}` or `{name:spec}` a field.
 fn parse_format(text: &str, path: &str) -> Result<Vec<Segment>, ConfigError> {
     let mut segments = Vec::new();
-    let mut rest = text;
-    while let Some(open) = rest.find('{') {
-        if open > 0 {
-            segments.push(Segment::Text(rest[..open].to_owned()));
-        }
-        let Some(close) = rest[open..].find('}') else {
-            return error(path, format!("unclosed '{{' in {text:?}"));
-        };
-        let name = &rest[open + 1..open + close];
-        segments.push(match name {
-            "label" => Segment::Label,
-            "confidence" => Segment::Confidence,
-            "track_id" => Segment::TrackId,
-            _ => match name.strip_prefix("attributes.") {
-                Some(attribute) if !attribute.is_empty() => Segment::Attribute(attribute.to_owned()),
-                _ => {
-                    return error(
-                        path,
-                        format!(
-                            "unknown placeholder {{{name}}} (use {{label}}, {{confidence}}, {{track_id}} or {{attributes.NAME}})"
-                        ),
-                    )
+    let mut literal = String::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '{' if chars.peek().map(|&(_, c)| c) == Some('{') => {
+                chars.next();
+                literal.push('{');
+            }
+            '}' if chars.peek().map(|&(_, c)| c) == Some('}') => {
+                chars.next();
+                literal.push('}');
+            }
+            '}' => {
+                return error(
+                    path,
+                    format!("single '}}' in {text:?} (write '}}}}' for a brace)"),
+                )
+            }
+            '{' => {
+                let Some(close) = text[i..].find('}') else {
+                    return error(path, format!("unclosed '{{' in {text:?}"));
+                };
+                let inner = &text[i + 1..i + close];
+                if inner.contains('{') {
+                    return error(path, format!("nested fields are not supported in {text:?}"));
                 }
-            },
-        });
-        rest = &rest[open + close + 1..];
+                while chars.peek().is_some_and(|&(j, _)| j <= i + close) {
+                    chars.next();
+                }
+                if !literal.is_empty() {
+                    segments.push(Segment::Text(std::mem::take(&mut literal)));
+                }
+                segments.push(field(inner, path)?);
+            }
+            c => literal.push(c),
+        }
     }
-    if !rest.is_empty() {
-        segments.push(Segment::Text(rest.to_owned()));
+    if !literal.is_empty() {
+        segments.push(Segment::Text(literal));
     }
     Ok(segments)
+}
+
+/// One `name[:spec]` field, checked now so that a typo fails at start.
+fn field(inner: &str, path: &str) -> Result<Segment, ConfigError> {
+    let (name, spec) = match inner.split_once(':') {
+        Some((name, spec)) => (name, Some(spec)),
+        None => (inner, None),
+    };
+    if name.contains('!') {
+        return error(path, format!("conversions ({{{inner}}}) are not supported"));
+    }
+    let (field, kind) = match name {
+        "label" => (Field::Label, ValueKind::Str),
+        "confidence" => (Field::Confidence, ValueKind::Float),
+        "track_id" => (Field::TrackId, ValueKind::Int),
+        "model" => (Field::Model, ValueKind::Str),
+        _ => match name.strip_prefix("attributes.") {
+            Some(attribute) if !attribute.is_empty() => {
+                (Field::Attribute(attribute.to_owned()), ValueKind::Any)
+            }
+            _ => {
+                return error(
+                    path,
+                    format!(
+                        "unknown placeholder {{{name}}} (use {{label}}, {{confidence}}, {{track_id}}, {{model}} or {{attributes.NAME}}, each with an optional Python format spec such as {{confidence:.2f}})"
+                    ),
+                )
+            }
+        },
+    };
+    let spec = match spec {
+        None => None,
+        Some(spec) => Some(
+            FormatSpec::parse(spec, kind)
+                .or_else(|e| error(path, format!("bad format spec {{{inner}}}: {e}")))?,
+        ),
+    };
+    Ok(Segment::Field(field, spec))
+}
+
+fn label_key<'a>(key: &'a Value, path: &str) -> Result<&'a str, ConfigError> {
+    match key.as_str() {
+        Some("") => error(path, "an empty name cannot be matched"),
+        Some(key) => Ok(key),
+        // YAML reads `1:` or `true:` as a number or boolean; labels are text.
+        None => error(path, format!("names must be strings, got {}", kind(key))),
+    }
 }
 
 fn object_spec(value: &Value, path: &str) -> Result<ObjectSpec, ConfigError> {
@@ -439,11 +673,23 @@ fn bbox_spec(value: &Value, path: &str) -> Result<BBoxSpec, ConfigError> {
     check_keys(
         map,
         path,
-        &["border_color", "background_color", "thickness", "padding"],
+        &[
+            "border_color",
+            "background_color",
+            "backgound_color",
+            "thickness",
+            "padding",
+        ],
     )?;
+    // Savant's documentation spells it `backgound_color`; its code reads the other.
+    let background_key = if map.contains_key("backgound_color") {
+        "backgound_color"
+    } else {
+        "background_color"
+    };
     Ok(BBoxSpec {
         border: color(map, path, "border_color", Rgba::new(0, 255, 0, 255))?,
-        background: color(map, path, "background_color", Rgba::default())?,
+        background: color(map, path, background_key, Rgba::default())?,
         thickness: number(map, path, "thickness", 2.0, 0.0, MAX_THICKNESS)?,
         padding: padding(map, path)?,
     })
@@ -490,23 +736,49 @@ fn label_spec(value: &Value, path: &str) -> Result<LabelSpec, ConfigError> {
             )
         }
     };
-    let position = match map.get("position") {
-        None | Some(Value::Null) => LabelPosition::TopLeftOutside,
-        Some(Value::String(p)) => match p.as_str() {
-            "TopLeftInside" => LabelPosition::TopLeftInside,
-            "TopLeftOutside" => LabelPosition::TopLeftOutside,
-            "Center" => LabelPosition::Center,
-            other => {
+    let (position, margin_x, margin_y) = match map.get("position") {
+        // Savant's form: `position: {position, margin_x, margin_y}`, margins added.
+        Some(Value::Mapping(nested)) => {
+            let nested_path = join(path, "position");
+            if map.contains_key("margin_x") || map.contains_key("margin_y") {
                 return error(
-                    join(path, "position"),
-                    format!("unknown position {other:?} (TopLeftInside, TopLeftOutside or Center)"),
-                )
+                    join(path, "margin_x"),
+                    "give the margins inside position: {position, margin_x, margin_y}",
+                );
             }
-        },
-        Some(other) => {
-            return error(
-                join(path, "position"),
-                format!("must be a string, got {}", kind(other)),
+            check_keys(nested, &nested_path, &["position", "margin_x", "margin_y"])?;
+            (
+                position_kind(nested.get("position"), &join(&nested_path, "position"))?,
+                number(
+                    nested,
+                    &nested_path,
+                    "margin_x",
+                    0.0,
+                    -MAX_OFFSET,
+                    MAX_OFFSET,
+                )?,
+                number(
+                    nested,
+                    &nested_path,
+                    "margin_y",
+                    0.0,
+                    -MAX_OFFSET,
+                    MAX_OFFSET,
+                )?,
+            )
+        }
+        // Our flat form: an outside label's margin_y lifts it above the box.
+        flat => {
+            let position = position_kind(flat, &join(path, "position"))?;
+            let margin_y = number(map, path, "margin_y", 0.0, -MAX_OFFSET, MAX_OFFSET)?;
+            (
+                position,
+                number(map, path, "margin_x", 0.0, -MAX_OFFSET, MAX_OFFSET)?,
+                if position == LabelPosition::TopLeftOutside {
+                    -margin_y
+                } else {
+                    margin_y
+                },
             )
         }
     };
@@ -516,11 +788,34 @@ fn label_spec(value: &Value, path: &str) -> Result<LabelSpec, ConfigError> {
         border: color(map, path, "border_color", Rgba::default())?,
         font_scale: number(map, path, "font_scale", 0.5, 0.05, MAX_FONT_SCALE)?,
         format,
+        untracked_format: None,
         position,
-        margin_x: number(map, path, "margin_x", 0.0, -MAX_OFFSET, MAX_OFFSET)?,
-        margin_y: number(map, path, "margin_y", 0.0, -MAX_OFFSET, MAX_OFFSET)?,
+        margin_x,
+        margin_y,
         padding: padding(map, path)?,
     })
+}
+
+fn position_kind(value: Option<&Value>, path: &str) -> Result<LabelPosition, ConfigError> {
+    match value {
+        None | Some(Value::Null) => Ok(LabelPosition::TopLeftOutside),
+        Some(Value::String(p)) => match p.as_str() {
+            "TopLeftInside" => Ok(LabelPosition::TopLeftInside),
+            "TopLeftOutside" => Ok(LabelPosition::TopLeftOutside),
+            "Center" => Ok(LabelPosition::Center),
+            other => error(
+                path,
+                format!("unknown position {other:?} (TopLeftInside, TopLeftOutside or Center)"),
+            ),
+        },
+        Some(other) => error(
+            path,
+            format!(
+                "must be a string or {{position, margin_x, margin_y}}, got {}",
+                kind(other)
+            ),
+        ),
+    }
 }
 
 fn dot_spec(value: &Value, path: &str) -> Result<DotSpec, ConfigError> {
@@ -573,9 +868,9 @@ labels:
             .unwrap()
             .format
             .iter()
-            .map(|f| render(f, &object))
+            .map(|f| render(f, &object, None))
             .collect();
-        assert_eq!(lines, ["car #3", "0.50", "red"]);
+        assert_eq!(lines, ["car #3", "0.5", "red"]);
     }
 
     #[test]
@@ -615,7 +910,7 @@ labels:
             ),
             (
                 "labels: {\"\": {blur: true}}",
-                "labels: an empty label cannot be matched",
+                "labels: an empty name cannot be matched",
             ),
             (
                 "labels: {car: {blur: 1}}",
@@ -651,5 +946,171 @@ labels:
         assert!(ops
             .iter()
             .any(|op| matches!(op, DrawOp::Text { lines, .. } if lines == &["dog #9"])));
+    }
+
+    fn object(label: &str, attributes: Option<gst::Structure>) -> ObjectData {
+        ObjectData {
+            label: label.into(),
+            x: 40,
+            y: 40,
+            w: 20,
+            h: 20,
+            confidence: Some(0.8734567165374756),
+            track_id: Some(7),
+            attributes,
+        }
+    }
+
+    fn label_lines(spec: &DrawSpec, object: &ObjectData) -> Vec<String> {
+        let mut ops = Vec::new();
+        spec.ops(std::slice::from_ref(object), &mut ops);
+        ops.into_iter()
+            .find_map(|op| match op {
+                DrawOp::Text { lines, .. } => Some(lines),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn reads_savants_draw_func_block_inside_a_module_yaml() {
+        gst::init().unwrap();
+        let spec = DrawSpec::parse(
+            r#"
+name: demo
+parameters:
+  frame: {width: 64, height: 64}
+  draw_func:
+    rendered_objects:
+      yolo:
+        car:
+          bbox: {backgound_color: "00000000", border_color: "FF0000FF", thickness: 2}
+          label:
+            format: ["Label: {label}", "Confidence: {confidence:.2f}", "Track ID: {track_id}", "Model: {model}", "{attributes.speed:.1f} km/h", "{{x}}"]
+            position: {position: TopLeftInside, margin_x: 3, margin_y: 4}
+      plates:
+        car: null
+        plate:
+pipeline: {elements: [{element: identity}]}
+"#,
+        )
+        .unwrap();
+        let speed = gst::Structure::builder("a")
+            .field("speed", 12.345f64)
+            .build();
+        let car = object("car", Some(speed));
+        assert_eq!(
+            label_lines(&spec, &car),
+            [
+                "Label: car",
+                "Confidence: 0.87",
+                "Track ID: 7",
+                "Model: yolo",
+                "12.3 km/h",
+                "{x}"
+            ]
+        );
+        let mut ops = Vec::new();
+        spec.ops(std::slice::from_ref(&car), &mut ops);
+        assert!(ops
+            .iter()
+            .any(|op| matches!(op, DrawOp::Rect { x, y, .. } if *x == 43.0 && *y == 44.0)));
+        // The object's `model` attribute picks the unit; a listed label without a
+        // spec gets Savant's box and `{label}`.
+        let from_plates = object(
+            "car",
+            Some(
+                gst::Structure::builder("a")
+                    .field("model", "plates")
+                    .build(),
+            ),
+        );
+        assert_eq!(label_lines(&spec, &from_plates), ["car"]);
+        assert_eq!(label_lines(&spec, &object("plate", None)), ["plate"]);
+        // Savant draws only what rendered_objects lists.
+        let mut ops = Vec::new();
+        spec.ops(&[object("bus", None)], &mut ops);
+        assert!(ops.is_empty());
+    }
+
+    #[test]
+    fn an_empty_draw_func_block_is_savants_default_drawing() {
+        for yaml in [
+            "{}",
+            "parameters: {draw_func: {}}",
+            "parameters: {draw_func: null}",
+        ] {
+            let spec = DrawSpec::parse(yaml).unwrap();
+            let mut untracked = object("dog", None);
+            untracked.track_id = None;
+            assert_eq!(label_lines(&spec, &untracked), ["dog"], "{yaml}");
+            assert_eq!(
+                label_lines(&spec, &object("dog", None)),
+                ["dog #7"],
+                "{yaml}"
+            );
+        }
+    }
+
+    #[test]
+    fn floats_print_shortly_without_a_spec() {
+        gst::init().unwrap();
+        let spec = DrawSpec::parse(
+            "labels: {car: {label: {format: ['{confidence} {attributes.v} {attributes.n:05d} {attributes.on}']}}}",
+        )
+        .unwrap();
+        let attributes = gst::Structure::builder("a")
+            .field("v", 0.1f64)
+            .field("n", 42i64)
+            .field("on", true)
+            .build();
+        assert_eq!(
+            label_lines(&spec, &object("car", Some(attributes))),
+            ["0.8734567 0.1 00042 True"]
+        );
+    }
+
+    #[test]
+    fn bad_placeholders_and_format_specs_name_the_yaml_path() {
+        let cases = [
+            (
+                "rendered_objects: {yolo: {car: {label: {format: ['{label}', '{speed}']}}}}",
+                "rendered_objects.yolo.car.label.format[1]: unknown placeholder {speed}",
+            ),
+            (
+                "parameters: {draw_func: {rendered_objects: {yolo: {car: {label: {format: ['{confidence:.2q}']}}}}}}",
+                "parameters.draw_func.rendered_objects.yolo.car.label.format[0]: bad format spec {confidence:.2q}",
+            ),
+            (
+                "labels: {car: {label: {format: ['{label:.2f}']}}}",
+                "labels.car.label.format[0]: bad format spec {label:.2f}: numeric format for a string value",
+            ),
+            (
+                "labels: {car: {label: {format: ['{track_id:.1}']}}}",
+                "labels.car.label.format[0]: bad format spec",
+            ),
+            (
+                "labels: {car: {label: {format: ['a } b']}}}",
+                "labels.car.label.format[0]: single '}'",
+            ),
+            (
+                "rendered_objects: {yolo: {car: {label: {position: {position: Top}}}}}",
+                "rendered_objects.yolo.car.label.position.position: unknown position",
+            ),
+            (
+                "rendered_objects: {yolo: {car: {label: {position: {margin: 1}}}}}",
+                "rendered_objects.yolo.car.label.position.margin: unknown key",
+            ),
+            (
+                "parameters: {draw_func: {module: my.draw, class_name: Draw}}",
+                "parameters.draw_func.module: picks Python code",
+            ),
+            ("parameters: {frame: {width: 1}}", "parameters.draw_func: missing"),
+            ("rendered_objects: {yolo: [1]}", "rendered_objects.yolo: must be a mapping"),
+        ];
+        for (yaml, expected) in cases {
+            let message = DrawSpec::parse(yaml).unwrap_err().to_string();
+            assert!(message.contains(expected), "{yaml}: {message}");
+        }
     }
 }

@@ -1,5 +1,6 @@
-//! Savant's module YAML (`parameters.buffer_queues`, `pipeline.elements`) parsed
-//! into a plan of GStreamer elements, with Savant's queue-insertion rules.
+//! Savant's module YAML (`parameters`, `pipeline.elements`) parsed into a plan of
+//! GStreamer elements, with Savant's queue-insertion rules. Interpolations
+//! (`${parameters.x}`, `${oc.env:NAME, default}`) are resolved first, once.
 //!
 //! Parsed by hand from `serde_yaml::Value` rather than derived, so that every error
 //! names its YAML path (`pipeline.elements[2].module`) and unknown keys are caught.
@@ -8,8 +9,28 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
+use super::interpolate::resolve_document;
 pub use crate::yaml::ConfigError;
 use crate::yaml::{check_keys, error, join, kind, mapping, non_negative, optional_string};
+
+/// DeepStream's elements, which Savant modules name and which need NVIDIA's SDK.
+const DEEPSTREAM_ELEMENTS: &[&str] = &[
+    "nvinfer",
+    "nvinferserver",
+    "nvtracker",
+    "nvdsosd",
+    "nvstreammux",
+    "nvstreamdemux",
+    "nvvideoconvert",
+    "nvdsanalytics",
+    "nvdspreprocess",
+    "nvmsgconv",
+    "nvmsgbroker",
+    "nvmultistreamtiler",
+    "nvsegvisual",
+    "nvdewarper",
+    "nvof",
+];
 
 /// Savant's `buffer_queues` entry: `{length, byte_size}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +76,8 @@ pub enum Step {
 pub struct ModuleConfig {
     pub name: Option<String>,
     pub buffer_queues: Option<QueueSpec>,
+    /// Everything in order: `parameters.frame`'s scaling first, then
+    /// `pipeline.elements`, then `parameters.draw_func`'s savantdrawfunc.
     pub elements: Vec<ElementPlan>,
 }
 
@@ -83,47 +106,72 @@ impl ModuleConfig {
     pub fn parse(text: &str, base_dir: Option<&Path>) -> Result<Self, ConfigError> {
         let root: Value =
             serde_yaml::from_str(text).or_else(|e| error("", format!("invalid YAML: {e}")))?;
+        mapping(&root, "")?;
+        let root = resolve_document(&root)?;
         let root = mapping(&root, "")?;
         check_keys(root, "", &["name", "parameters", "pipeline"])?;
 
         let name = optional_string(root, "", "name")?;
-        let buffer_queues = match root.get("parameters") {
+        // Savant's parameters hold its own settings and any the user adds (read
+        // through `${parameters.NAME}`); the ones that shape the bin are read here.
+        let parameters = match root.get("parameters") {
             None | Some(Value::Null) => None,
-            Some(parameters) => {
-                let parameters = mapping(parameters, "parameters")?;
-                check_keys(parameters, "parameters", &["buffer_queues"])?;
-                match parameters.get("buffer_queues") {
-                    None => None,
-                    Some(q) => queue_spec(q, "parameters.buffer_queues")?,
+            Some(parameters) => Some(mapping(parameters, "parameters")?),
+        };
+        let parameter = |key: &str| parameters.and_then(|p| p.get(key));
+        let buffer_queues = match parameter("buffer_queues") {
+            None => None,
+            Some(q) => queue_spec(q, "parameters.buffer_queues")?,
+        };
+        if let Some(output) = parameter("output_frame") {
+            if !matches!(output, Value::Null | Value::Mapping(_)) {
+                return error(
+                    "parameters.output_frame",
+                    format!("must be a mapping, got {}", kind(output)),
+                );
+            }
+        }
+        let mut elements = match parameter("frame") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(frame) => frame_elements(frame, "parameters.frame")?,
+        };
+        let entries = match root.get("pipeline") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(pipeline) => {
+                let pipeline = mapping(pipeline, "pipeline")?;
+                check_keys(pipeline, "pipeline", &["elements"])?;
+                match pipeline.get("elements") {
+                    None | Some(Value::Null) => Vec::new(),
+                    Some(Value::Sequence(entries)) => entries.clone(),
+                    Some(_) => return error("pipeline.elements", "must be a list of elements"),
                 }
             }
         };
-        let Some(pipeline) = root.get("pipeline") else {
-            return error("pipeline", "missing (a module needs pipeline.elements)");
+        let context = Context {
+            module_queues: buffer_queues,
+            base_dir,
         };
-        let pipeline = mapping(pipeline, "pipeline")?;
-        check_keys(pipeline, "pipeline", &["elements"])?;
-        let Some(elements) = pipeline.get("elements") else {
-            return error("pipeline.elements", "missing");
-        };
-        let Value::Sequence(elements) = elements else {
-            return error("pipeline.elements", "must be a list of elements");
-        };
-        if elements.is_empty() {
-            return error("pipeline.elements", "is empty");
+        for (i, entry) in entries.iter().enumerate() {
+            entry_plans(
+                entry,
+                &format!("pipeline.elements[{i}]"),
+                &context,
+                &mut elements,
+            )?;
         }
-        let elements = elements
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                element(
-                    e,
-                    &format!("pipeline.elements[{i}]"),
-                    buffer_queues,
-                    base_dir,
+        if let Some(draw_func) = parameter("draw_func") {
+            elements.push(draw_func_plan(draw_func, "parameters.draw_func", &context)?);
+        }
+        if elements.is_empty() {
+            return if root.contains_key("pipeline") {
+                error("pipeline.elements", "is empty")
+            } else {
+                error(
+                    "pipeline",
+                    "missing (a module needs pipeline.elements, parameters.frame or parameters.draw_func)",
                 )
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+            };
+        }
         Ok(Self {
             name,
             buffer_queues,
@@ -184,12 +232,177 @@ fn scalar_text(value: &Value, path: &str) -> Result<String, ConfigError> {
     }
 }
 
-fn element(
+/// What every entry's plan needs from the module.
+struct Context<'a> {
+    module_queues: Option<QueueSpec>,
+    base_dir: Option<&'a Path>,
+}
+
+/// Savant's `frame: {width, height}`: every frame scaled to that size as it enters.
+fn frame_elements(value: &Value, path: &str) -> Result<Vec<ElementPlan>, ConfigError> {
+    let map = mapping(value, path)?;
+    for key in map.keys().filter_map(Value::as_str) {
+        if !["width", "height"].contains(&key) {
+            return error(
+                join(path, key),
+                "not supported (this plugin scales frames to frame.width x frame.height; \
+                 padding and geometry_base belong to Savant's DeepStream muxer)",
+            );
+        }
+    }
+    let side = |key: &str| -> Result<Option<u64>, ConfigError> {
+        match map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(_) => non_negative(map, path, key, 0, 32768).map(Some),
+        }
+    };
+    let mut caps = "video/x-raw".to_owned();
+    for key in ["width", "height"] {
+        match side(key)? {
+            Some(0) => return error(join(path, key), "must be at least 1"),
+            Some(n) => caps.push_str(&format!(",{key}={n}")),
+            None => {}
+        }
+    }
+    if caps == "video/x-raw" {
+        // Savant's default: FRAME_WIDTH/FRAME_HEIGHT unset, frames keep their size.
+        return Ok(Vec::new());
+    }
+    let plain = |factory: &str, properties: Vec<(String, String)>| ElementPlan {
+        factory: factory.to_owned(),
+        name: None,
+        properties,
+        path: path.to_owned(),
+        is_python_stage: false,
+        is_pyfunc: false,
+        queue: None,
+    };
+    Ok(vec![
+        plain("videoconvert", Vec::new()),
+        plain("videoscale", Vec::new()),
+        plain("capsfilter", vec![("caps".to_owned(), caps)]),
+    ])
+}
+
+/// Savant's `parameters.draw_func`: a savantdrawfunc at the end of the bin, drawing
+/// `rendered_objects` (or Savant's default drawing) and running `module`'s class.
+fn draw_func_plan(
     value: &Value,
     path: &str,
-    module_queues: Option<QueueSpec>,
-    base_dir: Option<&Path>,
+    context: &Context<'_>,
 ) -> Result<ElementPlan, ConfigError> {
+    let empty = Value::Mapping(Default::default());
+    let value = if value.is_null() { &empty } else { value };
+    let map = mapping(value, path)?;
+    check_keys(
+        map,
+        path,
+        &["module", "class_name", "kwargs", "rendered_objects"],
+    )?;
+    let mut entry = map.clone();
+    entry.insert("element".into(), "draw_func".into());
+    entry.remove("rendered_objects");
+    if let Some(rendered) = map.get("rendered_objects") {
+        let mut spec = serde_yaml::Mapping::new();
+        spec.insert("rendered_objects".into(), rendered.clone());
+        let text = serde_yaml::to_string(&spec).or_else(|e| error(path, e.to_string()))?;
+        entry.insert("draw_spec".into(), text.into());
+    }
+    let mut plan = element(&Value::Mapping(entry), path, context)?;
+    // Checked now so that a bad spec names its place in the module YAML.
+    if let Some((_, spec)) = plan.properties.iter().find(|(k, _)| k == "draw-spec") {
+        crate::draw::spec::DrawSpec::parse(spec).map_err(|e| ConfigError {
+            path: join(path, &e.path),
+            message: e.message,
+        })?;
+    }
+    plan.name.get_or_insert_with(|| "draw_func".to_owned());
+    Ok(plan)
+}
+
+/// The plans of one `pipeline.elements` entry: one element, or several for Savant's
+/// `group` (when its condition holds) and our `pygroup`.
+fn entry_plans(
+    value: &Value,
+    path: &str,
+    context: &Context<'_>,
+    out: &mut Vec<ElementPlan>,
+) -> Result<(), ConfigError> {
+    let map = mapping(value, path)?;
+    if let Some(group) = map.get("group") {
+        check_keys(map, path, &["group"])?;
+        let group_path = join(path, "group");
+        let group = mapping(group, &group_path)?;
+        check_keys(group, &group_path, &["name", "init_condition", "elements"])?;
+        let Some(condition) = group.get("init_condition") else {
+            return error(
+                join(&group_path, "init_condition"),
+                "missing ({expr, value})",
+            );
+        };
+        let condition_path = join(&group_path, "init_condition");
+        let condition = mapping(condition, &condition_path)?;
+        check_keys(condition, &condition_path, &["expr", "value"])?;
+        // Savant compares the two as text, after interpolation.
+        let text = |key: &str| match condition.get(key) {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => serde_yaml::to_string(other)
+                .unwrap_or_default()
+                .trim_end()
+                .to_owned(),
+        };
+        if text("expr") != text("value") {
+            return Ok(());
+        }
+        let elements_path = join(&group_path, "elements");
+        let Some(Value::Sequence(elements)) = group.get("elements") else {
+            return error(elements_path, "must be a list of elements");
+        };
+        for (i, entry) in elements.iter().enumerate() {
+            entry_plans(entry, &format!("{elements_path}[{i}]"), context, out)?;
+        }
+        return Ok(());
+    }
+    if map.get("element").and_then(Value::as_str) == Some("pygroup") {
+        check_keys(map, path, &["element", "elements", "queue"])?;
+        let elements_path = join(path, "elements");
+        let members = match map.get("elements") {
+            Some(Value::Sequence(members)) if !members.is_empty() => members,
+            _ => return error(elements_path, "must be a non-empty list of pyfunc entries"),
+        };
+        let queue = match map.get("queue") {
+            None => context.module_queues,
+            Some(q) => queue_spec(q, &join(path, "queue"))?,
+        };
+        let last = members.len() - 1;
+        for (i, member) in members.iter().enumerate() {
+            let member_path = format!("{elements_path}[{i}]");
+            let is_pyfunc = mapping(member, &member_path)?
+                .get("element")
+                .and_then(Value::as_str)
+                == Some("pyfunc");
+            if !is_pyfunc {
+                return error(
+                    join(&member_path, "element"),
+                    "a pygroup holds pyfunc entries only",
+                );
+            }
+            let mut plan = element(member, &member_path, context)?;
+            // One queue ahead of the group and one after it, none between members.
+            plan.queue = queue;
+            plan.is_python_stage = i == 0;
+            plan.is_pyfunc = i == last;
+            out.push(plan);
+        }
+        return Ok(());
+    }
+    out.push(element(value, path, context)?);
+    Ok(())
+}
+
+fn element(value: &Value, path: &str, context: &Context<'_>) -> Result<ElementPlan, ConfigError> {
+    let (module_queues, base_dir) = (context.module_queues, context.base_dir);
     let map = mapping(value, path)?;
     let Some(kind_value) = map.get("element") else {
         return error(
@@ -220,6 +433,7 @@ fn element(
             "kwargs",
             "writable",
             "on_error",
+            "dev_mode",
         ];
         allowed.extend_from_slice(extra);
         check_keys(map, path, &allowed)?;
@@ -246,14 +460,16 @@ fn element(
                 properties.push((property.to_owned(), value));
             }
         }
-        if let Some(writable) = map.get("writable") {
-            let Value::Bool(writable) = writable else {
-                return error(
-                    join(path, "writable"),
-                    format!("must be a boolean, got {}", kind(writable)),
-                );
-            };
-            properties.push(("writable".to_owned(), writable.to_string()));
+        for (key, property) in [("writable", "writable"), ("dev_mode", "dev-mode")] {
+            if let Some(flag) = map.get(key) {
+                let Value::Bool(flag) = flag else {
+                    return error(
+                        join(path, key),
+                        format!("must be a boolean, got {}", kind(flag)),
+                    );
+                };
+                properties.push((property.to_owned(), flag.to_string()));
+            }
         }
         match map.get("kwargs") {
             None | Some(Value::Null) => {}
@@ -274,6 +490,10 @@ fn element(
                 let text = match value {
                     Value::Mapping(_) | Value::Sequence(_) => serde_yaml::to_string(value)
                         .or_else(|e| error(join(path, key), e.to_string()))?,
+                    // A spec file sits beside its module YAML, like the modules do.
+                    Value::String(spec) if *key == "draw_spec" && is_yaml_path(spec) => {
+                        resolve_path(spec, base_dir)
+                    }
                     other => scalar_text(other, &join(path, key))?,
                 };
                 properties.push((key.replace('_', "-"), text));
@@ -293,6 +513,16 @@ fn element(
     match element_kind {
         "pyfunc" => python_stage("savantpyfunc", &[]),
         "draw_func" => python_stage("savantdrawfunc", &["draw_spec"]),
+        deepstream if deepstream.contains('@') || DEEPSTREAM_ELEMENTS.contains(&deepstream) => {
+            error(
+                join(path, "element"),
+                format!(
+                    "'{deepstream}' needs NVIDIA DeepStream, which this plugin does not use: \
+                     run the model in a pyfunc (ONNX Runtime, OpenCV DNN, ...) and add its \
+                     objects with frame.add_object"
+                ),
+            )
+        }
         factory => {
             check_keys(map, path, &["element", "name", "properties", "queue"])?;
             let mut properties = Vec::new();
@@ -334,16 +564,29 @@ fn element(
 /// exists there (modules usually sit beside their config), else left as it is.
 fn resolve_module(module: &str, base_dir: Option<&Path>) -> String {
     let is_file_path = module.contains('/') || module.ends_with(".py");
+    if is_file_path {
+        resolve_path(module, base_dir)
+    } else {
+        module.to_owned()
+    }
+}
+
+fn is_yaml_path(spec: &str) -> bool {
+    !spec.contains('\n') && (spec.ends_with(".yml") || spec.ends_with(".yaml"))
+}
+
+/// `path` from the YAML file's directory when it exists there, else as it is.
+fn resolve_path(path: &str, base_dir: Option<&Path>) -> String {
     match base_dir {
-        Some(base) if is_file_path && Path::new(module).is_relative() => {
-            let candidate: PathBuf = base.join(module);
-            if candidate.is_file() {
+        Some(base) if Path::new(path).is_relative() => {
+            let candidate: PathBuf = base.join(path);
+            if candidate.exists() {
                 candidate.to_string_lossy().into_owned()
             } else {
-                module.to_owned()
+                path.to_owned()
             }
         }
-        _ => module.to_owned(),
+        _ => path.to_owned(),
     }
 }
 
@@ -443,10 +686,12 @@ pipeline:
     class_name: Det
     kwargs: {a: 1}
     writable: true
+    dev_mode: true
 ",
         )
         .unwrap();
         let props = &config.elements[0].properties;
+        assert!(props.contains(&("dev-mode".into(), "true".into())));
         assert!(props.contains(&("module".into(), "pkg.det".into())));
         assert!(props.contains(&("class-name".into(), "Det".into())));
         assert!(props.contains(&("writable".into(), "true".into())));

@@ -7,6 +7,7 @@ use gst::prelude::*;
 mod build;
 pub mod config;
 mod imp;
+mod interpolate;
 
 pub use build::{add_ghost_pads, build_bin, populate};
 pub use config::{ConfigError, ModuleConfig, QueueSpec};
