@@ -7,8 +7,8 @@ pub mod held;
 pub mod layout;
 pub mod mapping;
 pub mod objects;
-pub mod values;
 pub mod readonly_check;
+pub mod values;
 
 use std::ffi::{c_int, CStr};
 use std::sync::atomic::{AtomicPtr, Ordering::AcqRel, Ordering::Acquire};
