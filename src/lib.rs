@@ -62,6 +62,7 @@ pub mod module;
 pub mod pyfunc;
 pub mod python;
 pub mod queue;
+pub mod stage;
 pub mod yaml;
 
 use gst::glib;

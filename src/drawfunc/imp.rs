@@ -20,12 +20,13 @@ use crate::draw::ops::{render, DrawOp};
 use crate::draw::spec::DrawSpec;
 use crate::frame::layout::FrameLayout;
 use crate::frame::{objects, Frame, FrameChanges};
-use crate::python::frame_checks::{self, CallReport};
-use crate::python::runtime::{OnError, RunSettings, StageRuntime};
-use crate::python::settings::{Blurbs, CodeSettings};
-use crate::python::stage::{Hooks, StageError};
-use crate::python::stats::StageStats;
-use crate::python::{log_bridge, thread_state};
+use crate::python::loader::{Hooks, StageError};
+use crate::python::thread_state;
+use crate::stage::frame_checks::{self, CallReport};
+use crate::stage::log_bridge;
+use crate::stage::runtime::{OnError, RunSettings, StageRuntime};
+use crate::stage::settings::{Blurbs, CodeSettings};
+use crate::stage::stats::StageStats;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(

@@ -22,13 +22,14 @@ use pyo3::prelude::*;
 
 use crate::frame::layout::FRAME_FORMATS;
 use crate::frame::{Frame, FrameChanges};
-use crate::python::frame_checks::{self, CallReport};
-use crate::python::handoff::Handoff;
-use crate::python::runtime::{OnError, RunSettings, StageRuntime};
-use crate::python::settings::{Blurbs, CodeSettings};
-use crate::python::stage::{Hooks, StageError};
-use crate::python::stats::StageStats;
-use crate::python::{log_bridge, thread_state};
+use crate::python::loader::{Hooks, StageError};
+use crate::python::thread_state;
+use crate::stage::frame_checks::{self, CallReport};
+use crate::stage::handoff::Handoff;
+use crate::stage::log_bridge;
+use crate::stage::runtime::{OnError, RunSettings, StageRuntime};
+use crate::stage::settings::{Blurbs, CodeSettings};
+use crate::stage::stats::StageStats;
 
 use super::workers::{Outcome, WorkerPool};
 

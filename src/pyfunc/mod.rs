@@ -6,7 +6,7 @@ use gst::prelude::*;
 mod imp;
 mod workers;
 
-pub use crate::python::runtime::OnError;
+pub use crate::stage::runtime::OnError;
 
 glib::wrapper! {
     pub struct PyFunc(ObjectSubclass<imp::PyFunc>) @extends gst::Element, gst::Object;

@@ -2,17 +2,9 @@
 //! bootstrap, per-thread GIL state, loading user modules, exception text.
 
 pub mod error;
-pub mod frame_checks;
-pub mod gil_probe;
-pub mod handoff;
 pub mod interpreter;
 pub mod kwargs;
-pub mod log_bridge;
-pub mod reload;
-pub mod runtime;
-pub mod settings;
-pub mod stage;
-pub mod stats;
+pub mod loader;
 pub mod thread_state;
 
 use std::sync::LazyLock;

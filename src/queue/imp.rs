@@ -31,9 +31,9 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use crate::python::handoff::Handoff;
-use crate::python::runtime::stage_stats;
-use crate::python::stats::StageStats;
+use crate::stage::handoff::Handoff;
+use crate::stage::runtime::stage_stats;
+use crate::stage::stats::StageStats;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(

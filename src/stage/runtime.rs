@@ -23,11 +23,12 @@ use pyo3::prelude::*;
 use pyo3::types::PyBool;
 
 use super::reload::Watch;
-use super::stage::{Hooks, StageConfig, StageError};
 use super::stats::StageStats;
-use super::{gil_probe, interpreter, log_bridge, thread_state};
+use super::{gil_probe, log_bridge};
 use crate::frame::layout::FrameLayout;
 use crate::frame::{attributes, CapsInfo};
+use crate::python::loader::{Hooks, StageConfig, StageError};
+use crate::python::{interpreter, thread_state};
 
 /// What to do when user code raises (or returns something that is not a verdict).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, glib::Enum)]
@@ -805,13 +806,13 @@ fn ensure_python() -> Result<(), String> {
     interpreter::ensure_initialized()?;
     API.get_or_init(|| {
         thread_state::attach(|py| {
-            crate::api::register_module(py).map_err(|e| super::error::format(py, &e))?;
+            crate::api::register_module(py).map_err(|e| crate::python::error::format(py, &e))?;
             // The stage elements' categories exist once the plugin registered them.
             let categories: Vec<gst::DebugCategory> = ["savantpyfunc", "savantdrawfunc"]
                 .iter()
                 .filter_map(|name| gst::DebugCategory::get(name))
                 .collect();
-            log_bridge::install(py, &categories).map_err(|e| super::error::format(py, &e))
+            log_bridge::install(py, &categories).map_err(|e| crate::python::error::format(py, &e))
         })
         .0
     })

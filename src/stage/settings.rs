@@ -5,10 +5,10 @@ use gst::glib;
 use gst::prelude::*;
 
 use super::runtime::{OnError, RunSettings};
-use super::stage::StageConfig;
 use super::stats::StageStats;
 use crate::frame::held::{DEFAULT_MAX_BYTES, DEFAULT_MAX_FRAMES};
 use crate::frame::readonly_check::VerifyReadonly;
+use crate::python::loader::StageConfig;
 
 /// What an element's blurbs say about its code (the rest is common).
 pub struct Blurbs {

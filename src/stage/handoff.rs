@@ -24,7 +24,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
-use crate::python::stats::{Snapshot, StageStats};
+use super::stats::{Snapshot, StageStats};
 
 /// Frames per decision window.
 pub const WINDOW_FRAMES: u64 = 32;

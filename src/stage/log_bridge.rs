@@ -84,7 +84,7 @@ fn emit(levelno: i32, text: &str, pathname: &str, function: &str, line: u32) {
                 format_args!("{text}"),
             );
         }
-        None => super::CAT.log(
+        None => crate::python::CAT.log(
             None::<&gst::Element>,
             level,
             file.as_gstr(),

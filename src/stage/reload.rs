@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::stage::Hooks;
+use crate::python::loader::Hooks;
 
 #[derive(Debug, Clone, Default)]
 pub struct Watch {

@@ -14,7 +14,7 @@ use std::sync::atomic::{
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use super::thread_state;
+use crate::python::thread_state;
 
 const PERIOD: Duration = Duration::from_millis(5);
 /// Taking a free GIL costs microseconds; a held one makes us wait for the holder's

@@ -6,9 +6,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use gst::prelude::*;
 use pyo3::prelude::*;
 
-use super::stage::{Hooks, StageError};
 use super::stats::StageStats;
 use crate::frame::{held, readonly_check, AfterCall, Frame};
+use crate::python::loader::{Hooks, StageError};
 
 /// What to report for one call: nothing (one null pointer, moved cheaply through
 /// the per-buffer path) unless a check found something.
