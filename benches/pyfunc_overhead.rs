@@ -11,9 +11,20 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-const SHORT: u64 = 10_000;
-const LONG: u64 = 60_000;
-const ROUNDS: usize = 5;
+// Tiny frames and many of them: the per-buffer cost (a fraction of a µs) must
+// dominate the difference of the two runs, not process start-up jitter (tens of ms
+// here). 60k vs 10k buffers of 64x64 swung by ±0.5 µs between runs.
+const SHORT: u64 = 40_000;
+const LONG: u64 = 400_000;
+const WIDTH: u32 = 16;
+const HEIGHT: u32 = 16;
+
+fn rounds() -> usize {
+    std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5)
+}
 
 struct Row {
     name: &'static str,
@@ -52,8 +63,9 @@ fn main() {
         },
     ];
 
+    let rounds = rounds();
     let mut slopes: Vec<Vec<f64>> = vec![Vec::new(); rows.len()];
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds {
         for (row, samples) in rows.iter().zip(&mut slopes) {
             let short = run(&plugin_path, &row.element, SHORT);
             let long = run(&plugin_path, &row.element, LONG);
@@ -65,7 +77,7 @@ fn main() {
     let overhead = |i: usize| (medians[i] - baseline).max(0.001);
 
     println!(
-        "\nPer-buffer cost, RGBA 64x64, median of {ROUNDS} rounds ({SHORT} vs {LONG} buffers)"
+        "\nPer-buffer cost, RGBA {WIDTH}x{HEIGHT}, median of {rounds} interleaved rounds ({SHORT} vs {LONG} buffers)"
     );
     println!(
         "{:<34} {:>12} {:>16}",
@@ -110,7 +122,7 @@ fn release_dir() -> PathBuf {
 fn run(plugin_path: &str, element: &str, buffers: u64) -> f64 {
     let description = format!(
         "-q videotestsrc pattern=black num-buffers={buffers} \
-         ! video/x-raw,format=RGBA,width=64,height=64 ! {element} ! fakesink"
+         ! video/x-raw,format=RGBA,width={WIDTH},height={HEIGHT} ! {element} ! fakesink"
     );
     let started = Instant::now();
     // gst-python's loader starts Python with no pinned home: with another python3

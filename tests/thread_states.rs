@@ -6,6 +6,9 @@ mod common;
 use common::{init, module, run};
 
 fn thread_states() -> usize {
+    // The GIL sampler keeps a thread state while it runs, and leaves a few ms after
+    // the last stage stopped.
+    common::wait_for_gil_sampler_to_exit();
     pyo3::Python::attach(gstsavant::python::thread_state::count)
 }
 

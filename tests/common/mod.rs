@@ -202,3 +202,20 @@ pub fn run_to_eos(pipeline: &gst::Element, limit: Duration) {
         .expect("EOS within the limit (no deadlock)");
     assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
 }
+
+/// Waits (up to 2 s) until the GIL sampler thread has exited: it lives while a
+/// stage is running and leaves within a sampling period after the last one
+/// stopped, holding a Python thread state until then.
+pub fn wait_for_gil_sampler_to_exit() {
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        let sampler_alive = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .any(|name| name.trim() == "savant-gil-probe");
+        if !sampler_alive {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
