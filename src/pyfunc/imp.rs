@@ -174,9 +174,10 @@ impl PyFunc {
             Err(gst::FlowError::Flushing) => return Outcome::Dropped,
             Err(_) => return Outcome::Failed,
         };
-        let hooks: Arc<Hooks> = snapshot
+        // Borrowed from the frame context, which holds the instances until the call
+        // is over (a reload retires them only after that).
+        let hooks: &Hooks = snapshot
             .instance(worker)
-            .cloned()
             .expect("savantpyfunc always has user code");
         let writable = self.writable.load(Relaxed);
         if writable {
@@ -202,11 +203,10 @@ impl PyFunc {
             calls.enter();
             // Built in place, under the GIL: the frame is moved once, into Python.
             let outcome = match Frame::new(frame_of, layout, writable, check_readonly) {
-                Ok(frame) => call_process(py, &hooks, frame, element, stats),
+                Ok(frame) => call_process(py, hooks, frame, element, stats),
                 Err(e) => (Verdict::Invalid(e), CallReport::default()),
             };
             calls.leave();
-            drop(hooks);
             (outcome, started.elapsed().as_nanos() as u64)
         });
         stats.record_call(python_ns, gil_wait_ns);

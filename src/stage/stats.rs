@@ -107,9 +107,15 @@ impl StageStats {
             self.short_calls.fetch_add(1, Relaxed);
         }
         self.python_ns.fetch_add(python_ns, Relaxed);
-        self.python_ns_max.fetch_max(python_ns, Relaxed);
         self.gil_wait_ns.fetch_add(gil_wait_ns, Relaxed);
-        self.gil_wait_ns_max.fetch_max(gil_wait_ns, Relaxed);
+        // A locked read-modify-write only when the maximum moves, which is rare
+        // after the first frames.
+        if python_ns > self.python_ns_max.load(Relaxed) {
+            self.python_ns_max.fetch_max(python_ns, Relaxed);
+        }
+        if gil_wait_ns > self.gil_wait_ns_max.load(Relaxed) {
+            self.gil_wait_ns_max.fetch_max(gil_wait_ns, Relaxed);
+        }
         // Only the first call reads the clock here: the hot path has enough of those.
         if self.first_call_at.load(Relaxed) == 0 {
             let end = EPOCH.elapsed().as_nanos() as u64 + 1;
