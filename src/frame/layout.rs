@@ -43,6 +43,10 @@ pub struct FrameLayout {
     /// GStreamer's plane count for the format (also for opaque ones), which a
     /// VideoMeta must agree with.
     pub format_planes: usize,
+    /// Bytes a buffer needs for the caps' own layout (no VideoMeta), checked once
+    /// when the caps came; `usize::MAX` when that layout did not check out, so every
+    /// buffer takes the full check.
+    caps_end: usize,
 }
 
 /// Every format with an array layout, in the order a stage prefers them: the common,
@@ -202,7 +206,7 @@ impl FrameLayout {
                 ..*dim
             };
         }
-        Self {
+        let mut layout = Self {
             format: info.format(),
             width: info.width(),
             height: info.height(),
@@ -212,7 +216,15 @@ impl FrameLayout {
             n_planes: dims.len(),
             planes,
             format_planes: info.n_planes() as usize,
+            caps_end: usize::MAX,
+        };
+        if layout.check_fits(usize::MAX).is_ok() {
+            layout.caps_end = (0..layout.n_planes)
+                .filter_map(|i| layout.plane_end(i))
+                .max()
+                .unwrap_or(0);
         }
+        layout
     }
 
     /// The layout of this buffer's bytes: the caps' layout with the offsets and
@@ -224,8 +236,14 @@ impl FrameLayout {
         let mut layout = *self;
         if let Some(meta) = buffer.meta::<gst_video::VideoMeta>() {
             layout.apply_meta(&meta)?;
+            layout.check_fits(buffer.size())?;
+            return Ok(layout);
         }
-        layout.check_fits(buffer.size())?;
+        // The caps' own layout was checked when the caps came: only the buffer's size
+        // can disagree (the full check then names the plane).
+        if buffer.size() < layout.caps_end {
+            layout.check_fits(buffer.size())?;
+        }
         Ok(layout)
     }
 
