@@ -47,7 +47,13 @@ pub fn register_module(py: Python<'_>) -> PyResult<()> {
 
 /// `PyInit_savant_gst`: the module for a plain Python process. GStreamer's types
 /// (buffers, caps, the frame's metas) need GStreamer initialized, which in a
-/// pipeline the host did and here nobody has.
+/// pipeline the host did and here nobody has (`gst::init` is a no-op when a
+/// PyGObject app already called `Gst.init`).
+///
+/// The library links libpython, and Debian's `python3` is linked statically: loading
+/// us maps a second libpython, but every `Py*` symbol we use binds to the running
+/// executable's (the global scope is searched first; checked with
+/// `LD_DEBUG=bindings`), and nothing calls into the copy.
 #[pymodule]
 #[pyo3(name = "savant_gst")]
 fn savant_gst_extension(module: &Bound<'_, PyModule>) -> PyResult<()> {

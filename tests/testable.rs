@@ -141,3 +141,24 @@ fn a_pygobject_app_reads_a_stages_objects_with_from_buffer() {
     );
     assert_eq!(out.matches("refused:").count(), 3, "{out}");
 }
+
+#[test]
+fn the_readme_testing_example_runs() {
+    let readme = std::fs::read_to_string(checkout("README.md")).unwrap();
+    let start = readme.find("# test_ball.py").expect("the README's example");
+    let example = &readme[start..start + readme[start..].find("```").unwrap()];
+    let dir = std::env::temp_dir().join(format!("gstsavant-readme-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("test_ball.py"), example).unwrap();
+    // Run as pytest would, from the checkout (the example adds examples/ to the path).
+    let mut command = python(&[
+        "-c",
+        "import sys; sys.path.insert(0, sys.argv[1]); import test_ball; \
+         test_ball.test_finds_the_ball(); print('example passed')",
+        &dir.to_string_lossy(),
+    ]);
+    command.current_dir(env!("CARGO_MANIFEST_DIR"));
+    let (ok, out) = run(command, Duration::from_secs(60));
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(ok && out.contains("example passed"), "{out}");
+}
