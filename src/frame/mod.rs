@@ -549,6 +549,12 @@ impl Frame {
         writable: bool,
         pts: Option<u64>,
     ) -> PyResult<Self> {
+        // u64::MAX is GStreamer's "no timestamp", which ClockTime refuses to hold.
+        if pts == Some(u64::MAX) {
+            return Err(PyValueError::new_err(
+                "Frame.from_array: pts must be below 2**64 - 1; pass None for no pts",
+            ));
+        }
         let video_format = gst_video::VideoFormat::from_string(format);
         if !layout::FRAME_FORMATS.contains(&format)
             || video_format == gst_video::VideoFormat::Unknown

@@ -79,6 +79,8 @@ def test_bad_arrays_are_value_errors():
         (np.zeros((4, 6, 3), np.float32), "BGR", "needs a uint8 array"),
         (np.zeros((4, 6), np.uint8), "UYVY", "not supported"),
         (np.zeros((5, 6), np.uint8), "I420", "h * 3 / 2"),
+        (np.zeros((0, 6, 3), np.uint8), "BGR", "non-zero height and width"),
+        (np.zeros((4, 6), ">u2"), "GRAY16_LE", "needs a uint16 array"),
     ]
     for array, fmt, message in cases:
         try:
@@ -87,6 +89,12 @@ def test_bad_arrays_are_value_errors():
             assert message in str(e), (fmt, str(e))
         else:
             raise AssertionError(f"{fmt} {array.shape} {array.dtype} was accepted")
+    try:
+        savant_gst.Frame.from_array(np.zeros((2, 2), np.uint8), "GRAY8", pts=2**64 - 1)
+    except ValueError as e:
+        assert "pass None for no pts" in str(e), str(e)
+    else:
+        raise AssertionError("pts=2**64-1 was accepted")
 
 
 def test_draw_hook_records_on_an_artist():
