@@ -459,7 +459,7 @@ fn array_frame_size(
         },
         (Arrangement::Planar, _) if format == F::Y444 => return Err(bad_shape("(h * 3, w)")),
         (Arrangement::Planar, _) => return Err(bad_shape("(h * 3 / 2, w)")),
-        (Arrangement::Opaque, _) => unreachable!("checked by the caller"),
+        (Arrangement::Opaque, _) => return Err(bad_shape("of a format with an array layout")),
     };
     if h == 0 || w == 0 || h > i32::MAX as usize || w > i32::MAX as usize {
         return Err(bad_shape("with a non-zero height and width"));
