@@ -93,7 +93,7 @@ fn a_stage_is_unit_tested_in_plain_python_with_frames_from_arrays() {
         Duration::from_secs(60),
     );
     assert!(ok, "{out}");
-    assert!(out.contains("5 passed"), "{out}");
+    assert!(out.contains("6 passed"), "{out}");
     assert!(out.contains(&library().display().to_string()), "{out}");
 }
 

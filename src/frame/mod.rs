@@ -620,7 +620,10 @@ impl Frame {
                 .map_err(|e| PyBufferError::new_err(e.to_string()))?;
             let dest = map.as_mut_slice();
             // Row padding is never shown to Python; zeroed so the bytes are defined.
-            dest.fill(0);
+            // Without padding every byte is copied over below.
+            if tight != dest.len() {
+                dest.fill(0);
+            }
             // SAFETY: the export is C-contiguous and len_bytes long (checked above),
             // and stays alive and exported while `source` lives; we hold the GIL.
             let src = unsafe {

@@ -51,6 +51,13 @@ def test_from_array_frames_are_writable_copies():
         raise AssertionError("a writable=False frame accepted a write")
 
 
+def test_padded_rows_hold_the_same_pixels():
+    image = np.arange(3 * 5 * 3, dtype=np.uint8).reshape(3, 5, 3)
+    frame = savant_gst.Frame.from_array(image, "BGR")
+    assert frame.strides == [16], frame.strides  # GStreamer pads RGB rows to 4 bytes
+    assert np.array_equal(np.asarray(frame), image)
+
+
 def test_other_layouts():
     gray = np.zeros((10, 12), np.uint8)
     gray[7, 3] = 200
