@@ -457,7 +457,10 @@ fn type_stubs_match_the_runtime_module() {
     let mut h = harness(&format!("module={path}"));
     h.set_src_caps_str("video/x-raw,format=GRAY8,width=4,height=2,framerate=25/1");
     h.push_and_pull(video_buffer(8, |_| 0, 0)).unwrap();
-    let stubs = concat!(env!("CARGO_MANIFEST_DIR"), "/python/savant_gst.pyi");
+    let stubs = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/python/savant_gst/__init__.pyi"
+    );
     // Every class and member the stubs declare exists on the real module's types.
     let missing: Vec<String> = py_eval(&format!(
         "[f'{{c.name}}.{{m}}' for c in __import__('ast').parse(open({stubs:?}).read()).body \

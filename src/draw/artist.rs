@@ -220,6 +220,13 @@ fn fill_or_stroke(thickness: f32) -> PyResult<f32> {
 /// tuples) and our earlier keywords (`box`, `background_color`, `thickness`, ...).
 #[pymethods]
 impl Artist {
+    /// An empty artist, for calling a draw hook outside the plugin (unit tests);
+    /// the element makes its own for every frame.
+    #[new]
+    fn new() -> Self {
+        Self::default()
+    }
+
     /// A box: border inside its edges, optional fill, optional padding.
     #[pyo3(signature = (bbox=None, border_width=None, border_color=None, bg_color=None, padding=None, *, r#box=None, background_color=None, thickness=None))]
     #[allow(clippy::too_many_arguments)]

@@ -429,12 +429,240 @@ impl Drop for Frame {
     }
 }
 
+/// How `Frame.from_array` reads an array: the packed formats as (h, w, channels) or
+/// (h, w), the planar ones as their planes one after another, each without row
+/// padding, in (rows, w) form: (h * 3 / 2, w) for I420/YV12/NV12/NV21 (what
+/// `cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)` gives), (h * 3, w) for Y444.
+fn array_frame_size(
+    format: gst_video::VideoFormat,
+    arrangement: Arrangement,
+    channels: usize,
+    shape: &[usize],
+) -> PyResult<(u32, u32)> {
+    use gst_video::VideoFormat as F;
+    let bad_shape = |expected: &str| {
+        PyValueError::new_err(format!(
+            "Frame.from_array: a {} array needs shape {expected}, got {shape:?}",
+            format.to_str()
+        ))
+    };
+    let (h, w) = match (arrangement, shape) {
+        (Arrangement::Packed, &[h, w, c]) if c == channels => (h, w),
+        (Arrangement::Packed, &[h, w]) if channels == 1 => (h, w),
+        (Arrangement::Packed, _) if channels == 1 => return Err(bad_shape("(h, w)")),
+        (Arrangement::Packed, _) => return Err(bad_shape(&format!("(h, w, {channels})"))),
+        (Arrangement::Planar, &[rows, w]) => match format {
+            F::Y444 if rows % 3 == 0 => (rows / 3, w),
+            F::Y444 => return Err(bad_shape("(h * 3, w)")),
+            _ if rows % 3 == 0 && w % 2 == 0 => (rows / 3 * 2, w),
+            _ => return Err(bad_shape("(h * 3 / 2, w) with h and w even")),
+        },
+        (Arrangement::Planar, _) if format == F::Y444 => return Err(bad_shape("(h * 3, w)")),
+        (Arrangement::Planar, _) => return Err(bad_shape("(h * 3 / 2, w)")),
+        (Arrangement::Opaque, _) => return Err(bad_shape("of a format with an array layout")),
+    };
+    if h == 0 || w == 0 || h > i32::MAX as usize || w > i32::MAX as usize {
+        return Err(bad_shape("with a non-zero height and width"));
+    }
+    Ok((w as u32, h as u32))
+}
+
+/// The `GstBuffer*` inside a PyGObject `Gst.Buffer`.
+///
+/// PyGObject has no function for this: its own C API (`pyg_boxed_get`) and
+/// gst-python's C code read the `boxed` field of the `PyGBoxed` struct every boxed
+/// wrapper starts with, a layout unchanged since PyGObject 3.0 (3.42 in Debian 12).
+/// We do the same, and only after proving it is such a wrapper: an instance of
+/// `gobject.GBoxed`, whose own `gtype` field says GstBuffer, pointing at a mini
+/// object whose type is GstBuffer.
+fn gst_buffer_of(buffer: &Bound<'_, PyAny>) -> PyResult<gst::Buffer> {
+    use gst::glib::translate::{from_glib_none, IntoGlib};
+
+    #[repr(C)]
+    struct PyGBoxed {
+        ob_base: ffi::PyObject,
+        boxed: *mut std::ffi::c_void,
+        gtype: gst::glib::ffi::GType,
+        free_on_dealloc: c_int,
+    }
+
+    static GBOXED: PyOnceLock<Py<pyo3::types::PyType>> = PyOnceLock::new();
+    let py = buffer.py();
+    let not_a_buffer = || {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "Frame.from_buffer needs a Gst.Buffer (PyGObject), got {}",
+            buffer
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        ))
+    };
+    let gboxed = GBOXED.get_or_try_init(py, || -> PyResult<_> {
+        Ok(py
+            .import("gi.repository.GObject")?
+            .getattr("GBoxed")?
+            .cast_into::<pyo3::types::PyType>()?
+            .unbind())
+    })?;
+    if !buffer.is_instance(gboxed.bind(py))? {
+        return Err(not_a_buffer());
+    }
+    let buffer_type = <gst::Buffer as gst::glib::prelude::StaticType>::static_type().into_glib();
+    // SAFETY: `buffer` is an instance of gobject.GBoxed (checked above), so its
+    // object starts with the PyGBoxed struct; the GIL keeps it alive while we read.
+    let (boxed, gtype) = unsafe {
+        let raw = buffer.as_ptr().cast::<PyGBoxed>();
+        ((*raw).boxed, (*raw).gtype)
+    };
+    if gtype != buffer_type || boxed.is_null() {
+        return Err(not_a_buffer());
+    }
+    let mini_object = boxed.cast::<gst::ffi::GstMiniObject>();
+    // SAFETY: a boxed of type GstBuffer is a GstBuffer, which starts with its
+    // GstMiniObject; the wrapper holds a reference, so it is alive, and
+    // from_glib_none takes our own.
+    unsafe {
+        if (*mini_object).type_ != buffer_type {
+            return Err(not_a_buffer());
+        }
+        Ok(from_glib_none(boxed.cast::<gst::ffi::GstBuffer>()))
+    }
+}
+
 fn clock_time(t: Option<gst::ClockTime>) -> Option<u64> {
     t.map(gst::ClockTime::nseconds)
 }
 
 #[pymethods]
 impl Frame {
+    /// A frame over a copy of `array`, for calling a stage outside a pipeline (unit
+    /// tests). Writable by default, like an element with `writable=true`. Attributes
+    /// and objects live on the frame: read `frame.attributes` / `frame.objects`
+    /// after the call to see what the stage did.
+    #[staticmethod]
+    #[pyo3(signature = (array, format, writable=true, pts=None))]
+    fn from_array(
+        py: Python<'_>,
+        array: &Bound<'_, PyAny>,
+        format: &str,
+        writable: bool,
+        pts: Option<u64>,
+    ) -> PyResult<Self> {
+        // u64::MAX is GStreamer's "no timestamp", which ClockTime refuses to hold.
+        if pts == Some(u64::MAX) {
+            return Err(PyValueError::new_err(
+                "Frame.from_array: pts must be below 2**64 - 1; pass None for no pts",
+            ));
+        }
+        let video_format = gst_video::VideoFormat::from_string(format);
+        if !layout::FRAME_FORMATS.contains(&format)
+            || video_format == gst_video::VideoFormat::Unknown
+        {
+            return Err(PyValueError::new_err(format!(
+                "Frame.from_array: format {format:?} is not supported; supported: {ARRAY_FORMATS}"
+            )));
+        }
+        // Any array-like; C order so the planes can be copied row by row.
+        let array = py
+            .import("numpy")?
+            .call_method1("ascontiguousarray", (array,))?;
+        let source = pyo3::buffer::PyUntypedBuffer::get(&array)?;
+        // One sample of a plane is 1 byte, or 2 (little endian) for GRAY16_LE.
+        let item_size = if video_format == gst_video::VideoFormat::Gray16Le {
+            2
+        } else {
+            1
+        };
+        let item_format = source.format().to_bytes();
+        let item_ok = match item_size {
+            1 => item_format == b"B",
+            _ => cfg!(target_endian = "little") && item_format == b"H" || item_format == b"<H",
+        };
+        if source.item_size() != item_size || !item_ok || !source.is_c_contiguous() {
+            return Err(PyValueError::new_err(format!(
+                "Frame.from_array: {format} needs a {} array, got dtype {}",
+                if item_size == 1 { "uint8" } else { "uint16" },
+                array.getattr("dtype")?.str()?
+            )));
+        }
+        let probe = FrameLayout::from_info(
+            &gst_video::VideoInfo::builder(video_format, 2, 2)
+                .build()
+                .map_err(|e| PyValueError::new_err(e.to_string()))?,
+        );
+        let (width, height) = array_frame_size(
+            video_format,
+            probe.arrangement,
+            probe.planes[0].channels,
+            source.shape(),
+        )?;
+        let info = gst_video::VideoInfo::builder(video_format, width, height)
+            .build()
+            .map_err(|e| PyValueError::new_err(format!("Frame.from_array: {e}")))?;
+        let layout = FrameLayout::from_info(&info);
+        let tight: usize = (0..layout.n_planes)
+            .map(|i| layout.row_bytes(i) * layout.planes[i].rows)
+            .sum();
+        if tight != source.len_bytes() {
+            return Err(PyValueError::new_err(format!(
+                "Frame.from_array: {width}x{height} {format} is {tight} bytes, the array {}",
+                source.len_bytes()
+            )));
+        }
+        let mut buffer = gst::Buffer::with_size(info.size())
+            .map_err(|e| PyValueError::new_err(format!("Frame.from_array: {e}")))?;
+        {
+            let buffer = buffer.get_mut().expect("a new buffer is writable");
+            buffer.set_pts(pts.map(gst::ClockTime::from_nseconds));
+            let mut map = buffer
+                .map_writable()
+                .map_err(|e| PyBufferError::new_err(e.to_string()))?;
+            let dest = map.as_mut_slice();
+            // Row padding is never shown to Python; zeroed so the bytes are defined.
+            // Without padding every byte is copied over below.
+            if tight != dest.len() {
+                dest.fill(0);
+            }
+            // SAFETY: the export is C-contiguous and len_bytes long (checked above),
+            // and stays alive and exported while `source` lives; we hold the GIL.
+            let src = unsafe {
+                std::slice::from_raw_parts(source.buf_ptr().cast::<u8>(), source.len_bytes())
+            };
+            let mut read = 0;
+            for i in 0..layout.n_planes {
+                let plane = &layout.planes[i];
+                let row = layout.row_bytes(i);
+                for r in 0..plane.rows {
+                    let at = plane.offset + r * plane.stride;
+                    dest[at..at + row].copy_from_slice(&src[read..read + row]);
+                    read += row;
+                }
+            }
+        }
+        Self::new(&buffer, &layout, writable, false).map_err(PyValueError::new_err)
+    }
+
+    /// A read-only view of a PyGObject `Gst.Buffer` (a pad probe's or an appsink
+    /// sample's), not copied; `caps` is a `Gst.Caps` or a caps string. Attributes
+    /// and objects read as a stage sees them; changes are not written back.
+    #[staticmethod]
+    fn from_buffer(buffer: &Bound<'_, PyAny>, caps: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let caps_text: String = match caps.extract::<String>() {
+            Ok(text) => text,
+            Err(_) => caps.call_method0("to_string")?.extract()?,
+        };
+        let caps = caps_text
+            .parse::<gst::Caps>()
+            .map_err(|_| PyValueError::new_err(format!("invalid caps: {caps_text}")))?;
+        let info = gst_video::VideoInfo::from_caps(&caps).map_err(|_| {
+            PyValueError::new_err(format!("not raw video caps with a size: {caps_text}"))
+        })?;
+        let buffer = gst_buffer_of(buffer)?;
+        Self::new(&buffer, &FrameLayout::from_info(&info), false, false)
+            .map_err(PyValueError::new_err)
+    }
+
     /// Presentation timestamp in ns, or None.
     #[getter]
     fn pts(&self) -> Option<u64> {

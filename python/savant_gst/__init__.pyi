@@ -74,6 +74,9 @@ class Artist:
     and this plugin's earlier keywords (box, background_color, thickness, points).
     """
 
+    def __init__(self) -> None:
+        """An empty artist, to call a draw hook outside the plugin (unit tests)."""
+
     def add_bbox(self, bbox: Optional[BBoxLike] = None, border_width: Optional[float] = None,
                  border_color: Optional[Color] = None, bg_color: Optional[Color] = None,
                  padding: Optional[Padding] = None, *, box: Optional[BBoxLike] = None,
@@ -110,6 +113,23 @@ class Artist:
 
 class Frame:
     """One video frame; packed formats support the buffer protocol (np.asarray)."""
+
+    @staticmethod
+    def from_array(array: Any, format: str, writable: bool = True,
+                   pts: Optional[int] = None) -> Frame:
+        """A frame over a copy of a numpy array, to call a stage outside a pipeline.
+
+        Packed formats take (h, w, channels) uint8 arrays, GRAY8 (h, w) uint8,
+        GRAY16_LE (h, w) uint16; I420/YV12/NV12/NV21 take the planes one after
+        another as a (h * 3 / 2, w) uint8 array (what cv2.COLOR_BGR2YUV_I420 gives),
+        Y444 as (h * 3, w). Writable unless writable=False; attributes and objects
+        the stage sets stay readable on the frame.
+        """
+    @staticmethod
+    def from_buffer(buffer: Any, caps: Any) -> Frame:
+        """A read-only, zero-copy view of a PyGObject Gst.Buffer with its Gst.Caps
+        (or a caps string), e.g. in a pad probe or an appsink callback. Changes to
+        attributes and objects are not written to the buffer."""
 
     @property
     def pts(self) -> Optional[int]: ...
