@@ -333,7 +333,7 @@ impl Object {
 
     fn __repr__(&self) -> String {
         format!(
-            "<savant_gst.Object {:?} ({}, {}, {}, {}) id={} parent_id={} confidence={:?} track_id={:?}>",
+            "<savant_gst.Object {:?} ({}, {}, {}, {}) id={} parent_id={} confidence={} track_id={}>",
             self.label,
             self.x,
             self.y,
@@ -341,8 +341,10 @@ impl Object {
             self.h,
             self.id,
             self.parent_id,
-            self.confidence,
+            self.confidence
+                .map_or_else(|| "None".to_owned(), |c| c.to_string()),
             self.track_id
+                .map_or_else(|| "None".to_owned(), |t| t.to_string())
         )
     }
 }
