@@ -198,7 +198,7 @@ fn auto_queues_run_gil_bound_stages_inline_without_reordering() {
 fn auto_queues_keep_queueing_for_stages_that_release_the_gil() {
     let stage = common::module(
         "gil_free_sleep",
-        "import time\ndef process_frame(frame):\n    time.sleep(0.002)\n",
+        "import time\ndef process_frame(frame):\n    time.sleep(0.003)\n",
     );
     let (offsets, q0, q1) = two_stage_run(&stage, "auto", 100);
     assert_eq!(offsets.len(), 100);

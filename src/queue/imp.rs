@@ -481,7 +481,7 @@ impl ObjectImpl for SavantQueue {
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("mode", DEFAULT_MODE)
                     .nick("Mode")
-                    .blurb("auto: when the Python stage behind the queue holds the GIL and waits for it (calls under 1 ms), or its calls are shorter than a thread hand-over (50 us), run it inline on upstream's thread (a queue cannot help it there), only while PLAYING and only where upstream's thread feeds this queue alone (no tee or demuxer without a queue in between); always: always queue")
+                    .blurb("auto: when the Python stage behind the queue holds the GIL and waits for it (calls under 2 ms), or its calls are shorter than a thread hand-over (50 us), run it inline on upstream's thread (a queue cannot help it there), only while PLAYING and only where upstream's thread feeds this queue alone (no tee or demuxer without a queue in between); always: always queue")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")

@@ -9,8 +9,8 @@
 //! the queue:
 //! - handed over -> inline: the stage waited for the GIL for over 20% of its Python time
 //!   (contended) and held the GIL in most of at least 5 GIL samples (of the window, or
-//!   since start when the window has fewer), with calls under 1 ms (longer ones could
-//!   win under 1.3%); or most of its calls are short (under
+//!   since start when the window has fewer), with calls under 2 ms (longer ones could
+//!   win under 0.7%); or most of its calls are short (under
 //!   50 us; counted, not averaged), when a hand-over costs about as much as the call and running
 //!   the call on upstream's thread costs upstream at most that call. Upstream then
 //!   calls the stage on its own thread, as if there were no queue.
@@ -29,10 +29,10 @@ use super::stats::{Snapshot, StageStats};
 /// Frames per decision window.
 pub const WINDOW_FRAMES: u64 = 32;
 /// GIL-bound calls longer than this stay handed over: a hand-over (5-13 us) is then
-/// under 1.3% of the call, so inline could win little, while a wrong verdict (a
+/// under 0.7% of the call, so inline could win little, while a wrong verdict (a
 /// sampler starved of CPU on a loaded machine reads "held") would cost the stage its
 /// thread.
-const GIL_BOUND_INLINE_MAX_CALL_NS: u64 = 1_000_000;
+const GIL_BOUND_INLINE_MAX_CALL_NS: u64 = 2_000_000;
 /// Calls must be this long to be handed over again (hysteresis against flapping).
 const HAND_OVER_AGAIN_CALL_NS: u64 = 100_000;
 /// GIL samples a window needs to say anything about the GIL on its own; with fewer,
@@ -199,7 +199,7 @@ mod tests {
 
     #[test]
     fn long_gil_bound_calls_keep_their_thread() {
-        assert_eq!(next(false, &window(32 * 2_000, 32 * 1_000, 0, 30)), None);
+        assert_eq!(next(false, &window(32 * 3_000, 32 * 1_000, 0, 30)), None);
     }
 
     #[test]
