@@ -372,7 +372,7 @@ impl ObjectImpl for DrawFunc {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let mut properties = vec![glib::ParamSpecString::builder("draw-spec")
                 .nick("Draw spec")
-                .blurb("Savant draw spec YAML (inline or a file path): default and per-label bbox, label, central_dot, blur. Unset: a green box and a \"label #track\" label per object")
+                .blurb("Draw spec YAML (inline or a file path, relative paths from the working directory): Savant's layout (rendered_objects.<unit>.<label> with bbox, label, central_dot, blur; a module YAML's parameters.draw_func block) or default/labels; placeholders take Python format specs ({confidence:.2f}). Unset: a green box and a \"label #track\" label per object")
                 .mutable_ready()
                 .build()];
             properties.extend(CodeSettings::properties(DEFAULT_FUNCTION, &Blurbs {
