@@ -135,3 +135,69 @@ fn boxes_survive_videoconvert() {
         ("car", (10, 20, 30, 40))
     );
 }
+
+/// Savant's `{model}`: an object knows the stage that made it (the element's name
+/// unless the stage says otherwise), and keeps it downstream.
+#[test]
+fn objects_know_the_stage_that_made_them() {
+    let detector = module(
+        "model_detector",
+        r#"
+        def process_frame(frame):
+            frame.add_object("car", (1, 2, 3, 4))
+            frame.add_object("plate", (5, 6, 7, 8), model="plates-v2")
+            o = frame.add_object("dog", (1, 1, 2, 2))
+            o.model = None
+        "#,
+    );
+    let reader = module(
+        "model_reader",
+        r#"
+        seen = []
+        def process_frame(frame):
+            seen.append([(o.label, o.model) for o in frame.objects])
+            for o in frame.objects:
+                if o.label == "car":
+                    o.model = "renamed"
+        "#,
+    );
+    let result = run(&format!(
+        "videotestsrc num-buffers=2 ! video/x-raw,format=RGBA,width=32,height=32 \
+         ! savantpyfunc name=cars module={detector} ! queue \
+         ! savantpyfunc module={reader} ! appsink name=sink"
+    ));
+    assert!(result.eos, "{result:?}");
+    let seen: String = py_eval("repr(__import__('model_reader').seen[0])");
+    assert_eq!(
+        seen,
+        "[('car', 'cars'), ('plate', 'plates-v2'), ('dog', None)]"
+    );
+    let models: Vec<Option<String>> = result.buffers[1]
+        .iter_meta::<VideoRegionOfInterestMeta>()
+        .map(|m| {
+            m.param("savant-object")
+                .and_then(|p| p.get::<String>("model").ok())
+        })
+        .collect();
+    assert_eq!(
+        models,
+        [
+            Some("renamed".to_owned()),
+            Some("plates-v2".to_owned()),
+            None
+        ]
+    );
+    let bad = module(
+        "model_not_text",
+        "def process_frame(frame):\n    frame.add_object('x', (0, 0, 1, 1), model=3)\n",
+    );
+    let result = run(&format!(
+        "videotestsrc num-buffers=1 ! video/x-raw,format=RGBA,width=32,height=32 \
+         ! savantpyfunc module={bad} ! appsink name=sink"
+    ));
+    let (message, _) = common::expect_error(&result);
+    assert!(
+        message.contains("an object's model must be str or None"),
+        "{message}"
+    );
+}

@@ -53,6 +53,9 @@ class Object:
         """The ROI meta's id, unique on its frame; 0 until the object is on a frame."""
     parent_id: int
     """The id of the object this one belongs to (a face in a person); 0 for none."""
+    model: Optional[str]
+    """The stage (model) that made it: the creating element's name unless set;
+    what Savant's draw spec prints for {model} and matches rendered_objects units by."""
     def __init__(
         self,
         label: str,
@@ -61,6 +64,7 @@ class Object:
         track_id: Optional[int] = None,
         attributes: Optional[dict[str, AttributeValue]] = None,
         parent_id: int = 0,
+        model: Optional[str] = None,
     ) -> None: ...
 
 BBoxLike = tuple[float, float, float, float] | Any  # or an object with left, top, width, height
@@ -161,6 +165,7 @@ class Frame:
         track_id: Optional[int] = None,
         attributes: Optional[dict[str, AttributeValue]] = None,
         parent_id: int = 0,
+        model: Optional[str] = None,
     ) -> Object: ...
     def remove_object(self, obj: Object) -> None: ...
     def plane(self, index: int) -> Plane: ...

@@ -293,14 +293,17 @@ impl DrawSpec {
     }
 
     /// The spec for `object` and the `rendered_objects` unit it came from:
-    /// `rendered_objects` first (the unit named by the object's `model` attribute,
-    /// else the first unit listing its label), then `labels`, then `default`.
+    /// `rendered_objects` first (the unit named by the object's `model` — the stage
+    /// that made it — or its `model` attribute, else the first unit listing its
+    /// label), then `labels`, then `default`.
     fn for_object<'a>(&'a self, object: &ObjectData) -> Option<(&'a ObjectSpec, Option<&'a str>)> {
         if !self.rendered.is_empty() {
-            let model = object
-                .attributes
-                .as_ref()
-                .and_then(|a| a.get::<&str>("model").ok());
+            let model = object.model.as_deref().or_else(|| {
+                object
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get::<&str>("model").ok())
+            });
             let listed = |unit_matches: &dyn Fn(&str) -> bool| {
                 self.rendered
                     .iter()
@@ -434,7 +437,11 @@ fn render(format: &[Segment], object: &ObjectData, unit: Option<&str>) -> String
             // A missing value prints nothing (Savant would print "None").
             Field::Confidence => object.confidence.map(FormatValue::Float),
             Field::TrackId => object.track_id.map(FormatValue::Int),
-            Field::Model => match attribute("model").and_then(|v| v.get::<&str>().ok()) {
+            Field::Model => match object
+                .model
+                .as_deref()
+                .or_else(|| attribute("model").and_then(|v| v.get::<&str>().ok()))
+            {
                 Some(model) => Some(FormatValue::Str(model)),
                 None => Some(FormatValue::Str(unit.unwrap_or(""))),
             },
@@ -860,6 +867,7 @@ labels:
             h: 10,
             confidence: Some(0.5),
             track_id: Some(3),
+            model: None,
             attributes: Some(gst::Structure::builder("a").field("color", "red").build()),
         };
         let lines: Vec<String> = car
@@ -936,6 +944,7 @@ labels:
             h: 10,
             confidence: None,
             track_id: Some(9),
+            model: None,
             attributes: None,
         };
         let mut ops = Vec::new();
@@ -957,6 +966,7 @@ labels:
             h: 20,
             confidence: Some(0.8734567165374756),
             track_id: Some(7),
+            model: None,
             attributes,
         }
     }
@@ -1026,6 +1036,10 @@ pipeline: {elements: [{element: identity}]}
             ),
         );
         assert_eq!(label_lines(&spec, &from_plates), ["car"]);
+        // ... and so does the object's `model` field (the stage that made it).
+        let mut made_by_plates = object("car", None);
+        made_by_plates.model = Some("plates".into());
+        assert_eq!(label_lines(&spec, &made_by_plates), ["car"]);
         assert_eq!(label_lines(&spec, &object("plate", None)), ["plate"]);
         // Savant draws only what rendered_objects lists.
         let mut ops = Vec::new();

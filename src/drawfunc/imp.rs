@@ -216,7 +216,7 @@ fn call_draw(
     element: &gst::Element,
     stats: &StageStats,
 ) -> (HookResult, CallReport) {
-    let frame = match Bound::new(py, frame) {
+    let frame = match Bound::new(py, frame.made_by(hooks.stage_name.clone_ref(py))) {
         Ok(frame) => frame,
         Err(e) => {
             let error = StageError::python(

@@ -177,6 +177,9 @@ pub struct Frame {
     /// nor kept by Python: one pointer (no lock, no drop glue) on the path every
     /// frame takes. Set at most once; freed in Drop.
     checks: AtomicPtr<FrameChecks>,
+    /// The name of the stage whose call has the frame: the default `model` of the
+    /// objects it adds.
+    stage: Option<Py<pyo3::types::PyString>>,
 }
 
 /// The rare part of a frame's state.
@@ -280,7 +283,14 @@ impl Frame {
             } else {
                 std::ptr::null_mut()
             }),
+            stage: None,
         })
+    }
+
+    /// The frame as the stage named `stage` sees it (objects it adds are its own).
+    pub fn made_by(mut self, stage: Py<pyo3::types::PyString>) -> Self {
+        self.stage = Some(stage);
+        self
     }
 
     /// Right after the user's call returned, with the GIL: compares the planes when
@@ -746,7 +756,7 @@ impl Frame {
     /// Adds an object (stored as a GstVideoRegionOfInterestMeta) with a fresh id and
     /// returns it.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (label, r#box, confidence=None, track_id=None, attributes=None, parent_id=0))]
+    #[pyo3(signature = (label, r#box, confidence=None, track_id=None, attributes=None, parent_id=0, model=None))]
     fn add_object(
         &self,
         py: Python<'_>,
@@ -756,9 +766,14 @@ impl Frame {
         track_id: Option<i64>,
         attributes: Option<Bound<'_, PyDict>>,
         parent_id: i32,
+        model: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<objects::Object>> {
+        // Unset: the stage that adds it (Savant's `{model}`).
+        let model = model
+            .filter(|m| !m.is_none())
+            .or_else(|| self.stage.as_ref().map(|s| s.bind(py).clone().into_any()));
         let object = objects::new_object(
-            py, label, r#box, confidence, track_id, attributes, parent_id,
+            py, label, r#box, confidence, track_id, attributes, parent_id, model,
         )?;
         self.objects_state(py)?.add(py, object)
     }

@@ -2,6 +2,7 @@
 //! so any element or app reads them: roi type = label, the box in pixels, id and
 //! parent id, and param structures following GStreamer's convention: "detection"
 //! with "confidence" (gdouble), plus "savant-object" with "track-id" (gint64) and
+//! "model" (the name of the stage that made it, or what the stage set), and
 //! "savant-object-attributes".
 //!
 //! A stage changes only the metas of objects it changed, and in those only the
@@ -33,6 +34,7 @@ pub const SAVANT_OBJECT: &str = "savant-object";
 const SAVANT_ATTRIBUTES: &str = "savant-object-attributes";
 const CONFIDENCE: &str = "confidence";
 const TRACK_ID: &str = "track-id";
+const MODEL: &str = "model";
 pub const PARAMS_META_NAME: &str = "SavantObjectParams";
 
 /// Registers the params meta; called from plugin_init. No tags: video filters copy
@@ -53,6 +55,8 @@ pub struct ObjectData {
     pub h: i64,
     pub confidence: Option<f64>,
     pub track_id: Option<i64>,
+    /// The stage (model) that made it, as Savant's `{model}` prints it.
+    pub model: Option<String>,
     pub attributes: Option<gst::Structure>,
 }
 
@@ -87,6 +91,13 @@ impl Roi<'_> {
             .ok()
             .or_else(|| value.get::<i32>().ok().map(i64::from))
             .or_else(|| value.get::<u32>().ok().map(i64::from))
+    }
+
+    fn model(&self) -> Option<String> {
+        self.param(SAVANT_OBJECT)?
+            .get::<Option<String>>(MODEL)
+            .ok()
+            .flatten()
     }
 
     fn field_type(&self, param: &str, field: &str) -> Option<glib::Type> {
@@ -173,6 +184,7 @@ pub fn read(buffer: &gst::BufferRef) -> Vec<ObjectData> {
                 h,
                 confidence: roi.confidence(),
                 track_id: roi.track_id(),
+                model: roi.model(),
                 attributes: roi.param(SAVANT_ATTRIBUTES).map(|a| a.to_owned()),
             }
         })
@@ -202,6 +214,7 @@ struct Origin {
     rect: (i64, i64, i64, i64),
     confidence: Option<f64>,
     track_id: Option<i64>,
+    model: Option<String>,
     parent_id: i32,
     attributes: Py<PyDict>,
 }
@@ -219,6 +232,10 @@ pub struct Object {
     confidence: Option<f64>,
     #[pyo3(get, set)]
     track_id: Option<i64>,
+    /// The stage (model) that made the object: the creating element's name unless
+    /// set; what Savant's draw spec prints for `{model}`.
+    #[pyo3(get)]
+    model: Option<String>,
     #[pyo3(get, set)]
     attributes: Py<PyDict>,
     /// The ROI meta's id; unique on its frame. 0 until the object is on a frame.
@@ -233,7 +250,8 @@ pub struct Object {
 #[pymethods]
 impl Object {
     #[new]
-    #[pyo3(signature = (label, r#box, confidence=None, track_id=None, attributes=None, parent_id=0))]
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (label, r#box, confidence=None, track_id=None, attributes=None, parent_id=0, model=None))]
     fn py_new(
         py: Python<'_>,
         label: &Bound<'_, PyAny>,
@@ -242,6 +260,7 @@ impl Object {
         track_id: Option<i64>,
         attributes: Option<Bound<'_, PyDict>>,
         parent_id: i32,
+        model: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let (x, y, w, h) = pixel_box(r#box)?;
         let attributes = match attributes {
@@ -256,11 +275,18 @@ impl Object {
             h,
             confidence,
             track_id,
+            model: checked_model(model.as_ref())?,
             attributes: attributes.unbind(),
             id: 0,
             parent_id,
             origin: None,
         })
+    }
+
+    #[setter]
+    fn set_model(&mut self, value: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        self.model = checked_model(value.as_ref())?;
+        Ok(())
     }
 
     #[getter]
@@ -347,6 +373,19 @@ impl Object {
                 .map_or_else(|| "None".to_owned(), |t| t.to_string())
         )
     }
+}
+
+fn checked_model(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
+    let Some(value) = value.filter(|v| !v.is_none()) else {
+        return Ok(None);
+    };
+    let text = value.cast::<PyString>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "an object's model must be str or None, got {}",
+            values::type_name(value)
+        ))
+    })?;
+    values::text(text, &|| "an object's model".to_owned()).map(Some)
 }
 
 fn checked_label(value: &Bound<'_, PyAny>) -> PyResult<String> {
@@ -522,6 +561,11 @@ impl Object {
                     )
                 })
             }),
+            model: (self.model != origin.model).then(|| {
+                self.model
+                    .as_deref()
+                    .map(gst::glib::prelude::ToSendValue::to_send_value)
+            }),
             attributes,
             restore: Vec::new(),
         };
@@ -545,10 +589,11 @@ impl Object {
                     .build(),
             );
         }
-        if let Some(track_id) = self.track_id {
+        if self.track_id.is_some() || self.model.is_some() {
             params.push(
                 gst::Structure::builder(SAVANT_OBJECT)
-                    .field(TRACK_ID, track_id)
+                    .field_if_some(TRACK_ID, self.track_id)
+                    .field_if_some(MODEL, self.model.as_deref())
                     .build(),
             );
         }
@@ -594,6 +639,7 @@ impl Objects {
                 h: roi.rect().3,
                 confidence: roi.confidence(),
                 track_id: roi.track_id(),
+                model: roi.model(),
                 attributes: attributes.dict,
                 id: roi.meta.id(),
                 parent_id: roi.meta.parent_id(),
@@ -604,6 +650,7 @@ impl Objects {
                     rect: roi.rect(),
                     confidence: roi.confidence(),
                     track_id: roi.track_id(),
+                    model: roi.model(),
                     parent_id: roi.meta.parent_id(),
                     attributes: attributes.original,
                 }),
@@ -709,6 +756,7 @@ struct Change {
     /// Some(None): the field is removed.
     confidence: Option<Option<glib::SendValue>>,
     track_id: Option<Option<glib::SendValue>>,
+    model: Option<Option<glib::SendValue>>,
     attributes: Option<attributes::Edit>,
     /// Params the ROI lost in a video filter, put back as it is rewritten.
     restore: Vec<gst::Structure>,
@@ -721,6 +769,7 @@ impl Change {
             && self.parent_id.is_none()
             && self.confidence.is_none()
             && self.track_id.is_none()
+            && self.model.is_none()
             && self.attributes.is_none()
     }
 }
@@ -786,6 +835,9 @@ fn change_meta(meta: &mut VideoRegionOfInterestMeta, change: Change) {
     }
     if let Some(track_id) = change.track_id {
         set_field(meta, SAVANT_OBJECT, TRACK_ID, track_id);
+    }
+    if let Some(model) = change.model {
+        set_field(meta, SAVANT_OBJECT, MODEL, model);
     }
     if let Some(attributes) = change.attributes {
         if param_mut(meta, SAVANT_ATTRIBUTES).is_none() {
@@ -912,7 +964,9 @@ fn store_params(buffer: &mut gst::BufferRef) {
     attributes::replace_custom_meta_structure(buffer, PARAMS_META_NAME, structure);
 }
 
-/// A new object for `frame.add_object`: its id comes from the frame.
+/// A new object for `frame.add_object`: its id comes from the frame, its model
+/// defaults to the stage's name.
+#[allow(clippy::too_many_arguments)]
 pub fn new_object(
     py: Python<'_>,
     label: &Bound<'_, PyAny>,
@@ -921,8 +975,9 @@ pub fn new_object(
     track_id: Option<i64>,
     attributes: Option<Bound<'_, PyDict>>,
     parent_id: i32,
+    model: Option<Bound<'_, PyAny>>,
 ) -> PyResult<Object> {
     Object::py_new(
-        py, label, r#box, confidence, track_id, attributes, parent_id,
+        py, label, r#box, confidence, track_id, attributes, parent_id, model,
     )
 }

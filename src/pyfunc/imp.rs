@@ -330,7 +330,7 @@ fn call_process(
     element: &gst::Element,
     stats: &StageStats,
 ) -> (Verdict, CallReport) {
-    let frame = match Bound::new(py, frame) {
+    let frame = match Bound::new(py, frame.made_by(hooks.stage_name.clone_ref(py))) {
         Ok(frame) => frame,
         Err(e) => {
             let error = StageError::python(py, "creating the frame", &e);

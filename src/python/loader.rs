@@ -16,6 +16,8 @@ pub struct StageConfig {
     pub class_name: Option<String>,
     pub function: String,
     pub kwargs: String,
+    /// The element's name: the `model` of the objects its frames add.
+    pub stage: String,
 }
 
 /// A failure with a one-line message for the bus and, when Python was involved, the
@@ -70,6 +72,8 @@ pub struct Hooks {
     pub on_event: Option<Py<PyAny>>,
     pub on_eos: Option<Py<PyAny>>,
     pub on_stop: Option<Py<PyAny>>,
+    /// The element's name, as a Python string handed to each frame.
+    pub stage_name: Py<pyo3::types::PyString>,
     /// The class's `formats` attribute (e.g. `formats = ["BGR"]`): the pixel
     /// formats it wants, when the element's `formats` property does not say.
     pub formats: Option<Vec<String>>,
@@ -132,6 +136,7 @@ impl Hooks {
                 on_event: None,
                 on_eos: None,
                 on_stop: None,
+                stage_name: pyo3::types::PyString::new(py, &config.stage).unbind(),
                 formats: None,
             });
         };
@@ -169,6 +174,7 @@ impl Hooks {
             on_event: callable_attr(&instance, "on_event"),
             on_eos: callable_attr(&instance, "on_eos"),
             on_stop: callable_attr(&instance, "on_stop"),
+            stage_name: pyo3::types::PyString::new(py, &config.stage).unbind(),
             formats,
         })
     }

@@ -310,8 +310,11 @@ impl StageRuntime {
     pub fn start(
         &self,
         element: &gst::Element,
-        settings: RunSettings,
+        mut settings: RunSettings,
     ) -> Result<(), gst::ErrorMessage> {
+        if let Some(code) = settings.code.as_mut() {
+            code.stage = element.name().to_string();
+        }
         let instances: Instances = match &settings.code {
             None => Arc::new([]),
             Some(config) => self

@@ -191,6 +191,7 @@ impl CodeSettings {
             class_name: self.class_name.clone(),
             function: self.function.clone(),
             kwargs: self.kwargs.clone().unwrap_or_default(),
+            stage: String::new(),
         });
         RunSettings {
             code,
