@@ -533,3 +533,80 @@ fn savants_artist_calls_draw_with_its_keywords_and_tuple_colours() {
         "blur reaches inside the square"
     );
 }
+
+/// Savant's `override_draw_spec(object, spec)`: a hook class changes one object's
+/// spec (here by its track id) or draws nothing for it, per frame.
+#[test]
+fn override_draw_spec_changes_or_skips_one_objects_spec() {
+    let hook = module(
+        "override_spec_hook",
+        r#"
+        class Draw:
+            def override_draw_spec(self, obj, spec):
+                if obj.track_id == 2:
+                    spec["bbox"]["border_color"] = "FF0000FF"
+                elif obj.track_id == 3:
+                    return False
+            def draw(self, frame, artist):
+                pass
+        "#,
+    );
+    let spec = "labels:\n  car:\n    bbox: {border_color: \"00FF00FF\", thickness: 2}\n";
+    let run_with = |hook_class: &str, hook: &str| {
+        init();
+        let element = gst::ElementFactory::make("savantdrawfunc").build().unwrap();
+        element.set_property("draw-spec", spec);
+        element.set_property("module", hook);
+        element.set_property("class-name", hook_class);
+        let bus = gst::Bus::new();
+        element.set_bus(Some(&bus));
+        let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
+        h.set_src_caps_str(&format!(
+            "video/x-raw,format=RGBA,width={W},height={H},framerate=25/1"
+        ));
+        let mut buffer = gst::Buffer::from_mut_slice(vec![0u8; (W * H * 4) as usize]);
+        for (x, track_id) in [(4, 1), (24, 2), (44, 3)] {
+            roi(
+                buffer.get_mut().unwrap(),
+                "car",
+                (x, 4, 10, 10),
+                Some(track_id),
+            );
+        }
+        let out = match h.push(buffer) {
+            Ok(_) => h.pull().ok(),
+            Err(_) => None,
+        };
+        let error = bus
+            .pop_filtered(&[gst::MessageType::Error])
+            .map(|m| match m.view() {
+                gst::MessageView::Error(e) => e.error().to_string(),
+                _ => unreachable!(),
+            });
+        (out.map(|b| b.map_readable().unwrap().to_vec()), error)
+    };
+    let (data, error) = run_with("Draw", &hook);
+    assert!(error.is_none(), "{error:?}");
+    let data = data.unwrap();
+    assert_eq!(pixel(&data, 4, 8), [0, 255, 0, 255], "as configured");
+    assert_eq!(pixel(&data, 24, 8), [255, 0, 0, 255], "overridden");
+    assert_eq!(pixel(&data, 44, 8), [0, 0, 0, 0], "not drawn");
+
+    let bad = module(
+        "override_spec_bad",
+        r#"
+        class Bad:
+            def override_draw_spec(self, obj, spec):
+                return {"bbox": {"thickness": "thick"}}
+            def draw(self, frame, artist):
+                pass
+        "#,
+    );
+    let (_, error) = run_with("Bad", &bad);
+    let error = error.expect("an ERROR");
+    assert!(
+        error.contains("override_draw_spec() returned a spec that does not check out")
+            && error.contains("thickness"),
+        "{error}"
+    );
+}

@@ -116,6 +116,20 @@ pub struct ObjectSpec {
     pub label: Option<LabelSpec>,
     pub central_dot: Option<DotSpec>,
     pub blur: bool,
+    /// The YAML it was read from (Null for Savant's built-in defaults), what a draw
+    /// hook's `override_draw_spec` gets to change.
+    pub source: Value,
+}
+
+/// What a draw hook's `override_draw_spec` made of one object's spec.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SpecOverride {
+    /// The spec as configured.
+    Keep,
+    /// Another spec for this object on this frame.
+    Replace(Box<ObjectSpec>),
+    /// Nothing drawn for this object.
+    Skip,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -157,6 +171,7 @@ impl DrawSpec {
                 }),
                 central_dot: None,
                 blur: false,
+                source: Value::Null,
             }),
             labels: HashMap::new(),
             rendered: Vec::new(),
@@ -326,8 +341,33 @@ impl DrawSpec {
     /// Appends the display list for `objects`: blurs first (under everything), then
     /// per object box, label and central dot (Savant's order).
     pub fn ops(&self, objects: &[ObjectData], out: &mut Vec<DrawOp>) {
-        for object in objects {
-            if let Some((spec, _)) = self.for_object(object) {
+        self.ops_with(objects, &[], out);
+    }
+
+    /// The configured spec's YAML for `object` (Null for Savant's built-in default),
+    /// or None when nothing is drawn for it.
+    pub fn source_for(&self, object: &ObjectData) -> Option<&Value> {
+        self.for_object(object).map(|(spec, _)| &spec.source)
+    }
+
+    /// As `ops`, with `overrides[i]` (when given) in place of object i's spec.
+    pub fn ops_with(
+        &self,
+        objects: &[ObjectData],
+        overrides: &[SpecOverride],
+        out: &mut Vec<DrawOp>,
+    ) {
+        let pick = |i: usize, object: &ObjectData| -> Option<(&ObjectSpec, Option<&str>)> {
+            match overrides.get(i) {
+                Some(SpecOverride::Skip) => None,
+                Some(SpecOverride::Replace(spec)) => {
+                    Some((&**spec, self.for_object(object).and_then(|(_, unit)| unit)))
+                }
+                Some(SpecOverride::Keep) | None => self.for_object(object),
+            }
+        };
+        for (i, object) in objects.iter().enumerate() {
+            if let Some((spec, _)) = pick(i, object) {
                 if spec.blur {
                     out.push(DrawOp::Blur {
                         x: object.x as i32,
@@ -339,8 +379,8 @@ impl DrawSpec {
                 }
             }
         }
-        for object in objects {
-            let Some((spec, unit)) = self.for_object(object) else {
+        for (i, object) in objects.iter().enumerate() {
+            let Some((spec, unit)) = pick(i, object) else {
                 continue;
             };
             let (x, y, w, h) = (
@@ -618,7 +658,101 @@ fn object_spec(value: &Value, path: &str) -> Result<ObjectSpec, ConfigError> {
                 )
             }
         },
+        source: value.clone(),
     })
+}
+
+/// A spec's YAML as Python sees it in `override_draw_spec`: dicts, lists, strings,
+/// numbers, booleans and None.
+pub fn value_to_py<'py>(
+    py: pyo3::Python<'py>,
+    value: &Value,
+) -> pyo3::PyResult<pyo3::Bound<'py, pyo3::PyAny>> {
+    use pyo3::prelude::*;
+    use pyo3::types::{PyDict, PyList};
+    Ok(match value {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => pyo3::types::PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i.into_pyobject(py)?.into_any(),
+            (None, Some(f)) => f.into_pyobject(py)?.into_any(),
+            _ => py.None().into_bound(py),
+        },
+        Value::String(text) => text.into_pyobject(py)?.into_any(),
+        Value::Sequence(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(value_to_py(py, item)?)?;
+            }
+            list.into_any()
+        }
+        Value::Mapping(map) => {
+            let dict = PyDict::new(py);
+            for (key, item) in map {
+                dict.set_item(value_to_py(py, key)?, value_to_py(py, item)?)?;
+            }
+            dict.into_any()
+        }
+        Value::Tagged(tagged) => value_to_py(py, &tagged.value)?,
+    })
+}
+
+/// What `override_draw_spec` returned, back as YAML for the spec parser; `path`
+/// names the place in errors.
+pub fn py_to_value(value: &pyo3::Bound<'_, pyo3::PyAny>, path: &str) -> Result<Value, String> {
+    use pyo3::prelude::*;
+    use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+    if value.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(b) = value.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if value.is_instance_of::<PyInt>() {
+        let i: i64 = value
+            .extract()
+            .map_err(|_| format!("{path}: integer out of range"))?;
+        return Ok(Value::Number(i.into()));
+    }
+    if let Ok(f) = value.cast::<PyFloat>() {
+        return Ok(Value::Number(f.value().into()));
+    }
+    if let Ok(text) = value.cast::<PyString>() {
+        return Ok(Value::String(text.to_string()));
+    }
+    if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
+        let mut items = Vec::new();
+        for (i, item) in value.try_iter().map_err(|e| e.to_string())?.enumerate() {
+            let item = item.map_err(|e| e.to_string())?;
+            items.push(py_to_value(&item, &format!("{path}[{i}]"))?);
+        }
+        return Ok(Value::Sequence(items));
+    }
+    if let Ok(dict) = value.cast::<PyDict>() {
+        let mut map = Mapping::new();
+        for (key, item) in dict.iter() {
+            let key: String = key
+                .extract()
+                .map_err(|_| format!("{path}: keys must be str"))?;
+            let item = py_to_value(&item, &format!("{path}.{key}"))?;
+            map.insert(Value::String(key), item);
+        }
+        return Ok(Value::Mapping(map));
+    }
+    Err(format!(
+        "{path}: {} is not a spec value (dict, list, str, number, bool or None)",
+        value
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default()
+    ))
+}
+
+/// One object's spec from YAML (or a dict a draw hook returned), checked as the
+/// file's are; `path` names it in errors.
+pub fn parse_object_spec(value: &Value, path: &str) -> Result<ObjectSpec, ConfigError> {
+    object_spec(value, path)
 }
 
 fn color(map: &Mapping, path: &str, key: &str, default: Rgba) -> Result<Rgba, ConfigError> {

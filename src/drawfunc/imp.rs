@@ -17,9 +17,10 @@ use pyo3::prelude::*;
 use crate::draw::artist::Artist;
 use crate::draw::canvas::{packed_order, Canvas, Planes};
 use crate::draw::ops::{render, DrawOp};
-use crate::draw::spec::DrawSpec;
+use crate::draw::spec::{parse_object_spec, py_to_value, value_to_py, DrawSpec, SpecOverride};
 use crate::frame::layout::FrameLayout;
-use crate::frame::{objects, Frame, FrameChanges};
+use crate::frame::objects::{self, ObjectData};
+use crate::frame::{Frame, FrameChanges};
 use crate::python::loader::{Hooks, StageError};
 use crate::python::thread_state;
 use crate::stage::frame_checks::{self, CallReport};
@@ -67,7 +68,9 @@ pub struct DrawFunc {
 
 /// What the Python hook left for this frame.
 enum HookResult {
-    Draw(Vec<DrawOp>, FrameChanges),
+    /// The hook's drawing, its frame changes, and what `override_draw_spec` made
+    /// of each object's spec (empty without one).
+    Draw(Vec<DrawOp>, FrameChanges, Vec<SpecOverride>),
     Drop,
     Failed(StageError),
 }
@@ -97,8 +100,14 @@ impl DrawFunc {
             }
         };
 
+        let objects = objects::read(&buffer);
         let mut ops = Vec::new();
-        spec.ops(&objects::read(&buffer), &mut ops);
+        let overrides_spec = snapshot
+            .instance(0)
+            .is_some_and(|hooks| hooks.override_draw_spec.is_some());
+        if !overrides_spec {
+            spec.ops(&objects, &mut ops);
+        }
 
         if let Some(hooks) = snapshot.instance(0).cloned() {
             let check_readonly = frame_checks::picks_readonly_check(stats);
@@ -111,10 +120,11 @@ impl DrawFunc {
             };
             let calls = &stats.calls;
             let _logging = log_bridge::enter(element, *CAT);
+            let (objects_ref, spec_ref) = (&objects, &*spec);
             let (((result, report), python_ns), gil_wait_ns) = thread_state::attach(move |py| {
                 let started = Instant::now();
                 calls.enter();
-                let result = call_draw(py, &hooks, frame, element, stats);
+                let result = call_draw(py, &hooks, frame, element, stats, objects_ref, spec_ref);
                 calls.leave();
                 drop(hooks);
                 (result, started.elapsed().as_nanos() as u64)
@@ -122,7 +132,10 @@ impl DrawFunc {
             stats.record_call(python_ns, gil_wait_ns);
             report.post_warnings(element);
             match result {
-                HookResult::Draw(hook_ops, changes) => {
+                HookResult::Draw(hook_ops, changes, overrides) => {
+                    if overrides_spec {
+                        spec.ops_with(&objects, &overrides, &mut ops);
+                    }
                     ops.extend(hook_ops);
                     changes.apply(&mut buffer);
                 }
@@ -136,8 +149,13 @@ impl DrawFunc {
                         .on_hook_error(element, &error, snapshot.on_error)
                     {
                         OnError::Fail => return Err(gst::FlowError::Error),
-                        // The spec's drawing still happens; the hook's does not.
-                        OnError::Skip => {}
+                        // The spec's drawing still happens (as configured); the
+                        // hook's does not.
+                        OnError::Skip => {
+                            if overrides_spec {
+                                spec.ops(&objects, &mut ops);
+                            }
+                        }
                         OnError::Drop => {
                             stats.dropped.fetch_add(1, Relaxed);
                             return Ok(gst::FlowSuccess::Ok);
@@ -215,6 +233,8 @@ fn call_draw(
     frame: Frame,
     element: &gst::Element,
     stats: &StageStats,
+    objects: &[ObjectData],
+    spec: &DrawSpec,
 ) -> (HookResult, CallReport) {
     let frame = match Bound::new(py, frame.made_by(hooks.stage_name.clone_ref(py))) {
         Ok(frame) => frame,
@@ -227,7 +247,22 @@ fn call_draw(
             return (HookResult::Failed(error), CallReport::default());
         }
     };
-    let result = call_draw_hook(py, hooks, &frame);
+    // Savant's order: each object's spec first (on the objects as they came), then
+    // the frame's draw hook.
+    let overrides = match &hooks.override_draw_spec {
+        Some(override_fn) => match call_overrides(py, hooks, override_fn, &frame, objects, spec) {
+            Ok(overrides) => overrides,
+            Err(error) => {
+                let report = frame_checks::after_call(element, stats, hooks, &frame);
+                return (HookResult::Failed(error), report);
+            }
+        },
+        None => Vec::new(),
+    };
+    let result = match call_draw_hook(py, hooks, &frame) {
+        HookResult::Draw(ops, changes, _) => HookResult::Draw(ops, changes, overrides),
+        other => other,
+    };
     let mut report = frame_checks::after_call(element, stats, hooks, &frame);
     // A write into a shared buffer outweighs what the hook returned or raised.
     let result = match report.take_wrote() {
@@ -271,9 +306,68 @@ fn call_draw_hook(py: Python<'_>, hooks: &Hooks, frame: &Bound<'_, Frame>) -> Ho
         )));
     }
     match frame.get().changes(py) {
-        Ok(changes) => HookResult::Draw(artist.get().take(), changes),
+        Ok(changes) => HookResult::Draw(artist.get().take(), changes, Vec::new()),
         Err(e) => failed(e, "frame changes"),
     }
+}
+
+/// Savant's `override_draw_spec(object, spec)`, for each object that has a spec:
+/// `spec` is its YAML as a dict (None for the built-in default). The function may
+/// change that dict and return None, return another dict, or return False to draw
+/// nothing for the object. What it returns is checked like the spec file.
+fn call_overrides(
+    py: Python<'_>,
+    hooks: &Hooks,
+    override_fn: &Py<PyAny>,
+    frame: &Bound<'_, Frame>,
+    objects: &[ObjectData],
+    spec: &DrawSpec,
+) -> Result<Vec<SpecOverride>, StageError> {
+    let raised = |e: PyErr| {
+        StageError::python(
+            py,
+            format!("module {}: override_draw_spec() raised", hooks.module_name),
+            &e,
+        )
+    };
+    let bad = |e: String| {
+        StageError::plain(format!(
+            "module {}: override_draw_spec() returned a spec that does not check out: {e}",
+            hooks.module_name
+        ))
+    };
+    let list = frame.getattr("objects").map_err(raised)?;
+    let mut overrides = Vec::with_capacity(objects.len());
+    for (i, object) in objects.iter().enumerate() {
+        let Some(source) = spec.source_for(object) else {
+            overrides.push(SpecOverride::Keep);
+            continue;
+        };
+        let py_object = list.get_item(i).map_err(raised)?;
+        let given = value_to_py(py, source).map_err(raised)?;
+        let returned = override_fn
+            .bind(py)
+            .call1((py_object, &given))
+            .map_err(raised)?;
+        let chosen = if returned.is(pyo3::types::PyBool::new(py, false)) {
+            overrides.push(SpecOverride::Skip);
+            continue;
+        } else if returned.is_none() {
+            given
+        } else {
+            returned
+        };
+        let value = py_to_value(&chosen, "override_draw_spec()").map_err(bad)?;
+        overrides.push(if value.is_null() {
+            SpecOverride::Keep
+        } else {
+            SpecOverride::Replace(Box::new(
+                parse_object_spec(&value, &format!("override_draw_spec({:?})", object.label))
+                    .map_err(|e| bad(e.to_string()))?,
+            ))
+        });
+    }
+    Ok(overrides)
 }
 
 /// The frame's planes as a canvas, for the formats this element accepts: the

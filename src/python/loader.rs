@@ -72,6 +72,8 @@ pub struct Hooks {
     pub on_event: Option<Py<PyAny>>,
     pub on_eos: Option<Py<PyAny>>,
     pub on_stop: Option<Py<PyAny>>,
+    /// Savant's `override_draw_spec(object, spec)` of a draw hook class.
+    pub override_draw_spec: Option<Py<PyAny>>,
     /// The element's name, as a Python string handed to each frame.
     pub stage_name: Py<pyo3::types::PyString>,
     /// The class's `formats` attribute (e.g. `formats = ["BGR"]`): the pixel
@@ -136,6 +138,7 @@ impl Hooks {
                 on_event: None,
                 on_eos: None,
                 on_stop: None,
+                override_draw_spec: None,
                 stage_name: pyo3::types::PyString::new(py, &config.stage).unbind(),
                 formats: None,
             });
@@ -174,6 +177,7 @@ impl Hooks {
             on_event: callable_attr(&instance, "on_event"),
             on_eos: callable_attr(&instance, "on_eos"),
             on_stop: callable_attr(&instance, "on_stop"),
+            override_draw_spec: callable_attr(&instance, "override_draw_spec"),
             stage_name: pyo3::types::PyString::new(py, &config.stage).unbind(),
             formats,
         })
