@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Builds gst-savant and runs its whole test suite on Debian 13 (GStreamer 1.26,
+# Python 3.13, Debian's numpy/OpenCV/PyGObject) inside a Debian 13 root made with
+# debootstrap from Debian's own archive. Needs root. The host's Rust toolchain
+# (~/.cargo, ~/.rustup) is bind-mounted; the root is kept in $SAVANT_DEBIAN13_ROOT
+# (default /var/cache/gst-savant-trixie) and reused by later runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+root="${SAVANT_DEBIAN13_ROOT:-/var/cache/gst-savant-trixie}"
+mirror="${SAVANT_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+if [ "$(id -u)" -ne 0 ]; then
+    echo "test-debian13.sh needs root (debootstrap, chroot, bind mounts)" >&2
+    exit 1
+fi
+if ! command -v debootstrap >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap
+fi
+
+# The packages the Debian 12 suite uses (scripts/deps.sh), by their Debian 13 names.
+packages="ca-certificates gcc libc6-dev pkg-config libgstreamer1.0-dev \
+libgstreamer-plugins-base1.0-dev gstreamer1.0-tools gstreamer1.0-plugins-base \
+gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav python3-dev \
+python3-numpy python3-opencv python3-gi python3-gst-1.0 \
+gstreamer1.0-python3-plugin-loader opencv-data opencv-doc valgrind"
+
+if [ ! -x "$root/usr/bin/apt-get" ]; then
+    debootstrap --variant=minbase trixie "$root" "$mirror"
+fi
+
+mounts=()
+cleanup() {
+    for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do
+        umount -l "${mounts[$i]}" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+bind() {
+    mkdir -p "$root$2"
+    mount --bind "$1" "$root$2"
+    mounts+=("$root$2")
+}
+bind /proc /proc
+bind /dev /dev
+bind "$HOME/.cargo" /root/.cargo
+bind "$HOME/.rustup" /root/.rustup
+bind "$PWD" /src
+cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+
+run() {
+    chroot "$root" /usr/bin/env -i HOME=/root PATH=/root/.cargo/bin:/usr/bin:/bin \
+        CARGO_TARGET_DIR=/root/target-debian13 LANG=C.UTF-8 "$@"
+}
+run bash -c "dpkg-query -W $packages >/dev/null 2>&1 || \
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+     --no-install-recommends $packages)"
+echo "Debian $(cat "$root/etc/debian_version"), $(run gst-launch-1.0 --gst-version | head -1), $(run python3 --version)"
+run bash -c "cd /src && PYO3_PYTHON=/usr/bin/python3 cargo build --all-targets && \
+    PYO3_PYTHON=/usr/bin/python3 cargo test --no-fail-fast"
