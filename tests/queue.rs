@@ -242,7 +242,7 @@ fn a_gil_holding_stage_gets_the_same_verdict_in_identical_runs() {
     let verdicts: Vec<(String, u64)> = (0..2)
         .map(|_| {
             let pipeline = gst::parse::launch(&format!(
-                "videotestsrc num-buffers=10000 ! video/x-raw,format=GRAY8,width=8,height=8 \
+                "videotestsrc num-buffers=30000 ! video/x-raw,format=GRAY8,width=8,height=8 \
                  ! savantpyfunc name=s module={stage} ! fakesink"
             ))
             .unwrap();

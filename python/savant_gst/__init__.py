@@ -6,8 +6,9 @@ put this package's folder on ``PYTHONPATH`` and ``import savant_gst`` finds the
 plugin library:
 
 - ``SAVANT_GST_LIBRARY``: the path of ``libgstsavant.so``, if set;
-- otherwise the newest of ``target/release`` and ``target/debug`` of the checkout
-  this package lives in (``<checkout>/python/savant_gst``).
+- otherwise the newest of ``release`` and ``debug`` in cargo's target folder: the
+  checkout's ``target`` (this package lives in ``<checkout>/python/savant_gst``), or
+  ``CARGO_TARGET_DIR`` when that is set, as cargo itself does.
 
 The library exports ``PyInit_savant_gst``; once loaded it replaces this package in
 ``sys.modules``, so ``savant_gst.Frame`` is the plugin's own type.
@@ -26,15 +27,18 @@ def _library():
             raise ImportError(f"SAVANT_GST_LIBRARY={explicit} does not exist")
         return explicit
     checkout = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(checkout, "target")
+    if not os.path.isabs(target):
+        target = os.path.join(checkout, target)
     built = [
-        os.path.join(checkout, "target", profile, "libgstsavant.so")
+        os.path.join(target, profile, "libgstsavant.so")
         for profile in ("release", "debug")
     ]
     built = [path for path in built if os.path.isfile(path)]
     if not built:
         raise ImportError(
-            "libgstsavant.so not found in target/release or target/debug of "
-            f"{checkout}: run `cargo build` or set SAVANT_GST_LIBRARY"
+            f"libgstsavant.so not found in {target}/release or {target}/debug: "
+            "run `cargo build` or set SAVANT_GST_LIBRARY"
         )
     return max(built, key=os.path.getmtime)
 
