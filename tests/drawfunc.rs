@@ -609,4 +609,21 @@ fn override_draw_spec_changes_or_skips_one_objects_spec() {
             && error.contains("thickness"),
         "{error}"
     );
+
+    // A dict that contains itself: an error, not a stack overflow.
+    let cyclic = module(
+        "override_spec_cyclic",
+        r#"
+        class Cyclic:
+            def override_draw_spec(self, obj, spec):
+                loop = {}
+                loop["bbox"] = loop
+                return loop
+            def draw(self, frame, artist):
+                pass
+        "#,
+    );
+    let (_, error) = run_with("Cyclic", &cyclic);
+    let error = error.expect("an ERROR");
+    assert!(error.contains("nested deeper than 16 levels"), "{error}");
 }

@@ -121,3 +121,19 @@ fn templates_list_only_formats_with_an_array_layout() {
     assert_eq!(&formats[..5], ["RGBA", "BGRx", "BGR", "I420", "NV12"]);
     assert!(!formats.iter().any(|f| f == "ABGR64_LE" || f == "UYVY"));
 }
+
+#[test]
+fn a_class_formats_attribute_that_is_not_names_is_an_error() {
+    let stage = module(
+        "negotiation_bad_formats",
+        "class Odd:\n    formats = 42\n    def process_frame(self, frame):\n        pass\n",
+    );
+    let result = run(&format!(
+        "videotestsrc num-buffers=1 ! savantpyfunc module={stage} class-name=Odd ! appsink name=sink"
+    ));
+    let (message, _) = expect_error(&result);
+    assert!(
+        message.contains("Odd.formats must be a format name or a list"),
+        "{message}"
+    );
+}

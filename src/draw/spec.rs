@@ -700,7 +700,24 @@ pub fn value_to_py<'py>(
 /// What `override_draw_spec` returned, back as YAML for the spec parser; `path`
 /// names the place in errors.
 pub fn py_to_value(value: &pyo3::Bound<'_, pyo3::PyAny>, path: &str) -> Result<Value, String> {
+    py_to_value_within(value, path, 0)
+}
+
+/// Deeper than any spec (object -> bbox -> padding is 3): a dict that contains
+/// itself must be an error, not a stack overflow.
+const MAX_SPEC_DEPTH: usize = 16;
+
+fn py_to_value_within(
+    value: &pyo3::Bound<'_, pyo3::PyAny>,
+    path: &str,
+    depth: usize,
+) -> Result<Value, String> {
     use pyo3::prelude::*;
+    if depth > MAX_SPEC_DEPTH {
+        return Err(format!(
+            "{path}: nested deeper than {MAX_SPEC_DEPTH} levels"
+        ));
+    }
     use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
     if value.is_none() {
         return Ok(Value::Null);
@@ -724,7 +741,11 @@ pub fn py_to_value(value: &pyo3::Bound<'_, pyo3::PyAny>, path: &str) -> Result<V
         let mut items = Vec::new();
         for (i, item) in value.try_iter().map_err(|e| e.to_string())?.enumerate() {
             let item = item.map_err(|e| e.to_string())?;
-            items.push(py_to_value(&item, &format!("{path}[{i}]"))?);
+            items.push(py_to_value_within(
+                &item,
+                &format!("{path}[{i}]"),
+                depth + 1,
+            )?);
         }
         return Ok(Value::Sequence(items));
     }
@@ -734,7 +755,7 @@ pub fn py_to_value(value: &pyo3::Bound<'_, pyo3::PyAny>, path: &str) -> Result<V
             let key: String = key
                 .extract()
                 .map_err(|_| format!("{path}: keys must be str"))?;
-            let item = py_to_value(&item, &format!("{path}.{key}"))?;
+            let item = py_to_value_within(&item, &format!("{path}.{key}"), depth + 1)?;
             map.insert(Value::String(key), item);
         }
         return Ok(Value::Mapping(map));
