@@ -2,9 +2,11 @@
 //! (python/savant_gst loads the built plugin), frames from numpy arrays for unit
 //! tests, and frames over a PyGObject app's buffers.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use gstsavant::python::interpreter::BUILD_EXECUTABLE;
 
@@ -42,47 +44,16 @@ fn python(args: &[&str]) -> Command {
     command
 }
 
-/// Runs to completion, or kills the child and fails after `timeout`; a signal is a
-/// failure like any other non-zero exit.
-fn run(mut command: Command, timeout: Duration) -> (bool, String) {
-    let mut child = command
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes);
-            bytes
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let output = Output {
-        status: status.unwrap_or_default(),
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    };
+/// Runs to completion, or fails after `timeout`; a signal is a failure like any
+/// other non-zero exit.
+fn run(command: Command, timeout: Duration) -> (bool, String) {
+    let output = common::run_with_timeout(command, timeout);
     let text = format!(
         "{:?}\n{}{}",
         output.status,
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(status.is_some(), "timed out after {timeout:?}\n{text}");
     (output.status.success(), text)
 }
 
