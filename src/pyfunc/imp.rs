@@ -135,6 +135,9 @@ impl PyFunc {
     /// Once per window of frames: pool or inline (see python/handoff.rs). Going
     /// inline waits until the pool has pushed everything, so order is kept.
     fn update_worker_mode(&self, pool: &WorkerPool) -> Result<(), gst::FlowError> {
+        if !self.handoff.due() {
+            return Ok(());
+        }
         match self.handoff.decide(&self.runtime.stats) {
             Some(true) => {
                 gst::info!(

@@ -123,8 +123,6 @@ pub struct SavantQueue {
     counters: Counters,
     /// Whether upstream runs the stage behind the queue inline (auto mode).
     handoff: Handoff,
-    /// Chain calls, to look at the pipeline's shape every few frames.
-    chains: AtomicU64,
     /// Drain markers sent, and (with the condvar) the last one that came out.
     markers_sent: AtomicU64,
     drained: (Mutex<u64>, Condvar),
@@ -170,9 +168,11 @@ impl SavantQueue {
 
     /// Upstream's thread: whether to run the stage behind the queue inline from now.
     fn update_mode(&self) -> Result<(), gst::FlowError> {
-        // The pipeline's shape may change (a tee branch added): every few frames.
-        let look = self.chains.fetch_add(1, Relaxed).is_multiple_of(8);
-        if look && self.handoff.is_inline() && !self.inline_is_safe() {
+        if !self.handoff.due() {
+            return Ok(());
+        }
+        // The pipeline's shape may change (a tee branch added).
+        if self.handoff.is_inline() && !self.inline_is_safe() {
             gst::info!(
                 CAT,
                 imp = self,
@@ -442,7 +442,6 @@ impl ObjectSubclass for SavantQueue {
             settings: Mutex::new(Settings::default()),
             counters: Counters::default(),
             handoff: Handoff::default(),
-            chains: AtomicU64::new(0),
             markers_sent: AtomicU64::new(0),
             drained: (Mutex::new(0), Condvar::new()),
             last_stats_post: Mutex::new(None),

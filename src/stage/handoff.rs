@@ -106,12 +106,18 @@ impl Handoff {
         *self.window_start.lock().unwrap() = None;
     }
 
-    /// Looks at the stage's counters every few frames; once per window, returns the
-    /// mode to switch to (`true` = inline), if any. The caller then switches
-    /// (draining first when going inline) and calls `commit`.
+    /// Whether this frame is one to look at (one in 8): the stage's counters move
+    /// once per frame, so looking every few frames is enough, and what looking needs
+    /// (finding the stage, the pipeline's shape) stays off the other frames.
+    pub fn due(&self) -> bool {
+        self.decisions.fetch_add(1, Relaxed).is_multiple_of(8)
+    }
+
+    /// On a `due` frame: once per window, the mode to switch to (`true` = inline),
+    /// if any. The caller then switches (draining first when going inline) and
+    /// calls `commit`.
     pub fn decide(&self, stats: &StageStats) -> Option<bool> {
-        // The stage's counters move once per frame: looking every few frames is enough.
-        if !self.decisions.fetch_add(1, Relaxed).is_multiple_of(8) || !stats.runs_python() {
+        if !stats.runs_python() {
             return None;
         }
         let now = stats.snapshot();
