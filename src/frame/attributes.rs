@@ -88,11 +88,6 @@ impl Tracked {
 }
 
 /// A structure's fields as a dict (see `values::to_py`).
-/// One value as attributes read it (scalars, strings; anything else serialized).
-pub fn value_to_py<'py>(py: Python<'py>, value: &glib::Value) -> PyResult<Bound<'py, PyAny>> {
-    values::to_py(py, value)
-}
-
 pub fn to_py_dict<'py>(
     py: Python<'py>,
     structure: Option<&gst::StructureRef>,

@@ -793,7 +793,7 @@ fn event_value<'py>(py: Python<'py>, value: &glib::Value) -> PyResult<Bound<'py,
         let text = value.serialize().map(|s| s.to_string()).unwrap_or_default();
         return Ok(text.into_pyobject(py)?.into_any());
     }
-    attributes::value_to_py(py, value)
+    crate::frame::values::to_py(py, value)
 }
 
 /// `video/x-raw` with `formats` as a list, in that order.
