@@ -26,7 +26,7 @@ use super::reload::Watch;
 use super::stats::StageStats;
 use super::{gil_probe, log_bridge};
 use crate::frame::layout::FrameLayout;
-use crate::frame::{attributes, CapsInfo};
+use crate::frame::CapsInfo;
 use crate::python::loader::{Hooks, StageConfig, StageError};
 use crate::python::{interpreter, thread_state};
 
