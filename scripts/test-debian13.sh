@@ -4,6 +4,9 @@
 # debootstrap from Debian's own archive. Needs root. The host's Rust toolchain
 # (~/.cargo, ~/.rustup) is bind-mounted; the root is kept in $SAVANT_DEBIAN13_ROOT
 # (default /var/cache/gst-savant-trixie) and reused by later runs.
+#
+#   ./scripts/test-debian13.sh            # the whole suite, with the `analytics` feature
+#   ./scripts/test-debian13.sh CMD...     # CMD in the source tree inside the root
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +23,7 @@ fi
 
 # The packages the Debian 12 suite uses (scripts/deps.sh), by their Debian 13 names.
 packages="ca-certificates gcc libc6-dev pkg-config libgstreamer1.0-dev \
-libgstreamer-plugins-base1.0-dev gstreamer1.0-tools gstreamer1.0-plugins-base \
+libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev gstreamer1.0-tools gstreamer1.0-plugins-base \
 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav python3-dev \
 python3-numpy python3-opencv python3-gi python3-gst-1.0 \
 gstreamer1.0-python3-plugin-loader opencv-data opencv-doc valgrind"
@@ -52,9 +55,16 @@ run() {
     chroot "$root" /usr/bin/env -i HOME=/root PATH=/root/.cargo/bin:/usr/bin:/bin \
         CARGO_TARGET_DIR=/root/target-debian13 LANG=C.UTF-8 "$@"
 }
-run bash -c "dpkg-query -W $packages >/dev/null 2>&1 || \
+# dpkg-query -W alone succeeds for packages dpkg merely knows of: check the status.
+run bash -c "[ \$(dpkg-query -W -f='\${Status}\n' $packages 2>/dev/null | grep -c 'ok installed') -eq $(echo $packages | wc -w) ] || \
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
      --no-install-recommends $packages)"
 echo "Debian $(cat "$root/etc/debian_version"), $(run gst-launch-1.0 --gst-version | head -1), $(run python3 --version)"
-run bash -c "cd /src && PYO3_PYTHON=/usr/bin/python3 cargo build --all-targets && \
-    PYO3_PYTHON=/usr/bin/python3 cargo test --no-fail-fast"
+export_env="cd /src && export PYO3_PYTHON=/usr/bin/python3 CARGO_INCREMENTAL=0"
+if [ $# -gt 0 ]; then
+    run bash -c "$export_env && $(printf '%q ' "$@")"
+    exit
+fi
+# GStreamer 1.26 has GstAnalytics: the suite runs with the feature that uses it.
+run bash -c "$export_env && cargo build --all-targets --features analytics && \
+    cargo test --no-fail-fast --features analytics"

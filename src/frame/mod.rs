@@ -2,6 +2,7 @@
 //! attributes. Zero copy: arrays point into the mapped GstBuffer, and every exported
 //! view keeps the mapping (and so the buffer) alive until the last view is gone.
 
+pub mod analytics;
 pub mod attributes;
 pub mod held;
 pub mod layout;

@@ -14,6 +14,9 @@
 //! objects, the params of every object also go into a `SavantObjectParams` custom
 //! meta (no tags, so video filters copy it), keyed by ROI id; reading puts back the
 //! params a ROI lost, while its box follows the scaling.
+//!
+//! With the cargo feature `analytics` (GStreamer 1.24+), objects are also read from
+//! and written to `GstAnalyticsRelationMeta` (analytics.rs).
 
 use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
@@ -26,6 +29,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString};
 
+use super::analytics::{self, Foreign, Mirrored};
 use super::attributes;
 use super::values::{self, Scalar};
 
@@ -43,6 +47,7 @@ pub fn register() {
     if !gst::meta::CustomMeta::is_registered(PARAMS_META_NAME) {
         gst::meta::CustomMeta::register(PARAMS_META_NAME, &[]);
     }
+    analytics::register();
 }
 
 /// One object as Rust sees it (for drawing).
@@ -172,8 +177,19 @@ fn lost_params(
 
 /// Reads every region-of-interest meta of `buffer`.
 pub fn read(buffer: &gst::BufferRef) -> Vec<ObjectData> {
-    rois(buffer)
-        .iter()
+    let rois = rois(buffer);
+    let detections = foreign(buffer, &rois).into_iter().map(|f| ObjectData {
+        label: f.label,
+        x: f.rect.0,
+        y: f.rect.1,
+        w: f.rect.2,
+        h: f.rect.3,
+        confidence: Some(f.confidence),
+        track_id: f.track_id,
+        model: None,
+        attributes: None,
+    });
+    rois.iter()
         .map(|roi| {
             let (x, y, w, h) = roi.rect();
             ObjectData {
@@ -188,6 +204,7 @@ pub fn read(buffer: &gst::BufferRef) -> Vec<ObjectData> {
                 attributes: roi.param(SAVANT_ATTRIBUTES).map(|a| a.to_owned()),
             }
         })
+        .chain(detections)
         .collect()
 }
 
@@ -208,8 +225,8 @@ fn stored_rect((x, y, w, h): (i64, i64, i64, i64)) -> (u32, u32, u32, u32) {
 struct Origin {
     /// Which frame's object list it was read into.
     frame: u64,
-    /// Its position among the buffer's ROI metas.
-    index: usize,
+    /// The meta it was read from.
+    source: Source,
     label: String,
     rect: (i64, i64, i64, i64),
     confidence: Option<f64>,
@@ -217,6 +234,14 @@ struct Origin {
     model: Option<String>,
     parent_id: i32,
     attributes: Py<PyDict>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// Its position among the buffer's ROI metas.
+    Roi(usize),
+    /// A detection mtd of the relation meta (analytics.rs) with this id.
+    Analytics(u32),
 }
 
 /// `savant_gst.Object`: a detected object. Changes are written to the buffer when the
@@ -578,6 +603,17 @@ impl Object {
         }))
     }
 
+    /// Whether Python changed anything of an object read from the relation meta.
+    fn differs_from(&self, py: Python<'_>, origin: &Origin) -> bool {
+        self.label != origin.label
+            || (self.x, self.y, self.w, self.h) != origin.rect
+            || self.confidence.map(f64::to_bits) != origin.confidence.map(f64::to_bits)
+            || self.track_id != origin.track_id
+            || self.parent_id != origin.parent_id
+            || self.model != origin.model
+            || !self.attributes.bind(py).is_empty()
+    }
+
     fn new_meta(&self, py: Python<'_>, id: i32) -> PyResult<NewObject> {
         let attributes =
             attributes::Edit::from_dict(self.attributes.bind(py), &self.attributes_name())?;
@@ -617,6 +653,8 @@ pub struct Objects {
     list: Py<PyList>,
     /// Tells this frame's objects from objects moved over from another frame.
     frame: u64,
+    /// How many objects came from the relation meta (after the ROI ones).
+    foreign: usize,
     next_id: AtomicI32,
 }
 
@@ -627,7 +665,8 @@ impl Objects {
         let frame = FRAMES.fetch_add(1, Relaxed);
         let list = PyList::empty(py);
         let mut max_id = 0;
-        for (index, roi) in rois(buffer).iter().enumerate() {
+        let rois = rois(buffer);
+        for (index, roi) in rois.iter().enumerate() {
             let label = roi.meta.roi_type().to_owned();
             let attributes = attributes::Tracked::new(py, roi.param(SAVANT_ATTRIBUTES))?;
             max_id = max_id.max(roi.meta.id());
@@ -645,7 +684,7 @@ impl Objects {
                 parent_id: roi.meta.parent_id(),
                 origin: Some(Origin {
                     frame,
-                    index,
+                    source: Source::Roi(index),
                     label,
                     rect: roi.rect(),
                     confidence: roi.confidence(),
@@ -657,10 +696,53 @@ impl Objects {
             };
             list.append(Py::new(py, object)?)?;
         }
+        let mut next_id = max_id.saturating_add(1);
+        let foreign = foreign(buffer, &rois);
+        // Detections get ids after the ROIs', in mtd order; a parent is found by
+        // its mtd id.
+        let ids: HashMap<u32, i32> = foreign
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.mtd_id, next_id.saturating_add(i as i32)))
+            .collect();
+        for f in &foreign {
+            let attributes = attributes::Tracked::new(py, None)?;
+            let parent_id = f
+                .parent_roi
+                .or_else(|| f.parent_mtd.and_then(|p| ids.get(&p).copied()))
+                .unwrap_or(0);
+            let object = Object {
+                label: f.label.clone(),
+                x: f.rect.0,
+                y: f.rect.1,
+                w: f.rect.2,
+                h: f.rect.3,
+                confidence: Some(f.confidence),
+                track_id: f.track_id,
+                model: None,
+                attributes: attributes.dict,
+                id: ids[&f.mtd_id],
+                parent_id,
+                origin: Some(Origin {
+                    frame,
+                    source: Source::Analytics(f.mtd_id),
+                    label: f.label.clone(),
+                    rect: f.rect,
+                    confidence: Some(f.confidence),
+                    track_id: f.track_id,
+                    model: None,
+                    parent_id,
+                    attributes: attributes.original,
+                }),
+            };
+            list.append(Py::new(py, object)?)?;
+        }
+        next_id = next_id.saturating_add(foreign.len() as i32);
         Ok(Self {
             list: list.unbind(),
             frame,
-            next_id: AtomicI32::new(max_id.saturating_add(1)),
+            foreign: foreign.len(),
+            next_id: AtomicI32::new(next_id),
         })
     }
 
@@ -688,6 +770,9 @@ impl Objects {
         let mut used_ids: HashSet<i32> = rois.iter().map(|r| r.meta.id()).collect();
         let mut added = Vec::new();
         let mut moved = Vec::new();
+        // Detections of the relation meta Python kept: (object, mtd id, changed).
+        let mut detections: Vec<(NewObject, u32, bool)> = Vec::new();
+        let mut seen_detections = HashSet::new();
         for item in self.list(py).iter() {
             let object = item.cast::<Object>().map_err(|_| {
                 PyTypeError::new_err(format!(
@@ -696,17 +781,24 @@ impl Objects {
                 ))
             })?;
             let object = object.borrow();
-            match &object.origin {
-                Some(origin)
+            match object.origin.as_ref().map(|o| (o, o.source)) {
+                Some((origin, Source::Roi(index)))
                     if origin.frame == self.frame
-                        && origin.index < rois.len()
-                        && metas[origin.index].is_none() =>
+                        && index < rois.len()
+                        && metas[index].is_none() =>
                 {
-                    metas[origin.index] =
-                        Some(match object.changes(py, origin, &rois[origin.index])? {
-                            Some(change) => MetaChange::Change(Box::new(change)),
-                            None => MetaChange::Keep,
-                        });
+                    metas[index] = Some(match object.changes(py, origin, &rois[index])? {
+                        Some(change) => MetaChange::Change(Box::new(change)),
+                        None => MetaChange::Keep,
+                    });
+                }
+                Some((origin, Source::Analytics(mtd)))
+                    if origin.frame == self.frame
+                        && seen_detections.insert(mtd)
+                        && used_ids.insert(object.id) =>
+                {
+                    let changed = object.differs_from(py, origin);
+                    detections.push((object.new_meta(py, object.id)?, mtd, changed));
                 }
                 _ if object.id != 0 && used_ids.insert(object.id) => {
                     added.push(object.new_meta(py, object.id)?)
@@ -727,8 +819,26 @@ impl Objects {
             .into_iter()
             .map(|m| m.unwrap_or(MetaChange::Remove))
             .collect();
-        let unchanged = added.is_empty() && metas.iter().all(|m| matches!(m, MetaChange::Keep));
-        Ok((!unchanged).then_some(Edit { metas, added }))
+        let detections_unchanged =
+            detections.len() == self.foreign && detections.iter().all(|d| !d.2);
+        let unchanged = added.is_empty()
+            && detections_unchanged
+            && metas.iter().all(|m| matches!(m, MetaChange::Keep));
+        if unchanged {
+            return Ok(None);
+        }
+        // Any change rewrites the relation meta from the ROI metas, so every detection
+        // Python kept becomes a ROI meta too (analytics.rs).
+        let mut converted = Vec::with_capacity(detections.len());
+        for (object, mtd, _) in detections {
+            converted.push((object.id, mtd));
+            added.push(object);
+        }
+        Ok(Some(Edit {
+            metas,
+            added,
+            converted,
+        }))
     }
 }
 
@@ -738,6 +848,9 @@ impl Objects {
 pub struct Edit {
     metas: Vec<MetaChange>,
     added: Vec<NewObject>,
+    /// ROI ids of detections from the relation meta that became ROI metas, with
+    /// their mtd ids.
+    converted: Vec<(i32, u32)>,
 }
 
 #[derive(Debug)]
@@ -810,6 +923,37 @@ pub fn apply(buffer: &mut gst::BufferRef, edit: Edit) {
         }
     }
     store_params(buffer);
+    if analytics::ENABLED {
+        let mirrored = mirrored(buffer);
+        analytics::sync(buffer, &mirrored, &edit.converted);
+    }
+}
+
+/// The ROI metas as the relation meta mirrors them.
+fn mirrored(buffer: &gst::BufferRef) -> Vec<Mirrored> {
+    rois(buffer)
+        .iter()
+        .map(|roi| Mirrored {
+            id: roi.meta.id(),
+            parent_id: roi.meta.parent_id(),
+            label: roi.meta.roi_type().to_owned(),
+            rect: roi.meta.rect(),
+            confidence: roi.confidence(),
+            track_id: roi.track_id(),
+        })
+        .collect()
+}
+
+/// Detections of the relation meta that none of `rois` stands for.
+fn foreign(buffer: &gst::BufferRef, rois: &[Roi<'_>]) -> Vec<Foreign> {
+    if !analytics::ENABLED {
+        return Vec::new();
+    }
+    let pairs: Vec<(i32, &str)> = rois
+        .iter()
+        .map(|r| (r.meta.id(), r.meta.roi_type()))
+        .collect();
+    analytics::foreign(buffer, &pairs)
 }
 
 fn change_meta(meta: &mut VideoRegionOfInterestMeta, change: Change) {

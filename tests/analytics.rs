@@ -1,0 +1,170 @@
+//! Objects in GstAnalyticsRelationMeta (cargo feature `analytics`, GStreamer 1.24+):
+//! a C app that uses only GStreamer's analytics API produces detections ahead of a
+//! stage and reads them after it, and GStreamer's own `objectdetectionoverlay` draws
+//! what a stage added. Run by scripts/test-debian13.sh (GStreamer 1.26).
+#![cfg(feature = "analytics")]
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::{module, run_with_timeout};
+
+/// target/<profile>, where cargo puts libgstsavant.so.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+fn plugin_dir() -> PathBuf {
+    let dir = target_dir();
+    assert!(
+        dir.join("libgstsavant.so").exists(),
+        "{}/libgstsavant.so missing: run `cargo build --features analytics` first",
+        dir.display()
+    );
+    dir
+}
+
+fn text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// tests/c/analytics_app.c compiled once per test run with the system's C compiler
+/// and pkg-config.
+fn c_app() -> PathBuf {
+    static APP: OnceLock<PathBuf> = OnceLock::new();
+    APP.get_or_init(compile_c_app).clone()
+}
+
+fn compile_c_app() -> PathBuf {
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/c/analytics_app.c");
+    let binary = target_dir().join(format!("analytics_app-{}", std::process::id()));
+    let flags = Command::new("pkg-config")
+        .args([
+            "--cflags",
+            "--libs",
+            "gstreamer-1.0",
+            "gstreamer-app-1.0",
+            "gstreamer-analytics-1.0",
+        ])
+        .output()
+        .expect("pkg-config");
+    assert!(flags.status.success(), "pkg-config: {}", text(&flags));
+    let flags = String::from_utf8(flags.stdout).unwrap();
+    let output = Command::new("cc")
+        .arg(&source)
+        .arg("-o")
+        .arg(&binary)
+        .args(flags.split_whitespace())
+        .output()
+        .expect("cc");
+    assert!(output.status.success(), "cc: {}", text(&output));
+    binary
+}
+
+fn run_c_app(stage: &str, mode: &str) -> String {
+    let app = c_app();
+    let mut command = Command::new(&app);
+    command
+        .env("GST_PLUGIN_PATH", plugin_dir())
+        .args([stage, mode]);
+    let output = run_with_timeout(command, Duration::from_secs(60));
+    let out = text(&output);
+    assert!(output.status.success(), "{mode}: {out}");
+    out
+}
+
+/// The checks both stages make on what the C producer attached.
+const READ_CHECKS: &str = "
+def seen(frame):
+    objects = {o.label: o for o in frame.objects}
+    assert sorted(objects) == ['car', 'plate'], sorted(objects)
+    car, plate = objects['car'], objects['plate']
+    assert car.box == (10, 20, 100, 50), car.box
+    assert abs(car.confidence - 0.75) < 1e-6, car.confidence
+    assert car.track_id == 7, car.track_id
+    assert plate.box == (30, 40, 20, 10), plate.box
+    assert plate.track_id is None, plate.track_id
+    assert plate.parent_id == car.id != 0, (plate.parent_id, car.id)
+    assert car.model is None
+    return car, plate
+";
+
+#[test]
+fn detections_of_a_c_producer_reach_python_and_python_edits_reach_c() {
+    let stage = module(
+        "analytics_edit",
+        &format!(
+            "{READ_CHECKS}
+class Stage:
+    def process_frame(self, frame):
+        car, plate = seen(frame)
+        frame.remove_object(plate)
+        frame.add_object('person', (50, 60, 20, 30), confidence=0.6,
+                         track_id=3, parent_id=car.id)
+"
+        ),
+    );
+    let out = run_c_app(&stage, "edit");
+    assert!(out.contains("analytics ok: 5"), "{out}");
+}
+
+#[test]
+fn a_stage_that_only_reads_leaves_the_relation_meta_alone() {
+    let stage = module(
+        "analytics_read",
+        &format!(
+            "{READ_CHECKS}
+class Stage:
+    def process_frame(self, frame):
+        seen(frame)
+"
+        ),
+    );
+    let out = run_c_app(&stage, "readonly");
+    assert!(out.contains("analytics ok: 5"), "{out}");
+}
+
+#[test]
+fn objectdetectionoverlay_draws_what_a_stage_added() {
+    let add = module(
+        "analytics_add_box",
+        "
+        def process_frame(frame):
+            frame.add_object('car', (40, 30, 60, 50), confidence=0.9)
+        ",
+    );
+    // After the overlay: the box's left edge is drawn, a corner far from it is not.
+    let check = module(
+        "analytics_check_drawn",
+        "
+        import numpy as np
+        def process_frame(frame):
+            a = np.asarray(frame)
+            edge = a[45:75, 39:42, :3]
+            assert edge.max() > 0, 'the overlay drew nothing on the box edge'
+            assert a[2:8, 150:156, :3].max() == 0, 'the overlay drew outside the box'
+            frame.attributes['drawn'] = True
+        ",
+    );
+    let mut command = Command::new("gst-launch-1.0");
+    command.env("GST_PLUGIN_PATH", plugin_dir()).args(
+        format!(
+            "videotestsrc num-buffers=3 pattern=black \
+             ! video/x-raw,format=BGRA,width=160,height=120 \
+             ! savantpyfunc module={add} ! objectdetectionoverlay \
+             ! savantpyfunc module={check} ! fakesink"
+        )
+        .split_whitespace(),
+    );
+    let output = run_with_timeout(command, Duration::from_secs(60));
+    assert!(output.status.success(), "{}", text(&output));
+}
