@@ -26,7 +26,7 @@ packages="ca-certificates gcc libc6-dev pkg-config libgstreamer1.0-dev \
 libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev gstreamer1.0-tools gstreamer1.0-plugins-base \
 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav python3-dev \
 python3-numpy python3-opencv python3-gi python3-gst-1.0 \
-gstreamer1.0-python3-plugin-loader opencv-data opencv-doc valgrind"
+gstreamer1.0-python3-plugin-loader opencv-data opencv-doc valgrind cargo-c"
 
 if [ ! -x "$root/usr/bin/apt-get" ]; then
     debootstrap --variant=minbase trixie "$root" "$mirror"
@@ -67,4 +67,17 @@ if [ $# -gt 0 ]; then
 fi
 # GStreamer 1.26 has GstAnalytics: the suite runs with the feature that uses it.
 run bash -c "$export_env && cargo build --all-targets --features analytics && \
-    cargo test --no-fail-fast --features analytics"
+    cargo test --no-fail-fast --features analytics && \
+    cargo clippy --all-targets --features analytics -- -D warnings"
+
+# The install path of the README: cargo-c puts the plugin into GStreamer's plugin
+# directory, where gst-inspect and gst-launch find it without GST_PLUGIN_PATH. Debian
+# 13's cargo-c runs the host's toolchain (first on PATH). The root is scratch space,
+# so installing into its /usr is what a user's machine would see.
+plugindir=/usr/lib/x86_64-linux-gnu/gstreamer-1.0
+run bash -c "$export_env && cargo cinstall --release --library-type=cdylib --features analytics \
+    --prefix=/usr --libdir=/usr/lib/x86_64-linux-gnu --quiet && \
+    env -u GST_PLUGIN_PATH gst-inspect-1.0 savantpyfunc | grep -q 'Filename *$plugindir/libgstsavant.so' && \
+    env -u GST_PLUGIN_PATH gst-launch-1.0 -q videotestsrc num-buffers=3 \
+        ! savantpyfunc module=examples/ball.py class-name=BallFinder ! fakesink && \
+    rm -f $plugindir/libgstsavant.so && echo 'cargo cinstall: gst-inspect-1.0 and gst-launch-1.0 found the plugin'"
