@@ -345,7 +345,6 @@ pub fn sync(buffer: &mut gst::BufferRef, rois: &[Mirrored], converted: &[(i32, u
                             })
                         })
                         .collect();
-                    drop(meta);
                     write_links(buffer, &links);
                     return;
                 }
@@ -424,6 +423,5 @@ pub fn sync(buffer: &mut gst::BufferRef, rois: &[Mirrored], converted: &[(i32, u
     for c in &carried.loose_classes {
         add_classes(&mut meta, c);
     }
-    drop(meta);
     write_links(buffer, &links);
 }
