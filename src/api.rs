@@ -60,5 +60,6 @@ fn savant_gst_extension(module: &Bound<'_, PyModule>) -> PyResult<()> {
     gst::init().map_err(|e| PyImportError::new_err(format!("cannot initialize GStreamer: {e}")))?;
     crate::frame::attributes::register();
     crate::frame::objects::register();
+    crate::frame::source::register();
     add_members(module)
 }

@@ -59,6 +59,7 @@ pub mod draw;
 pub mod drawfunc;
 pub mod frame;
 pub mod module;
+pub mod mux;
 pub mod pyfunc;
 pub mod python;
 pub mod queue;
@@ -84,10 +85,12 @@ pub(crate) fn sink_and_src_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     frame::attributes::register();
     frame::objects::register();
+    frame::source::register();
     pyfunc::register(plugin)?;
     drawfunc::register(plugin)?;
     queue::register(plugin)?;
     module::register(plugin)?;
+    mux::register(plugin)?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@ pub mod layout;
 pub mod mapping;
 pub mod objects;
 pub mod readonly_check;
+pub mod source;
 pub mod values;
 
 use std::ffi::{c_int, CStr};
@@ -672,6 +673,13 @@ impl Frame {
         let buffer = gst_buffer_of(buffer)?;
         Self::new(&buffer, &FrameLayout::from_info(&info), false, false)
             .map_err(PyValueError::new_err)
+    }
+
+    /// The id of the source the frame came from (savantmux's pad `source-id`), or
+    /// None when no savantmux is upstream.
+    #[getter]
+    fn source_id(&self) -> Option<String> {
+        source::read(&self.buffer)
     }
 
     /// Presentation timestamp in ns, or None.

@@ -60,6 +60,10 @@ impl StageError {
     }
 }
 
+/// The per-source hooks, in the order of `Hooks::on_source` and of the events in
+/// frame::source (add, eos, delete).
+pub const SOURCE_HOOKS: [&str; 3] = ["on_source_add", "on_source_eos", "on_source_delete"];
+
 /// The user's callables. Optional hooks are `None` when the class does not define them.
 pub struct Hooks {
     pub module_name: String,
@@ -71,6 +75,9 @@ pub struct Hooks {
     pub on_caps: Option<Py<PyAny>>,
     pub on_event: Option<Py<PyAny>>,
     pub on_eos: Option<Py<PyAny>>,
+    /// Savant's per-source hooks (after a savantmux): on_source_add, on_source_eos,
+    /// on_source_delete, each taking the source id.
+    pub on_source: [Option<Py<PyAny>>; 3],
     pub on_stop: Option<Py<PyAny>>,
     /// Savant's `override_draw_spec(object, spec)` of a draw hook class.
     pub override_draw_spec: Option<Py<PyAny>>,
@@ -137,6 +144,7 @@ impl Hooks {
                 on_caps: None,
                 on_event: None,
                 on_eos: None,
+                on_source: [None, None, None],
                 on_stop: None,
                 override_draw_spec: None,
                 stage_name: pyo3::types::PyString::new(py, &config.stage).unbind(),
@@ -176,6 +184,7 @@ impl Hooks {
             on_caps: callable_attr(&instance, "on_caps"),
             on_event: callable_attr(&instance, "on_event"),
             on_eos: callable_attr(&instance, "on_eos"),
+            on_source: SOURCE_HOOKS.map(|name| callable_attr(&instance, name)),
             on_stop: callable_attr(&instance, "on_stop"),
             override_draw_spec: callable_attr(&instance, "override_draw_spec"),
             stage_name: pyo3::types::PyString::new(py, &config.stage).unbind(),

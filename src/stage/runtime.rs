@@ -26,8 +26,9 @@ use super::reload::Watch;
 use super::stats::StageStats;
 use super::{gil_probe, log_bridge};
 use crate::frame::layout::FrameLayout;
+use crate::frame::source;
 use crate::frame::CapsInfo;
-use crate::python::loader::{Hooks, StageConfig, StageError};
+use crate::python::loader::{Hooks, StageConfig, StageError, SOURCE_HOOKS};
 use crate::python::{interpreter, thread_state};
 
 /// What to do when user code raises (or returns something that is not a verdict).
@@ -583,18 +584,38 @@ impl StageRuntime {
             caps_info = Some((info, caps.to_owned()));
         }
         let is_eos = matches!(event.view(), gst::EventView::Eos(_));
+        // savantmux's source events: (index into Hooks::on_source, source id).
+        let source_event = source::parse(&event).map(|(name, id)| {
+            let index = [source::ADD, source::EOS, source::DELETE]
+                .iter()
+                .position(|n| *n == name)
+                .expect("parse returns one of these");
+            (index, id)
+        });
 
         // Every instance (one per worker) learns of caps, events and EOS.
         let wants_python = instances.iter().any(|hooks| {
             hooks.on_event.is_some()
                 || (caps_info.is_some() && hooks.on_caps.is_some())
                 || (is_eos && hooks.on_eos.is_some())
+                || source_event
+                    .as_ref()
+                    .is_some_and(|(i, _)| hooks.on_source[*i].is_some())
         });
         if wants_python {
             let _logging = log_bridge::enter(element, cat);
             let failure = thread_state::attach(|py| {
                 instances.iter().try_for_each(|hooks| {
-                    call_event_hooks(py, cat, element, hooks, &event, &caps_info, is_eos)
+                    call_event_hooks(
+                        py,
+                        cat,
+                        element,
+                        hooks,
+                        &event,
+                        &caps_info,
+                        is_eos,
+                        &source_event,
+                    )
                 })
             })
             .0
@@ -822,6 +843,7 @@ fn ensure_python() -> Result<(), String> {
     .clone()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn call_event_hooks(
     py: Python<'_>,
     cat: gst::DebugCategory,
@@ -830,6 +852,7 @@ fn call_event_hooks(
     event: &gst::Event,
     caps: &Option<(gst_video::VideoInfo, gst::Caps)>,
     is_eos: bool,
+    source_event: &Option<(usize, String)>,
 ) -> Result<(), StageError> {
     if let Some(on_event) = &hooks.on_event {
         let name = event.type_().name();
@@ -847,6 +870,13 @@ fn call_event_hooks(
     if let (true, Some(on_eos)) = (is_eos, &hooks.on_eos) {
         gst::log!(cat, obj = element, "calling on_eos");
         call_hook(py, hooks, "on_eos", on_eos, ())?;
+    }
+    if let Some((index, id)) = source_event {
+        if let Some(hook) = &hooks.on_source[*index] {
+            let name = SOURCE_HOOKS[*index];
+            gst::log!(cat, obj = element, "calling {name}({id})");
+            call_hook(py, hooks, name, hook, (id.as_str(),))?;
+        }
     }
     Ok(())
 }

@@ -1,0 +1,59 @@
+//! Which source a frame came from (savantmux), and the serialized events that mark a
+//! source's life in the stream: `savant-source-add` (before its first frame),
+//! `savant-source-eos` (after its last), `savant-source-delete` (its pad released).
+//!
+//! The id travels in a custom meta (`SavantSource`, field `source-id`) with no tags,
+//! so queues, tees and video filters carry it.
+
+pub const META_NAME: &str = "SavantSource";
+const FIELD: &str = "source-id";
+
+pub const ADD: &str = "savant-source-add";
+pub const EOS: &str = "savant-source-eos";
+pub const DELETE: &str = "savant-source-delete";
+
+pub fn register() {
+    if !gst::meta::CustomMeta::is_registered(META_NAME) {
+        gst::meta::CustomMeta::register(META_NAME, &[]);
+    }
+}
+
+/// The frame's source id, when a savantmux marked it.
+pub fn read(buffer: &gst::BufferRef) -> Option<String> {
+    let meta = gst::meta::CustomMeta::from_buffer(buffer, META_NAME).ok()?;
+    meta.structure().get::<String>(FIELD).ok()
+}
+
+/// Marks `buffer` as a frame of `source_id`, replacing an older mark (a stream that
+/// went through two muxes belongs to the last).
+pub fn mark(buffer: &mut gst::BufferRef, source_id: &str) {
+    let mut meta = match gst::meta::CustomMeta::from_mut_buffer(buffer, META_NAME) {
+        Ok(meta) => meta,
+        Err(_) => match gst::meta::CustomMeta::add(buffer, META_NAME) {
+            Ok(meta) => meta,
+            Err(_) => return,
+        },
+    };
+    meta.mut_structure().set(FIELD, source_id);
+}
+
+/// One of the source events, for `source_id`.
+pub fn event(name: &str, source_id: &str) -> gst::Event {
+    gst::event::CustomDownstream::new(
+        gst::Structure::builder(name)
+            .field(FIELD, source_id)
+            .build(),
+    )
+}
+
+/// (event name, source id) of a source event.
+pub fn parse(event: &gst::EventRef) -> Option<(&'static str, String)> {
+    if event.type_() != gst::EventType::CustomDownstream {
+        return None;
+    }
+    let structure = event.structure()?;
+    let name = [ADD, EOS, DELETE]
+        .into_iter()
+        .find(|n| structure.name() == *n)?;
+    Some((name, structure.get::<String>(FIELD).ok()?))
+}

@@ -1,0 +1,467 @@
+//! savantmux: request sink pads `sink_%u`, one src pad.
+//!
+//! Each sink pad's upstream thread pushes its own frames (no thread of ours, no
+//! queueing): frames leave in arrival order. Per frame: the source's
+//! `savant-source-add` event before its first frame, the `SavantSource` meta, and
+//! pts/dts turned into the running time of the source's own segment, so the one
+//! TIME segment downstream (start 0) holds every source and a `sync=true` sink
+//! plays each source at its own pace. A source's EOS becomes `savant-source-eos`;
+//! the real EOS goes out when every source has ended. Caps: every source must have
+//! the caps of the first (a stage negotiates one layout); others are refused with an
+//! ERROR naming the pad and both caps.
+//!
+//! Lock order: `output` (serializes everything pushed on the src pad, so a source's
+//! event and its frame are never split by another source's), then `state`. Flush
+//! starts take neither, so a push blocked downstream is released by the flush.
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use super::pad::MuxSinkPad;
+use crate::frame::source;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "savantmux",
+        gst::DebugColorFlags::empty(),
+        Some("gst-savant many-source mux"),
+    )
+});
+
+#[derive(Default)]
+struct Source {
+    /// Fixed at the first frame (the pad's source-id then).
+    id: Option<String>,
+    ended: bool,
+    segment: Option<gst::FormattedSegment<gst::ClockTime>>,
+}
+
+#[derive(Default)]
+struct State {
+    /// By pad name.
+    sources: HashMap<String, Source>,
+    caps: Option<gst::Caps>,
+    /// The pad whose caps were taken.
+    caps_pad: Option<String>,
+    stream_started: bool,
+    segment_sent: bool,
+    eos_sent: bool,
+    next_pad: u32,
+}
+
+pub struct SavantMux {
+    srcpad: gst::Pad,
+    output: Mutex<()>,
+    state: Mutex<State>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for SavantMux {
+    const NAME: &'static str = "GstSavantMux";
+    type Type = super::SavantMux;
+    type ParentType = gst::Element;
+    type Interfaces = (gst::ChildProxy,);
+
+    fn with_class(klass: &Self::Class) -> Self {
+        let templ = klass.pad_template("src").unwrap();
+        let srcpad = gst::Pad::builder_from_template(&templ)
+            .query_function(|pad, parent, query| {
+                SavantMux::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |mux| mux.src_query(pad, query),
+                )
+            })
+            .build();
+        Self {
+            srcpad,
+            output: Mutex::new(()),
+            state: Mutex::new(State::default()),
+        }
+    }
+}
+
+impl ObjectImpl for SavantMux {
+    fn constructed(&self) {
+        self.parent_constructed();
+        self.obj().add_pad(&self.srcpad).unwrap();
+    }
+}
+
+impl GstObjectImpl for SavantMux {}
+
+/// The sink pads are children, so `sink_0::source-id=cam-a` works in gst-launch.
+impl ChildProxyImpl for SavantMux {
+    fn child_by_index(&self, index: u32) -> Option<glib::Object> {
+        self.obj()
+            .sink_pads()
+            .into_iter()
+            .nth(index as usize)
+            .map(|p| p.upcast())
+    }
+
+    fn child_by_name(&self, name: &str) -> Option<glib::Object> {
+        self.obj().static_pad(name).map(|p| p.upcast())
+    }
+
+    fn children_count(&self) -> u32 {
+        self.obj().num_sink_pads() as u32
+    }
+}
+
+impl ElementImpl for SavantMux {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Savant source mux",
+                "Generic/Video",
+                "Frames of many sources through one pipeline: each frame carries its \
+                 source id (frame.source_id), each source's end is a serialized \
+                 savant-source-eos event; EOS when every source has ended",
+                "gst-savant developers",
+            )
+        });
+        Some(&*META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst::Caps::builder("video/x-raw").build();
+            vec![
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
+                gst::PadTemplate::with_gtype(
+                    "sink_%u",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Request,
+                    &caps,
+                    MuxSinkPad::static_type(),
+                )
+                .unwrap(),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+
+    fn request_new_pad(
+        &self,
+        templ: &gst::PadTemplate,
+        name: Option<&str>,
+        _caps: Option<&gst::Caps>,
+    ) -> Option<gst::Pad> {
+        let name = {
+            let mut state = self.state.lock().unwrap();
+            let name = match name {
+                Some(n) => n.to_owned(),
+                None => loop {
+                    let n = format!("sink_{}", state.next_pad);
+                    state.next_pad += 1;
+                    if !state.sources.contains_key(&n) {
+                        break n;
+                    }
+                },
+            };
+            if state.sources.contains_key(&name) {
+                gst::error!(CAT, imp = self, "pad {name} exists");
+                return None;
+            }
+            state.sources.insert(name.clone(), Source::default());
+            // Requesting a pad after the end (a new source) reopens the stream.
+            state.eos_sent = false;
+            name
+        };
+        let pad = gst::PadBuilder::<MuxSinkPad>::from_template(templ)
+            .name(name.as_str())
+            .chain_function(|pad, parent, buffer| {
+                SavantMux::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::FlowError::Error),
+                    |mux| mux.sink_chain(pad, buffer),
+                )
+            })
+            .event_function(|pad, parent, event| {
+                SavantMux::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |mux| mux.sink_event(pad, event),
+                )
+            })
+            .query_function(|pad, parent, query| {
+                SavantMux::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |mux| mux.sink_query(pad, query),
+                )
+            })
+            .build();
+        if self.obj().current_state() > gst::State::Ready {
+            let _ = pad.set_active(true);
+        }
+        self.obj().add_pad(&pad).ok()?;
+        // gst-launch's `m. sink_0::source-id=...` is set when the pad appears.
+        self.obj()
+            .child_added(pad.upcast_ref::<glib::Object>(), &pad.name());
+        Some(pad.upcast())
+    }
+
+    fn release_pad(&self, pad: &gst::Pad) {
+        let name = pad.name().to_string();
+        {
+            let _output = self.output.lock().unwrap();
+            let (id, ended, all_ended) = {
+                let mut state = self.state.lock().unwrap();
+                let source = state.sources.remove(&name).unwrap_or_default();
+                let all_ended = !state.sources.is_empty()
+                    && state.sources.values().all(|s| s.ended)
+                    && !state.eos_sent;
+                if all_ended {
+                    state.eos_sent = true;
+                }
+                (source.id, source.ended, all_ended)
+            };
+            if let Some(id) = id {
+                if !ended {
+                    self.srcpad.push_event(source::event(source::EOS, &id));
+                }
+                self.srcpad.push_event(source::event(source::DELETE, &id));
+            }
+            if all_ended {
+                self.srcpad.push_event(gst::event::Eos::new());
+            }
+        }
+        let _ = pad.set_active(false);
+        let _ = self.obj().remove_pad(pad);
+        self.obj()
+            .child_removed(pad.upcast_ref::<glib::Object>(), &name);
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::ReadyToPaused {
+            let mut state = self.state.lock().unwrap();
+            state.stream_started = false;
+            state.segment_sent = false;
+            state.eos_sent = false;
+            state.caps = None;
+            state.caps_pad = None;
+            for source in state.sources.values_mut() {
+                source.ended = false;
+                source.segment = None;
+            }
+        }
+        self.parent_change_state(transition)
+    }
+}
+
+impl SavantMux {
+    /// Stream-start and the output segment, once; under `output`.
+    fn start_output(&self) {
+        let (stream_start, segment) = {
+            let mut state = self.state.lock().unwrap();
+            let s = (!state.stream_started, !state.segment_sent);
+            state.stream_started = true;
+            state.segment_sent = true;
+            s
+        };
+        if stream_start {
+            // The output mixes streams: a stream id of its own (GStreamer's
+            // create_stream_id needs one upstream stream).
+            let id = format!(
+                "savantmux-{:08x}{:08x}",
+                glib::random_int(),
+                glib::random_int()
+            );
+            self.srcpad
+                .push_event(gst::event::StreamStart::builder(id.as_str()).build());
+        }
+        if segment {
+            let segment = gst::FormattedSegment::<gst::ClockTime>::new();
+            self.srcpad.push_event(gst::event::Segment::new(&segment));
+        }
+    }
+
+    fn sink_chain(
+        &self,
+        pad: &MuxSinkPad,
+        mut buffer: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let _output = self.output.lock().unwrap();
+        let name = pad.name().to_string();
+        let (id, first, segment) = {
+            let mut state = self.state.lock().unwrap();
+            if state.caps.is_none() {
+                drop(state);
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Negotiation,
+                    ("{name}: a frame arrived before caps")
+                );
+                return Err(gst::FlowError::NotNegotiated);
+            }
+            let Some(source) = state.sources.get_mut(&name) else {
+                return Err(gst::FlowError::Flushing);
+            };
+            if source.ended {
+                return Err(gst::FlowError::Eos);
+            }
+            let first = source.id.is_none();
+            let id = source.id.get_or_insert_with(|| pad.source_id()).clone();
+            (id, first, source.segment.clone())
+        };
+        self.start_output();
+        if first {
+            gst::debug!(CAT, obj = pad, "source '{id}' starts");
+            self.srcpad.push_event(source::event(source::ADD, &id));
+        }
+        {
+            let buffer = buffer.make_mut();
+            if let Some(segment) = &segment {
+                // The source's running time: one output segment holds every source.
+                let pts = buffer.pts().and_then(|t| segment.to_running_time(t));
+                let dts = buffer.dts().and_then(|t| segment.to_running_time(t));
+                buffer.set_pts(pts);
+                buffer.set_dts(dts);
+            }
+            source::mark(buffer, &id);
+        }
+        self.srcpad.push(buffer)
+    }
+
+    fn sink_event(&self, pad: &MuxSinkPad, event: gst::Event) -> bool {
+        use gst::EventView;
+        let name = pad.name().to_string();
+        match event.view() {
+            EventView::FlushStart(_) => self.srcpad.push_event(event),
+            EventView::FlushStop(_) => {
+                let _output = self.output.lock().unwrap();
+                {
+                    let mut state = self.state.lock().unwrap();
+                    state.segment_sent = false;
+                    state.eos_sent = false;
+                    if let Some(source) = state.sources.get_mut(&name) {
+                        source.ended = false;
+                    }
+                }
+                self.srcpad.push_event(event)
+            }
+            EventView::StreamStart(_) | EventView::Tag(_) | EventView::Gap(_) => true,
+            EventView::Caps(c) => {
+                let caps = c.caps_owned();
+                let _output = self.output.lock().unwrap();
+                let mut state = self.state.lock().unwrap();
+                match &state.caps {
+                    None => {
+                        state.caps = Some(caps.clone());
+                        state.caps_pad = Some(name);
+                        drop(state);
+                        self.start_output();
+                        self.srcpad.push_event(gst::event::Caps::new(&caps))
+                    }
+                    Some(current) if *current == caps => true,
+                    Some(current) => {
+                        let (current, other) = (current.clone(), state.caps_pad.clone());
+                        drop(state);
+                        gst::element_imp_error!(
+                            self,
+                            gst::CoreError::Negotiation,
+                            (
+                                "{name}: caps {caps} differ from {current} (of {}); every \
+                                 source of a savantmux needs the same caps: put \
+                                 videoconvert ! videoscale ! capsfilter ahead of it",
+                                other.unwrap_or_default()
+                            )
+                        );
+                        false
+                    }
+                }
+            }
+            EventView::Segment(s) => {
+                let Ok(segment) = s.segment().clone().downcast::<gst::ClockTime>() else {
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Format,
+                        ("{name}: only TIME segments can be muxed")
+                    );
+                    return false;
+                };
+                if let Some(source) = self.state.lock().unwrap().sources.get_mut(&name) {
+                    source.segment = Some(segment);
+                }
+                true
+            }
+            EventView::Eos(_) => {
+                let _output = self.output.lock().unwrap();
+                let (id, all_ended) = {
+                    let mut state = self.state.lock().unwrap();
+                    let id = match state.sources.get_mut(&name) {
+                        Some(source) if !source.ended => {
+                            source.ended = true;
+                            source.id.clone()
+                        }
+                        _ => return true,
+                    };
+                    let all_ended = state.sources.values().all(|s| s.ended) && !state.eos_sent;
+                    if all_ended {
+                        state.eos_sent = true;
+                    }
+                    (id, all_ended)
+                };
+                if let Some(id) = id {
+                    gst::debug!(CAT, obj = pad, "source '{id}' ended");
+                    self.srcpad.push_event(source::event(source::EOS, &id));
+                }
+                if all_ended {
+                    self.start_output();
+                    self.srcpad.push_event(gst::event::Eos::new());
+                }
+                true
+            }
+            _ if event.is_serialized() => {
+                let _output = self.output.lock().unwrap();
+                self.srcpad.push_event(event)
+            }
+            _ => self.srcpad.push_event(event),
+        }
+    }
+
+    fn sink_query(&self, pad: &MuxSinkPad, query: &mut gst::QueryRef) -> bool {
+        if let gst::QueryViewMut::Caps(q) = query.view_mut() {
+            // Once a source fixed the caps, the others are offered those first, so a
+            // flexible source picks them; a source that cannot gets as far as its
+            // caps event, which is refused with an ERROR naming both caps (rather
+            // than a bare not-negotiated from upstream).
+            let filter = q.filter().map(|f| f.to_owned());
+            let downstream = self.srcpad.peer_query_caps(filter.as_ref());
+            let fixed = self.state.lock().unwrap().caps.clone();
+            let caps = match fixed {
+                Some(mut caps) => {
+                    caps.merge(downstream);
+                    caps
+                }
+                None => downstream,
+            };
+            let caps = match q.filter() {
+                Some(filter) => filter.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
+                None => caps,
+            };
+            q.set_result(&caps);
+            return true;
+        }
+        gst::Pad::query_default(pad, Some(&*self.obj()), query)
+    }
+
+    fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
+        gst::Pad::query_default(pad, Some(&*self.obj()), query)
+    }
+}
