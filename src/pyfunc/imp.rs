@@ -4,11 +4,13 @@
 //! maps it read-only unless `writable`, and only makes the buffer header writable
 //! (never the pixels) when Python changed its attributes.
 //!
-//! With `workers`, frames go to a pool (workers.rs) that keeps their order.
+//! With `workers`, frames go to a pool (workers.rs) that keeps their order. A class
+//! with `process_batch` gets lists of frames (batch.rs).
 //!
 //! Locks: `settings`, `pool` and the runtime's state are never held while taking
 //! the GIL or while waiting for the pool (`pool()` hands out a clone of the Arc);
-//! `settings` may be taken before `pool` (the stats property), never the other way.
+//! `settings` may be taken before `pool` (the stats property), never the other way;
+//! `batcher` is like `pool`.
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -22,7 +24,7 @@ use pyo3::prelude::*;
 
 use crate::frame::layout::FRAME_FORMATS;
 use crate::frame::{Frame, FrameChanges};
-use crate::python::loader::{Hooks, StageError};
+use crate::python::loader::{Hooks, StageError, DEFAULT_FUNCTION};
 use crate::python::thread_state;
 use crate::stage::frame_checks::{self, CallReport};
 use crate::stage::handoff::Handoff;
@@ -31,6 +33,7 @@ use crate::stage::runtime::{OnError, RunSettings, StageRuntime};
 use crate::stage::settings::{Blurbs, CodeSettings};
 use crate::stage::stats::StageStats;
 
+use super::batch::Batcher;
 use super::workers::{Outcome, WorkerPool};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -41,8 +44,10 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-const DEFAULT_FUNCTION: &str = "process_frame";
 const DEFAULT_WRITABLE: bool = false;
+const DEFAULT_BATCH_SIZE: u32 = 1;
+const MAX_BATCH_SIZE: u32 = 1024;
+const DEFAULT_BATCH_TIMEOUT_MS: u32 = 40;
 const DEFAULT_WORKERS: u32 = 1;
 const MAX_WORKERS: u32 = 64;
 
@@ -73,6 +78,8 @@ struct Settings {
     writable: bool,
     workers: u32,
     instances: Instances,
+    batch_size: u32,
+    batch_timeout_ms: u32,
 }
 
 impl Default for Settings {
@@ -82,6 +89,8 @@ impl Default for Settings {
             writable: DEFAULT_WRITABLE,
             workers: DEFAULT_WORKERS,
             instances: Instances::default(),
+            batch_size: DEFAULT_BATCH_SIZE,
+            batch_timeout_ms: DEFAULT_BATCH_TIMEOUT_MS,
         }
     }
 }
@@ -103,6 +112,8 @@ pub struct PyFunc {
     runtime: StageRuntime,
     /// workers > 1: the pool.
     pool: Mutex<Option<Arc<WorkerPool>>>,
+    /// A class with `process_batch`: the batch being collected.
+    batcher: Mutex<Option<Arc<Batcher>>>,
     /// Whether workers pay for this stage (python/handoff.rs); when they do not
     /// (short or GIL-bound calls), frames run inline on the streaming thread.
     handoff: Handoff,
@@ -119,6 +130,9 @@ impl PyFunc {
         _pad: &gst::Pad,
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        if let Some(batcher) = self.batcher() {
+            return batcher.add(self, buffer);
+        }
         if let Some(pool) = self.pool() {
             self.update_worker_mode(&pool)?;
             if !self.handoff.is_inline() {
@@ -163,6 +177,112 @@ impl PyFunc {
 
     fn pool(&self) -> Option<Arc<WorkerPool>> {
         self.pool.lock().unwrap().clone()
+    }
+
+    fn batcher(&self) -> Option<Arc<Batcher>> {
+        self.batcher.lock().unwrap().clone()
+    }
+
+    /// Calls `process_batch` once for `buffers` and pushes the frames it keeps, in
+    /// order. Runs on the streaming thread or the batch timer, never both at once.
+    pub(super) fn run_batch(
+        &self,
+        buffers: Vec<gst::Buffer>,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut result = Ok(gst::FlowSuccess::Ok);
+        for outcome in self.process_batch(buffers) {
+            match outcome {
+                Outcome::Push(buffer) => {
+                    let pushed = self.srcpad.push(buffer);
+                    if pushed.is_err() && result.is_ok() {
+                        result = pushed;
+                    }
+                }
+                Outcome::Dropped => {}
+                Outcome::Failed => return Err(gst::FlowError::Error),
+            }
+        }
+        result
+    }
+
+    /// `process_batch` for several frames, one GIL hand-over; on-error applies to
+    /// each frame of a batch that raised.
+    fn process_batch(&self, mut buffers: Vec<gst::Buffer>) -> Vec<Outcome> {
+        let element = self.obj();
+        let element = element.upcast_ref::<gst::Element>();
+        self.runtime.maybe_reload(element);
+        let snapshot = match self.runtime.frame_context(element) {
+            Ok(snapshot) => snapshot,
+            Err(gst::FlowError::Flushing) => {
+                return buffers.iter().map(|_| Outcome::Dropped).collect()
+            }
+            Err(_) => return vec![Outcome::Failed],
+        };
+        let hooks: &Hooks = snapshot
+            .instance(0)
+            .expect("savantpyfunc always has user code");
+        let writable = self.writable.load(Relaxed);
+        if writable {
+            for buffer in &mut buffers {
+                buffer.make_mut();
+            }
+        }
+        gst::log!(
+            CAT,
+            imp = self,
+            "calling {} for {} frames",
+            hooks.process_name,
+            buffers.len()
+        );
+        let stats = &self.runtime.stats;
+        let calls = &stats.calls;
+        let layout = &snapshot.caps.layout;
+        let frames_of = &buffers;
+        let _logging = log_bridge::enter(element, *CAT);
+        let ((results, python_ns), gil_wait_ns) = thread_state::attach(move |py| {
+            let started = Instant::now();
+            calls.enter();
+            let results = call_batch(py, hooks, frames_of, layout, writable, element, stats);
+            calls.leave();
+            (results, started.elapsed().as_nanos() as u64)
+        });
+        stats.record_batch(buffers.len() as u64, python_ns, gil_wait_ns);
+        self.runtime
+            .maybe_post_periodic_stats(element, snapshot.stats_interval_ms);
+        buffers
+            .into_iter()
+            .zip(results)
+            .map(|(mut buffer, (verdict, report))| {
+                report.post_warnings(element);
+                match verdict {
+                    Verdict::Pass(changes) => {
+                        changes.apply(&mut buffer);
+                        Outcome::Push(buffer)
+                    }
+                    Verdict::Invalid(e) => {
+                        gst::element_imp_error!(self, gst::StreamError::Format, ("{}", e));
+                        Outcome::Failed
+                    }
+                    Verdict::Drop => {
+                        stats.dropped.fetch_add(1, Relaxed);
+                        Outcome::Dropped
+                    }
+                    Verdict::Failed(error) => {
+                        match self
+                            .runtime
+                            .on_hook_error(element, &error, snapshot.on_error)
+                        {
+                            OnError::Fail => Outcome::Failed,
+                            OnError::Skip => Outcome::Push(buffer),
+                            OnError::Drop => {
+                                stats.dropped.fetch_add(1, Relaxed);
+                                Outcome::Dropped
+                            }
+                        }
+                    }
+                }
+            })
+            .collect()
     }
 
     /// Calls the user's code for one frame (with worker `worker`'s instance; 0 on
@@ -260,6 +380,28 @@ impl PyFunc {
     // discard what is in flight.
     fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
         let element = self.obj();
+        if let Some(batcher) = self.batcher() {
+            return match event.type_() {
+                gst::EventType::FlushStart => {
+                    // Downstream first: that releases a batch blocked in a push.
+                    let forwarded = self.runtime.sink_event(element.upcast_ref(), pad, event);
+                    batcher.start_flushing();
+                    forwarded
+                }
+                gst::EventType::FlushStop => {
+                    batcher.stop_flushing();
+                    self.runtime.sink_event(element.upcast_ref(), pad, event)
+                }
+                _ => {
+                    if event.is_serialized() {
+                        // Frames before the event go first; a flow error is
+                        // returned by the next chain call.
+                        let _ = batcher.drain(self);
+                    }
+                    self.runtime.sink_event(element.upcast_ref(), pad, event)
+                }
+            };
+        }
         let Some(pool) = self.pool() else {
             return self.runtime.sink_event(element.upcast_ref(), pad, event);
         };
@@ -288,6 +430,13 @@ impl PyFunc {
         let element = self.obj();
         let element = element.upcast_ref::<gst::Element>();
         let mut run = self.run_settings();
+        let (batch_size, batch_timeout) = {
+            let settings = self.settings.lock().unwrap();
+            (
+                settings.batch_size as usize,
+                std::time::Duration::from_millis(settings.batch_timeout_ms.into()),
+            )
+        };
         let workers = {
             let settings = self.settings.lock().unwrap();
             self.writable.store(settings.writable, Relaxed);
@@ -298,6 +447,27 @@ impl PyFunc {
             settings.workers as usize
         };
         self.runtime.start(element, run)?;
+        let batched = self.runtime.batched().unwrap_or(false);
+        let refusal = if batched && workers > 1 {
+            Some("process_batch runs on the streaming thread: set workers=1 (a batch is the unit of parallel work)".to_owned())
+        } else if !batched && batch_size > 1 {
+            Some(format!(
+                "batch-size={batch_size} needs a class that defines process_batch(self, frames)"
+            ))
+        } else {
+            None
+        };
+        if let Some(message) = refusal {
+            self.runtime.stop(element);
+            return Err(gst::error_msg!(
+                gst::LibraryError::Settings,
+                ("{}", message)
+            ));
+        }
+        if batched {
+            let batcher = Batcher::start(&self.obj(), batch_size, batch_timeout);
+            *self.batcher.lock().unwrap() = Some(Arc::new(batcher));
+        }
         self.handoff.reset();
         if workers > 1 {
             let pool = Arc::new(WorkerPool::start(&self.obj(), workers));
@@ -313,6 +483,10 @@ impl PyFunc {
         let element = self.obj();
         let element = element.upcast_ref::<gst::Element>();
         self.pooled.store(false, Relaxed);
+        let batcher = self.batcher.lock().unwrap().take();
+        if let Some(batcher) = batcher {
+            batcher.shutdown();
+        }
         let pool = self.pool.lock().unwrap().take();
         if let Some(pool) = pool {
             pool.shutdown();
@@ -387,6 +561,110 @@ fn call_process(
     (verdict, report)
 }
 
+/// `process_batch(frames)`: one call for the batch, then each frame's verdict and
+/// checks. It returns None (all pass) or one verdict per frame.
+fn call_batch(
+    py: Python<'_>,
+    hooks: &Hooks,
+    buffers: &[gst::Buffer],
+    layout: &crate::frame::layout::FrameLayout,
+    writable: bool,
+    element: &gst::Element,
+    stats: &StageStats,
+) -> Vec<(Verdict, CallReport)> {
+    let all = |error: StageError| -> Vec<(Verdict, CallReport)> {
+        buffers
+            .iter()
+            .map(|_| (Verdict::Failed(error.clone()), CallReport::default()))
+            .collect()
+    };
+    let mut frames = Vec::with_capacity(buffers.len());
+    for buffer in buffers {
+        let check_readonly = !writable && frame_checks::picks_readonly_check(stats);
+        let frame = match Frame::new(buffer, layout, writable, check_readonly) {
+            Ok(frame) => frame,
+            Err(e) => {
+                return buffers
+                    .iter()
+                    .map(|_| (Verdict::Invalid(e.clone()), CallReport::default()))
+                    .collect()
+            }
+        };
+        match Bound::new(py, frame.made_by(hooks.stage_name.clone_ref(py))) {
+            Ok(frame) => frames.push(frame),
+            Err(e) => return all(StageError::python(py, "creating the frame", &e)),
+        }
+    }
+    let list = match pyo3::types::PyList::new(py, &frames) {
+        Ok(list) => list,
+        Err(e) => return all(StageError::python(py, "creating the batch", &e)),
+    };
+    let verdicts: Result<Vec<Option<bool>>, StageError> =
+        match hooks.process.bind(py).call1((&list,)) {
+            Err(e) => Err(StageError::python(
+                py,
+                format!(
+                    "module {}: {}() raised",
+                    hooks.module_name, hooks.process_name
+                ),
+                &e,
+            )),
+            Ok(result) if result.is_none() => Ok(vec![Some(true); frames.len()]),
+            Ok(result) => {
+                let items: Option<Vec<Bound<'_, PyAny>>> = result
+                    .try_iter()
+                    .ok()
+                    .and_then(|it| it.collect::<PyResult<Vec<_>>>().ok());
+                match items {
+                    Some(items) if items.len() == frames.len() => {
+                        Ok(items.iter().map(crate::frame::values::verdict).collect())
+                    }
+                    _ => Err(StageError::plain(format!(
+                        "module {}: {}() returned {} for {} frames (expected None or a \
+                         list of {} booleans)",
+                        hooks.module_name,
+                        hooks.process_name,
+                        result.repr().map(|r| r.to_string()).unwrap_or_default(),
+                        frames.len(),
+                        frames.len()
+                    ))),
+                }
+            }
+        };
+    drop(list);
+    frames
+        .into_iter()
+        .enumerate()
+        .map(|(i, frame)| {
+            let verdict = match &verdicts {
+                Err(error) => Verdict::Failed(error.clone()),
+                Ok(v) => match v[i] {
+                    Some(true) => match frame.get().changes(py) {
+                        Ok(changes) => Verdict::Pass(changes),
+                        Err(e) => Verdict::Failed(StageError::python(
+                            py,
+                            format!("module {}: frame changes", hooks.module_name),
+                            &e,
+                        )),
+                    },
+                    Some(false) => Verdict::Drop,
+                    None => Verdict::Failed(StageError::plain(format!(
+                        "module {}: {}() returned a verdict that is not a boolean for frame {i}",
+                        hooks.module_name, hooks.process_name
+                    ))),
+                },
+            };
+            let mut report = frame_checks::after_call(element, stats, hooks, &frame);
+            let verdict = match report.take_wrote() {
+                Some(error) => Verdict::Failed(error),
+                None => verdict,
+            };
+            drop(frame);
+            (verdict, report)
+        })
+        .collect()
+}
+
 #[glib::object_subclass]
 impl ObjectSubclass for PyFunc {
     const NAME: &'static str = "GstSavantPyFunc";
@@ -449,6 +727,7 @@ impl ObjectSubclass for PyFunc {
                 FRAME_FORMATS,
             ),
             pool: Mutex::new(None),
+            batcher: Mutex::new(None),
             handoff: Handoff::default(),
             writable: AtomicBool::new(DEFAULT_WRITABLE),
             pooled: AtomicBool::new(false),
@@ -481,6 +760,21 @@ impl ObjectImpl for PyFunc {
                     .default_value(DEFAULT_WORKERS)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("batch-size")
+                    .nick("Batch size")
+                    .blurb("For a class with process_batch(self, frames): up to this many frames per call, collected across sources, one GIL hand-over per batch; frames leave in input order. Needs process_batch when above 1")
+                    .minimum(1)
+                    .maximum(MAX_BATCH_SIZE)
+                    .default_value(DEFAULT_BATCH_SIZE)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("batch-timeout")
+                    .nick("Batch timeout")
+                    .blurb("Milliseconds a partial batch waits for more frames after its first one before process_batch gets it anyway")
+                    .maximum(60_000)
+                    .default_value(DEFAULT_BATCH_TIMEOUT_MS)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecEnum::builder_with_default("instances", Instances::default())
                     .nick("Instances")
                     .blurb("With workers > 1: per-worker (one instance of class-name per worker, same kwargs; every lifecycle hook reaches each) or shared (one instance called from several threads at once: it must be thread-safe)")
@@ -504,6 +798,8 @@ impl ObjectImpl for PyFunc {
             "writable" => settings.writable = value.get().unwrap(),
             "workers" => settings.workers = value.get().unwrap(),
             "instances" => settings.instances = value.get().unwrap(),
+            "batch-size" => settings.batch_size = value.get().unwrap(),
+            "batch-timeout" => settings.batch_timeout_ms = value.get().unwrap(),
             _ => unimplemented!(),
         }
     }
@@ -517,6 +813,8 @@ impl ObjectImpl for PyFunc {
             "writable" => settings.writable.to_value(),
             "workers" => settings.workers.to_value(),
             "instances" => settings.instances.to_value(),
+            "batch-size" => settings.batch_size.to_value(),
+            "batch-timeout" => settings.batch_timeout_ms.to_value(),
             "stats" => {
                 let mut stats = self.runtime.stats_structure();
                 if let Some(pool) = self.pool() {

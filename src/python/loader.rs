@@ -60,6 +60,11 @@ impl StageError {
     }
 }
 
+/// The `function` property's default, and the batch method a class may define
+/// instead.
+pub const DEFAULT_FUNCTION: &str = "process_frame";
+pub const BATCH_FUNCTION: &str = "process_batch";
+
 /// The per-source hooks, in the order of `Hooks::on_source` and of the events in
 /// frame::source (add, eos, delete).
 pub const SOURCE_HOOKS: [&str; 3] = ["on_source_add", "on_source_eos", "on_source_delete"];
@@ -71,6 +76,8 @@ pub struct Hooks {
     module: Py<PyModule>,
     pub process: Py<PyAny>,
     pub process_name: String,
+    /// `process` is the class's `process_batch(frames)`: it takes a list of frames.
+    pub batched: bool,
     pub on_start: Option<Py<PyAny>>,
     pub on_caps: Option<Py<PyAny>>,
     pub on_event: Option<Py<PyAny>>,
@@ -140,6 +147,7 @@ impl Hooks {
                 module: module.unbind(),
                 process,
                 process_name: config.function.clone(),
+                batched: false,
                 on_start: None,
                 on_caps: None,
                 on_event: None,
@@ -164,12 +172,22 @@ impl Hooks {
                 &e,
             )
         })?;
-        let process = callable_attr(&instance, &config.function).ok_or_else(|| {
-            StageError::plain(format!(
-                "module {module_name}: class {class_name} has no method `{}`",
-                config.function
-            ))
-        })?;
+        // A class may define `process_batch(self, frames)` instead of the per-frame
+        // method; with `function` left at its default, that is the one called.
+        let batch = (config.function == DEFAULT_FUNCTION)
+            .then(|| callable_attr(&instance, BATCH_FUNCTION))
+            .flatten();
+        let batched = batch.is_some();
+        let process = match batch {
+            Some(batch) => batch,
+            None => callable_attr(&instance, &config.function).ok_or_else(|| {
+                StageError::plain(format!(
+                    "module {module_name}: class {class_name} has no method `{}` \
+                     (nor `{BATCH_FUNCTION}`)",
+                    config.function
+                ))
+            })?,
+        };
         let formats = class_formats(&class).map_err(|message| {
             StageError::plain(format!(
                 "module {module_name}: {class_name}.formats {message}"
@@ -179,7 +197,12 @@ impl Hooks {
             module_name,
             module: module.unbind(),
             process,
-            process_name: config.function.clone(),
+            process_name: if batched {
+                BATCH_FUNCTION.to_owned()
+            } else {
+                config.function.clone()
+            },
+            batched,
             on_start: callable_attr(&instance, "on_start"),
             on_caps: callable_attr(&instance, "on_caps"),
             on_event: callable_attr(&instance, "on_event"),

@@ -359,6 +359,15 @@ impl StageRuntime {
         Ok(())
     }
 
+    /// Whether the loaded code takes batches (a class's `process_batch`); None
+    /// before start.
+    pub fn batched(&self) -> Option<bool> {
+        let state = self.state.lock().unwrap();
+        state
+            .as_ref()
+            .and_then(|s| s.instances.first().map(|h| h.batched))
+    }
+
     /// dev-mode, at a frame boundary: when a watched file changed, re-imports the
     /// module once, builds as many new instances as before with the same kwargs,
     /// runs their on_start (and on_caps with the current caps), and swaps them in

@@ -42,6 +42,8 @@ pub struct StageStats {
     pub readonly: ReadonlySampler,
     /// Frames Python kept after the calls returned; shared with those frames.
     pub held: Arc<HeldFrames>,
+    /// `process_batch` calls (their frames count in `frames`).
+    pub batches: AtomicU64,
 }
 
 /// Cumulative counters at one moment; the difference of two is a window.
@@ -126,8 +128,19 @@ impl StageStats {
         }
     }
 
+    /// One `process_batch` call of `frames` frames: counted as that many frames, each
+    /// with an equal share of the call's time.
+    pub fn record_batch(&self, frames: u64, python_ns: u64, gil_wait_ns: u64) {
+        let frames = frames.max(1);
+        self.batches.fetch_add(1, Relaxed);
+        for _ in 0..frames {
+            self.record_call(python_ns / frames, gil_wait_ns / frames);
+        }
+    }
+
     pub fn reset(&self) {
         for counter in [
+            &self.batches,
             &self.frames,
             &self.short_calls,
             &self.dropped,
@@ -192,6 +205,7 @@ impl StageStats {
             .field("readonly-check-period", self.readonly.period())
             .field("frames-held", self.held.frames())
             .field("bytes-held", self.held.bytes())
+            .field("batches", self.batches.load(Relaxed))
             .build();
         if self.reports_drawing {
             structure.set("draw-ns", self.draw_ns.load(Relaxed));

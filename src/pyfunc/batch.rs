@@ -1,0 +1,176 @@
+//! Batches for a class's `process_batch(frames)`: frames are collected (across the
+//! sources of a savantmux) until `batch-size` are there, `batch-timeout` ms passed
+//! since the first of them, or a serialized event arrives; then one GIL hand-over
+//! runs the whole batch and its frames leave in input order.
+//!
+//! The streaming thread runs full batches; a timer thread runs the partial batch
+//! whose time is up, so a slow source never holds frames back for longer than the
+//! timeout. Locks: `order` (held while a batch is taken, run and pushed, so batches
+//! leave in order whichever thread runs them), then `pending`. A flush start takes
+//! only `pending`: a thread blocked in a push under `order` is released by the flush
+//! that went downstream first.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+#[derive(Default)]
+struct Pending {
+    frames: Vec<gst::Buffer>,
+    /// When the first frame of the batch arrived.
+    since: Option<Instant>,
+    flushing: bool,
+    shutdown: bool,
+    /// A push error of the timer thread, returned by the next chain call.
+    flow: Option<gst::FlowError>,
+}
+
+struct Shared {
+    size: usize,
+    timeout: Duration,
+    order: Mutex<()>,
+    pending: Mutex<Pending>,
+    wake: Condvar,
+}
+
+pub struct Batcher {
+    shared: Arc<Shared>,
+    timer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Batcher {
+    pub fn start(element: &super::PyFunc, size: usize, timeout: Duration) -> Self {
+        let shared = Arc::new(Shared {
+            size,
+            timeout,
+            order: Mutex::new(()),
+            pending: Mutex::new(Pending::default()),
+            wake: Condvar::new(),
+        });
+        let weak = element.downgrade();
+        let timer_shared = shared.clone();
+        let timer = std::thread::Builder::new()
+            .name("savant-batch".into())
+            .spawn(move || timer(&timer_shared, &weak))
+            .expect("spawn the batch timer");
+        Self {
+            shared,
+            timer: Mutex::new(Some(timer)),
+        }
+    }
+
+    /// Adds a frame; runs the batch when it is full.
+    pub fn add(
+        &self,
+        element: &super::imp::PyFunc,
+        buffer: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let _order = self.shared.order.lock().unwrap();
+        let full = {
+            let mut pending = self.shared.pending.lock().unwrap();
+            if pending.flushing {
+                return Err(gst::FlowError::Flushing);
+            }
+            if let Some(error) = pending.flow.take() {
+                return Err(error);
+            }
+            pending.frames.push(buffer);
+            if pending.since.is_none() {
+                pending.since = Some(Instant::now());
+                self.shared.wake.notify_one();
+            }
+            (pending.frames.len() >= self.shared.size).then(|| take(&mut pending))
+        };
+        match full {
+            Some(frames) => element.run_batch(frames),
+            None => Ok(gst::FlowSuccess::Ok),
+        }
+    }
+
+    /// Runs what is pending now (before a serialized event, at EOS).
+    pub fn drain(&self, element: &super::imp::PyFunc) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let _order = self.shared.order.lock().unwrap();
+        let frames = take(&mut self.shared.pending.lock().unwrap());
+        if frames.is_empty() {
+            return Ok(gst::FlowSuccess::Ok);
+        }
+        element.run_batch(frames)
+    }
+
+    /// Discards pending frames; adds fail until stop_flushing.
+    pub fn start_flushing(&self) {
+        let mut pending = self.shared.pending.lock().unwrap();
+        pending.flushing = true;
+        pending.frames.clear();
+        pending.since = None;
+    }
+
+    pub fn stop_flushing(&self) {
+        let mut pending = self.shared.pending.lock().unwrap();
+        pending.flushing = false;
+        pending.flow = None;
+    }
+
+    /// Ends the timer thread; pending frames are discarded (the element is stopping).
+    pub fn shutdown(&self) {
+        {
+            let mut pending = self.shared.pending.lock().unwrap();
+            pending.shutdown = true;
+            pending.frames.clear();
+            self.shared.wake.notify_all();
+        }
+        if let Some(timer) = self.timer.lock().unwrap().take() {
+            let _ = timer.join();
+        }
+    }
+}
+
+fn take(pending: &mut Pending) -> Vec<gst::Buffer> {
+    pending.since = None;
+    std::mem::take(&mut pending.frames)
+}
+
+fn timer(shared: &Shared, element: &glib::WeakRef<super::PyFunc>) {
+    loop {
+        {
+            let mut pending = shared.pending.lock().unwrap();
+            loop {
+                if pending.shutdown {
+                    return;
+                }
+                match pending.since {
+                    Some(since) if since.elapsed() >= shared.timeout => break,
+                    Some(since) => {
+                        let left = shared.timeout.saturating_sub(since.elapsed());
+                        pending = shared.wake.wait_timeout(pending, left).unwrap().0;
+                    }
+                    None => pending = shared.wake.wait(pending).unwrap(),
+                }
+            }
+        }
+        let Some(element) = element.upgrade() else {
+            return;
+        };
+        let _order = shared.order.lock().unwrap();
+        let frames = {
+            let mut pending = shared.pending.lock().unwrap();
+            // A full batch may have been taken while this thread waited for `order`.
+            match pending.since {
+                Some(since) if since.elapsed() >= shared.timeout && !pending.flushing => {
+                    take(&mut pending)
+                }
+                _ => continue,
+            }
+        };
+        if let Err(error) = element.imp().run_batch(frames) {
+            let mut pending = shared.pending.lock().unwrap();
+            if error != gst::FlowError::Flushing || pending.flushing {
+                pending.flow.get_or_insert(error);
+            }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! process_batch: up to batch-size frames per call, one GIL hand-over per batch,
+//! verdicts per frame, input order kept, partial batches after batch-timeout.
+
+mod common;
+
+use common::{expect_error, module, py_eval, run};
+
+fn batch_stage(name: &str, body: &str) -> String {
+    module(
+        name,
+        &format!(
+            "
+SIZES = []
+SOURCES = []
+class Stage:
+    def process_batch(self, frames):
+        SIZES.append(len(frames))
+        SOURCES.append([f.source_id for f in frames])
+{body}
+"
+        ),
+    )
+}
+
+fn sizes(name: &str) -> Vec<usize> {
+    py_eval(&format!("__import__('{name}').SIZES"))
+}
+
+fn pts(buffers: &[gst::Buffer]) -> Vec<u64> {
+    buffers
+        .iter()
+        .map(|b| b.pts().unwrap().nseconds())
+        .collect()
+}
+
+#[test]
+fn frames_come_in_batches_and_leave_in_order() {
+    let stage = batch_stage("batch_order", "");
+    let result = run(&format!(
+        "videotestsrc num-buffers=10 ! video/x-raw,format=GRAY8,width=16,height=8 \
+         ! savantpyfunc name=stage module={stage} class-name=Stage batch-size=4 \
+         batch-timeout=10000 ! appsink name=sink"
+    ));
+    assert!(result.eos, "{:?}", result.error);
+    // The last, partial batch runs at EOS, not after the timeout.
+    assert_eq!(sizes("batch_order"), [4, 4, 2]);
+    let pts = pts(&result.buffers);
+    assert_eq!(pts.len(), 10);
+    assert!(pts.windows(2).all(|w| w[0] < w[1]), "{pts:?}");
+}
+
+#[test]
+fn a_list_of_booleans_drops_frames_one_by_one() {
+    let stage = batch_stage(
+        "batch_verdicts",
+        "        return [i % 2 == 0 for i in range(len(frames))]",
+    );
+    let result = run(&format!(
+        "videotestsrc num-buffers=8 ! video/x-raw,format=GRAY8,width=16,height=8 \
+         ! savantpyfunc module={stage} class-name=Stage batch-size=4 ! appsink name=sink"
+    ));
+    assert!(result.eos, "{:?}", result.error);
+    assert_eq!(result.buffers.len(), 4);
+}
+
+#[test]
+fn a_partial_batch_goes_after_the_timeout() {
+    let stage = batch_stage("batch_timeout", "");
+    // 10 fps live: a frame every 100 ms, a timeout of 20 ms: every batch is one frame.
+    let result = run(&format!(
+        "videotestsrc is-live=true num-buffers=3 \
+         ! video/x-raw,format=GRAY8,width=16,height=8,framerate=10/1 \
+         ! savantpyfunc module={stage} class-name=Stage batch-size=8 batch-timeout=20 \
+         ! appsink name=sink"
+    ));
+    assert!(result.eos, "{:?}", result.error);
+    assert_eq!(sizes("batch_timeout"), [1, 1, 1]);
+    assert_eq!(result.buffers.len(), 3);
+}
+
+#[test]
+fn batches_mix_the_sources_of_a_mux() {
+    let stage = batch_stage("batch_mux", "");
+    let result = run(&format!(
+        "savantmux name=m ! savantpyfunc module={stage} class-name=Stage batch-size=4 \
+         batch-timeout=10000 ! appsink name=sink \
+         videotestsrc num-buffers=6 ! video/x-raw,format=GRAY8,width=16,height=8 ! m.sink_0 \
+         videotestsrc num-buffers=6 ! video/x-raw,format=GRAY8,width=16,height=8 ! m.sink_1"
+    ));
+    assert!(result.eos, "{:?}", result.error);
+    assert_eq!(result.buffers.len(), 12);
+    let sources: Vec<Vec<String>> = py_eval("__import__('batch_mux').SOURCES");
+    let all: Vec<String> = sources.iter().flatten().cloned().collect();
+    assert_eq!(all.iter().filter(|s| *s == "sink_0").count(), 6);
+    assert_eq!(all.iter().filter(|s| *s == "sink_1").count(), 6);
+    assert_eq!(sources.iter().map(Vec::len).sum::<usize>(), 12);
+    assert!(sources.iter().all(|b| b.len() <= 4));
+    let stats: Vec<usize> = sizes("batch_mux");
+    assert!(stats.iter().all(|&n| n <= 4), "{stats:?}");
+}
+
+#[test]
+fn stats_count_batches() {
+    let stage = batch_stage("batch_stats", "");
+    common::init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=9 ! video/x-raw,format=GRAY8,width=16,height=8 \
+         ! savantpyfunc name=stage module={stage} class-name=Stage batch-size=3 \
+         ! fakesink"
+    ))
+    .unwrap();
+    common::run_to_eos(&pipeline, std::time::Duration::from_secs(30));
+    let stage = pipeline
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("stage")
+        .unwrap();
+    use gst::prelude::*;
+    let stats = stage.property::<gst::Structure>("stats");
+    assert_eq!(stats.get::<u64>("batches").unwrap(), 3);
+    assert_eq!(stats.get::<u64>("frames").unwrap(), 9);
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
+#[test]
+fn a_wrong_return_value_is_an_error_saying_what_was_expected() {
+    let stage = batch_stage("batch_bad_return", "        return [True]");
+    let result = run(&format!(
+        "videotestsrc num-buffers=4 ! video/x-raw,format=GRAY8,width=16,height=8 \
+         ! savantpyfunc module={stage} class-name=Stage batch-size=2 ! appsink name=sink"
+    ));
+    let (message, debug) = expect_error(&result);
+    let text = format!("{message} {debug}");
+    assert!(text.contains("process_batch() returned"), "{text}");
+    assert!(text.contains("list of 2 booleans"), "{text}");
+}
+
+#[test]
+fn batch_size_needs_process_batch_and_process_batch_needs_one_worker() {
+    let plain = module("batch_plain", "def process_frame(frame):\n    pass\n");
+    let result = run(&format!(
+        "videotestsrc num-buffers=2 ! video/x-raw,format=GRAY8,width=16,height=8 \
+         ! savantpyfunc module={plain} batch-size=4 ! appsink name=sink"
+    ));
+    let (message, debug) = expect_error(&result);
+    assert!(
+        format!("{message} {debug}").contains("needs a class that defines process_batch"),
+        "{message} {debug}"
+    );
+    let stage = batch_stage("batch_workers", "");
+    let result = run(&format!(
+        "videotestsrc num-buffers=2 ! video/x-raw,format=GRAY8,width=16,height=8 \
+         ! savantpyfunc module={stage} class-name=Stage workers=2 ! appsink name=sink"
+    ));
+    let (message, debug) = expect_error(&result);
+    assert!(
+        format!("{message} {debug}").contains("set workers=1"),
+        "{message} {debug}"
+    );
+}
