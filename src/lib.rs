@@ -58,6 +58,7 @@ mod api;
 pub mod draw;
 pub mod drawfunc;
 pub mod frame;
+pub mod demux;
 pub mod module;
 pub mod mux;
 pub mod pyfunc;
@@ -91,6 +92,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     queue::register(plugin)?;
     module::register(plugin)?;
     mux::register(plugin)?;
+    demux::register(plugin)?;
     Ok(())
 }
 

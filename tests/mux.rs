@@ -173,3 +173,92 @@ fn sources_with_other_caps_are_an_error_naming_the_pad_and_both_caps() {
         "{message}"
     );
 }
+
+/// Plays `description` to EOS and returns the buffers each named appsink got.
+fn run_sinks(description: &str, sinks: &[&str]) -> HashMap<String, Vec<gst::Buffer>> {
+    use gst::prelude::*;
+    common::init();
+    let pipeline = gst::parse::launch(description)
+        .unwrap_or_else(|e| panic!("{description}: {e}"))
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let collected = std::sync::Arc::new(std::sync::Mutex::new(HashMap::new()));
+    for name in sinks {
+        let sink = pipeline
+            .by_name(name)
+            .unwrap()
+            .downcast::<gst_app::AppSink>()
+            .unwrap();
+        sink.set_property("sync", false);
+        let collected = collected.clone();
+        let name = name.to_string();
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    collected
+                        .lock()
+                        .unwrap()
+                        .entry(name.clone())
+                        .or_insert_with(Vec::new)
+                        .push(sample.buffer_owned().unwrap());
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+    }
+    common::run_to_eos(pipeline.upcast_ref(), std::time::Duration::from_secs(60));
+    pipeline.set_state(gst::State::Null).unwrap();
+    let map = collected.lock().unwrap().clone();
+    map
+}
+
+#[test]
+fn demux_gives_each_source_its_own_pad_and_eos() {
+    let stage = recorder("mux_demux");
+    let counts = [7, 3];
+    let buffers = run_sinks(
+        &format!(
+            "savantmux name=m{} ! savantpyfunc module={stage} class-name=Recorder \
+             ! savantdemux name=d \
+             d.src_cam-0 ! queue ! appsink name=a \
+             d.src_cam-1 ! queue ! appsink name=b {}",
+            source_ids(&counts),
+            sources(&counts)
+        ),
+        &["a", "b"],
+    );
+    for (sink, id, n) in [("a", "cam-0", 7), ("b", "cam-1", 3)] {
+        let got = &buffers[sink];
+        assert_eq!(got.len(), n, "{sink}");
+        assert!(got
+            .iter()
+            .all(|b| gstsavant::frame::source::read(b).as_deref() == Some(id)));
+        let pts: Vec<u64> = got.iter().map(|b| b.pts().unwrap().nseconds()).collect();
+        assert!(pts.windows(2).all(|w| w[0] < w[1]), "{sink}: {pts:?}");
+    }
+    check_order(&events("mux_demux"), &counts);
+}
+
+#[test]
+fn gst_launch_links_demux_pads_by_source_id() {
+    let dir = std::env::current_exe().unwrap();
+    let plugin_dir = dir.parent().unwrap().parent().unwrap();
+    let mut command = std::process::Command::new("gst-launch-1.0");
+    command.env("GST_PLUGIN_PATH", plugin_dir).args(
+        "savantmux name=m sink_0::source-id=cam-a sink_1::source-id=cam-b \
+         ! savantdemux name=d \
+         d.src_cam-a ! queue ! fakesink d.src_cam-b ! queue ! fakesink \
+         videotestsrc num-buffers=20 ! video/x-raw,width=64,height=48 ! m.sink_0 \
+         videotestsrc num-buffers=5 ! video/x-raw,width=64,height=48 ! m.sink_1"
+            .split_whitespace(),
+    );
+    let output = common::run_with_timeout(command, std::time::Duration::from_secs(60));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("Got EOS"), "{text}");
+}
