@@ -55,10 +55,10 @@
 //! ```
 
 mod api;
+pub mod demux;
 pub mod draw;
 pub mod drawfunc;
 pub mod frame;
-pub mod demux;
 pub mod module;
 pub mod mux;
 pub mod pyfunc;

@@ -13,6 +13,7 @@ fn recorder(name: &str) -> String {
         name,
         "
         EVENTS = []
+        PTS = []
         class Recorder:
             def on_source_add(self, source_id):
                 EVENTS.append(('add', source_id))
@@ -22,6 +23,7 @@ fn recorder(name: &str) -> String {
                 EVENTS.append(('delete', source_id))
             def process_frame(self, frame):
                 EVENTS.append(('frame', frame.source_id))
+                PTS.append((frame.source_id, frame.pts))
             def on_eos(self):
                 EVENTS.append(('end', None))
         ",
@@ -261,4 +263,214 @@ fn gst_launch_links_demux_pads_by_source_id() {
     );
     assert!(output.status.success(), "{text}");
     assert!(text.contains("Got EOS"), "{text}");
+}
+
+#[test]
+fn sources_added_and_removed_while_playing() {
+    use gst::prelude::*;
+    common::init();
+    let stage = recorder("mux_dynamic");
+    let caps = "video/x-raw,format=RGBA,width=32,height=24,framerate=50/1";
+    let pipeline = gst::parse::launch(&format!(
+        "savantmux name=m sink_0::source-id=first ! savantpyfunc module={stage} \
+         class-name=Recorder ! fakesink sync=false \
+         videotestsrc is-live=true num-buffers=60 ! {caps} ! m.sink_0"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let mux = pipeline.by_name("m").unwrap();
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+
+    // A source that ends by itself, then has its pad released.
+    let add_source = |id: &str, buffers: u32| {
+        let bin = gst::parse::bin_from_description(
+            &format!("videotestsrc is-live=true num-buffers={buffers} ! capsfilter caps={caps}"),
+            true,
+        )
+        .unwrap();
+        pipeline.add(&bin).unwrap();
+        let pad = mux.request_pad_simple("sink_%u").unwrap();
+        pad.set_property("source-id", id);
+        bin.static_pad("src").unwrap().link(&pad).unwrap();
+        bin.sync_state_with_parent().unwrap();
+        (bin, pad)
+    };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let (short, short_pad) = add_source("short", 5);
+    // A source removed while it still streams: stopped first, then released.
+    let (long, long_pad) = add_source("long", 100_000);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    long.set_state(gst::State::Null).unwrap();
+    long.static_pad("src").unwrap().unlink(&long_pad).unwrap();
+    mux.release_request_pad(&long_pad);
+    pipeline.remove(&long).unwrap();
+    short.set_state(gst::State::Null).unwrap();
+    short.static_pad("src").unwrap().unlink(&short_pad).unwrap();
+    mux.release_request_pad(&short_pad);
+    pipeline.remove(&short).unwrap();
+
+    let msg = bus
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(30),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("EOS");
+    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    pipeline.set_state(gst::State::Null).unwrap();
+
+    let events = events("mux_dynamic");
+    let position = |kind: &str, id: &str| {
+        events
+            .iter()
+            .position(|(k, i)| k == kind && i.as_deref() == Some(id))
+            .unwrap_or_else(|| panic!("no {kind} of {id}: {events:?}"))
+    };
+    let count = |kind: &str, id: &str| {
+        events
+            .iter()
+            .filter(|(k, i)| k == kind && i.as_deref() == Some(id))
+            .count()
+    };
+    for id in ["first", "short", "long"] {
+        assert_eq!(count("add", id), 1, "{id}: {events:?}");
+        assert_eq!(count("eos", id), 1, "{id}: {events:?}");
+        assert!(position("add", id) < position("eos", id));
+    }
+    assert_eq!(count("frame", "short"), 5);
+    assert_eq!(count("frame", "first"), 60);
+    assert!(count("frame", "long") > 0);
+    for id in ["short", "long"] {
+        assert_eq!(count("delete", id), 1, "{id}: {events:?}");
+        assert!(position("eos", id) < position("delete", id));
+        let last_frame = events
+            .iter()
+            .rposition(|(k, i)| k == "frame" && i.as_deref() == Some(id))
+            .unwrap();
+        assert!(
+            last_frame < position("eos", id),
+            "{id}: frame after its eos"
+        );
+    }
+    assert_eq!(count("delete", "first"), 0);
+    assert_eq!(events.last().unwrap().0, "end");
+}
+
+#[test]
+fn per_source_order_survives_queues_and_workers() {
+    let stage = module(
+        "mux_workers",
+        "
+        import time
+        def process_frame(frame):
+            time.sleep(0.002)
+        ",
+    );
+    let counts = [40, 25, 33];
+    let result = run(&format!(
+        "savantmux name=m{} ! savantqueue ! savantpyfunc module={stage} workers=3 \
+         ! savantqueue ! appsink name=sink{}",
+        source_ids(&counts),
+        sources(&counts)
+    ));
+    assert!(result.eos, "{:?}", result.error);
+    let mut per_source: HashMap<String, Vec<u64>> = HashMap::new();
+    for buffer in &result.buffers {
+        per_source
+            .entry(gstsavant::frame::source::read(buffer).unwrap())
+            .or_default()
+            .push(buffer.pts().unwrap().nseconds());
+    }
+    for (i, &n) in counts.iter().enumerate() {
+        let pts = &per_source[&format!("cam-{i}")];
+        assert_eq!(pts.len(), n);
+        assert!(pts.windows(2).all(|w| w[0] < w[1]), "cam-{i}: {pts:?}");
+    }
+}
+
+#[test]
+fn on_error_drop_drops_one_frame_not_a_source() {
+    let stage = module(
+        "mux_drop",
+        "
+        SEEN = {}
+        def process_frame(frame):
+            n = SEEN.get(frame.source_id, 0)
+            SEEN[frame.source_id] = n + 1
+            if frame.source_id == 'cam-0' and n == 2:
+                raise ValueError('bad frame')
+        ",
+    );
+    let counts = [6, 6];
+    let result = run(&format!(
+        "savantmux name=m{} ! savantpyfunc module={stage} on-error=drop ! appsink name=sink{}",
+        source_ids(&counts),
+        sources(&counts)
+    ));
+    assert!(result.eos, "{:?}", result.error);
+    let mut per_source: HashMap<String, usize> = HashMap::new();
+    for buffer in &result.buffers {
+        *per_source
+            .entry(gstsavant::frame::source::read(buffer).unwrap())
+            .or_default() += 1;
+    }
+    assert_eq!(per_source["cam-0"], 5);
+    assert_eq!(per_source["cam-1"], 6);
+}
+
+#[test]
+fn a_flushing_seek_restarts_every_source_and_ends_once() {
+    use gst::prelude::*;
+    common::init();
+    let stage = recorder("mux_seek");
+    let counts = [3000, 3000];
+    let pipeline = gst::parse::launch(&format!(
+        "savantmux name=m{} ! savantpyfunc module={stage} class-name=Recorder \
+         ! fakesink sync=false{}",
+        source_ids(&counts),
+        sources(&counts)
+    ))
+    .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while py_eval::<usize>("len(__import__('mux_seek').EVENTS)") < 200 {
+        assert!(std::time::Instant::now() < deadline, "no frames");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    pipeline
+        .seek_simple(gst::SeekFlags::FLUSH, gst::ClockTime::ZERO)
+        .expect("seek");
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(60),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("EOS after the seek");
+    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    pipeline.set_state(gst::State::Null).unwrap();
+    let events = events("mux_seek");
+    let pts: Vec<(String, u64)> = py_eval("__import__('mux_seek').PTS");
+    for i in 0..2 {
+        let id = Some(format!("cam-{i}"));
+        let count = |kind: &str| events.iter().filter(|(k, s)| k == kind && *s == id).count();
+        assert_eq!(count("add"), 1);
+        assert_eq!(count("eos"), 1);
+        // num-buffers counts on across a seek (basesrc); the flush may discard a
+        // frame or two in flight.
+        let frames = count("frame");
+        assert!((2990..=3000).contains(&frames), "cam-{i}: {frames}");
+        // The source went back to the start: its running times restart once.
+        let own: Vec<u64> = pts
+            .iter()
+            .filter(|(s, _)| Some(s) == id.as_ref())
+            .map(|p| p.1)
+            .collect();
+        let restarts = own.windows(2).filter(|w| w[1] < w[0]).count();
+        assert_eq!(restarts, 1, "cam-{i}");
+    }
+    assert_eq!(events.last().unwrap().0, "end");
+    assert_eq!(events.iter().filter(|(k, _)| k == "end").count(), 1);
 }

@@ -178,7 +178,9 @@ impl SavantDemux {
                 flow: Ok(gst::FlowSuccess::Ok),
             },
         );
-        self.obj().add_pad(&pad).map_err(|_| gst::FlowError::Error)?;
+        self.obj()
+            .add_pad(&pad)
+            .map_err(|_| gst::FlowError::Error)?;
         gst::debug!(CAT, imp = self, "source '{id}': pad {}", pad.name());
         if let Some(add) = add {
             pad.push_event(add);
@@ -310,9 +312,10 @@ impl SavantDemux {
                     }
                     None
                 }
+                // The last source's pad ends with the real EOS right after.
                 source::EOS => state.outputs.get_mut(id).and_then(|o| {
                     (!o.ended).then(|| {
-                        o.ended = true;
+                        o.ended = !source::is_last(&event);
                         o.pad.clone()
                     })
                 }),
@@ -327,8 +330,11 @@ impl SavantDemux {
         };
         match name {
             source::EOS => {
+                let last = source::is_last(&event);
                 pad.push_event(event);
-                pad.push_event(gst::event::Eos::new());
+                if !last {
+                    pad.push_event(gst::event::Eos::new());
+                }
             }
             source::DELETE => {
                 pad.push_event(event);

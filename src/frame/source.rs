@@ -46,6 +46,26 @@ pub fn event(name: &str, source_id: &str) -> gst::Event {
     )
 }
 
+/// `savant-source-eos` of the last source to end: the real EOS follows at once.
+/// savantdemux then leaves that source's pad to the real EOS, so that the stages
+/// between mux and demux see EOS (on_eos) before the pipeline's sinks all have.
+pub fn last_eos_event(source_id: &str) -> gst::Event {
+    gst::event::CustomDownstream::new(
+        gst::Structure::builder(EOS)
+            .field(FIELD, source_id)
+            .field("last", true)
+            .build(),
+    )
+}
+
+/// Whether a source event is the last source's end (see last_eos_event).
+pub fn is_last(event: &gst::EventRef) -> bool {
+    event
+        .structure()
+        .and_then(|s| s.get::<bool>("last").ok())
+        .unwrap_or(false)
+}
+
 /// (event name, source id) of a source event.
 pub fn parse(event: &gst::EventRef) -> Option<(&'static str, String)> {
     if event.type_() != gst::EventType::CustomDownstream {

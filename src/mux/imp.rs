@@ -10,12 +10,21 @@
 //! the caps of the first (a stage negotiates one layout); others are refused with an
 //! ERROR naming the pad and both caps.
 //!
+//! Flushes: one seek flushes every source, each at its own moment. Downstream gets
+//! one FLUSH_START (the first) and one FLUSH_STOP (when no source is flushing any
+//! more); a source that finished its flush waits (`flushed`) until then, since a
+//! push into a flushing downstream would pause its source for good. A flushing seek
+//! marks every source flushing before it goes upstream, and a source that refuses
+//! the seek is unmarked.
+//!
 //! Lock order: `output` (serializes everything pushed on the src pad, so a source's
 //! event and its frame are never split by another source's), then `state`. Flush
-//! starts take neither, so a push blocked downstream is released by the flush.
+//! starts take neither, so a push blocked downstream is released by the flush; no
+//! thread waits on `flushed` while holding `output`.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Condvar, LazyLock, Mutex};
+use std::time::Duration;
 
 use gst::glib;
 use gst::prelude::*;
@@ -37,6 +46,8 @@ struct Source {
     /// Fixed at the first frame (the pad's source-id then).
     id: Option<String>,
     ended: bool,
+    /// Between its FLUSH_START (or a flushing seek sent to it) and its FLUSH_STOP.
+    flushing: bool,
     segment: Option<gst::FormattedSegment<gst::ClockTime>>,
 }
 
@@ -50,13 +61,23 @@ struct State {
     stream_started: bool,
     segment_sent: bool,
     eos_sent: bool,
+    /// A FLUSH_START went downstream and its FLUSH_STOP did not yet.
+    downstream_flushing: bool,
     next_pad: u32,
+}
+
+impl State {
+    fn any_flushing(&self) -> bool {
+        self.sources.values().any(|s| s.flushing)
+    }
 }
 
 pub struct SavantMux {
     srcpad: gst::Pad,
     output: Mutex<()>,
     state: Mutex<State>,
+    /// Signalled when downstream's flush ends (with `state`).
+    flushed: Condvar,
 }
 
 #[glib::object_subclass]
@@ -76,11 +97,19 @@ impl ObjectSubclass for SavantMux {
                     |mux| mux.src_query(pad, query),
                 )
             })
+            .event_function(|pad, parent, event| {
+                SavantMux::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |mux| mux.src_event(pad, event),
+                )
+            })
             .build();
         Self {
             srcpad,
             output: Mutex::new(()),
             state: Mutex::new(State::default()),
+            flushed: Condvar::new(),
         }
     }
 }
@@ -253,14 +282,19 @@ impl ElementImpl for SavantMux {
             state.stream_started = false;
             state.segment_sent = false;
             state.eos_sent = false;
+            state.downstream_flushing = false;
             state.caps = None;
             state.caps_pad = None;
             for source in state.sources.values_mut() {
                 source.ended = false;
+                source.flushing = false;
                 source.segment = None;
             }
         }
-        self.parent_change_state(transition)
+        let result = self.parent_change_state(transition);
+        // Pads are inactive now: a source waiting for downstream's flush sees it.
+        self.flushed.notify_all();
+        result
     }
 }
 
@@ -296,10 +330,15 @@ impl SavantMux {
         pad: &MuxSinkPad,
         mut buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let _output = self.output.lock().unwrap();
         let name = pad.name().to_string();
+        self.wait_for_downstream_flush(pad, &name)?;
+        let _output = self.output.lock().unwrap();
         let (id, first, segment) = {
             let mut state = self.state.lock().unwrap();
+            if state.downstream_flushing {
+                // Another source started flushing meanwhile.
+                return Err(gst::FlowError::Flushing);
+            }
             if state.caps.is_none() {
                 drop(state);
                 gst::element_imp_error!(
@@ -338,22 +377,122 @@ impl SavantMux {
         self.srcpad.push(buffer)
     }
 
+    /// A source whose flush is over waits until every source's is, so that its
+    /// frames are not pushed into a flushing downstream.
+    fn wait_for_downstream_flush(
+        &self,
+        pad: &MuxSinkPad,
+        name: &str,
+    ) -> Result<(), gst::FlowError> {
+        let mut state = self.state.lock().unwrap();
+        loop {
+            if pad.pad_flags().contains(gst::PadFlags::FLUSHING) {
+                return Err(gst::FlowError::Flushing);
+            }
+            let own = state.sources.get(name).map(|s| s.flushing).unwrap_or(false);
+            if own {
+                return Err(gst::FlowError::Flushing);
+            }
+            if !state.downstream_flushing {
+                return Ok(());
+            }
+            // The timeout only re-checks the pad's flag (deactivation).
+            state = self
+                .flushed
+                .wait_timeout(state, Duration::from_millis(100))
+                .unwrap()
+                .0;
+        }
+    }
+
+    /// Ends downstream's flush when no source is flushing any more; under `output`.
+    fn finish_flush(&self, stop: gst::Event) -> bool {
+        let done = {
+            let mut state = self.state.lock().unwrap();
+            if state.downstream_flushing && !state.any_flushing() {
+                state.downstream_flushing = false;
+                state.segment_sent = false;
+                state.eos_sent = false;
+                true
+            } else {
+                false
+            }
+        };
+        let forwarded = !done || self.srcpad.push_event(stop);
+        self.flushed.notify_all();
+        forwarded
+    }
+
+    fn src_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        let gst::EventView::Seek(seek) = event.view() else {
+            return gst::Pad::event_default(pad, Some(&*self.obj()), event);
+        };
+        if !seek.get().1.contains(gst::SeekFlags::FLUSH) {
+            return gst::Pad::event_default(pad, Some(&*self.obj()), event);
+        }
+        let pads = self.obj().sink_pads();
+        {
+            let mut state = self.state.lock().unwrap();
+            for source in state.sources.values_mut() {
+                source.flushing = true;
+            }
+        }
+        let mut any = false;
+        for sinkpad in &pads {
+            let ok = sinkpad.push_event(event.clone());
+            any |= ok;
+            if !ok {
+                let mut state = self.state.lock().unwrap();
+                if let Some(source) = state.sources.get_mut(sinkpad.name().as_str()) {
+                    source.flushing = false;
+                }
+            }
+        }
+        // Sources that refused the seek no longer hold downstream's flush. Only
+        // then is `output` taken: after a seek that every source took, a source
+        // may hold it while its push waits for the sinks to preroll, which waits
+        // for this thread (it holds the pipeline's state lock while seeking).
+        let stop_pending = {
+            let state = self.state.lock().unwrap();
+            state.downstream_flushing && !state.any_flushing()
+        };
+        if !stop_pending {
+            return any;
+        }
+        let _output = self.output.lock().unwrap();
+        self.finish_flush(
+            gst::event::FlushStop::builder(true)
+                .seqnum(event.seqnum())
+                .build(),
+        );
+        any
+    }
+
     fn sink_event(&self, pad: &MuxSinkPad, event: gst::Event) -> bool {
         use gst::EventView;
         let name = pad.name().to_string();
         match event.view() {
-            EventView::FlushStart(_) => self.srcpad.push_event(event),
+            EventView::FlushStart(_) => {
+                let first = {
+                    let mut state = self.state.lock().unwrap();
+                    if let Some(source) = state.sources.get_mut(&name) {
+                        source.flushing = true;
+                    }
+                    !std::mem::replace(&mut state.downstream_flushing, true)
+                };
+                self.flushed.notify_all();
+                !first || self.srcpad.push_event(event)
+            }
             EventView::FlushStop(_) => {
                 let _output = self.output.lock().unwrap();
                 {
                     let mut state = self.state.lock().unwrap();
-                    state.segment_sent = false;
-                    state.eos_sent = false;
                     if let Some(source) = state.sources.get_mut(&name) {
                         source.ended = false;
+                        source.flushing = false;
                     }
                 }
-                self.srcpad.push_event(event)
+                self.finish_flush(event)
             }
             EventView::StreamStart(_) | EventView::Tag(_) | EventView::Gap(_) => true,
             EventView::Caps(c) => {
@@ -419,7 +558,11 @@ impl SavantMux {
                 };
                 if let Some(id) = id {
                     gst::debug!(CAT, obj = pad, "source '{id}' ended");
-                    self.srcpad.push_event(source::event(source::EOS, &id));
+                    self.srcpad.push_event(if all_ended {
+                        source::last_eos_event(&id)
+                    } else {
+                        source::event(source::EOS, &id)
+                    });
                 }
                 if all_ended {
                     self.start_output();
