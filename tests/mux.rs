@@ -474,3 +474,33 @@ fn a_flushing_seek_restarts_every_source_and_ends_once() {
     assert_eq!(events.last().unwrap().0, "end");
     assert_eq!(events.iter().filter(|(k, _)| k == "end").count(), 1);
 }
+
+fn many_streams_app(sources: usize) -> String {
+    let dir = std::env::current_exe().unwrap();
+    let plugin_dir = dir.parent().unwrap().parent().unwrap();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/many_streams_app.py");
+    let mut command = std::process::Command::new(gstsavant::python::interpreter::BUILD_EXECUTABLE);
+    command
+        .env("GST_PLUGIN_PATH", plugin_dir)
+        .arg(script)
+        .arg(sources.to_string());
+    let output = common::run_with_timeout(command, std::time::Duration::from_secs(60));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{text}");
+    text
+}
+
+#[test]
+fn pygobject_app_with_two_and_sixteen_sources() {
+    let out = many_streams_app(2);
+    assert!(out.contains("received: cam-0=3 cam-1=5"), "{out}");
+    assert!(out.contains("hooks in order"), "{out}");
+    let out = many_streams_app(16);
+    assert!(out.contains("cam-15=33"), "{out}");
+    assert!(out.contains("hooks in order"), "{out}");
+}

@@ -299,13 +299,14 @@ impl ElementImpl for SavantMux {
 }
 
 impl SavantMux {
-    /// Stream-start and the output segment, once; under `output`.
-    fn start_output(&self) {
+    /// Stream-start, once, and with `segment` the output segment (after the caps:
+    /// sticky events go stream-start, caps, segment); under `output`.
+    fn start_output(&self, segment: bool) {
         let (stream_start, segment) = {
             let mut state = self.state.lock().unwrap();
-            let s = (!state.stream_started, !state.segment_sent);
+            let s = (!state.stream_started, segment && !state.segment_sent);
             state.stream_started = true;
-            state.segment_sent = true;
+            state.segment_sent |= segment;
             s
         };
         if stream_start {
@@ -358,7 +359,7 @@ impl SavantMux {
             let id = source.id.get_or_insert_with(|| pad.source_id()).clone();
             (id, first, source.segment.clone())
         };
-        self.start_output();
+        self.start_output(true);
         if first {
             gst::debug!(CAT, obj = pad, "source '{id}' starts");
             self.srcpad.push_event(source::event(source::ADD, &id));
@@ -504,7 +505,7 @@ impl SavantMux {
                         state.caps = Some(caps.clone());
                         state.caps_pad = Some(name);
                         drop(state);
-                        self.start_output();
+                        self.start_output(false);
                         self.srcpad.push_event(gst::event::Caps::new(&caps))
                     }
                     Some(current) if *current == caps => true,
@@ -565,7 +566,7 @@ impl SavantMux {
                     });
                 }
                 if all_ended {
-                    self.start_output();
+                    self.start_output(true);
                     self.srcpad.push_event(gst::event::Eos::new());
                 }
                 true
