@@ -504,3 +504,51 @@ fn pygobject_app_with_two_and_sixteen_sources() {
     assert!(out.contains("cam-15=33"), "{out}");
     assert!(out.contains("hooks in order"), "{out}");
 }
+
+/// Savant's warning: queued memory = length x stages x sources x frame size. Behind
+/// a savantmux, the sources share each queue: the elements report what they can
+/// really hold. The seed's example: 2 pyfuncs and a draw_func, a queue of length 10
+/// ahead of each, 16 sources of 720p RGBA.
+#[test]
+fn queues_behind_a_mux_report_what_they_can_hold() {
+    use gst::prelude::*;
+    common::init();
+    let stage = module("mux_budget", "def process_frame(frame):\n    pass\n");
+    let counts = [2usize; 16];
+    let description = format!(
+        "savantmux name=m{} ! savantqueue name=q0 length=10 ! savantpyfunc module={stage} \
+         ! savantqueue name=q1 length=10 ! savantpyfunc module={stage} \
+         ! savantqueue name=q2 length=10 ! savantdrawfunc ! fakesink{}",
+        source_ids(&counts),
+        (0..counts.len())
+            .map(|i| format!(
+                " videotestsrc num-buffers=2 \
+                 ! video/x-raw,format=RGBA,width=1280,height=720,framerate=30/1 ! m.sink_{i}"
+            ))
+            .collect::<String>()
+    );
+    let pipeline = gst::parse::launch(&description).unwrap();
+    common::run_to_eos(&pipeline, std::time::Duration::from_secs(60));
+    let bin = pipeline.downcast_ref::<gst::Bin>().unwrap();
+    let frame = 1280 * 720 * 4u64;
+    let mut total = 0;
+    for name in ["q0", "q1", "q2"] {
+        let stats = bin
+            .by_name(name)
+            .unwrap()
+            .property::<gst::Structure>("stats");
+        let capacity = stats.get::<u64>("capacity-bytes").unwrap();
+        assert_eq!(capacity, 10 * frame, "{name}");
+        assert_eq!(stats.get::<u64>("sources").unwrap(), 16, "{name}");
+        total += capacity;
+    }
+    let savant = 10 * 3 * 16 * frame;
+    println!(
+        "3 queues of length 10, 16 sources of 1280x720 RGBA: the queues hold at most \
+         {total} bytes ({:.1} MiB); Savant's length x stages x sources x frame: {savant} \
+         bytes ({:.2} GiB)",
+        total as f64 / (1 << 20) as f64,
+        savant as f64 / (1u64 << 30) as f64
+    );
+    pipeline.set_state(gst::State::Null).unwrap();
+}

@@ -76,6 +76,8 @@ enum Field {
     /// The object's `model` attribute, else the `rendered_objects` unit its spec
     /// came from (objects here carry no creating unit of their own).
     Model,
+    /// The frame's source id (savantmux); empty without one.
+    SourceId,
     Attribute(String),
 }
 
@@ -485,6 +487,7 @@ fn render(format: &[Segment], object: &ObjectData, unit: Option<&str>) -> String
                 Some(model) => Some(FormatValue::Str(model)),
                 None => Some(FormatValue::Str(unit.unwrap_or(""))),
             },
+            Field::SourceId => Some(FormatValue::Str(object.source_id.as_deref().unwrap_or(""))),
             Field::Attribute(name) => match attribute(name) {
                 None => None,
                 Some(value) => {
@@ -601,6 +604,7 @@ fn field(inner: &str, path: &str) -> Result<Segment, ConfigError> {
         "confidence" => (Field::Confidence, ValueKind::Float),
         "track_id" => (Field::TrackId, ValueKind::Int),
         "model" => (Field::Model, ValueKind::Str),
+        "source_id" => (Field::SourceId, ValueKind::Str),
         _ => match name.strip_prefix("attributes.") {
             Some(attribute) if !attribute.is_empty() => {
                 (Field::Attribute(attribute.to_owned()), ValueKind::Any)
@@ -609,7 +613,7 @@ fn field(inner: &str, path: &str) -> Result<Segment, ConfigError> {
                 return error(
                     path,
                     format!(
-                        "unknown placeholder {{{name}}} (use {{label}}, {{confidence}}, {{track_id}}, {{model}} or {{attributes.NAME}}, each with an optional Python format spec such as {{confidence:.2f}})"
+                        "unknown placeholder {{{name}}} (use {{label}}, {{confidence}}, {{track_id}}, {{model}}, {{source_id}} or {{attributes.NAME}}, each with an optional Python format spec such as {{confidence:.2f}})"
                     ),
                 )
             }
@@ -1024,6 +1028,7 @@ labels:
             track_id: Some(3),
             model: None,
             attributes: Some(gst::Structure::builder("a").field("color", "red").build()),
+            source_id: None,
         };
         let lines: Vec<String> = car
             .label
@@ -1034,6 +1039,27 @@ labels:
             .map(|f| render(f, &object, None))
             .collect();
         assert_eq!(lines, ["car #3", "0.5", "red"]);
+    }
+
+    #[test]
+    fn source_id_is_a_label_placeholder() {
+        let format = parse_format("{label} @ {source_id}", "").unwrap();
+        let mut object = ObjectData {
+            label: "car".into(),
+            x: 0,
+            y: 0,
+            w: 1,
+            h: 1,
+            confidence: None,
+            track_id: None,
+            model: None,
+            attributes: None,
+            source_id: Some("cam-a".into()),
+        };
+        assert_eq!(render(&format, &object, None), "car @ cam-a");
+        // No savantmux upstream: nothing, as for other missing values.
+        object.source_id = None;
+        assert_eq!(render(&format, &object, None), "car @ ");
     }
 
     #[test]
@@ -1101,6 +1127,7 @@ labels:
             track_id: Some(9),
             model: None,
             attributes: None,
+            source_id: None,
         };
         let mut ops = Vec::new();
         spec.ops(&[object], &mut ops);
@@ -1123,6 +1150,7 @@ labels:
             track_id: Some(7),
             model: None,
             attributes,
+            source_id: None,
         }
     }
 

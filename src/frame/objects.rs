@@ -63,6 +63,8 @@ pub struct ObjectData {
     /// The stage (model) that made it, as Savant's `{model}` prints it.
     pub model: Option<String>,
     pub attributes: Option<gst::Structure>,
+    /// The frame's source (savantmux), for `{source_id}` in labels.
+    pub source_id: Option<String>,
 }
 
 /// A ROI meta with the params it lost in a video filter put back.
@@ -178,6 +180,7 @@ fn lost_params(
 /// Reads every region-of-interest meta of `buffer`.
 pub fn read(buffer: &gst::BufferRef) -> Vec<ObjectData> {
     let rois = rois(buffer);
+    let source_id = super::source::read(buffer);
     let detections = foreign(buffer, &rois).into_iter().map(|f| ObjectData {
         label: f.label,
         x: f.rect.0,
@@ -188,6 +191,7 @@ pub fn read(buffer: &gst::BufferRef) -> Vec<ObjectData> {
         track_id: f.track_id,
         model: None,
         attributes: None,
+        source_id: source_id.clone(),
     });
     rois.iter()
         .map(|roi| {
@@ -202,6 +206,7 @@ pub fn read(buffer: &gst::BufferRef) -> Vec<ObjectData> {
                 track_id: roi.track_id(),
                 model: roi.model(),
                 attributes: roi.param(SAVANT_ATTRIBUTES).map(|a| a.to_owned()),
+                source_id: source_id.clone(),
             }
         })
         .chain(detections)

@@ -31,6 +31,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+use crate::frame::source;
 use crate::stage::handoff::Handoff;
 use crate::stage::runtime::stage_stats;
 use crate::stage::stats::StageStats;
@@ -99,11 +100,19 @@ struct Counters {
     upstream_blocked_ns: AtomicU64,
     passed: AtomicU64,
     passed_inline: AtomicU64,
+    /// Most bytes the queue can hold with the current caps (0: unbounded or no
+    /// caps yet).
+    capacity_bytes: AtomicU64,
+    /// Sources of a savantmux upstream now (their add events minus deletes): they
+    /// share this queue's length, they do not multiply it.
+    sources: AtomicU64,
 }
 
 impl Counters {
     fn reset(&self) {
         for c in [
+            &self.capacity_bytes,
+            &self.sources,
             &self.max_level_buffers,
             &self.max_level_bytes,
             &self.upstream_blocked_ns,
@@ -285,6 +294,18 @@ impl SavantQueue {
         if let gst::EventView::Caps(caps) = event.view() {
             self.check_memory(caps.caps());
         }
+        match source::parse(&event).map(|(name, _)| name) {
+            Some(source::ADD) => {
+                self.counters.sources.fetch_add(1, Relaxed);
+            }
+            Some(source::DELETE) => {
+                let _ = self
+                    .counters
+                    .sources
+                    .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+            }
+            _ => {}
+        }
         let serialized_data =
             event.is_serialized() && !matches!(event.type_(), gst::EventType::FlushStop);
         if serialized_data && self.handoff.is_inline() {
@@ -310,11 +331,14 @@ impl SavantQueue {
             (length, 0) => Some(length as u64 * frame),
             (length, bytes) => Some((length as u64 * frame).min(bytes + frame)),
         };
+        self.counters
+            .capacity_bytes
+            .store(bound.unwrap_or(0), Relaxed);
         match bound {
             Some(bound) => gst::info!(
                 CAT,
                 imp = self,
-                "may hold {} MiB ({} frames of {} bytes)",
+                "may hold {} MiB ({} frames of {} bytes, whichever sources they come from)",
                 bound / (1 << 20),
                 bound / frame.max(1),
                 frame
@@ -383,6 +407,8 @@ impl SavantQueue {
             .field("inline", self.handoff.is_inline())
             .field("length", settings.length)
             .field("byte-size", settings.byte_size)
+            .field("capacity-bytes", c.capacity_bytes.load(Relaxed))
+            .field("sources", c.sources.load(Relaxed))
             .build()
     }
 
@@ -485,7 +511,7 @@ impl ObjectImpl for SavantQueue {
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("level-buffers/-bytes now, max-level-buffers/-bytes reached, upstream-blocked-ns (time upstream waited on a full queue), passed, passed-inline (run inline on upstream's thread), mode-switches, inline (now)")
+                    .blurb("level-buffers/-bytes now, max-level-buffers/-bytes reached, upstream-blocked-ns (time upstream waited on a full queue), passed, passed-inline (run inline on upstream's thread), mode-switches, inline (now), capacity-bytes (most bytes it can hold with the current caps: length x frame size, or byte-size plus a frame; 0 = unbounded), sources (sources of a savantmux upstream, which share the length)")
                     .read_only()
                     .build(),
             ]
