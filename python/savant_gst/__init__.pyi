@@ -136,6 +136,10 @@ class Frame:
         attributes and objects are not written to the buffer."""
 
     @property
+    def source_id(self) -> Optional[str]:
+        """The source the frame came from (a savantmux pad's source-id), or None."""
+        ...
+    @property
     def pts(self) -> Optional[int]: ...
     @property
     def dts(self) -> Optional[int]: ...
