@@ -76,7 +76,7 @@ run bash -c "$export_env && cargo build --all-targets --features analytics && \
 # so installing into its /usr is what a user's machine would see.
 plugindir=/usr/lib/x86_64-linux-gnu/gstreamer-1.0
 run bash -c "$export_env && cargo cinstall --release --library-type=cdylib --features analytics \
-    --prefix=/usr --libdir=/usr/lib/x86_64-linux-gnu --quiet && \
+    --prefix=/usr --libdir=/usr/lib/x86_64-linux-gnu && \
     env -u GST_PLUGIN_PATH gst-inspect-1.0 savantpyfunc | grep -q 'Filename *$plugindir/libgstsavant.so' && \
     env -u GST_PLUGIN_PATH gst-launch-1.0 -q videotestsrc num-buffers=3 \
         ! savantpyfunc module=examples/ball.py class-name=BallFinder ! fakesink && \
