@@ -11,23 +11,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{module, run_with_timeout};
-
-/// target/<profile>, where cargo puts libgstsavant.so.
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
-fn plugin_dir() -> PathBuf {
-    let dir = target_dir();
-    assert!(
-        dir.join("libgstsavant.so").exists(),
-        "{}/libgstsavant.so missing: run `cargo build --features analytics` first",
-        dir.display()
-    );
-    dir
-}
+use common::{module, plugin_dir, run_with_timeout, target_dir};
 
 fn text(output: &std::process::Output) -> String {
     format!(

@@ -4,27 +4,11 @@
 
 mod common;
 
-use common::run_with_timeout;
+use common::{plugin_dir, run_with_timeout, target_dir};
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-
-/// target/<profile>, where cargo puts libgstsavant.so and the example binaries.
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
-fn plugin_dir() -> PathBuf {
-    let dir = target_dir();
-    assert!(
-        dir.join("libgstsavant.so").exists(),
-        "{}/libgstsavant.so missing: run `cargo build` before the tests",
-        dir.display()
-    );
-    dir
-}
 
 fn example(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))

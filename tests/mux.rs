@@ -244,8 +244,7 @@ fn demux_gives_each_source_its_own_pad_and_eos() {
 
 #[test]
 fn gst_launch_links_demux_pads_by_source_id() {
-    let dir = std::env::current_exe().unwrap();
-    let plugin_dir = dir.parent().unwrap().parent().unwrap();
+    let plugin_dir = common::plugin_dir();
     let mut command = std::process::Command::new("gst-launch-1.0");
     command.env("GST_PLUGIN_PATH", plugin_dir).args(
         "savantmux name=m sink_0::source-id=cam-a sink_1::source-id=cam-b \
@@ -476,8 +475,7 @@ fn a_flushing_seek_restarts_every_source_and_ends_once() {
 }
 
 fn many_streams_app(sources: usize) -> String {
-    let dir = std::env::current_exe().unwrap();
-    let plugin_dir = dir.parent().unwrap().parent().unwrap();
+    let plugin_dir = common::plugin_dir();
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/many_streams_app.py");
     let mut command = std::process::Command::new(gstsavant::python::interpreter::BUILD_EXECUTABLE);

@@ -252,35 +252,9 @@ impl PyFunc {
         buffers
             .into_iter()
             .zip(results)
-            .map(|(mut buffer, (verdict, report))| {
+            .map(|(buffer, (verdict, report))| {
                 report.post_warnings(element);
-                match verdict {
-                    Verdict::Pass(changes) => {
-                        changes.apply(&mut buffer);
-                        Outcome::Push(buffer)
-                    }
-                    Verdict::Invalid(e) => {
-                        gst::element_imp_error!(self, gst::StreamError::Format, ("{}", e));
-                        Outcome::Failed
-                    }
-                    Verdict::Drop => {
-                        stats.dropped.fetch_add(1, Relaxed);
-                        Outcome::Dropped
-                    }
-                    Verdict::Failed(error) => {
-                        match self
-                            .runtime
-                            .on_hook_error(element, &error, snapshot.on_error)
-                        {
-                            OnError::Fail => Outcome::Failed,
-                            OnError::Skip => Outcome::Push(buffer),
-                            OnError::Drop => {
-                                stats.dropped.fetch_add(1, Relaxed);
-                                Outcome::Dropped
-                            }
-                        }
-                    }
-                }
+                self.settle(verdict, buffer, snapshot.on_error)
             })
             .collect()
     }
@@ -337,6 +311,15 @@ impl PyFunc {
         self.runtime
             .maybe_post_periodic_stats(element, snapshot.stats_interval_ms);
 
+        self.settle(verdict, buffer, snapshot.on_error)
+    }
+
+    /// What becomes of a frame after its call: changes written, dropped, or the
+    /// on-error policy for a failure (posted here).
+    fn settle(&self, verdict: Verdict, mut buffer: gst::Buffer, on_error: OnError) -> Outcome {
+        let element = self.obj();
+        let element = element.upcast_ref::<gst::Element>();
+        let stats = &self.runtime.stats;
         match verdict {
             Verdict::Pass(changes) => {
                 changes.apply(&mut buffer);
@@ -356,19 +339,14 @@ impl PyFunc {
                 stats.dropped.fetch_add(1, Relaxed);
                 Outcome::Dropped
             }
-            Verdict::Failed(error) => {
-                match self
-                    .runtime
-                    .on_hook_error(element, &error, snapshot.on_error)
-                {
-                    OnError::Fail => Outcome::Failed,
-                    OnError::Skip => Outcome::Push(buffer),
-                    OnError::Drop => {
-                        stats.dropped.fetch_add(1, Relaxed);
-                        Outcome::Dropped
-                    }
+            Verdict::Failed(error) => match self.runtime.on_hook_error(element, &error, on_error) {
+                OnError::Fail => Outcome::Failed,
+                OnError::Skip => Outcome::Push(buffer),
+                OnError::Drop => {
+                    stats.dropped.fetch_add(1, Relaxed);
+                    Outcome::Dropped
                 }
-            }
+            },
         }
     }
 

@@ -30,6 +30,23 @@ pub fn module(name: &str, source: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// target/<profile>, where cargo puts libgstsavant.so and the example binaries.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+/// The folder to put on GST_PLUGIN_PATH for child processes (gst-launch, apps).
+pub fn plugin_dir() -> PathBuf {
+    let dir = target_dir();
+    assert!(
+        dir.join("libgstsavant.so").exists(),
+        "{}/libgstsavant.so missing: run `cargo build` before the tests",
+        dir.display()
+    );
+    dir
+}
+
 pub fn module_dir() -> PathBuf {
     std::env::temp_dir().join(format!("savant-tests-{}", std::process::id()))
 }
