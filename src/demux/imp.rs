@@ -207,18 +207,14 @@ impl SavantDemux {
         if let Some(output) = state.outputs.get_mut(&id) {
             output.flow = flow;
         }
-        // Not linked is an error only when no source's pad is linked.
+        drop(state);
+        // A source whose pad nobody linked (yet) is dropped, as tee's
+        // allow-not-linked does: pads appear one by one, and the first may well be
+        // one the app does not want.
         match flow {
             Err(gst::FlowError::NotLinked) => {
-                if state
-                    .outputs
-                    .values()
-                    .all(|o| o.flow == Err(gst::FlowError::NotLinked))
-                {
-                    Err(gst::FlowError::NotLinked)
-                } else {
-                    Ok(gst::FlowSuccess::Ok)
-                }
+                gst::log!(CAT, imp = self, "source '{id}': not linked, frame dropped");
+                Ok(gst::FlowSuccess::Ok)
             }
             other => other,
         }
@@ -313,12 +309,26 @@ impl SavantDemux {
                     None
                 }
                 // The last source's pad ends with the real EOS right after.
-                source::EOS => state.outputs.get_mut(id).and_then(|o| {
-                    (!o.ended).then(|| {
+                source::EOS => match state.outputs.get_mut(id) {
+                    Some(o) => (!o.ended).then(|| {
                         o.ended = !source::is_last(&event);
                         o.pad.clone()
-                    })
-                }),
+                    }),
+                    None => {
+                        // A source that ended without a frame still gets its pad, so
+                        // that the branch linked to it ends.
+                        drop(state);
+                        let Ok(pad) = self.output(id) else {
+                            return true;
+                        };
+                        if !source::is_last(&event) {
+                            if let Some(o) = self.state.lock().unwrap().outputs.get_mut(id) {
+                                o.ended = true;
+                            }
+                        }
+                        Some(pad)
+                    }
+                },
                 _ => {
                     state.announced.remove(id);
                     state.outputs.remove(id).map(|o| o.pad)

@@ -63,6 +63,9 @@ struct State {
     eos_sent: bool,
     /// A FLUSH_START went downstream and its FLUSH_STOP did not yet.
     downstream_flushing: bool,
+    /// Counts the FLUSH_STARTs sent downstream: a push that came back FLUSHING
+    /// because of another source's flush lost its frame to that flush, nothing more.
+    flushes: u64,
     next_pad: u32,
 }
 
@@ -249,9 +252,10 @@ impl ElementImpl for SavantMux {
             let (id, ended, all_ended) = {
                 let mut state = self.state.lock().unwrap();
                 let source = state.sources.remove(&name).unwrap_or_default();
-                let all_ended = !state.sources.is_empty()
-                    && state.sources.values().all(|s| s.ended)
-                    && !state.eos_sent;
+                // Releasing the last pad ends the stream too.
+                let any_source = source.id.is_some() || !state.sources.is_empty();
+                let all_ended =
+                    any_source && state.sources.values().all(|s| s.ended) && !state.eos_sent;
                 if all_ended {
                     state.eos_sent = true;
                 }
@@ -285,7 +289,10 @@ impl ElementImpl for SavantMux {
             state.downstream_flushing = false;
             state.caps = None;
             state.caps_pad = None;
+            // A new run: every source is announced again (new instances of the
+            // stages downstream), with the pad's source-id of now.
             for source in state.sources.values_mut() {
+                source.id = None;
                 source.ended = false;
                 source.flushing = false;
                 source.segment = None;
@@ -332,14 +339,17 @@ impl SavantMux {
         mut buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let name = pad.name().to_string();
-        self.wait_for_downstream_flush(pad, &name)?;
-        let _output = self.output.lock().unwrap();
-        let (id, first, segment) = {
-            let mut state = self.state.lock().unwrap();
-            if state.downstream_flushing {
-                // Another source started flushing meanwhile.
-                return Err(gst::FlowError::Flushing);
+        // A source gets FLUSHING only when it is flushing itself: a source paused by
+        // FLUSHING restarts only with its own flush's FLUSH_STOP.
+        let (_output, mut state) = loop {
+            self.wait_for_downstream_flush(pad)?;
+            let output = self.output.lock().unwrap();
+            let state = self.state.lock().unwrap();
+            if !state.downstream_flushing {
+                break (output, state);
             }
+        };
+        let (id, first, segment, flushes) = {
             if state.caps.is_none() {
                 drop(state);
                 gst::element_imp_error!(
@@ -349,16 +359,21 @@ impl SavantMux {
                 );
                 return Err(gst::FlowError::NotNegotiated);
             }
-            let Some(source) = state.sources.get_mut(&name) else {
-                return Err(gst::FlowError::Flushing);
-            };
-            if source.ended {
+            if state.sources.get(&name).is_some_and(|s| s.ended) {
                 return Err(gst::FlowError::Eos);
             }
-            let first = source.id.is_none();
-            let id = source.id.get_or_insert_with(|| pad.source_id()).clone();
-            (id, first, source.segment.clone())
+            let (id, first) = match self.source_id(&mut state, pad) {
+                Ok(id) => id,
+                Err(message) => {
+                    drop(state);
+                    gst::element_imp_error!(self, gst::StreamError::Failed, ("{message}"));
+                    return Err(gst::FlowError::Error);
+                }
+            };
+            let segment = state.sources.get(&name).and_then(|s| s.segment.clone());
+            (id, first, segment, state.flushes)
         };
+        drop(state);
         self.start_output(true);
         if first {
             gst::debug!(CAT, obj = pad, "source '{id}' starts");
@@ -375,23 +390,53 @@ impl SavantMux {
             }
             source::mark(buffer, &id);
         }
-        self.srcpad.push(buffer)
+        match self.srcpad.push(buffer) {
+            // Another source's flush discarded the frame, as it discards every frame
+            // in flight; this source goes on.
+            Err(gst::FlowError::Flushing)
+                if !pad.pad_flags().contains(gst::PadFlags::FLUSHING) && {
+                    let state = self.state.lock().unwrap();
+                    state.downstream_flushing || state.flushes != flushes
+                } =>
+            {
+                Ok(gst::FlowSuccess::Ok)
+            }
+            flow => flow,
+        }
+    }
+
+    /// The source's id, fixed at its first frame (or its end, without frames):
+    /// (id, whether this is the first time). An id another pad's source already has
+    /// is refused: its frames could not be told apart.
+    fn source_id(&self, state: &mut State, pad: &MuxSinkPad) -> Result<(String, bool), String> {
+        let name = pad.name().to_string();
+        if let Some(id) = state.sources.get(&name).and_then(|s| s.id.clone()) {
+            return Ok((id, false));
+        }
+        let id = pad.source_id();
+        if let Some((other, _)) = state
+            .sources
+            .iter()
+            .find(|(n, s)| **n != name && s.id.as_deref() == Some(id.as_str()))
+        {
+            return Err(format!(
+                "{name}: source-id '{id}' is already the id of {other}'s source; every \
+                 source of a savantmux needs an id of its own"
+            ));
+        }
+        let source = state.sources.get_mut(&name).ok_or("the pad was released")?;
+        source.id = Some(id.clone());
+        Ok((id, true))
     }
 
     /// A source whose flush is over waits until every source's is, so that its
     /// frames are not pushed into a flushing downstream.
-    fn wait_for_downstream_flush(
-        &self,
-        pad: &MuxSinkPad,
-        name: &str,
-    ) -> Result<(), gst::FlowError> {
+    /// A source outside the seek (one that refused it) waits the same way.
+    fn wait_for_downstream_flush(&self, pad: &MuxSinkPad) -> Result<(), gst::FlowError> {
         let mut state = self.state.lock().unwrap();
         loop {
+            // Its own FLUSH_START (the seek reached it) or deactivation.
             if pad.pad_flags().contains(gst::PadFlags::FLUSHING) {
-                return Err(gst::FlowError::Flushing);
-            }
-            let own = state.sources.get(name).map(|s| s.flushing).unwrap_or(false);
-            if own {
                 return Err(gst::FlowError::Flushing);
             }
             if !state.downstream_flushing {
@@ -479,7 +524,11 @@ impl SavantMux {
                     if let Some(source) = state.sources.get_mut(&name) {
                         source.flushing = true;
                     }
-                    !std::mem::replace(&mut state.downstream_flushing, true)
+                    let first = !std::mem::replace(&mut state.downstream_flushing, true);
+                    if first {
+                        state.flushes += 1;
+                    }
+                    first
                 };
                 self.flushed.notify_all();
                 !first || self.srcpad.push_event(event)
@@ -502,13 +551,19 @@ impl SavantMux {
                 let mut state = self.state.lock().unwrap();
                 match &state.caps {
                     None => {
-                        state.caps = Some(caps.clone());
+                        // Many sources make one variable-rate stream: the output's
+                        // framerate is 0/1 whatever the first source's is.
+                        let mut output = caps.clone();
+                        if let Some(s) = output.make_mut().structure_mut(0) {
+                            s.set("framerate", gst::Fraction::new(0, 1));
+                        }
+                        state.caps = Some(output.clone());
                         state.caps_pad = Some(name);
                         drop(state);
                         self.start_output(false);
-                        self.srcpad.push_event(gst::event::Caps::new(&caps))
+                        self.srcpad.push_event(gst::event::Caps::new(&output))
                     }
-                    Some(current) if *current == caps => true,
+                    Some(current) if same_frames(current, &caps) => true,
                     Some(current) => {
                         let (current, other) = (current.clone(), state.caps_pad.clone());
                         drop(state);
@@ -517,8 +572,9 @@ impl SavantMux {
                             gst::CoreError::Negotiation,
                             (
                                 "{name}: caps {caps} differ from {current} (of {}); every \
-                                 source of a savantmux needs the same caps: put \
-                                 videoconvert ! videoscale ! capsfilter ahead of it",
+                                 source of a savantmux needs the same format, size and \
+                                 interlacing (framerates may differ): put videoconvert ! \
+                                 videoscale ! capsfilter ahead of it",
                                 other.unwrap_or_default()
                             )
                         );
@@ -542,21 +598,36 @@ impl SavantMux {
             }
             EventView::Eos(_) => {
                 let _output = self.output.lock().unwrap();
-                let (id, all_ended) = {
+                let (id, first, all_ended) = {
                     let mut state = self.state.lock().unwrap();
-                    let id = match state.sources.get_mut(&name) {
-                        Some(source) if !source.ended => {
-                            source.ended = true;
-                            source.id.clone()
+                    if !state.sources.get(&name).is_some_and(|s| !s.ended) {
+                        return true;
+                    }
+                    // A source without a single frame is announced and ended all
+                    // the same: a demux downstream makes and ends its pad.
+                    let (id, first) = match self.source_id(&mut state, pad) {
+                        Ok(id) => id,
+                        Err(message) => {
+                            drop(state);
+                            gst::element_imp_error!(self, gst::StreamError::Failed, ("{message}"));
+                            return false;
                         }
-                        _ => return true,
                     };
+                    if let Some(source) = state.sources.get_mut(&name) {
+                        source.ended = true;
+                    }
                     let all_ended = state.sources.values().all(|s| s.ended) && !state.eos_sent;
                     if all_ended {
                         state.eos_sent = true;
                     }
-                    (id, all_ended)
+                    (Some(id), first, all_ended)
                 };
+                if first {
+                    self.start_output(false);
+                    if let Some(id) = &id {
+                        self.srcpad.push_event(source::event(source::ADD, id));
+                    }
+                }
                 if let Some(id) = id {
                     gst::debug!(CAT, obj = pad, "source '{id}' ended");
                     self.srcpad.push_event(if all_ended {
@@ -590,6 +661,10 @@ impl SavantMux {
             let fixed = self.state.lock().unwrap().caps.clone();
             let caps = match fixed {
                 Some(mut caps) => {
+                    // Any framerate will do (see same_frames).
+                    if let Some(s) = caps.make_mut().structure_mut(0) {
+                        s.remove_field("framerate");
+                    }
                     caps.merge(downstream);
                     caps
                 }
@@ -607,5 +682,24 @@ impl SavantMux {
 
     fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
         gst::Pad::query_default(pad, Some(&*self.obj()), query)
+    }
+}
+
+/// Whether a source's caps describe frames a stage maps as it maps the first
+/// source's: same format, size and interlacing. Framerates may differ (the output is
+/// variable-rate), and so may fields that do not change the memory layout
+/// (colorimetry, chroma-site, pixel-aspect-ratio): downstream sees the first source's.
+fn same_frames(current: &gst::Caps, caps: &gst::Caps) -> bool {
+    match (
+        gst_video::VideoInfo::from_caps(current),
+        gst_video::VideoInfo::from_caps(caps),
+    ) {
+        (Ok(a), Ok(b)) => {
+            a.format() == b.format()
+                && a.width() == b.width()
+                && a.height() == b.height()
+                && a.interlace_mode() == b.interlace_mode()
+        }
+        _ => current == caps,
     }
 }

@@ -183,6 +183,31 @@ impl PyFunc {
         self.batcher.lock().unwrap().clone()
     }
 
+    /// The runtime's queries; with batches of more than one frame, a frame may wait
+    /// up to batch-timeout for its batch: that is latency this stage adds.
+    fn src_query(
+        &self,
+        pad: &gst::Pad,
+        parent: Option<&impl IsA<gst::Object>>,
+        query: &mut gst::QueryRef,
+    ) -> bool {
+        if !self.runtime.pad_query(pad, parent, query) {
+            return false;
+        }
+        if let gst::QueryViewMut::Latency(q) = query.view_mut() {
+            let added = {
+                let settings = self.settings.lock().unwrap();
+                (self.batcher().is_some() && settings.batch_size > 1)
+                    .then(|| gst::ClockTime::from_mseconds(settings.batch_timeout_ms.into()))
+            };
+            if let Some(added) = added {
+                let (live, min, max) = q.result();
+                q.set(live, min + added, max.map(|m| m + added));
+            }
+        }
+        true
+    }
+
     /// Calls `process_batch` once for `buffers` and pushes the frames it keeps, in
     /// order. Runs on the streaming thread or the batch timer, never both at once.
     pub(super) fn run_batch(
@@ -589,15 +614,28 @@ fn call_batch(
             )),
             Ok(result) if result.is_none() => Ok(vec![Some(true); frames.len()]),
             Ok(result) => {
-                let items: Option<Vec<Bound<'_, PyAny>>> = result
-                    .try_iter()
-                    .ok()
-                    .and_then(|it| it.collect::<PyResult<Vec<_>>>().ok());
+                // An iterable of verdicts; one that raises while iterated (a
+                // generator) is that exception.
+                let items: Result<Option<Vec<Bound<'_, PyAny>>>, StageError> =
+                    match result.try_iter() {
+                        Err(_) => Ok(None),
+                        Ok(it) => it.collect::<PyResult<Vec<_>>>().map(Some).map_err(|e| {
+                            StageError::python(
+                                py,
+                                format!(
+                                    "module {}: iterating what {}() returned raised",
+                                    hooks.module_name, hooks.process_name
+                                ),
+                                &e,
+                            )
+                        }),
+                    };
                 match items {
-                    Some(items) if items.len() == frames.len() => {
+                    Err(error) => Err(error),
+                    Ok(Some(items)) if items.len() == frames.len() => {
                         Ok(items.iter().map(crate::frame::values::verdict).collect())
                     }
-                    _ => Err(StageError::plain(format!(
+                    Ok(_) => Err(StageError::plain(format!(
                         "module {}: {}() returned {} for {} frames (expected None or a \
                          list of {} booleans)",
                         hooks.module_name,
@@ -685,7 +723,7 @@ impl ObjectSubclass for PyFunc {
                 PyFunc::catch_panic_pad_function(
                     parent,
                     || false,
-                    |this| this.runtime.pad_query(pad, parent, query),
+                    |this| this.src_query(pad, parent, query),
                 )
             })
             .flags(
