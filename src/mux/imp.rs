@@ -600,7 +600,7 @@ impl SavantMux {
                 let _output = self.output.lock().unwrap();
                 let (id, first, all_ended) = {
                     let mut state = self.state.lock().unwrap();
-                    if !state.sources.get(&name).is_some_and(|s| !s.ended) {
+                    if state.sources.get(&name).is_none_or(|s| s.ended) {
                         return true;
                     }
                     // A source without a single frame is announced and ended all
