@@ -158,3 +158,42 @@ fn batch_size_needs_process_batch_and_process_batch_needs_one_worker() {
         "{message} {debug}"
     );
 }
+
+#[test]
+fn batching_adds_its_timeout_to_the_latency() {
+    use gst::prelude::*;
+    let stage = batch_stage("batch_latency", "");
+    common::init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc is-live=true ! video/x-raw,format=GRAY8,width=16,height=8,framerate=30/1 \
+         ! savantpyfunc module={stage} class-name=Stage batch-size=4 batch-timeout=150 \
+         ! fakesink name=sink"
+    ))
+    .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let _ = pipeline.state(gst::ClockTime::from_seconds(10));
+    // What the sink learns from upstream: the stage's src pad answers.
+    let sink = pipeline
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("sink")
+        .unwrap();
+    let mut query = gst::query::Latency::new();
+    assert!(sink.static_pad("sink").unwrap().peer_query(&mut query));
+    let (live, min, _) = query.result();
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(live);
+    assert!(min >= gst::ClockTime::from_mseconds(150), "{min}");
+}
+
+#[test]
+fn an_exception_while_iterating_the_verdicts_is_reported() {
+    let stage = batch_stage("batch_generator", "        return (1 / 0 for f in frames)");
+    let result = run(&format!(
+        "videotestsrc num-buffers=4 ! video/x-raw,format=GRAY8,width=16,height=8 \
+         ! savantpyfunc module={stage} class-name=Stage batch-size=2 ! appsink name=sink"
+    ));
+    let (message, debug) = expect_error(&result);
+    let text = format!("{message} {debug}");
+    assert!(text.contains("ZeroDivisionError"), "{text}");
+}

@@ -550,3 +550,164 @@ fn queues_behind_a_mux_report_what_they_can_hold() {
     );
     pipeline.set_state(gst::State::Null).unwrap();
 }
+
+#[test]
+fn a_source_that_refuses_a_seek_keeps_streaming_through_it() {
+    use gst::prelude::*;
+    common::init();
+    let stage = recorder("mux_refuses_seek");
+    let caps = "video/x-raw,format=RGBA,width=32,height=24,framerate=100/1";
+    let pipeline = gst::parse::launch(&format!(
+        "savantmux name=m sink_0::source-id=app sink_1::source-id=file \
+         ! savantpyfunc module={stage} class-name=Recorder ! fakesink sync=false \
+         appsrc name=a is-live=true format=time stream-type=stream caps={caps} ! m.sink_0 \
+         videotestsrc num-buffers=100000 ! {caps} ! m.sink_1"
+    ))
+    .unwrap();
+    let appsrc = pipeline
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("a")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let frames = 300u64;
+    let feeder = std::thread::spawn(move || {
+        for i in 0..frames {
+            let mut buffer = gst::Buffer::from_mut_slice(vec![0u8; 32 * 24 * 4]);
+            buffer
+                .get_mut()
+                .unwrap()
+                .set_pts(gst::ClockTime::from_mseconds(10 * i));
+            if appsrc.push_buffer(buffer).is_err() {
+                return i;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(3));
+        }
+        let _ = appsrc.end_of_stream();
+        frames
+    });
+    let count = || {
+        events("mux_refuses_seek")
+            .iter()
+            .filter(|(k, s)| k == "frame" && s.as_deref() == Some("app"))
+            .count()
+    };
+    for _ in 0..10 {
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        let _ = pipeline.seek_simple(gst::SeekFlags::FLUSH, gst::ClockTime::ZERO);
+    }
+    let after_seeks = count();
+    assert_eq!(feeder.join().unwrap(), frames, "appsrc refused frames");
+    // The app source ended: the other one ends on a seek to its end.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(count() > after_seeks, "the app source stopped at the seeks");
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
+#[test]
+fn two_pads_with_one_source_id_are_an_error() {
+    let result = run(
+        "savantmux name=m sink_0::source-id=x sink_1::source-id=x ! appsink name=sink \
+         videotestsrc num-buffers=10 ! video/x-raw,format=RGBA,width=32,height=24 ! m.sink_0 \
+         videotestsrc num-buffers=10 ! video/x-raw,format=RGBA,width=32,height=24 ! m.sink_1",
+    );
+    let (message, _) = result.error.expect("an ERROR");
+    assert!(message.contains("source-id 'x' is already"), "{message}");
+}
+
+#[test]
+fn a_restarted_pipeline_announces_its_sources_again() {
+    use gst::prelude::*;
+    common::init();
+    let stage = recorder("mux_restart");
+    let pipeline = gst::parse::launch(&format!(
+        "savantmux name=m sink_0::source-id=cam ! savantpyfunc module={stage} \
+         class-name=Recorder ! fakesink sync=false \
+         videotestsrc num-buffers=3 ! video/x-raw,format=RGBA,width=32,height=24 ! m.sink_0"
+    ))
+    .unwrap();
+    for _ in 0..2 {
+        common::run_to_eos(&pipeline, std::time::Duration::from_secs(30));
+        pipeline.set_state(gst::State::Null).unwrap();
+    }
+    let events = events("mux_restart");
+    let adds = events.iter().filter(|(k, _)| k == "add").count();
+    assert_eq!(adds, 2, "{events:?}");
+    check_order(&events[..events.len() / 2], &[]);
+}
+
+#[test]
+fn a_source_without_frames_is_announced_and_ends_its_demux_pad() {
+    let stage = recorder("mux_no_frames");
+    let buffers = run_sinks(
+        &format!(
+            "savantmux name=m sink_0::source-id=cam-0 sink_1::source-id=cam-1 \
+             ! savantpyfunc module={stage} class-name=Recorder ! savantdemux name=d \
+             d.src_cam-0 ! queue ! appsink name=a d.src_cam-1 ! queue ! appsink name=b \
+             videotestsrc num-buffers=10 ! video/x-raw,format=RGBA,width=32,height=24 ! m.sink_0 \
+             videotestsrc num-buffers=0 ! video/x-raw,format=RGBA,width=32,height=24 ! m.sink_1"
+        ),
+        &["a", "b"],
+    );
+    assert_eq!(buffers["a"].len(), 10);
+    assert!(!buffers.contains_key("b"));
+    check_order(&events("mux_no_frames"), &[10, 0]);
+}
+
+#[test]
+fn sources_may_differ_in_framerate() {
+    let stage = recorder("mux_rates");
+    let result = run(&format!(
+        "savantmux name=m sink_0::source-id=cam-0 sink_1::source-id=cam-1 \
+         ! savantpyfunc module={stage} class-name=Recorder ! appsink name=sink \
+         videotestsrc num-buffers=5 ! video/x-raw,format=RGBA,width=32,height=24,framerate=25/1 ! m.sink_0 \
+         videotestsrc num-buffers=7 ! video/x-raw,format=RGBA,width=32,height=24,framerate=30/1 ! m.sink_1"
+    ));
+    assert!(result.eos, "{:?}", result.error);
+    check_order(&events("mux_rates"), &[5, 7]);
+}
+
+#[test]
+fn releasing_the_last_pad_ends_the_stream() {
+    use gst::prelude::*;
+    common::init();
+    let stage = recorder("mux_release_last");
+    let caps = "video/x-raw,format=RGBA,width=32,height=24,framerate=50/1";
+    let pipeline = gst::parse::launch(&format!(
+        "savantmux name=m ! savantpyfunc module={stage} class-name=Recorder \
+         ! fakesink sync=false videotestsrc name=v is-live=true ! {caps} ! m.sink_0"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let source = pipeline.by_name("v").unwrap();
+    let capsfilter = source
+        .static_pad("src")
+        .unwrap()
+        .peer()
+        .unwrap()
+        .parent_element()
+        .unwrap();
+    let mux = pipeline.by_name("m").unwrap();
+    let pad = mux.static_pad("sink_0").unwrap();
+    source.set_state(gst::State::Null).unwrap();
+    capsfilter.set_state(gst::State::Null).unwrap();
+    capsfilter.static_pad("src").unwrap().unlink(&pad).unwrap();
+    mux.release_request_pad(&pad);
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(10),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("EOS after the last pad was released");
+    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    pipeline.set_state(gst::State::Null).unwrap();
+    let events = events("mux_release_last");
+    assert_eq!(events.last().unwrap().0, "end", "{events:?}");
+}
