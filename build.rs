@@ -8,6 +8,26 @@ fn main() {
     // cfg(Py_3_12), cfg(Py_3_13), ... for the interpreter PyO3 builds against.
     pyo3_build_config::use_pyo3_cfgs();
 
+    // Building for a Python that is not on this machine (scripts/gpu-bundle.sh, with
+    // PYO3_CONFIG_FILE): its facts come from these variables instead.
+    for name in ["HOME", "EXECUTABLE", "SONAME", "VERSION"] {
+        println!("cargo:rerun-if-env-changed=SAVANT_TARGET_PYTHON_{name}");
+    }
+    if let Ok(version) = std::env::var("SAVANT_TARGET_PYTHON_VERSION") {
+        let var = |name: &str| {
+            std::env::var(format!("SAVANT_TARGET_PYTHON_{name}"))
+                .unwrap_or_else(|_| panic!("SAVANT_TARGET_PYTHON_{name} is needed with _VERSION"))
+        };
+        println!("cargo:rustc-env=SAVANT_PYTHON_HOME={}", var("HOME"));
+        println!(
+            "cargo:rustc-env=SAVANT_PYTHON_EXECUTABLE={}",
+            var("EXECUTABLE")
+        );
+        println!("cargo:rustc-env=SAVANT_PYTHON_SONAME={}", var("SONAME"));
+        println!("cargo:rustc-env=SAVANT_PYTHON_VERSION={version}");
+        return;
+    }
+
     let python = std::env::var("PYO3_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
     let script = "import sys, sysconfig\n\

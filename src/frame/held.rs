@@ -96,8 +96,8 @@ impl HeldFrames {
 
 impl Crossing {
     pub fn message(&self, element: &str) -> String {
-        let advice = "Python keeps frames (or arrays and planes of them) after process_frame \
-                      returned, and each pins its whole buffer. Keep what you need as a copy \
+        let advice = "Python keeps frames (or arrays and planes of them) after the call \
+                      (process_frame, process_batch) returned, and each pins its whole buffer. Keep what you need as a copy \
                       (np.array(view), a number, a box) instead of the frame or a view of it";
         match self {
             Crossing::Frames { held, limit } => format!(
