@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Packs what a GPU host without GStreamer or a Rust toolchain needs to run the
+# plugin into one folder (default .gpu/): libgstsavant.so built for that host's
+# Python (default 3.12, as on Ubuntu 24.04), the GStreamer 1.22 runtime from Debian
+# 12's packages (core, base, good, bad with nvcodec, tools), the stages the tests
+# use, and scripts/gpu-test.sh. Run on Debian 12 as root (apt-get download).
+#
+#   ./scripts/gpu-bundle.sh [DIR]
+#
+# The host's Python is described, not run: SAVANT_TARGET_PYTHON_* (defaults for
+# Ubuntu 24.04's /usr/bin/python3.12). libpython is linked through a stub with the
+# host library's soname, so the real one loads there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-.gpu}"
+version="${SAVANT_TARGET_PYTHON_VERSION:-3.12}"
+export SAVANT_TARGET_PYTHON_VERSION="$version"
+export SAVANT_TARGET_PYTHON_HOME="${SAVANT_TARGET_PYTHON_HOME:-/usr}"
+export SAVANT_TARGET_PYTHON_EXECUTABLE="${SAVANT_TARGET_PYTHON_EXECUTABLE:-/usr/bin/python$version}"
+export SAVANT_TARGET_PYTHON_SONAME="${SAVANT_TARGET_PYTHON_SONAME:-libpython$version.so.1.0}"
+mkdir -p "$out/deb" "$out/plugin" target/gpu-python
+stub="$PWD/target/gpu-python"
+# A library with the host's soname and no symbols: the plugin records it as needed,
+# and the dynamic loader binds the symbols to the host's real libpython.
+echo 'void savant_libpython_stub(void) {}' > "$stub/stub.c"
+cc -shared -o "$stub/libpython$version.so" -Wl,-soname,"$SAVANT_TARGET_PYTHON_SONAME" "$stub/stub.c"
+cat >"$stub/pyo3.cfg" <<CFG
+implementation=CPython
+version=$version
+shared=true
+abi3=false
+lib_name=python$version
+lib_dir=$stub
+pointer_width=64
+build_flags=
+suppress_build_script_link_lines=false
+CFG
+# The link arguments go to the plugin alone (cargo rustc), not to build scripts.
+PYO3_CONFIG_FILE="$stub/pyo3.cfg" CARGO_TARGET_DIR=target/gpu \
+    cargo rustc --release --lib --crate-type cdylib -- \
+    -C link-arg=-L"$stub" -C link-arg=-Wl,--no-as-needed -C link-arg=-lpython"$version"
+# The plugin must name libpython (as a build against the real one does): the stub
+# has none of its symbols, so --as-needed would drop it.
+readelf -d target/gpu/release/libgstsavant.so | grep -q "NEEDED.*$SAVANT_TARGET_PYTHON_SONAME"
+cp target/gpu/release/libgstsavant.so "$out/plugin/"
+
+packages="libgstreamer1.0-0 libgstreamer-plugins-base1.0-0 libgstreamer-plugins-bad1.0-0 \
+gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools \
+liborc-0.4-0 libunwind8 libdw1 libelf1 libgudev-1.0-0 libjpeg62-turbo libpng16-16 libvpx7 \
+libopus0 libogg0 libvorbis0a libvorbisenc2 libtheora0 libgraphene-1.0-0 libcairo2 \
+libpango-1.0-0 libpangocairo-1.0-0 libpangoft2-1.0-0"
+(cd "$out/deb" && rm -f ./*.deb && apt-get download $packages >/dev/null)
+cp scripts/gpu-test.sh "$out/"
+du -sh "$out"

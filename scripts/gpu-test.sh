@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs on a GPU host (no GStreamer, no Rust) from a folder made by gpu-bundle.sh:
+# unpacks Debian 12's GStreamer into /tmp/savant-gst, then checks that the plugin
+# loads for the host's Python, runs a numpy stage, that nvcodec's CUDA elements load,
+# and runs a CuPy stage behind cudaupload ! cudadownload. Without a GPU the CUDA
+# part is skipped with a message.
+#
+#   VIRTUAL_ENV=/opt/torch/.venv ./gpu-test.sh      (a venv with numpy, CuPy)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root=/tmp/savant-gst
+mkdir -p "$root"
+for deb in "$here"/deb/*.deb; do dpkg -x "$deb" "$root"; done
+lib="$root/usr/lib/x86_64-linux-gnu"
+export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export GST_PLUGIN_SYSTEM_PATH="$lib/gstreamer-1.0"
+export GST_PLUGIN_SCANNER="$lib/gstreamer1.0/gstreamer-1.0/gst-plugin-scanner"
+export GST_REGISTRY="$root/registry.bin"
+export GST_PLUGIN_PATH="$here/plugin"
+export PATH="$root/usr/bin:$PATH"
+stages="$here/stages"
+mkdir -p "$stages"
+
+echo "== $(gst-launch-1.0 --gst-version | head -1); python: ${VIRTUAL_ENV:-system}"
+gst-inspect-1.0 savantpyfunc | grep -E "Filename|Version" 
+cat >"$stages/numpy_stage.py" <<'PY'
+import numpy as np
+def process_frame(frame):
+    frame.attributes["mean"] = float(np.asarray(frame).mean())
+PY
+if ! GST_DEBUG=savantpython:4 gst-launch-1.0 -q videotestsrc num-buffers=30 \
+    ! video/x-raw,format=RGBA,width=640,height=480 \
+    ! savantpyfunc module="$stages/numpy_stage.py" ! fakesink >"$root/numpy.log" 2>&1; then
+    cat "$root/numpy.log"
+    echo "numpy stage: FAILED"
+    exit 1
+fi
+grep -o "Python [0-9.]* (built against.*" "$root/numpy.log" || true
+echo "numpy stage: ok"
+
+if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
+    echo "no GPU here: CUDA checks skipped"
+    exit 0
+fi
+nvidia-smi -L
+gst-inspect-1.0 cudaupload | grep -E "Long-name" 
+cat >"$stages/cupy_stage.py" <<'PY'
+import numpy as np
+import cupy
+class Check:
+    frames = 0
+    def process_frame(self, frame):
+        host = np.asarray(frame)
+        device = cupy.asarray(host)
+        assert int(device.sum()) == int(host.sum(dtype=np.uint64))
+        Check.frames += 1
+    def on_eos(self):
+        print(f"cupy stage: {Check.frames} frames matched on the GPU", flush=True)
+PY
+gst-launch-1.0 -q videotestsrc num-buffers=30 \
+    ! video/x-raw,format=RGBA,width=640,height=480 ! cudaupload ! cudadownload \
+    ! savantpyfunc module="$stages/cupy_stage.py" class-name=Check ! fakesink
