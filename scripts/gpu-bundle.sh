@@ -48,7 +48,12 @@ packages="libgstreamer1.0-0 libgstreamer-plugins-base1.0-0 libgstreamer-plugins-
 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools \
 liborc-0.4-0 libunwind8 libdw1 libelf1 libgudev-1.0-0 libjpeg62-turbo libpng16-16 libvpx7 \
 libopus0 libogg0 libvorbis0a libvorbisenc2 libtheora0 libgraphene-1.0-0 libcairo2 \
-libpango-1.0-0 libpangocairo-1.0-0 libpangoft2-1.0-0"
+libpango-1.0-0 libpangocairo-1.0-0 libpangoft2-1.0-0 libglib2.0-0 libffi8 libpcre2-8-0 \
+libmount1 libblkid1 libselinux1 zlib1g libgstreamer-gl1.0-0 libegl1 libgl1 libglx0 libglvnd0 \
+libgles2 libopengl0 libx11-6 libx11-xcb1 libxcb1 libxau6 libxdmcp6 libbsd0 libmd0 libgbm1 \
+libdrm2 libwayland-client0 libwayland-egl1 libwayland-cursor0 libxext6 libxdamage1 \
+libxfixes3 libxxf86vm1 libxshmfence1 libxcb-glx0 libxcb-dri2-0 libxcb-dri3-0 \
+libxcb-present0 libxcb-sync1 libxcb-xfixes0 libxcb-randr0 libexpat1 libwayland-server0"
 (cd "$out/deb" && rm -f ./*.deb && apt-get download $packages >/dev/null)
 cp scripts/gpu-test.sh "$out/"
 du -sh "$out"

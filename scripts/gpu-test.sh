@@ -12,6 +12,14 @@ root=/tmp/savant-gst
 mkdir -p "$root"
 for deb in "$here"/deb/*.deb; do dpkg -x "$deb" "$root"; done
 lib="$root/usr/lib/x86_64-linux-gnu"
+# Only the plugins the checks use: the others would need libraries the host lacks.
+keep="coreelements videotestsrc videoconvertscale videoconvert videoscale app nvcodec \
+typefindfunctions videoparsersbad isomp4 playback"
+for plugin in "$lib"/gstreamer-1.0/libgst*.so; do
+    name=$(basename "$plugin" .so); name=${name#libgst}
+    case " $keep " in *" $name "*) ;; *) rm -f "$plugin" ;; esac
+done
+rm -f "$root/registry.bin"
 export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export GST_PLUGIN_SYSTEM_PATH="$lib/gstreamer-1.0"
 export GST_PLUGIN_SCANNER="$lib/gstreamer1.0/gstreamer-1.0/gst-plugin-scanner"
@@ -21,6 +29,12 @@ export PATH="$root/usr/bin:$PATH"
 stages="$here/stages"
 mkdir -p "$stages"
 
+# What the host lacks beyond the bundle shows here first.
+for f in "$root/usr/bin/gst-launch-1.0" "$here/plugin/libgstsavant.so" \
+         "$lib/gstreamer-1.0/libgstnvcodec.so" "$lib/gstreamer-1.0/libgstvideotestsrc.so"; do
+    missing=$(ldd "$f" 2>/dev/null | grep "not found" || true)
+    [ -z "$missing" ] || echo "$(basename "$f") lacks: $missing"
+done
 echo "== $(gst-launch-1.0 --gst-version | head -1); python: ${VIRTUAL_ENV:-system}"
 gst-inspect-1.0 savantpyfunc | grep -E "Filename|Version" 
 cat >"$stages/numpy_stage.py" <<'PY'
