@@ -229,7 +229,8 @@ pub fn wait_for_gil_sampler_to_exit() {
         let sampler_alive = std::fs::read_dir("/proc/self/task")
             .unwrap()
             .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-            .any(|name| name.trim() == "savant-gil-probe");
+            // Linux keeps 15 bytes of a thread's name: "savant-gil-prob".
+            .any(|name| "savant-gil-probe".starts_with(name.trim()) && name.trim().len() >= 15);
         if !sampler_alive {
             return;
         }
