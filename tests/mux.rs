@@ -279,7 +279,6 @@ fn sources_added_and_removed_while_playing() {
     .downcast::<gst::Pipeline>()
     .unwrap();
     let mux = pipeline.by_name("m").unwrap();
-    let bus = pipeline.bus().unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
 
     // A source that ends by itself, then has its pad released.
@@ -310,13 +309,7 @@ fn sources_added_and_removed_while_playing() {
     mux.release_request_pad(&short_pad);
     pipeline.remove(&short).unwrap();
 
-    let msg = bus
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(30),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("EOS");
-    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    common::wait_for_eos(pipeline.upcast_ref(), std::time::Duration::from_secs(30));
     pipeline.set_state(gst::State::Null).unwrap();
 
     let events = events("mux_dynamic");
@@ -444,15 +437,7 @@ fn a_flushing_seek_restarts_every_source_and_ends_once() {
     pipeline
         .seek_simple(gst::SeekFlags::FLUSH, gst::ClockTime::ZERO)
         .expect("seek");
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(60),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("EOS after the seek");
-    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    common::wait_for_eos(pipeline.upcast_ref(), std::time::Duration::from_secs(60));
     pipeline.set_state(gst::State::Null).unwrap();
     let events = events("mux_seek");
     let pts: Vec<(String, u64)> = py_eval("__import__('mux_seek').PTS");
@@ -702,15 +687,7 @@ fn releasing_the_last_pad_ends_the_stream() {
     capsfilter.set_state(gst::State::Null).unwrap();
     capsfilter.static_pad("src").unwrap().unlink(&pad).unwrap();
     mux.release_request_pad(&pad);
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(10),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("EOS after the last pad was released");
-    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    common::wait_for_eos(pipeline.upcast_ref(), std::time::Duration::from_secs(10));
     pipeline.set_state(gst::State::Null).unwrap();
     let events = events("mux_release_last");
     assert_eq!(events.last().unwrap().0, "end", "{events:?}");

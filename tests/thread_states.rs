@@ -55,11 +55,12 @@ fn thread_states_live_only_as_long_as_their_threads() {
         assert!(run(&description).eos);
     }
     let after_cycles = thread_states();
-    // A leak keeps one state per streaming thread per cycle (2 x 25 here); GStreamer's
-    // task pool may keep one more idle thread (with its state) when a pipeline's
-    // threads have not gone back to the pool before the next one starts.
+    // A leak keeps one state per streaming thread per cycle (2 x 25 here). GStreamer's
+    // task pool may start a new thread when the last pipeline's threads have not gone
+    // back to the pool yet, and those live on, idle, with their states: seen to add 2
+    // right after other test binaries ran.
     assert!(
-        after_cycles <= after_warmup + 1,
+        after_cycles <= after_warmup + 4,
         "thread states grew from {after_warmup} to {after_cycles} over 25 cycles"
     );
     let os_threads = std::fs::read_dir("/proc/self/task").unwrap().count();

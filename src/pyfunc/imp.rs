@@ -120,6 +120,8 @@ pub struct PyFunc {
     /// Per-run copies of settings read on every buffer (no settings lock there).
     writable: AtomicBool,
     pooled: AtomicBool,
+    /// A batcher is running: checked before taking its lock on every buffer.
+    batching: AtomicBool,
 }
 
 impl PyFunc {
@@ -130,8 +132,10 @@ impl PyFunc {
         _pad: &gst::Pad,
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        if let Some(batcher) = self.batcher() {
-            return batcher.add(self, buffer);
+        if self.batching.load(Relaxed) {
+            if let Some(batcher) = self.batcher() {
+                return batcher.add(self, buffer);
+            }
         }
         if let Some(pool) = self.pool() {
             self.update_worker_mode(&pool)?;
@@ -470,6 +474,7 @@ impl PyFunc {
         if batched {
             let batcher = Batcher::start(&self.obj(), batch_size, batch_timeout);
             *self.batcher.lock().unwrap() = Some(Arc::new(batcher));
+            self.batching.store(true, Relaxed);
         }
         self.handoff.reset();
         if workers > 1 {
@@ -486,6 +491,7 @@ impl PyFunc {
         let element = self.obj();
         let element = element.upcast_ref::<gst::Element>();
         self.pooled.store(false, Relaxed);
+        self.batching.store(false, Relaxed);
         let batcher = self.batcher.lock().unwrap().take();
         if let Some(batcher) = batcher {
             batcher.shutdown();
@@ -747,6 +753,7 @@ impl ObjectSubclass for PyFunc {
             handoff: Handoff::default(),
             writable: AtomicBool::new(DEFAULT_WRITABLE),
             pooled: AtomicBool::new(false),
+            batching: AtomicBool::new(false),
         }
     }
 }

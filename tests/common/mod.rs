@@ -209,6 +209,11 @@ pub fn full_stage() -> String {
 /// Plays `pipeline` to EOS; fails on an ERROR or when `limit` passes (a deadlock).
 pub fn run_to_eos(pipeline: &gst::Element, limit: Duration) {
     pipeline.set_state(gst::State::Playing).unwrap();
+    wait_for_eos(pipeline, limit);
+}
+
+/// Waits for the EOS of a playing pipeline; fails on an ERROR or after `limit`.
+pub fn wait_for_eos(pipeline: &gst::Element, limit: Duration) {
     let msg = pipeline
         .bus()
         .unwrap()
