@@ -55,6 +55,7 @@
 //! ```
 
 mod api;
+pub mod cuda;
 pub mod demux;
 pub mod draw;
 pub mod drawfunc;

@@ -43,6 +43,8 @@ pub struct FrameLayout {
     /// GStreamer's plane count for the format (also for opaque ones), which a
     /// VideoMeta must agree with.
     pub format_planes: usize,
+    /// The caps say `memory:CUDAMemory`: the planes are in device memory.
+    pub cuda: bool,
     /// Bytes a buffer needs for the caps' own layout (no VideoMeta), checked once
     /// when the caps came; `usize::MAX` when that layout did not check out, so every
     /// buffer takes the full check.
@@ -216,6 +218,7 @@ impl FrameLayout {
             n_planes: dims.len(),
             planes,
             format_planes: info.n_planes() as usize,
+            cuda: false,
             caps_end: usize::MAX,
         };
         if layout.check_fits(usize::MAX).is_ok() {
@@ -224,6 +227,16 @@ impl FrameLayout {
                 .max()
                 .unwrap_or(0);
         }
+        layout
+    }
+
+    /// The layout of caps: `from_info`, in CUDA memory when the caps have the
+    /// `memory:CUDAMemory` feature.
+    pub fn from_caps(info: &gst_video::VideoInfo, caps: &gst::CapsRef) -> Self {
+        let mut layout = Self::from_info(info);
+        layout.cuda = caps
+            .features(0)
+            .is_some_and(|f| f.contains(crate::cuda::CAPS_FEATURE_CUDA_MEMORY));
         layout
     }
 

@@ -1,5 +1,9 @@
 //! A mapped buffer that owns its own reference, so Python views may outlive the
-//! element's call and still never read unmapped memory.
+//! element's call and still never read unmapped memory. CUDA frames are mapped with
+//! GStreamer's CUDA map flag: `data()` is then a device pointer, never dereferenced
+//! on the CPU.
+
+use crate::cuda::{self, DeviceMemory};
 
 use gst::ffi as gst_ffi;
 
@@ -7,6 +11,8 @@ pub struct Mapping {
     buffer: gst::Buffer,
     info: gst_ffi::GstMapInfo,
     writable: bool,
+    /// Set for a mapping of CUDA memory: `data()` is a device pointer.
+    device: Option<DeviceMemory>,
 }
 
 // SAFETY: the mapping is plain memory owned by `buffer`, which is Send + Sync; it is
@@ -17,12 +23,27 @@ unsafe impl Sync for Mapping {}
 impl Mapping {
     /// Maps `buffer` read-only, or read-write when `writable` (the caller made the
     /// buffer writable first: GStreamer refuses write maps of shared buffers).
-    pub fn new(buffer: &gst::Buffer, writable: bool) -> Result<Self, gst::glib::BoolError> {
-        let flags = if writable {
+    /// `cuda`: the caps say CUDA memory, so the buffer must hold exactly one
+    /// GStreamer CUDA memory, which is mapped on the device after its producer's work
+    /// on it is done.
+    pub fn new(buffer: &gst::Buffer, writable: bool, cuda: bool) -> Result<Self, String> {
+        let mut flags = if writable {
             gst_ffi::GST_MAP_READWRITE
         } else {
             gst_ffi::GST_MAP_READ
         };
+        let mut device = None;
+        if cuda {
+            // Several memories would be merged into one system-memory copy.
+            if buffer.n_memory() != 1 {
+                return Err(format!(
+                    "caps say memory:CUDAMemory but the buffer has {} memories (expected one)",
+                    buffer.n_memory()
+                ));
+            }
+            device = Some(cuda::prepare(buffer.peek_memory(0))?);
+            flags |= cuda::GST_MAP_CUDA;
+        }
         let mut info = std::mem::MaybeUninit::<gst_ffi::GstMapInfo>::zeroed();
         // SAFETY: buffer is a valid GstBuffer; mapping happens before we take our own
         // reference, so a write map still sees the caller's sole reference.
@@ -34,9 +55,10 @@ impl Mapping {
             )
         };
         if ok == 0 {
-            return Err(gst::glib::bool_error!(
-                "cannot map the buffer {}",
-                if writable { "writable" } else { "readable" }
+            return Err(format!(
+                "cannot map the buffer {}{}",
+                if writable { "writable" } else { "readable" },
+                if cuda { " on the CUDA device" } else { "" }
             ));
         }
         Ok(Self {
@@ -44,6 +66,7 @@ impl Mapping {
             // SAFETY: gst_buffer_map filled it in.
             info: unsafe { info.assume_init() },
             writable,
+            device,
         })
     }
 
@@ -61,6 +84,12 @@ impl Mapping {
 
     pub fn writable(&self) -> bool {
         self.writable
+    }
+
+    /// Where the memory lives when `data()` is a device pointer; None for system
+    /// memory.
+    pub fn device(&self) -> Option<&DeviceMemory> {
+        self.device.as_ref()
     }
 }
 

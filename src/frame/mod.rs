@@ -4,6 +4,7 @@
 
 pub mod analytics;
 pub mod attributes;
+mod device;
 pub mod held;
 pub mod layout;
 pub mod mapping;
@@ -264,9 +265,7 @@ impl Frame {
     ) -> Result<Self, String> {
         let mapping = std::sync::OnceLock::new();
         if writable {
-            let _ = mapping.set(Box::new(
-                Mapping::new(buffer, true).map_err(|e| e.to_string())?,
-            ));
+            let _ = mapping.set(Box::new(Mapping::new(buffer, true, layout.cuda)?));
         }
         let packed =
             (layout.arrangement == Arrangement::Packed).then(|| ArrayView::of_plane(&layout, 0));
@@ -369,8 +368,8 @@ impl Frame {
         if let Some(mapping) = self.mapping.get() {
             return Ok(mapping);
         }
-        let mapping =
-            Mapping::new(&self.buffer, false).map_err(|e| PyBufferError::new_err(e.to_string()))?;
+        let mapping = Mapping::new(&self.buffer, false, self.layout.cuda)
+            .map_err(PyBufferError::new_err)?;
         if let Some(checks) = self.checks().filter(|c| c.check_readonly) {
             // Before Python gets a pointer into it.
             let _ = checks
@@ -406,6 +405,24 @@ impl Frame {
                 unsafe { &*existing }
             }
         }
+    }
+
+    /// The whole-frame view of a CUDA frame, or why there is none. Not an
+    /// AttributeError: `hasattr(frame, "__cuda_array_interface__")` then raises it,
+    /// rather than CuPy falling back to numpy, whose error would mislead.
+    fn device_view(&self) -> PyResult<&ArrayView> {
+        if !self.layout.cuda {
+            return Err(pyo3::exceptions::PyAttributeError::new_err(
+                device::DEVICE_ARRAY_OF_CPU_FRAME,
+            ));
+        }
+        self.packed.as_ref().ok_or_else(|| self.packed_view_error())
+    }
+
+    /// Python mapped a CUDA frame: its work on the memory must be waited for before
+    /// the buffer goes downstream.
+    pub fn device_mapped(&self) -> bool {
+        self.layout.cuda && self.mapping.get().is_some()
     }
 
     fn packed_view_error(&self) -> PyErr {
@@ -824,6 +841,9 @@ impl Frame {
         flags: c_int,
     ) -> PyResult<()> {
         let this = slf.get();
+        if this.layout.cuda {
+            return Err(PyBufferError::new_err(device::CPU_ARRAY_OF_CUDA_FRAME));
+        }
         let Some(packed) = this.packed.as_ref() else {
             return Err(this.packed_view_error());
         };
@@ -840,6 +860,9 @@ impl Frame {
         copy: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let this = slf.get();
+        if this.layout.cuda {
+            return Err(PyBufferError::new_err(device::CPU_ARRAY_OF_CUDA_FRAME));
+        }
         if this.packed.is_none() {
             return Err(this.packed_view_error());
         }
@@ -851,6 +874,49 @@ impl Frame {
 
     unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {
         // Nothing to do: the view's reference to this frame keeps the mapping alive.
+    }
+
+    /// Where the pixels are: "system" (numpy) or "cuda" (CuPy, PyTorch).
+    #[getter]
+    fn memory(&self) -> &'static str {
+        if self.layout.cuda {
+            "cuda"
+        } else {
+            "system"
+        }
+    }
+
+    /// CUDA frames (packed formats): the device array, version 3, for
+    /// `cupy.asarray(frame)` and `torch.as_tensor(frame, device="cuda")`.
+    #[getter]
+    fn __cuda_array_interface__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyDict>> {
+        let this = slf.get();
+        let view = this.device_view()?;
+        device::cuda_array_interface(slf.py(), this.mapping()?, view)
+    }
+
+    /// CUDA frames (packed formats): a DLPack capsule, for `torch.from_dlpack(frame)`.
+    #[pyo3(signature = (*, stream=None, max_version=None, dl_device=None, copy=None))]
+    fn __dlpack__<'py>(
+        slf: &Bound<'py, Self>,
+        stream: Option<Bound<'py, PyAny>>,
+        max_version: Option<(u32, u32)>,
+        dl_device: Option<(i32, i32)>,
+        copy: Option<bool>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        // The memory is ready on every stream (synchronized when mapped).
+        let _ = stream;
+        let this = slf.get();
+        let view = this.device_view()?;
+        let mapping = this.mapping()?;
+        device::dlpack(slf.clone().into_any(), mapping, view, max_version, dl_device, copy)
+    }
+
+    fn __dlpack_device__(&self) -> PyResult<(i32, i32)> {
+        if !self.layout.cuda {
+            return Err(PyBufferError::new_err(device::DEVICE_ARRAY_OF_CPU_FRAME));
+        }
+        device::dlpack_device(self.mapping()?)
     }
 
     fn __repr__(&self) -> String {
@@ -888,6 +954,9 @@ impl Plane {
     ) -> PyResult<()> {
         let this = slf.get();
         let frame = this.frame.get();
+        if frame.layout.cuda {
+            return Err(PyBufferError::new_err(device::CPU_ARRAY_OF_CUDA_FRAME));
+        }
         // SAFETY: `this.view` lives inside `slf`, which holds the frame and its mapping.
         unsafe {
             this.view
@@ -896,6 +965,45 @@ impl Plane {
     }
 
     unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
+
+    /// CUDA frames: the plane's device array (see Frame.__cuda_array_interface__).
+    #[getter]
+    fn __cuda_array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let frame = self.frame.get();
+        if !frame.layout.cuda {
+            return Err(pyo3::exceptions::PyAttributeError::new_err(
+                device::DEVICE_ARRAY_OF_CPU_FRAME,
+            ));
+        }
+        device::cuda_array_interface(py, frame.mapping()?, &self.view)
+    }
+
+    /// CUDA frames: a DLPack capsule of the plane.
+    #[pyo3(signature = (*, stream=None, max_version=None, dl_device=None, copy=None))]
+    fn __dlpack__<'py>(
+        slf: &Bound<'py, Self>,
+        stream: Option<Bound<'py, PyAny>>,
+        max_version: Option<(u32, u32)>,
+        dl_device: Option<(i32, i32)>,
+        copy: Option<bool>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let _ = stream;
+        let this = slf.get();
+        let frame = this.frame.get();
+        if !frame.layout.cuda {
+            return Err(PyBufferError::new_err(device::DEVICE_ARRAY_OF_CPU_FRAME));
+        }
+        let mapping = frame.mapping()?;
+        device::dlpack(slf.clone().into_any(), mapping, &this.view, max_version, dl_device, copy)
+    }
+
+    fn __dlpack_device__(&self) -> PyResult<(i32, i32)> {
+        let frame = self.frame.get();
+        if !frame.layout.cuda {
+            return Err(PyBufferError::new_err(device::DEVICE_ARRAY_OF_CPU_FRAME));
+        }
+        device::dlpack_device(frame.mapping()?)
+    }
 
     fn __repr__(&self) -> String {
         format!("<savant_gst.Plane shape={:?}>", self.shape())

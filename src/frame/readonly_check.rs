@@ -128,12 +128,25 @@ pub type PlaneHashes = [u64; MAX_PLANES];
 
 /// Hashes every plane of `layout` in `mapping`, from its first byte to the end of its
 /// last row (row padding included: nobody may write that either). A plane that does
-/// not lie inside the mapping hashes to 0 rather than reading outside it.
+/// not lie inside the mapping hashes to 0 rather than reading outside it. A CUDA
+/// mapping is copied to the host first (only frames picked for the check pay that);
+/// if the copy fails every plane hashes to 0, so nothing is reported.
 pub fn hash_planes(mapping: &Mapping, layout: &FrameLayout) -> PlaneHashes {
-    // SAFETY: the mapping is `size()` readable bytes for as long as it lives, and it
-    // outlives this borrow. Python may write into them concurrently only from a
-    // thread holding the GIL, which we hold.
-    let bytes = unsafe { std::slice::from_raw_parts(mapping.data(), mapping.size()) };
+    let host: Vec<u8>;
+    let bytes: &[u8] = if mapping.device().is_some() {
+        let mut copy = vec![0; mapping.size()];
+        let memory = mapping.buffer().peek_memory(0);
+        if crate::cuda::copy_to_host(memory, mapping.data(), &mut copy).is_err() {
+            return [0; MAX_PLANES];
+        }
+        host = copy;
+        &host
+    } else {
+        // SAFETY: the mapping is `size()` readable bytes of system memory for as long
+        // as it lives, and it outlives this borrow. Python may write into them
+        // concurrently only from a thread holding the GIL, which we hold.
+        unsafe { std::slice::from_raw_parts(mapping.data(), mapping.size()) }
+    };
     let mut hashes = [0; MAX_PLANES];
     for (i, hash) in hashes.iter_mut().enumerate().take(layout.n_planes) {
         let p = &layout.planes[i];

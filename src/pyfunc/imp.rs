@@ -48,6 +48,7 @@ const DEFAULT_WRITABLE: bool = false;
 const DEFAULT_BATCH_SIZE: u32 = 1;
 const MAX_BATCH_SIZE: u32 = 1024;
 const DEFAULT_BATCH_TIMEOUT_MS: u32 = 40;
+const DEFAULT_CUDA_DEVICE_ID: u32 = 0;
 const DEFAULT_WORKERS: u32 = 1;
 const MAX_WORKERS: u32 = 64;
 
@@ -80,6 +81,7 @@ struct Settings {
     instances: Instances,
     batch_size: u32,
     batch_timeout_ms: u32,
+    cuda_device_id: u32,
 }
 
 impl Default for Settings {
@@ -91,6 +93,7 @@ impl Default for Settings {
             instances: Instances::default(),
             batch_size: DEFAULT_BATCH_SIZE,
             batch_timeout_ms: DEFAULT_BATCH_TIMEOUT_MS,
+            cuda_device_id: DEFAULT_CUDA_DEVICE_ID,
         }
     }
 }
@@ -187,6 +190,26 @@ impl PyFunc {
         self.batcher.lock().unwrap().clone()
     }
 
+    /// GStreamer's CUDA elements on either side ask for a CUDA context: they get the
+    /// primary context, which CuPy and PyTorch use (see cuda/mod.rs).
+    fn cuda_context_query(&self, query: &mut gst::QueryRef) -> bool {
+        let device = self.settings.lock().unwrap().cuda_device_id;
+        let answered = crate::cuda::answer_context_query(query, device);
+        if answered {
+            gst::debug!(CAT, imp = self, "gave CUDA device {device}'s primary context");
+        }
+        answered
+    }
+
+    fn sink_query(
+        &self,
+        pad: &gst::Pad,
+        parent: Option<&impl IsA<gst::Object>>,
+        query: &mut gst::QueryRef,
+    ) -> bool {
+        self.cuda_context_query(query) || self.runtime.pad_query(pad, parent, query)
+    }
+
     /// The runtime's queries; with batches of more than one frame, a frame may wait
     /// up to batch-timeout for its batch: that is latency this stage adds.
     fn src_query(
@@ -195,6 +218,9 @@ impl PyFunc {
         parent: Option<&impl IsA<gst::Object>>,
         query: &mut gst::QueryRef,
     ) -> bool {
+        if self.cuda_context_query(query) {
+            return true;
+        }
         if !self.runtime.pad_query(pad, parent, query) {
             return false;
         }
@@ -281,8 +307,11 @@ impl PyFunc {
         buffers
             .into_iter()
             .zip(results)
-            .map(|(buffer, (verdict, report))| {
+            .map(|(buffer, (verdict, report, device_mapped))| {
                 report.post_warnings(element);
+                if device_mapped && !self.finish_device_work(&buffer) {
+                    return Outcome::Failed;
+                }
                 self.settle(verdict, buffer, snapshot.on_error)
             })
             .collect()
@@ -324,23 +353,44 @@ impl PyFunc {
         let frame_of = &buffer;
         let check_readonly = !writable && frame_checks::picks_readonly_check(stats);
         let _logging = log_bridge::enter(element, *CAT);
-        let (((verdict, report), python_ns), gil_wait_ns) = thread_state::attach(move |py| {
-            let started = Instant::now();
-            calls.enter();
-            // Built in place, under the GIL: the frame is moved once, into Python.
-            let outcome = match Frame::new(frame_of, layout, writable, check_readonly) {
-                Ok(frame) => call_process(py, hooks, frame, element, stats),
-                Err(e) => (Verdict::Invalid(e), CallReport::default()),
-            };
-            calls.leave();
-            (outcome, started.elapsed().as_nanos() as u64)
-        });
+        let (((verdict, report, device_mapped), python_ns), gil_wait_ns) =
+            thread_state::attach(move |py| {
+                let started = Instant::now();
+                calls.enter();
+                // Built in place, under the GIL: the frame is moved once, into Python.
+                let outcome = match Frame::new(frame_of, layout, writable, check_readonly) {
+                    Ok(frame) => call_process(py, hooks, frame, element, stats),
+                    Err(e) => (Verdict::Invalid(e), CallReport::default(), false),
+                };
+                calls.leave();
+                (outcome, started.elapsed().as_nanos() as u64)
+            });
         stats.record_call(python_ns, gil_wait_ns);
         report.post_warnings(element);
+        if device_mapped && !self.finish_device_work(&buffer) {
+            return Outcome::Failed;
+        }
         self.runtime
             .maybe_post_periodic_stats(element, snapshot.stats_interval_ms);
 
         self.settle(verdict, buffer, snapshot.on_error)
+    }
+
+    /// Python mapped a CUDA frame: what it queued on the device (any stream) must be
+    /// done before the buffer goes downstream. Without the GIL; false after posting
+    /// an error.
+    fn finish_device_work(&self, buffer: &gst::Buffer) -> bool {
+        match crate::cuda::finish_device_work(buffer.peek_memory(0)) {
+            Ok(()) => true,
+            Err(e) => {
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::Failed,
+                    ("waiting for the stage's CUDA work failed: {}", e)
+                );
+                false
+            }
+        }
     }
 
     /// What becomes of a frame after its call: changes written, dropped, or the
@@ -515,12 +565,12 @@ fn call_process(
     frame: Frame,
     element: &gst::Element,
     stats: &StageStats,
-) -> (Verdict, CallReport) {
+) -> (Verdict, CallReport, bool) {
     let frame = match Bound::new(py, frame.made_by(hooks.stage_name.clone_ref(py))) {
         Ok(frame) => frame,
         Err(e) => {
             let error = StageError::python(py, "creating the frame", &e);
-            return (Verdict::Failed(error), CallReport::default());
+            return (Verdict::Failed(error), CallReport::default(), false);
         }
     };
     let verdict = match hooks.process.bind(py).call1((&frame,)) {
@@ -565,9 +615,10 @@ fn call_process(
         Some(error) => Verdict::Failed(error),
         None => verdict,
     };
+    let device_mapped = frame.get().device_mapped();
     // Unmaps now unless Python kept the frame or a view of it.
     drop(frame);
-    (verdict, report)
+    (verdict, report, device_mapped)
 }
 
 /// `process_batch(frames)`: one call for the batch, then each frame's verdict and
@@ -580,11 +631,11 @@ fn call_batch(
     writable: bool,
     element: &gst::Element,
     stats: &StageStats,
-) -> Vec<(Verdict, CallReport)> {
-    let all = |error: StageError| -> Vec<(Verdict, CallReport)> {
+) -> Vec<(Verdict, CallReport, bool)> {
+    let all = |error: StageError| -> Vec<(Verdict, CallReport, bool)> {
         buffers
             .iter()
-            .map(|_| (Verdict::Failed(error.clone()), CallReport::default()))
+            .map(|_| (Verdict::Failed(error.clone()), CallReport::default(), false))
             .collect()
     };
     let mut frames = Vec::with_capacity(buffers.len());
@@ -595,7 +646,7 @@ fn call_batch(
             Err(e) => {
                 return buffers
                     .iter()
-                    .map(|_| (Verdict::Invalid(e.clone()), CallReport::default()))
+                    .map(|_| (Verdict::Invalid(e.clone()), CallReport::default(), false))
                     .collect()
             }
         };
@@ -681,8 +732,9 @@ fn call_batch(
                 Some(error) => Verdict::Failed(error),
                 None => verdict,
             };
+            let device_mapped = frame.get().device_mapped();
             drop(frame);
-            (verdict, report)
+            (verdict, report, device_mapped)
         })
         .collect()
 }
@@ -714,7 +766,7 @@ impl ObjectSubclass for PyFunc {
                 PyFunc::catch_panic_pad_function(
                     parent,
                     || false,
-                    |this| this.runtime.pad_query(pad, parent, query),
+                    |this| this.sink_query(pad, parent, query),
                 )
             })
             .flags(
@@ -798,6 +850,12 @@ impl ObjectImpl for PyFunc {
                     .default_value(DEFAULT_BATCH_TIMEOUT_MS)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("cuda-device-id")
+                    .nick("CUDA device")
+                    .blurb("The GPU whose primary context (the one CuPy and PyTorch use) this element gives the pipeline's CUDA elements when they ask for a gst.cuda.context, so CUDA frames are readable from Python")
+                    .default_value(DEFAULT_CUDA_DEVICE_ID)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecEnum::builder_with_default("instances", Instances::default())
                     .nick("Instances")
                     .blurb("With workers > 1: per-worker (one instance of class-name per worker, same kwargs; every lifecycle hook reaches each) or shared (one instance called from several threads at once: it must be thread-safe)")
@@ -823,6 +881,7 @@ impl ObjectImpl for PyFunc {
             "instances" => settings.instances = value.get().unwrap(),
             "batch-size" => settings.batch_size = value.get().unwrap(),
             "batch-timeout" => settings.batch_timeout_ms = value.get().unwrap(),
+            "cuda-device-id" => settings.cuda_device_id = value.get().unwrap(),
             _ => unimplemented!(),
         }
     }
@@ -838,6 +897,7 @@ impl ObjectImpl for PyFunc {
             "instances" => settings.instances.to_value(),
             "batch-size" => settings.batch_size.to_value(),
             "batch-timeout" => settings.batch_timeout_ms.to_value(),
+            "cuda-device-id" => settings.cuda_device_id.to_value(),
             "stats" => {
                 let mut stats = self.runtime.stats_structure();
                 if let Some(pool) = self.pool() {
@@ -876,7 +936,7 @@ impl ElementImpl for PyFunc {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            crate::sink_and_src_templates(&StageRuntime::template_caps(FRAME_FORMATS))
+            crate::sink_and_src_templates(&StageRuntime::template_caps(FRAME_FORMATS, true))
         });
         PAD_TEMPLATES.as_ref()
     }

@@ -23,7 +23,7 @@
 //!   so nothing queued is overtaken; if it does not come out within `DRAIN_TIMEOUT`
 //!   (downstream is blocked, e.g. prerolling), the queue stays a queue.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -47,6 +47,7 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 const DEFAULT_LENGTH: u32 = 10;
 const DEFAULT_BYTE_SIZE: u64 = 0;
 const DEFAULT_MEMORY_BUDGET: u64 = 0;
+const DEFAULT_GPU_MEMORY_BUDGET: u64 = 0;
 const DEFAULT_STATS_INTERVAL_MS: u32 = 0;
 const DEFAULT_MODE: QueueMode = QueueMode::Auto;
 /// Structure name of the event that marks the end of what is queued.
@@ -77,6 +78,7 @@ struct Settings {
     length: u32,
     byte_size: u64,
     memory_budget: u64,
+    gpu_memory_budget: u64,
     stats_interval_ms: u32,
     mode: QueueMode,
 }
@@ -87,6 +89,7 @@ impl Default for Settings {
             length: DEFAULT_LENGTH,
             byte_size: DEFAULT_BYTE_SIZE,
             memory_budget: DEFAULT_MEMORY_BUDGET,
+            gpu_memory_budget: DEFAULT_GPU_MEMORY_BUDGET,
             stats_interval_ms: DEFAULT_STATS_INTERVAL_MS,
             mode: DEFAULT_MODE,
         }
@@ -97,6 +100,8 @@ impl Default for Settings {
 struct Counters {
     max_level_buffers: AtomicU64,
     max_level_bytes: AtomicU64,
+    /// Of those, the most in GPU memory (frames of `memory:CUDAMemory` caps).
+    max_level_gpu_bytes: AtomicU64,
     upstream_blocked_ns: AtomicU64,
     passed: AtomicU64,
     passed_inline: AtomicU64,
@@ -106,6 +111,10 @@ struct Counters {
     /// Sources of a savantmux upstream now (their add events minus deletes): they
     /// share this queue's length, they do not multiply it.
     sources: AtomicU64,
+    /// The current caps put frames in CUDA memory: what the queue holds is GPU
+    /// memory (nvcodec's buffers hold one CUDA memory each), counted apart from
+    /// system memory.
+    gpu: AtomicBool,
 }
 
 impl Counters {
@@ -115,12 +124,14 @@ impl Counters {
             &self.sources,
             &self.max_level_buffers,
             &self.max_level_bytes,
+            &self.max_level_gpu_bytes,
             &self.upstream_blocked_ns,
             &self.passed,
             &self.passed_inline,
         ] {
             c.store(0, Relaxed);
         }
+        self.gpu.store(false, Relaxed);
     }
 }
 
@@ -172,6 +183,9 @@ impl SavantQueue {
         let (level, bytes) = self.level();
         self.counters.max_level_buffers.fetch_max(level, Relaxed);
         self.counters.max_level_bytes.fetch_max(bytes, Relaxed);
+        if self.counters.gpu.load(Relaxed) {
+            self.counters.max_level_gpu_bytes.fetch_max(bytes, Relaxed);
+        }
         result
     }
 
@@ -324,6 +338,15 @@ impl SavantQueue {
         let Ok(info) = gst_video::VideoInfo::from_caps(caps) else {
             return;
         };
+        let gpu = caps
+            .features(0)
+            .is_some_and(|f| f.contains(crate::cuda::CAPS_FEATURE_CUDA_MEMORY));
+        self.counters.gpu.store(gpu, Relaxed);
+        let (memory, budget) = if gpu {
+            ("GPU memory", settings.gpu_memory_budget)
+        } else {
+            ("memory", settings.memory_budget)
+        };
         let frame = info.size() as u64;
         let bound = match (settings.length, settings.byte_size) {
             (0, 0) => None,
@@ -338,26 +361,29 @@ impl SavantQueue {
             Some(bound) => gst::info!(
                 CAT,
                 imp = self,
-                "may hold {} MiB ({} frames of {} bytes, whichever sources they come from)",
+                "may hold {} MiB of {} ({} frames of {} bytes, whichever sources they come from)",
                 bound / (1 << 20),
+                memory,
                 bound / frame.max(1),
                 frame
             ),
             None => gst::info!(CAT, imp = self, "unbounded (length=0, byte-size=0)"),
         }
-        if settings.memory_budget > 0 && bound.is_none_or(|b| b > settings.memory_budget) {
+        if budget > 0 && bound.is_none_or(|b| b > budget) {
             let held = bound.map_or("an unbounded amount".to_owned(), |b| format!("{b} bytes"));
             gst::element_imp_warning!(
                 self,
                 gst::ResourceError::NoSpaceLeft,
                 (
-                    "savantqueue may hold {} ({} x {}x{} {} frames), over its memory-budget of {} bytes",
+                    "savantqueue may hold {} of {} ({} x {}x{} {} frames), over its {} of {} bytes",
                     held,
+                    memory,
                     settings.length,
                     info.width(),
                     info.height(),
                     info.format().to_str(),
-                    settings.memory_budget
+                    if gpu { "gpu-memory-budget" } else { "memory-budget" },
+                    budget
                 )
             );
         }
@@ -395,6 +421,7 @@ impl SavantQueue {
         let c = &self.counters;
         let settings = *self.settings.lock().unwrap();
         let (level, bytes) = self.level();
+        let gpu = c.gpu.load(Relaxed);
         gst::Structure::builder("savantqueue-stats")
             .field("level-buffers", level)
             .field("level-bytes", bytes)
@@ -409,6 +436,13 @@ impl SavantQueue {
             .field("byte-size", settings.byte_size)
             .field("capacity-bytes", c.capacity_bytes.load(Relaxed))
             .field("sources", c.sources.load(Relaxed))
+            .field("memory", if gpu { "cuda" } else { "system" })
+            .field("level-gpu-bytes", if gpu { bytes } else { 0 })
+            .field("max-level-gpu-bytes", c.max_level_gpu_bytes.load(Relaxed))
+            .field(
+                "capacity-gpu-bytes",
+                if gpu { c.capacity_bytes.load(Relaxed) } else { 0 },
+            )
             .build()
     }
 
@@ -494,8 +528,14 @@ impl ObjectImpl for SavantQueue {
                     .build(),
                 glib::ParamSpecUInt64::builder("memory-budget")
                     .nick("Memory budget")
-                    .blurb("Bytes this queue may hold at most by its limits and the caps' frame size; more posts a WARNING at caps time. 0 = no check")
+                    .blurb("Bytes of system memory this queue may hold at most by its limits and the caps' frame size; more posts a WARNING at caps time. 0 = no check")
                     .default_value(DEFAULT_MEMORY_BUDGET)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt64::builder("gpu-memory-budget")
+                    .nick("GPU memory budget")
+                    .blurb("As memory-budget, for frames in GPU memory (video/x-raw(memory:CUDAMemory) caps): GPU bytes this queue may hold at most; more posts a WARNING at caps time. 0 = no check")
+                    .default_value(DEFAULT_GPU_MEMORY_BUDGET)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("stats-interval")
@@ -511,7 +551,7 @@ impl ObjectImpl for SavantQueue {
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("level-buffers/-bytes now, max-level-buffers/-bytes reached, upstream-blocked-ns (time upstream waited on a full queue), passed, passed-inline (run inline on upstream's thread), mode-switches, inline (now), capacity-bytes (most bytes it can hold with the current caps: length x frame size, or byte-size plus a frame; 0 = unbounded), sources (sources of a savantmux upstream, which share the length)")
+                    .blurb("level-buffers/-bytes now, max-level-buffers/-bytes reached, upstream-blocked-ns (time upstream waited on a full queue), passed, passed-inline (run inline on upstream's thread), mode-switches, inline (now), capacity-bytes (most bytes it can hold with the current caps: length x frame size, or byte-size plus a frame; 0 = unbounded), sources (sources of a savantmux upstream, which share the length), memory (system or cuda: where the current caps put frames), level-gpu-bytes, max-level-gpu-bytes and capacity-gpu-bytes (the part of the byte figures in GPU memory)")
                     .read_only()
                     .build(),
             ]
@@ -525,6 +565,7 @@ impl ObjectImpl for SavantQueue {
             "length" => settings.length = value.get().unwrap(),
             "byte-size" => settings.byte_size = value.get().unwrap(),
             "memory-budget" => settings.memory_budget = value.get().unwrap(),
+            "gpu-memory-budget" => settings.gpu_memory_budget = value.get().unwrap(),
             "stats-interval" => settings.stats_interval_ms = value.get().unwrap(),
             "mode" => settings.mode = value.get().unwrap(),
             _ => unimplemented!(),
@@ -539,6 +580,7 @@ impl ObjectImpl for SavantQueue {
             "length" => settings.length.to_value(),
             "byte-size" => settings.byte_size.to_value(),
             "memory-budget" => settings.memory_budget.to_value(),
+            "gpu-memory-budget" => settings.gpu_memory_budget.to_value(),
             "stats-interval" => settings.stats_interval_ms.to_value(),
             "mode" => settings.mode.to_value(),
             "stats" => self.stats().to_value(),

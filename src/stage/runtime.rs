@@ -115,6 +115,8 @@ pub struct StageRuntime {
     reloading: Mutex<()>,
     /// The formats the element can take at all, in its order of preference.
     supported: &'static [&'static str],
+    /// The element takes those formats in CUDA memory as well (savantpyfunc).
+    cuda: bool,
     /// What caps queries answer: `supported`, narrowed by `formats` (the property,
     /// else the class's attribute) once the stage started.
     allowed_caps: Mutex<gst::Caps>,
@@ -163,14 +165,24 @@ impl StageRuntime {
             dev_mode: AtomicBool::new(false),
             reloading: Mutex::new(()),
             supported,
-            allowed_caps: Mutex::new(formats_caps(supported)),
+            cuda: false,
+            allowed_caps: Mutex::new(formats_caps(supported, false)),
             repeated_warning: Mutex::new(None),
         }
     }
 
-    /// The pad template caps of an element that takes `supported`.
-    pub fn template_caps(supported: &[&str]) -> gst::Caps {
-        formats_caps(supported)
+    /// The element takes its formats in CUDA memory too (`memory:CUDAMemory`),
+    /// after system memory in its order of preference.
+    pub fn with_cuda_frames(mut self) -> Self {
+        self.cuda = true;
+        self.allowed_caps = Mutex::new(formats_caps(self.supported, true));
+        self
+    }
+
+    /// The pad template caps of an element that takes `supported` (in CUDA memory
+    /// too when `cuda`).
+    pub fn template_caps(supported: &[&str], cuda: bool) -> gst::Caps {
+        formats_caps(supported, cuda)
     }
 
     /// Caps and accept-caps queries on either pad (both proxy caps): what downstream
@@ -219,7 +231,7 @@ impl StageRuntime {
             None => match instances.first().and_then(|h| h.formats.clone()) {
                 Some(names) => (names, "the class's formats attribute"),
                 None => {
-                    *self.allowed_caps.lock().unwrap() = formats_caps(self.supported);
+                    *self.allowed_caps.lock().unwrap() = formats_caps(self.supported, self.cuda);
                     return Ok(());
                 }
             },
@@ -240,7 +252,7 @@ impl StageRuntime {
             .copied()
             .filter(|f| names.iter().any(|n| n == f))
             .collect();
-        *self.allowed_caps.lock().unwrap() = formats_caps(&chosen);
+        *self.allowed_caps.lock().unwrap() = formats_caps(&chosen, self.cuda);
         Ok(())
     }
 
@@ -583,9 +595,20 @@ impl StageRuntime {
                 return false;
             };
             gst::debug!(cat, obj = element, "caps {caps}");
+            let layout = FrameLayout::from_caps(&info, caps);
+            if layout.cuda {
+                if let Err(e) = crate::cuda::available() {
+                    gst::element_error!(
+                        element,
+                        gst::CoreError::Negotiation,
+                        ("caps {} need CUDA, which is not available here: {}", caps, e)
+                    );
+                    return false;
+                }
+            }
             if let Some(state) = self.state.lock().unwrap().as_mut() {
                 state.caps = Some(Arc::new(NegotiatedCaps {
-                    layout: FrameLayout::from_info(&info),
+                    layout,
                     info: info.clone(),
                 }));
                 state.last_caps = Some(caps.to_owned());
@@ -827,10 +850,20 @@ fn event_value<'py>(py: Python<'py>, value: &glib::Value) -> PyResult<Bound<'py,
 }
 
 /// `video/x-raw` with `formats` as a list, in that order.
-fn formats_caps(formats: &[&str]) -> gst::Caps {
-    gst::Caps::builder("video/x-raw")
+/// Raw video in `formats`, in system memory, then (when `cuda`) in CUDA memory.
+fn formats_caps(formats: &[&str], cuda: bool) -> gst::Caps {
+    let mut caps = gst::Caps::builder("video/x-raw")
         .field("format", gst::List::new(formats.iter().copied()))
-        .build()
+        .build();
+    if cuda {
+        caps.merge(
+            gst::Caps::builder("video/x-raw")
+                .features([crate::cuda::CAPS_FEATURE_CUDA_MEMORY])
+                .field("format", gst::List::new(formats.iter().copied()))
+                .build(),
+        );
+    }
+    caps
 }
 
 /// An interpreter with `savant_gst` importable; cheap after the first call.
