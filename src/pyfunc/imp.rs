@@ -799,7 +799,8 @@ impl ObjectSubclass for PyFunc {
                 "savantpyfunc-stats",
                 StageStats::default(),
                 FRAME_FORMATS,
-            ),
+            )
+            .with_cuda_frames(),
             pool: Mutex::new(None),
             batcher: Mutex::new(None),
             handoff: Handoff::default(),

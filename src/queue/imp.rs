@@ -343,9 +343,9 @@ impl SavantQueue {
             .is_some_and(|f| f.contains(crate::cuda::CAPS_FEATURE_CUDA_MEMORY));
         self.counters.gpu.store(gpu, Relaxed);
         let (memory, budget) = if gpu {
-            ("GPU memory", settings.gpu_memory_budget)
+            (" of GPU memory", settings.gpu_memory_budget)
         } else {
-            ("memory", settings.memory_budget)
+            ("", settings.memory_budget)
         };
         let frame = info.size() as u64;
         let bound = match (settings.length, settings.byte_size) {
@@ -361,7 +361,7 @@ impl SavantQueue {
             Some(bound) => gst::info!(
                 CAT,
                 imp = self,
-                "may hold {} MiB of {} ({} frames of {} bytes, whichever sources they come from)",
+                "may hold {} MiB{} ({} frames of {} bytes, whichever sources they come from)",
                 bound / (1 << 20),
                 memory,
                 bound / frame.max(1),
@@ -375,7 +375,7 @@ impl SavantQueue {
                 self,
                 gst::ResourceError::NoSpaceLeft,
                 (
-                    "savantqueue may hold {} of {} ({} x {}x{} {} frames), over its {} of {} bytes",
+                    "savantqueue may hold {}{} ({} x {}x{} {} frames), over its {} of {} bytes",
                     held,
                     memory,
                     settings.length,

@@ -1,0 +1,530 @@
+//! CUDA frames on a GPU host: savantpyfunc behind nvcodec's `cudaupload` and
+//! `nvh264dec`, with CuPy and PyTorch stages that check, pixel for pixel, that they
+//! read what GStreamer's own `cudadownload` reads, and the writable, read-only,
+//! context and crafted-buffer rules.
+//!
+//! Every test skips (with a message) where nvcodec registers no CUDA element: no
+//! NVIDIA GPU or driver. They need CuPy and PyTorch in the stage's Python.
+//!
+//! This file uses only GStreamer's API and loads the plugin from a file
+//! (`SAVANT_PLUGIN_DIR`, else cargo's target folder), so the binary does not link
+//! libpython and runs on a GPU host with the plugin built for that host's Python
+//! (scripts/gpu-bundle.sh ships it; scripts/gpu-test.sh runs it).
+
+use std::path::PathBuf;
+use std::sync::Once;
+
+use gst::prelude::*;
+
+fn plugin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SAVANT_PLUGIN_DIR") {
+        return dir.into();
+    }
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+/// Whether this host runs CUDA frames; prints why not when it does not.
+fn cuda_host(test: &str) -> bool {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        let plugin = plugin_dir().join("libgstsavant.so");
+        gst::Plugin::load_file(&plugin)
+            .unwrap_or_else(|e| panic!("loading {}: {e}", plugin.display()));
+    });
+    if gst::ElementFactory::find("cudaupload").is_none() {
+        eprintln!(
+            "{test}: skipped: no CUDA here (nvcodec registered no cudaupload: no NVIDIA GPU or driver)"
+        );
+        return false;
+    }
+    true
+}
+
+fn scratch_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("savant-cuda-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The stages these tests use, in one module file.
+fn stages() -> String {
+    let path = scratch_dir().join("cuda_stages.py");
+    std::fs::write(&path, STAGES).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+const STAGES: &str = r#"
+import json, sys
+import numpy as np
+import cupy
+
+# Pixels seen per key, role and pts, shared by the stages of one process.
+SEEN = sys.__dict__.setdefault("_savant_cuda_tests", {})
+
+# A CuPy kernel is what reads the device pixels: each byte XOR 0x5A, undone on the host.
+XOR = cupy.ElementwiseKernel("uint8 x", "uint8 y", "y = x ^ 0x5A", "savant_xor")
+
+
+def device_arrays(frame):
+    if frame.format in ("NV12", "NV21", "I420", "YV12", "Y444"):
+        return [cupy.asarray(frame.plane(i)) for i in range(len(frame.strides))]
+    return [cupy.asarray(frame)]
+
+
+def host_arrays(frame):
+    if frame.format in ("NV12", "NV21", "I420", "YV12", "Y444"):
+        return [np.array(frame.plane(i)) for i in range(len(frame.strides))]
+    return [np.array(np.asarray(frame))]
+
+
+class Pixels:
+    """role "cuda": reads the frame with a CuPy kernel; role "cpu": with numpy. The
+    second of the two to see a pts compares them byte for byte; `out` gets the
+    counts at EOS."""
+
+    def __init__(self, key, role, out=None):
+        self.key, self.role, self.out = key, role, out
+        self.matched = 0
+
+    def process_frame(self, frame):
+        if self.role == "cuda":
+            assert frame.memory == "cuda", frame.memory
+            try:
+                np.asarray(frame)
+            except BufferError as e:
+                assert "cudadownload" in str(e), str(e)
+            else:
+                raise AssertionError("np.asarray(cuda_frame) did not raise")
+            cai = (frame.plane(0) if len(frame.strides) > 1 else frame).__cuda_array_interface__
+            assert cai["version"] == 3 and "stream" in cai, cai
+            assert cai["data"][1] == (not frame.writable), cai
+            planes = [cupy.asnumpy(XOR(a)) ^ 0x5A for a in device_arrays(frame)]
+        else:
+            assert frame.memory == "system", frame.memory
+            planes = host_arrays(frame)
+        seen = SEEN.setdefault(self.key, {"cuda": {}, "cpu": {}})
+        other = seen["cpu" if self.role == "cuda" else "cuda"].pop(frame.pts, None)
+        if other is None:
+            seen[self.role][frame.pts] = planes
+            return
+        assert len(other) == len(planes)
+        for i, (a, b) in enumerate(zip(planes, other)):
+            assert a.shape == b.shape, (i, a.shape, b.shape)
+            if not np.array_equal(a, b):
+                bad = int(np.count_nonzero(a != b))
+                raise AssertionError(f"pts {frame.pts} plane {i}: {bad} bytes differ")
+        self.matched += 1
+
+    def on_eos(self):
+        if self.out:
+            seen = SEEN.get(self.key, {"cuda": {}, "cpu": {}})
+            unmatched = len(seen["cuda"]) + len(seen["cpu"])
+            with open(self.out, "w") as f:
+                json.dump({"matched": self.matched, "unmatched": unmatched}, f)
+
+
+class Torch:
+    """PyTorch views of the frame (CAI and DLPack) are the CuPy view's memory, with
+    its shape and strides; a small convolution runs on them."""
+
+    def __init__(self, out):
+        import torch
+        self.torch, self.out, self.frames = torch, out, 0
+        self.weight = torch.ones((1, 1, 3, 3), device="cuda") / 9
+
+    def process_frame(self, frame):
+        torch = self.torch
+        views = [frame.plane(i) for i in range(len(frame.strides))] if len(frame.strides) > 1 else [frame]
+        for view in views:
+            c = cupy.asarray(view)
+            t = torch.as_tensor(view, device="cuda")
+            d = torch.from_dlpack(view)
+            assert view.__dlpack_device__() == (2, 0), view.__dlpack_device__()
+            for x in (t, d):
+                assert tuple(x.shape) == c.shape, (x.shape, c.shape)
+                assert tuple(s * x.element_size() for s in x.stride()) == c.strides, (x.stride(), c.strides)
+                assert x.data_ptr() == c.data.ptr, (x.data_ptr(), c.data.ptr)
+                assert x.dtype == torch.uint8
+            assert torch.equal(t, d)
+            assert bool((cupy.asarray(t) == c).all())
+        y = torch.as_tensor(views[0], device="cuda")
+        if y.dim() == 3:
+            y = y[..., 0]
+        blurred = torch.nn.functional.conv2d(y[None, None].float(), self.weight, padding=1)
+        assert blurred.shape[-2:] == y.shape
+        self.frames += 1
+
+    def on_eos(self):
+        with open(self.out, "w") as f:
+            json.dump({"frames": self.frames}, f)
+
+
+class Fill:
+    """A writable stage that sets every byte to `value` on the device."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def process_frame(self, frame):
+        assert frame.writable
+        cupy.asarray(frame)[:] = self.value
+
+
+class Expect:
+    """Every byte of every frame is `value`; counts frames into `out`."""
+
+    def __init__(self, value, out):
+        self.value, self.out, self.frames = value, out, 0
+
+    def process_frame(self, frame):
+        a = np.asarray(frame)
+        assert (a == self.value).all(), f"expected {self.value}, got {np.unique(a)[:8]}"
+        self.frames += 1
+
+    def on_eos(self):
+        with open(self.out, "w") as f:
+            json.dump({"frames": self.frames}, f)
+
+
+class ReadOnlyWriter:
+    """Writes into a read-only CUDA frame: the read-only check must catch it."""
+
+    def process_frame(self, frame):
+        cupy.asarray(frame)[:] = 0
+
+
+class Errors:
+    """The errors a stage gets for what a CUDA frame cannot do, into `out`."""
+
+    def __init__(self, out):
+        self.out, self.errors = out, {}
+
+    def process_frame(self, frame):
+        for name, call in (
+            ("asarray", lambda: np.asarray(frame)),
+            ("memoryview", lambda: memoryview(frame)),
+            ("dlpack_copy", lambda: frame.__dlpack__(copy=True)),
+            ("dlpack_device", lambda: frame.__dlpack__(dl_device=(1, 0))),
+            ("planar_cai", lambda: frame.__cuda_array_interface__),
+        ):
+            try:
+                call()
+            except Exception as e:
+                self.errors[name] = f"{type(e).__name__}: {e}"
+            else:
+                self.errors[name] = None
+
+    def on_eos(self):
+        with open(self.out, "w") as f:
+            json.dump(self.errors, f)
+"#;
+
+/// Runs `description` to EOS; the first ERROR's text, if any.
+fn run(description: &str) -> Result<(), String> {
+    let pipeline = gst::parse::launch(description)
+        .unwrap_or_else(|e| panic!("{description}: {e}"))
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let message = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(120),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    pipeline.set_state(gst::State::Null).unwrap();
+    match message.as_ref().map(|m| m.view()) {
+        Some(gst::MessageView::Eos(_)) => Ok(()),
+        Some(gst::MessageView::Error(e)) => Err(format!(
+            "{} ({})",
+            e.error(),
+            e.debug().map(|d| d.to_string()).unwrap_or_default()
+        )),
+        _ => Err("no EOS within 120 s".into()),
+    }
+}
+
+fn read_json(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn out_file(name: &str) -> PathBuf {
+    let path = scratch_dir().join(format!("{name}.json"));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// `cudaupload` frames, RGBA, BGRx, NV12 and I420, each read by a CuPy kernel on the
+/// device, match the same frame read by numpy before the upload, byte for byte;
+/// with 1 worker and with 3.
+#[test]
+fn cupy_reads_uploaded_pixels_exactly() {
+    if !cuda_host("cupy_reads_uploaded_pixels_exactly") {
+        return;
+    }
+    let module = stages();
+    for format in ["RGBA", "BGRx", "NV12", "I420"] {
+        for workers in [1, 3] {
+            let key = format!("upload-{format}-{workers}");
+            let out = out_file(&key);
+            let result = run(&format!(
+                "videotestsrc num-buffers=20 pattern=ball ! video/x-raw,format={format},width=638,height=362 \
+                 ! savantpyfunc module={module} class-name=Pixels kwargs=\"{{key: {key}, role: cpu}}\" \
+                 ! cudaupload ! video/x-raw(memory:CUDAMemory) \
+                 ! savantpyfunc workers={workers} module={module} class-name=Pixels \
+                   kwargs=\"{{key: {key}, role: cuda, out: {}}}\" \
+                 ! fakesink",
+                out.display()
+            ));
+            assert_eq!(result, Ok(()), "{format}, {workers} workers");
+            assert_eq!(
+                read_json(&out),
+                r#"{"matched": 20, "unmatched": 0}"#,
+                "{format}, {workers} workers"
+            );
+        }
+    }
+}
+
+/// The H.264 clip the decoder tests use: `SAVANT_TEST_H264`, else made from
+/// opencv-doc's Megamind.avi at 1080p with openh264enc where that is installed.
+fn h264_clip() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("SAVANT_TEST_H264") {
+        return Some(path.into());
+    }
+    let path = scratch_dir().join("megamind-1080p.h264");
+    if path.exists() {
+        return Some(path);
+    }
+    let source = "/usr/share/doc/opencv-doc/examples/data/Megamind.avi";
+    if !std::path::Path::new(source).exists() || gst::ElementFactory::find("openh264enc").is_none()
+    {
+        return None;
+    }
+    run(&format!(
+        "filesrc location={source} ! decodebin ! videoconvert ! videoscale \
+         ! video/x-raw,format=I420,width=1920,height=1080 ! identity eos-after=48 \
+         ! openh264enc ! h264parse ! video/x-h264,stream-format=byte-stream \
+         ! filesink location={}",
+        path.display()
+    ))
+    .ok()?;
+    Some(path)
+}
+
+/// Real video decoded on the GPU: nvh264dec's NV12 frames, read in place by a CuPy
+/// kernel, match what cudadownload gives numpy, byte for byte. The decoder got the
+/// primary context from savantpyfunc (CuPy could not read its memory otherwise).
+#[test]
+fn cupy_reads_decoder_pixels_exactly() {
+    if !cuda_host("cupy_reads_decoder_pixels_exactly") {
+        return;
+    }
+    if gst::ElementFactory::find("nvh264dec").is_none() {
+        eprintln!("cupy_reads_decoder_pixels_exactly: skipped: no nvh264dec (no NVDEC)");
+        return;
+    }
+    let Some(clip) = h264_clip() else {
+        eprintln!(
+            "cupy_reads_decoder_pixels_exactly: skipped: no H.264 clip (set SAVANT_TEST_H264)"
+        );
+        return;
+    };
+    let module = stages();
+    let out = out_file("decoder");
+    let result = run(&format!(
+        "filesrc location={} ! h264parse ! nvh264dec ! video/x-raw(memory:CUDAMemory),format=NV12 \
+         ! savantpyfunc module={module} class-name=Pixels kwargs=\"{{key: decoder, role: cuda}}\" \
+         ! cudadownload ! video/x-raw,format=NV12 \
+         ! savantpyfunc module={module} class-name=Pixels \
+           kwargs=\"{{key: decoder, role: cpu, out: {}}}\" \
+         ! fakesink",
+        clip.display(),
+        out.display()
+    ));
+    assert_eq!(result, Ok(()));
+    let counts = read_json(&out);
+    eprintln!("decoder frames: {counts}");
+    assert!(
+        counts.ends_with(r#""unmatched": 0}"#) && !counts.contains(r#""matched": 0,"#),
+        "{counts}"
+    );
+}
+
+/// PyTorch: torch.as_tensor(frame, device="cuda") and torch.from_dlpack(frame), on
+/// frames and planes, are the CuPy view's memory with its shape and strides.
+#[test]
+fn torch_views_are_zero_copy() {
+    if !cuda_host("torch_views_are_zero_copy") {
+        return;
+    }
+    let module = stages();
+    for format in ["RGBA", "NV12"] {
+        let out = out_file(&format!("torch-{format}"));
+        let result = run(&format!(
+            "videotestsrc num-buffers=10 ! video/x-raw,format={format},width=320,height=240 \
+             ! cudaupload ! savantpyfunc module={module} class-name=Torch kwargs=\"{{out: {}}}\" \
+             ! fakesink",
+            out.display()
+        ));
+        assert_eq!(result, Ok(()), "{format}");
+        assert_eq!(read_json(&out), r#"{"frames": 10}"#, "{format}");
+    }
+}
+
+/// writable=true after a tee: the stage writes into its own copy of the device
+/// memory, and the other branch still sees the original pixels.
+#[test]
+fn writable_cuda_frame_after_tee_is_copied() {
+    if !cuda_host("writable_cuda_frame_after_tee_is_copied") {
+        return;
+    }
+    let module = stages();
+    let (written, untouched) = (out_file("written"), out_file("untouched"));
+    let result = run(&format!(
+        "videotestsrc num-buffers=12 pattern=solid-color foreground-color=0xff282828 \
+         ! video/x-raw,format=RGBA,width=64,height=48 ! cudaupload ! tee name=t \
+         t. ! queue ! savantpyfunc writable=true module={module} class-name=Fill kwargs=\"{{value: 7}}\" \
+            ! cudadownload ! savantpyfunc module={module} class-name=Expect kwargs=\"{{value: 7, out: {}}}\" ! fakesink \
+         t. ! queue ! cudadownload ! savantpyfunc module={module} class-name=Expect \
+            kwargs=\"{{value: 40, out: {}}}\" ! fakesink",
+        written.display(),
+        untouched.display()
+    ));
+    assert_eq!(result, Ok(()));
+    assert_eq!(read_json(&written), r#"{"frames": 12}"#);
+    assert_eq!(read_json(&untouched), r#"{"frames": 12}"#);
+}
+
+/// A read-only stage that writes into a CUDA frame is caught, as on the CPU.
+#[test]
+fn readonly_check_catches_device_writes() {
+    if !cuda_host("readonly_check_catches_device_writes") {
+        return;
+    }
+    let module = stages();
+    let result = run(&format!(
+        "videotestsrc num-buffers=4 ! video/x-raw,format=RGBA,width=64,height=48 ! cudaupload \
+         ! savantpyfunc verify-readonly=every-frame module={module} class-name=ReadOnlyWriter \
+         ! fakesink"
+    ));
+    let error = result.expect_err("the write went unnoticed");
+    assert!(
+        error.contains("wrote into the pixels of a read-only frame"),
+        "{error}"
+    );
+}
+
+/// What a CUDA frame refuses, it refuses with a message that says what to do.
+#[test]
+fn cuda_frame_errors_say_what_to_do() {
+    if !cuda_host("cuda_frame_errors_say_what_to_do") {
+        return;
+    }
+    let module = stages();
+    let out = out_file("errors");
+    let result = run(&format!(
+        "videotestsrc num-buffers=1 ! video/x-raw,format=NV12,width=64,height=48 ! cudaupload \
+         ! savantpyfunc module={module} class-name=Errors kwargs=\"{{out: {}}}\" ! fakesink",
+        out.display()
+    ));
+    assert_eq!(result, Ok(()));
+    let errors = read_json(&out);
+    eprintln!("{errors}");
+    for expected in [
+        r#""asarray": "BufferError: the frame is in CUDA device memory"#,
+        r#""memoryview": "BufferError: the frame is in CUDA device memory"#,
+        r#""dlpack_copy": "BufferError: savant_gst frames are exported without copying"#,
+        r#""dlpack_device": "BufferError: the frame is on CUDA device 0, not on DLPack device [1, 0]"#,
+        r#""planar_cai": "BufferError: NV12 is planar: use frame.plane(i)"#,
+    ] {
+        assert!(errors.contains(expected), "{expected} not in {errors}");
+    }
+}
+
+/// Crafted: caps say CUDA memory, the buffer holds system memory. A clear stream
+/// error, no crash, no device access.
+#[test]
+fn system_memory_under_cuda_caps_is_an_error() {
+    if !cuda_host("system_memory_under_cuda_caps_is_an_error") {
+        return;
+    }
+    let module = stages();
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src format=time \
+         ! savantpyfunc module={module} class-name=Errors kwargs=\"{{out: /dev/null}}\" ! fakesink"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_caps(Some(
+        &"video/x-raw(memory:CUDAMemory),format=RGBA,width=16,height=16,framerate=30/1"
+            .parse::<gst::Caps>()
+            .unwrap(),
+    ));
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut buffer = gst::Buffer::with_size(16 * 16 * 4).unwrap();
+    buffer.get_mut().unwrap().set_pts(gst::ClockTime::ZERO);
+    let _ = src.push_buffer(buffer);
+    let _ = src.end_of_stream();
+    let message = pipeline.bus().unwrap().timed_pop_filtered(
+        gst::ClockTime::from_seconds(30),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    pipeline.set_state(gst::State::Null).unwrap();
+    let Some(gst::MessageView::Error(e)) = message.as_ref().map(|m| m.view()) else {
+        panic!("no ERROR for system memory under CUDA caps: {message:?}");
+    };
+    let text = format!("{} {:?}", e.error(), e.debug());
+    assert!(
+        text.contains("caps say memory:CUDAMemory but the buffer holds memory of allocator"),
+        "{text}"
+    );
+}
+
+/// savantqueue holds CUDA frames and says so: its GPU byte figures are the frames'
+/// device memory.
+#[test]
+fn savantqueue_counts_gpu_bytes() {
+    if !cuda_host("savantqueue_counts_gpu_bytes") {
+        return;
+    }
+    let pipeline = gst::parse::launch(
+        "videotestsrc num-buffers=30 ! video/x-raw,format=RGBA,width=320,height=240 ! cudaupload \
+         ! savantqueue name=q length=10 mode=always ! identity sleep-time=20000 ! fakesink sync=false",
+    )
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let message = pipeline.bus().unwrap().timed_pop_filtered(
+        gst::ClockTime::from_seconds(60),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    assert!(
+        matches!(message.as_ref().map(|m| m.view()), Some(gst::MessageView::Eos(_))),
+        "{message:?}"
+    );
+    let stats = pipeline
+        .by_name("q")
+        .unwrap()
+        .property::<gst::Structure>("stats");
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_eq!(stats.get::<&str>("memory").unwrap(), "cuda", "{stats}");
+    let frame = 320 * 240 * 4;
+    assert!(
+        stats.get::<u64>("max-level-gpu-bytes").unwrap() >= 5 * frame,
+        "{stats}"
+    );
+    assert_eq!(
+        stats.get::<u64>("capacity-gpu-bytes").unwrap(),
+        10 * frame,
+        "{stats}"
+    );
+}

@@ -1,0 +1,194 @@
+//! CUDA caps where no GPU is needed: which elements take
+//! `video/x-raw(memory:CUDAMemory)`, what savantpyfunc does with such caps where CUDA
+//! is missing, and how savantqueue counts frames of those caps. (With a GPU:
+//! tests/cuda.rs.)
+
+mod common;
+
+use gst::prelude::*;
+
+const CUDA_RGBA: &str = "video/x-raw(memory:CUDAMemory),format=RGBA,width=32,height=16,framerate=30/1";
+
+fn sink_template(element: &str) -> gst::Caps {
+    common::init();
+    gst::ElementFactory::make(element)
+        .build()
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .pad_template_caps()
+}
+
+#[test]
+fn savantpyfunc_takes_cuda_memory_after_system_memory() {
+    let caps = sink_template("savantpyfunc");
+    assert_eq!(caps.size(), 2, "{caps}");
+    assert!(!caps.features(0).unwrap().contains("memory:CUDAMemory"), "{caps}");
+    assert!(caps.features(1).unwrap().contains("memory:CUDAMemory"), "{caps}");
+    for format in ["RGBA", "BGRx", "NV12", "I420"] {
+        let wanted: gst::Caps = format!(
+            "video/x-raw(memory:CUDAMemory),format={format},width=64,height=64,framerate=30/1"
+        )
+        .parse()
+        .unwrap();
+        assert!(wanted.is_subset(&caps), "{format} in CUDA memory not in {caps}");
+    }
+}
+
+#[test]
+fn savantdrawfunc_refuses_cuda_memory() {
+    let caps = sink_template("savantdrawfunc");
+    let cuda: gst::Caps = CUDA_RGBA.parse().unwrap();
+    assert!(!caps.can_intersect(&cuda), "{caps}");
+    let element = gst::ElementFactory::make("savantdrawfunc").build().unwrap();
+    let mut query = gst::query::AcceptCaps::new(&cuda);
+    assert!(element.static_pad("sink").unwrap().query(&mut query));
+    assert!(!query.result(), "savantdrawfunc accepted {cuda}");
+}
+
+/// The formats property narrows both memories alike.
+#[test]
+fn formats_property_narrows_cuda_caps_too() {
+    common::init();
+    let element = gst::ElementFactory::make("savantpyfunc")
+        .property("module", common::module("cuda_formats_stage", "def process_frame(frame):\n    pass\n"))
+        .property("formats", "NV12")
+        .build()
+        .unwrap();
+    element.set_state(gst::State::Paused).unwrap();
+    let caps = element.static_pad("sink").unwrap().query_caps(None);
+    element.set_state(gst::State::Null).unwrap();
+    assert_eq!(caps.size(), 2, "{caps}");
+    for (i, s) in caps.iter().enumerate() {
+        assert_eq!(s.get::<&str>("format").ok(), Some("NV12"), "structure {i} of {caps}");
+    }
+}
+
+fn appsrc_pipeline(tail: &str) -> (gst::Pipeline, gst_app::AppSrc) {
+    common::init();
+    let pipeline = gst::parse::launch(&format!("appsrc name=src format=time ! {tail}"))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_caps(Some(&CUDA_RGBA.parse::<gst::Caps>().unwrap()));
+    (pipeline, src)
+}
+
+/// Pushes `frames` system-memory RGBA buffers under CUDA caps, then EOS; the bus's
+/// EOS or ERROR and the WARNINGs before it.
+fn push_frames(
+    pipeline: &gst::Pipeline,
+    src: &gst_app::AppSrc,
+    frames: u64,
+) -> (Option<gst::Message>, Vec<String>) {
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for i in 0..frames {
+        let mut buffer = gst::Buffer::with_size(32 * 16 * 4).unwrap();
+        buffer
+            .get_mut()
+            .unwrap()
+            .set_pts(gst::ClockTime::from_mseconds(33 * i));
+        if src.push_buffer(buffer).is_err() {
+            break;
+        }
+    }
+    let _ = src.end_of_stream();
+    let bus = pipeline.bus().unwrap();
+    let mut warnings = Vec::new();
+    let end = loop {
+        let Some(message) = bus.timed_pop(gst::ClockTime::from_seconds(30)) else {
+            break None;
+        };
+        match message.view() {
+            gst::MessageView::Eos(_) | gst::MessageView::Error(_) => break Some(message),
+            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
+            _ => {}
+        }
+    };
+    (end, warnings)
+}
+
+/// Without a GPU, CUDA caps are a negotiation error that says so; nothing crashes
+/// and no buffer reaches Python.
+#[test]
+fn cuda_caps_without_cuda_are_a_clear_error() {
+    common::init();
+    if gst::ElementFactory::find("cudaupload").is_some() {
+        eprintln!("cuda_caps_without_cuda_are_a_clear_error: skipped: this host has CUDA");
+        return;
+    }
+    let stage = common::module(
+        "cuda_unreached_stage",
+        "def process_frame(frame):\n    raise RuntimeError('a frame reached Python')\n",
+    );
+    let (pipeline, src) = appsrc_pipeline(&format!("savantpyfunc module={stage} ! fakesink"));
+    let (end, _) = push_frames(&pipeline, &src, 3);
+    pipeline.set_state(gst::State::Null).unwrap();
+    let Some(gst::MessageView::Error(e)) = end.as_ref().map(|m| m.view()) else {
+        panic!("expected an ERROR, got {end:?}");
+    };
+    let text = e.error().to_string();
+    assert!(text.contains("need CUDA, which is not available here"), "{text}");
+    assert!(!text.contains("a frame reached Python"), "{text}");
+}
+
+/// Without CUDA, savantpyfunc leaves a CUDA context query unanswered (the asking
+/// element then makes its own context, as without savantpyfunc).
+#[test]
+fn cuda_context_query_without_cuda_is_not_answered() {
+    common::init();
+    if gst::ElementFactory::find("cudaupload").is_some() {
+        eprintln!("cuda_context_query_without_cuda_is_not_answered: skipped: this host has CUDA");
+        return;
+    }
+    let element = gst::ElementFactory::make("savantpyfunc").build().unwrap();
+    for pad in ["sink", "src"] {
+        let mut query = gst::query::Context::new("gst.cuda.context");
+        assert!(!element.static_pad(pad).unwrap().query(&mut query));
+        assert!(query.context().is_none());
+    }
+}
+
+/// Frames of CUDA caps are GPU memory to savantqueue: stats and gpu-memory-budget
+/// count them apart from system memory (memory-budget does not apply to them).
+#[test]
+fn savantqueue_counts_cuda_frames_as_gpu_memory() {
+    let (pipeline, src) = appsrc_pipeline(
+        "savantqueue name=q length=4 memory-budget=1 gpu-memory-budget=5000 mode=always \
+         ! identity sleep-time=2000 ! fakesink sync=false",
+    );
+    let (end, warnings) = push_frames(&pipeline, &src, 12);
+    assert!(
+        matches!(end.as_ref().map(|m| m.view()), Some(gst::MessageView::Eos(_))),
+        "{end:?}"
+    );
+    let stats = pipeline
+        .by_name("q")
+        .unwrap()
+        .property::<gst::Structure>("stats");
+    pipeline.set_state(gst::State::Null).unwrap();
+    let frame = 32 * 16 * 4u64;
+    assert_eq!(stats.get::<&str>("memory").unwrap(), "cuda", "{stats}");
+    assert_eq!(stats.get::<u64>("capacity-gpu-bytes").unwrap(), 4 * frame, "{stats}");
+    assert_eq!(stats.get::<u64>("capacity-bytes").unwrap(), 4 * frame, "{stats}");
+    let max_gpu = stats.get::<u64>("max-level-gpu-bytes").unwrap();
+    assert!(max_gpu >= frame && max_gpu <= 4 * frame, "{stats}");
+    assert_eq!(
+        max_gpu,
+        stats.get::<u64>("max-level-bytes").unwrap(),
+        "{stats}"
+    );
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains(&format!(
+            "may hold {} bytes of GPU memory (4 x 32x16 RGBA frames), over its gpu-memory-budget of 5000 bytes",
+            4 * frame
+        )),
+        "{warnings:?}"
+    );
+}
