@@ -2,8 +2,9 @@
 # Packs what a GPU host without GStreamer or a Rust toolchain needs to run the
 # plugin into one folder (default .gpu/): libgstsavant.so built for that host's
 # Python (default 3.12, as on Ubuntu 24.04), the GStreamer 1.22 runtime from Debian
-# 12's packages (core, base, good, bad with nvcodec, tools), the stages the tests
-# use, and scripts/gpu-test.sh. Run on Debian 12 as root (apt-get download).
+# 12's packages (core, base, good, bad with nvcodec, tools), the CUDA tests and
+# benchmark (tests/cuda.rs, benches/cuda.rs) with their stages and an H.264 clip, and
+# scripts/gpu-test.sh. Run on Debian 12 as root (apt-get download).
 #
 #   ./scripts/gpu-bundle.sh [DIR]
 #
@@ -43,6 +44,26 @@ PYO3_CONFIG_FILE="$stub/pyo3.cfg" CARGO_TARGET_DIR=target/gpu \
 # has none of its symbols, so --as-needed would drop it.
 readelf -d target/gpu/release/libgstsavant.so | grep -q "NEEDED.*$SAVANT_TARGET_PYTHON_SONAME"
 cp target/gpu/release/libgstsavant.so "$out/plugin/"
+
+# The CUDA tests and benchmark: GStreamer's API only (no libpython), so the binaries
+# built here run there; they load the plugin from SAVANT_PLUGIN_DIR.
+mkdir -p "$out/bin" "$out/stages" "$out/data"
+executable() { # cargo arguments... -> the path of the one executable built
+    cargo test --no-run --message-format=json "$@" 2>/dev/null \
+        | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1
+}
+strip -o "$out/bin/cuda-tests" "$(executable --test cuda)"
+strip -o "$out/bin/cuda-bench" "$(executable --bench cuda)"
+cp benches/stages/cuda.py "$out/stages/"
+# Real video for nvh264dec: opencv-doc's Megamind.avi (720x528), scaled to 1080p and
+# encoded with openh264 (gst-plugins-bad), 240 frames.
+clip="$out/data/megamind-1080p.h264"
+if [ ! -s "$clip" ]; then
+    gst-launch-1.0 -q filesrc location=/usr/share/doc/opencv-doc/examples/data/Megamind.avi \
+        ! decodebin ! videoconvert ! videoscale ! video/x-raw,format=I420,width=1920,height=1080 \
+        ! identity eos-after=240 ! openh264enc bitrate=4000000 ! h264parse \
+        ! video/x-h264,stream-format=byte-stream ! filesink location="$clip"
+fi
 
 packages="libgstreamer1.0-0 libgstreamer-plugins-base1.0-0 libgstreamer-plugins-bad1.0-0 \
 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools \

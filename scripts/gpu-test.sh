@@ -2,10 +2,11 @@
 # Runs on a GPU host (no GStreamer, no Rust) from a folder made by gpu-bundle.sh:
 # unpacks Debian 12's GStreamer into /tmp/savant-gst, then checks that the plugin
 # loads for the host's Python, runs a numpy stage, that nvcodec's CUDA elements load,
-# and runs a CuPy stage behind cudaupload ! cudadownload. Without a GPU the CUDA
-# part is skipped with a message.
+# then the CUDA tests (tests/cuda.rs) and the CUDA benchmark (benches/cuda.rs,
+# unless --no-bench). Without a GPU the CUDA part is skipped with a message.
 #
-#   VIRTUAL_ENV=/opt/torch/.venv ./gpu-test.sh      (a venv with numpy, CuPy)
+#   VIRTUAL_ENV=/opt/torch/.venv ./gpu-test.sh [--no-bench]   (a venv with numpy,
+#                                                              CuPy and PyTorch)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root=/tmp/savant-gst
@@ -58,19 +59,26 @@ if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
 fi
 nvidia-smi -L
 gst-inspect-1.0 cudaupload | grep -E "Long-name" 
-cat >"$stages/cupy_stage.py" <<'PY'
-import numpy as np
+gst-inspect-1.0 nvh264dec | grep -E "Long-name" || echo "no nvh264dec (no NVDEC)"
+# A CUDA frame straight from gst-launch, as a user would run it.
+cat >"$stages/cuda_launch.py" <<'PY'
 import cupy
-class Check:
-    frames = 0
-    def process_frame(self, frame):
-        host = np.asarray(frame)
-        device = cupy.asarray(host)
-        assert int(device.sum()) == int(host.sum(dtype=np.uint64))
-        Check.frames += 1
-    def on_eos(self):
-        print(f"cupy stage: {Check.frames} frames matched on the GPU", flush=True)
+def process_frame(frame):
+    assert frame.memory == "cuda"
+    assert int(cupy.asarray(frame)[..., 3].min()) == 255
 PY
 gst-launch-1.0 -q videotestsrc num-buffers=30 \
-    ! video/x-raw,format=RGBA,width=640,height=480 ! cudaupload ! cudadownload \
-    ! savantpyfunc module="$stages/cupy_stage.py" class-name=Check ! fakesink
+    ! video/x-raw,format=RGBA,width=640,height=480 ! cudaupload \
+    ! "video/x-raw(memory:CUDAMemory)" ! savantpyfunc module="$stages/cuda_launch.py" \
+    ! cudadownload ! fakesink
+echo "gst-launch with a CUDA frame stage: ok"
+
+# tests/cuda.rs and benches/cuda.rs, built on Debian 12 by gpu-bundle.sh.
+export SAVANT_PLUGIN_DIR="$here/plugin" SAVANT_BENCH_STAGES="$here/stages"
+export SAVANT_TEST_H264="$here/data/megamind-1080p.h264"
+echo "== CUDA tests"
+"$here/bin/cuda-tests" --test-threads=1 --nocapture
+if [ "${1:-}" != "--no-bench" ]; then
+    echo "== CUDA benchmark"
+    "$here/bin/cuda-bench"
+fi
