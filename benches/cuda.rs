@@ -33,7 +33,7 @@ fn stages() -> String {
     let path = std::env::var_os("SAVANT_BENCH_STAGES")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/stages"))
-        .join("cuda.py");
+        .join("gpu_frames.py");
     assert!(path.exists(), "{} missing", path.display());
     path.display().to_string()
 }
@@ -157,7 +157,7 @@ fn main() {
         );
         let round_trip = fps(
             &clip,
-            &format!("! {download} ! {} ! cudaupload", stage(trip)),
+            &format!("! {download} ! {} ! cudaupload ! {cuda}", stage(trip)),
             short,
             long,
             rounds,

@@ -54,7 +54,7 @@ executable() { # cargo arguments... -> the path of the one executable built
 }
 strip -o "$out/bin/cuda-tests" "$(executable --test cuda)"
 strip -o "$out/bin/cuda-bench" "$(executable --bench cuda)"
-cp benches/stages/cuda.py "$out/stages/"
+cp benches/stages/gpu_frames.py "$out/stages/"
 # Real video for nvh264dec: opencv-doc's Megamind.avi (720x528), scaled to 1080p and
 # encoded with openh264 (gst-plugins-bad), 240 frames.
 clip="$out/data/megamind-1080p.h264"

@@ -86,7 +86,6 @@ class Pixels:
 
     def __init__(self, key, role, out=None):
         self.key, self.role, self.out = key, role, out
-        self.matched = 0
 
     def process_frame(self, frame):
         if self.role == "cuda":
@@ -99,12 +98,14 @@ class Pixels:
                 raise AssertionError("np.asarray(cuda_frame) did not raise")
             cai = (frame.plane(0) if len(frame.strides) > 1 else frame).__cuda_array_interface__
             assert cai["version"] == 3 and "stream" in cai, cai
-            assert cai["data"][1] == (not frame.writable), cai
+            # Never read-only: PyTorch refuses such views (the read-only check
+            # catches writes instead).
+            assert cai["data"][1] is False, cai
             planes = [cupy.asnumpy(XOR(a)) ^ 0x5A for a in device_arrays(frame)]
         else:
             assert frame.memory == "system", frame.memory
             planes = host_arrays(frame)
-        seen = SEEN.setdefault(self.key, {"cuda": {}, "cpu": {}})
+        seen = SEEN.setdefault(self.key, {"cuda": {}, "cpu": {}, "matched": 0})
         other = seen["cpu" if self.role == "cuda" else "cuda"].pop(frame.pts, None)
         if other is None:
             seen[self.role][frame.pts] = planes
@@ -115,14 +116,15 @@ class Pixels:
             if not np.array_equal(a, b):
                 bad = int(np.count_nonzero(a != b))
                 raise AssertionError(f"pts {frame.pts} plane {i}: {bad} bytes differ")
-        self.matched += 1
+        # Instances of several workers share the count (the GIL orders them).
+        seen["matched"] += 1
 
     def on_eos(self):
         if self.out:
-            seen = SEEN.get(self.key, {"cuda": {}, "cpu": {}})
+            seen = SEEN.get(self.key, {"cuda": {}, "cpu": {}, "matched": 0})
             unmatched = len(seen["cuda"]) + len(seen["cpu"])
             with open(self.out, "w") as f:
-                json.dump({"matched": self.matched, "unmatched": unmatched}, f)
+                json.dump({"matched": seen["matched"], "unmatched": unmatched}, f)
 
 
 class Torch:
@@ -205,8 +207,8 @@ class Errors:
         for name, call in (
             ("asarray", lambda: np.asarray(frame)),
             ("memoryview", lambda: memoryview(frame)),
-            ("dlpack_copy", lambda: frame.__dlpack__(copy=True)),
-            ("dlpack_device", lambda: frame.__dlpack__(dl_device=(1, 0))),
+            ("dlpack_copy", lambda: frame.plane(0).__dlpack__(copy=True)),
+            ("dlpack_device", lambda: frame.plane(0).__dlpack__(dl_device=(1, 0))),
             ("planar_cai", lambda: frame.__cuda_array_interface__),
         ):
             try:
@@ -314,7 +316,7 @@ fn h264_clip() -> Option<PathBuf> {
 }
 
 /// Real video decoded on the GPU: nvh264dec's NV12 frames, read in place by a CuPy
-/// kernel, match what cudadownload gives numpy, byte for byte. The decoder got the
+/// kernel, match what cudadownload ! video/x-raw gives numpy, byte for byte. The decoder got the
 /// primary context from savantpyfunc (CuPy could not read its memory otherwise).
 #[test]
 fn cupy_reads_decoder_pixels_exactly() {
@@ -364,7 +366,7 @@ fn torch_views_are_zero_copy() {
         let out = out_file(&format!("torch-{format}"));
         let result = run(&format!(
             "videotestsrc num-buffers=10 ! video/x-raw,format={format},width=320,height=240 \
-             ! cudaupload ! savantpyfunc module={module} class-name=Torch kwargs=\"{{out: {}}}\" \
+             ! cudaupload ! video/x-raw(memory:CUDAMemory) ! savantpyfunc module={module} class-name=Torch kwargs=\"{{out: {}}}\" \
              ! fakesink",
             out.display()
         ));
@@ -383,11 +385,11 @@ fn writable_cuda_frame_after_tee_is_copied() {
     let module = stages();
     let (written, untouched) = (out_file("written"), out_file("untouched"));
     let result = run(&format!(
-        "videotestsrc num-buffers=12 pattern=solid-color foreground-color=0xff282828 \
-         ! video/x-raw,format=RGBA,width=64,height=48 ! cudaupload ! tee name=t \
+        "videotestsrc num-buffers=12 pattern=solid-color foreground-color=0x28282828 \
+         ! video/x-raw,format=RGBA,width=64,height=48 ! cudaupload ! video/x-raw(memory:CUDAMemory) ! tee name=t \
          t. ! queue ! savantpyfunc writable=true module={module} class-name=Fill kwargs=\"{{value: 7}}\" \
-            ! cudadownload ! savantpyfunc module={module} class-name=Expect kwargs=\"{{value: 7, out: {}}}\" ! fakesink \
-         t. ! queue ! cudadownload ! savantpyfunc module={module} class-name=Expect \
+            ! cudadownload ! video/x-raw ! savantpyfunc module={module} class-name=Expect kwargs=\"{{value: 7, out: {}}}\" ! fakesink \
+         t. ! queue ! cudadownload ! video/x-raw ! savantpyfunc module={module} class-name=Expect \
             kwargs=\"{{value: 40, out: {}}}\" ! fakesink",
         written.display(),
         untouched.display()
@@ -405,7 +407,7 @@ fn readonly_check_catches_device_writes() {
     }
     let module = stages();
     let result = run(&format!(
-        "videotestsrc num-buffers=4 ! video/x-raw,format=RGBA,width=64,height=48 ! cudaupload \
+        "videotestsrc num-buffers=4 ! video/x-raw,format=RGBA,width=64,height=48 ! cudaupload ! video/x-raw(memory:CUDAMemory) \
          ! savantpyfunc verify-readonly=every-frame module={module} class-name=ReadOnlyWriter \
          ! fakesink"
     ));
@@ -425,7 +427,7 @@ fn cuda_frame_errors_say_what_to_do() {
     let module = stages();
     let out = out_file("errors");
     let result = run(&format!(
-        "videotestsrc num-buffers=1 ! video/x-raw,format=NV12,width=64,height=48 ! cudaupload \
+        "videotestsrc num-buffers=1 ! video/x-raw,format=NV12,width=64,height=48 ! cudaupload ! video/x-raw(memory:CUDAMemory) \
          ! savantpyfunc module={module} class-name=Errors kwargs=\"{{out: {}}}\" ! fakesink",
         out.display()
     ));
@@ -496,7 +498,7 @@ fn savantqueue_counts_gpu_bytes() {
         return;
     }
     let pipeline = gst::parse::launch(
-        "videotestsrc num-buffers=30 ! video/x-raw,format=RGBA,width=320,height=240 ! cudaupload \
+        "videotestsrc num-buffers=30 ! video/x-raw,format=RGBA,width=320,height=240 ! cudaupload ! video/x-raw(memory:CUDAMemory) \
          ! savantqueue name=q length=10 mode=always ! identity sleep-time=20000 ! fakesink sync=false",
     )
     .unwrap()

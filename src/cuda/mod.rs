@@ -194,10 +194,17 @@ pub struct DeviceMemory {
     pub in_primary_context: bool,
 }
 
-/// Checks that `memory` is GStreamer CUDA memory and waits for the work its
-/// producer queued on it (GStreamer 1.24+ orders memory on a stream; 1.22 elements
-/// synchronize before pushing). Call before handing the device pointer to Python.
-pub fn prepare(memory: &gst::MemoryRef) -> Result<DeviceMemory, String> {
+/// A buffer under `memory:CUDAMemory` caps holds exactly one GStreamer CUDA memory
+/// (several would be merged into a system-memory copy when mapped); anything else is
+/// a buffer whose caps lie, refused before Python sees it.
+pub fn check_buffer(buffer: &gst::BufferRef) -> Result<(), String> {
+    if buffer.n_memory() != 1 {
+        return Err(format!(
+            "caps say memory:CUDAMemory but the buffer has {} memories (expected one)",
+            buffer.n_memory()
+        ));
+    }
+    let memory = buffer.peek_memory(0);
     if !memory.is_type(CUDA_MEMORY_TYPE) {
         return Err(format!(
             "caps say memory:CUDAMemory but the buffer holds memory of allocator {}",
@@ -206,6 +213,16 @@ pub fn prepare(memory: &gst::MemoryRef) -> Result<DeviceMemory, String> {
                 .map(|a| a.name().to_string())
                 .unwrap_or_else(|| "none".into())
         ));
+    }
+    Ok(())
+}
+
+/// Checks that `memory` is GStreamer CUDA memory and waits for the work its
+/// producer queued on it (GStreamer 1.24+ orders memory on a stream; 1.22 elements
+/// synchronize before pushing). Call before handing the device pointer to Python.
+pub fn prepare(memory: &gst::MemoryRef) -> Result<DeviceMemory, String> {
+    if !memory.is_type(CUDA_MEMORY_TYPE) {
+        return Err("not a CUDA memory".into());
     }
     let symbols = symbols()?;
     let raw = memory.as_ptr() as *mut gst::ffi::GstMemory;

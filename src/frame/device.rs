@@ -7,6 +7,13 @@
 //! The memory is ready when Python sees it: the producer's stream was waited on
 //! when the frame was mapped (`cuda::prepare`). What Python queues on it is waited
 //! for after the call, before the buffer goes downstream (`cuda::finish_device_work`).
+//!
+//! Views of read-only frames are not marked read-only: device memory has no
+//! read-only mapping to enforce it, CuPy ignores the mark, and PyTorch refuses views
+//! that carry it (`torch.as_tensor`: "the read only flag is not supported"). A
+//! read-only stage's device writes are caught as its CPU writes through OpenCV are:
+//! by the read-only check (`verify-readonly`), which hashes the planes (copied to the
+//! host) before and after the call.
 
 use std::ffi::{c_void, CStr};
 
@@ -22,8 +29,6 @@ use super::ArrayView;
 const DL_CUDA: i32 = 2;
 /// DLPack's unsigned integer type code (`kDLUInt`).
 const DL_UINT: u8 = 1;
-/// `DLPACK_FLAG_BITMASK_READ_ONLY` of a versioned tensor.
-const DL_READ_ONLY: u64 = 1;
 
 const LEGACY_NAME: &CStr = c"dltensor";
 const VERSIONED_NAME: &CStr = c"dltensor_versioned";
@@ -109,7 +114,8 @@ pub fn cuda_array_interface<'py>(
     dict.set_item("shape", PyTuple::new(py, &view.shape[..view.ndim as usize])?)?;
     dict.set_item("typestr", if view.item_size == 2 { "<u2" } else { "|u1" })?;
     let address = mapping.data() as usize + view.offset;
-    dict.set_item("data", (address, !mapping.writable()))?;
+    // Never marked read-only (see the module comment).
+    dict.set_item("data", (address, false))?;
     if view.is_c_contiguous() {
         dict.set_item("strides", py.None())?;
     } else {
@@ -173,8 +179,12 @@ pub fn dlpack<'py>(
         shape[d] = view.shape[d] as i64;
         strides[d] = (view.strides[d] / item) as i64;
     }
+    // The plane's own address, byte_offset 0, as CuPy exports slices: PyTorch 2.11
+    // crashes (SIGSEGV in torch.from_dlpack) on a tensor with a non-zero byte_offset.
+    // SAFETY: checked_device proved offset..end lies inside the mapping.
+    let data = unsafe { mapping.data().add(view.offset) };
     let tensor = DlTensor {
-        data: mapping.data().cast(),
+        data: data.cast(),
         device: DlDevice {
             device_type: DL_CUDA,
             device_id: device.device as i32,
@@ -187,7 +197,7 @@ pub fn dlpack<'py>(
         },
         shape: std::ptr::null_mut(),
         strides: std::ptr::null_mut(),
-        byte_offset: view.offset as u64,
+        byte_offset: 0,
     };
     let owner = Some(owner.unbind());
     let versioned = max_version.is_some_and(|(major, _)| major >= 1);
@@ -198,7 +208,8 @@ pub fn dlpack<'py>(
                 version: DlPackVersion { major: 1, minor: 0 },
                 manager_ctx: std::ptr::null_mut(),
                 deleter: Some(delete_versioned),
-                flags: if mapping.writable() { 0 } else { DL_READ_ONLY },
+                // Never marked read-only (see the module comment).
+                flags: 0,
                 dl_tensor: tensor,
             },
             shape,

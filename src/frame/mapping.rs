@@ -34,13 +34,7 @@ impl Mapping {
         };
         let mut device = None;
         if cuda {
-            // Several memories would be merged into one system-memory copy.
-            if buffer.n_memory() != 1 {
-                return Err(format!(
-                    "caps say memory:CUDAMemory but the buffer has {} memories (expected one)",
-                    buffer.n_memory()
-                ));
-            }
+            cuda::check_buffer(buffer)?;
             device = Some(cuda::prepare(buffer.peek_memory(0))?);
             flags |= cuda::GST_MAP_CUDA;
         }

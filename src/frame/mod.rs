@@ -253,6 +253,9 @@ impl Frame {
         check_readonly: bool,
     ) -> Result<Self, String> {
         let layout = layout.for_buffer(buffer).map_err(|e| e.to_string())?;
+        if layout.cuda {
+            crate::cuda::check_buffer(buffer)?;
+        }
         Self::with_checked_layout(buffer, layout, writable, check_readonly)
     }
 
