@@ -38,8 +38,8 @@ fn stages() -> String {
     path.display().to_string()
 }
 
-/// Runs `description` to EOS; seconds from PLAYING to EOS.
-fn run_seconds(description: &str) -> f64 {
+/// Runs `description` to EOS; seconds from PLAYING to EOS, or the error.
+fn run_seconds(description: &str) -> Result<f64, String> {
     let pipeline = gst::parse::launch(description)
         .unwrap_or_else(|e| panic!("{description}: {e}"))
         .downcast::<gst::Pipeline>()
@@ -53,27 +53,35 @@ fn run_seconds(description: &str) -> f64 {
     let seconds = started.elapsed().as_secs_f64();
     pipeline.set_state(gst::State::Null).unwrap();
     match message.as_ref().map(|m| m.view()) {
-        Some(gst::MessageView::Eos(_)) => seconds,
-        Some(gst::MessageView::Error(e)) => panic!("{description}: {} {:?}", e.error(), e.debug()),
-        _ => panic!("{description}: no EOS within 300 s"),
+        Some(gst::MessageView::Eos(_)) => Ok(seconds),
+        Some(gst::MessageView::Error(e)) => {
+            Err(format!("{description}: {} {:?}", e.error(), e.debug()))
+        }
+        _ => Err(format!("{description}: no EOS within 300 s")),
     }
 }
 
 /// Frames per second of `middle` (between the decoder and fakesink): two runs of
-/// `short` and `long` frames, best of `rounds` each.
+/// `short` and `long` frames, best of `rounds` each; NaN (the error printed) when a
+/// run fails, so the other measurements still run.
 fn fps(clip: &str, middle: &str, short: u32, long: u32, rounds: u32) -> f64 {
-    let time = |frames: u32| {
-        (0..rounds)
-            .map(|_| {
-                run_seconds(&format!(
-                    "filesrc location={clip} ! h264parse ! identity eos-after={frames} \
-                     ! nvh264dec {middle} ! fakesink sync=false"
-                ))
-            })
-            .fold(f64::MAX, f64::min)
+    let time = |frames: u32| -> Result<f64, String> {
+        let mut best = f64::MAX;
+        for _ in 0..rounds {
+            best = best.min(run_seconds(&format!(
+                "filesrc location={clip} ! h264parse ! identity eos-after={frames} \
+                 ! nvh264dec {middle} ! fakesink sync=false"
+            ))?);
+        }
+        Ok(best)
     };
-    let (t_short, t_long) = (time(short), time(long));
-    (long - short) as f64 / (t_long - t_short).max(1e-9)
+    match (time(short), time(long)) {
+        (Ok(t_short), Ok(t_long)) => (long - short) as f64 / (t_long - t_short).max(1e-9),
+        (Err(e), _) | (_, Err(e)) => {
+            println!("FAILED: {e}");
+            f64::NAN
+        }
+    }
 }
 
 /// MiB of GPU memory nvidia-smi says this process uses.

@@ -76,9 +76,10 @@ echo "gst-launch with a CUDA frame stage: ok"
 # tests/cuda.rs and benches/cuda.rs, built on Debian 12 by gpu-bundle.sh.
 export SAVANT_PLUGIN_DIR="$here/plugin" SAVANT_BENCH_STAGES="$here/stages"
 export SAVANT_TEST_H264="$here/data/megamind-1080p.h264"
-echo "== CUDA tests"
-"$here/bin/cuda-tests" --test-threads=1 --nocapture
 if [ "${1:-}" != "--no-bench" ]; then
     echo "== CUDA benchmark"
     "$here/bin/cuda-bench"
 fi
+echo "== CUDA tests"
+# A crash shows where Python was.
+PYTHONFAULTHANDLER=1 "$here/bin/cuda-tests" --test-threads=1 --nocapture

@@ -438,7 +438,7 @@ fn cuda_frame_errors_say_what_to_do() {
         r#""asarray": "BufferError: the frame is in CUDA device memory"#,
         r#""memoryview": "BufferError: the frame is in CUDA device memory"#,
         r#""dlpack_copy": "BufferError: savant_gst frames are exported without copying"#,
-        r#""dlpack_device": "BufferError: the frame is on CUDA device 0, not on DLPack device [1, 0]"#,
+        r#""dlpack_device": "BufferError: the frame is on CUDA device 0, not on DLPack device (1, 0)"#,
         r#""planar_cai": "BufferError: NV12 is planar: use frame.plane(i)"#,
     ] {
         assert!(errors.contains(expected), "{expected} not in {errors}");
