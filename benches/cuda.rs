@@ -144,7 +144,8 @@ fn main() {
     let clip = clip.to_string_lossy().into_owned();
     let stages = stages();
     let (short, long, rounds) = (100, 200, 2);
-    let stage = |class: &str| format!("savantpyfunc writable=true module={stages} class-name={class}");
+    let stage =
+        |class: &str| format!("savantpyfunc writable=true module={stages} class-name={class}");
     let cuda = "video/x-raw(memory:CUDAMemory),format=NV12";
     let download = "cudadownload ! video/x-raw,format=NV12";
 
@@ -153,8 +154,18 @@ fn main() {
     println!("decode only                          {decode:8.1} fps");
     let mut rows = Vec::new();
     for (name, zero, trip, cpu) in [
-        ("CuPy per-pixel kernel", "CupyZeroCopy", "CupyRoundTrip", "NumpyCpu"),
-        ("PyTorch 3x3 conv", "TorchZeroCopy", "TorchRoundTrip", "TorchCpu"),
+        (
+            "CuPy per-pixel kernel",
+            "CupyZeroCopy",
+            "CupyRoundTrip",
+            "NumpyCpu",
+        ),
+        (
+            "PyTorch 3x3 conv",
+            "TorchZeroCopy",
+            "TorchRoundTrip",
+            "TorchCpu",
+        ),
     ] {
         let zero_copy = fps(
             &clip,
@@ -170,7 +181,13 @@ fn main() {
             long,
             rounds,
         );
-        let on_cpu = fps(&clip, &format!("! {download} ! {}", stage(cpu)), short, long, rounds);
+        let on_cpu = fps(
+            &clip,
+            &format!("! {download} ! {}", stage(cpu)),
+            short,
+            long,
+            rounds,
+        );
         println!("{name}: zero-copy                {zero_copy:8.1} fps");
         println!("{name}: download/upload          {round_trip:8.1} fps");
         println!("{name}: CPU                      {on_cpu:8.1} fps");

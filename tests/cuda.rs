@@ -128,8 +128,8 @@ class Pixels:
 
 
 class Torch:
-    """PyTorch views of the frame (CAI and DLPack) are the CuPy view's memory, with
-    its shape and strides; a small convolution runs on them."""
+    """PyTorch views of the frame (the CUDA array interface) are the CuPy view's
+    memory, with its shape and strides; a small convolution runs on them."""
 
     def __init__(self, out):
         import torch
@@ -142,15 +142,18 @@ class Torch:
         for view in views:
             c = cupy.asarray(view)
             t = torch.as_tensor(view, device="cuda")
-            d = torch.from_dlpack(view)
-            assert view.__dlpack_device__() == (2, 0), view.__dlpack_device__()
-            for x in (t, d):
-                assert tuple(x.shape) == c.shape, (x.shape, c.shape)
-                assert tuple(s * x.element_size() for s in x.stride()) == c.strides, (x.stride(), c.strides)
-                assert x.data_ptr() == c.data.ptr, (x.data_ptr(), c.data.ptr)
-                assert x.dtype == torch.uint8
-            assert torch.equal(t, d)
+            assert tuple(t.shape) == c.shape, (t.shape, c.shape)
+            assert tuple(s * t.element_size() for s in t.stride()) == c.strides, (t.stride(), c.strides)
+            assert t.data_ptr() == c.data.ptr, (t.data_ptr(), c.data.ptr)
+            assert t.dtype == torch.uint8
             assert bool((cupy.asarray(t) == c).all())
+            # DLPack is refused with a pointer to the interface above.
+            try:
+                torch.from_dlpack(view)
+            except BufferError as e:
+                assert "torch.as_tensor" in str(e), str(e)
+            else:
+                raise AssertionError("torch.from_dlpack(view) did not raise")
         y = torch.as_tensor(views[0], device="cuda")
         if y.dim() == 3:
             y = y[..., 0]
@@ -207,8 +210,7 @@ class Errors:
         for name, call in (
             ("asarray", lambda: np.asarray(frame)),
             ("memoryview", lambda: memoryview(frame)),
-            ("dlpack_copy", lambda: frame.plane(0).__dlpack__(copy=True)),
-            ("dlpack_device", lambda: frame.plane(0).__dlpack__(dl_device=(1, 0))),
+            ("dlpack", lambda: frame.plane(0).__dlpack__()),
             ("planar_cai", lambda: frame.__cuda_array_interface__),
         ):
             try:
@@ -354,8 +356,8 @@ fn cupy_reads_decoder_pixels_exactly() {
     );
 }
 
-/// PyTorch: torch.as_tensor(frame, device="cuda") and torch.from_dlpack(frame), on
-/// frames and planes, are the CuPy view's memory with its shape and strides.
+/// PyTorch: torch.as_tensor(frame, device="cuda"), on frames and planes, is the CuPy
+/// view's memory with its shape and strides; torch.from_dlpack is refused clearly.
 #[test]
 fn torch_views_are_zero_copy() {
     if !cuda_host("torch_views_are_zero_copy") {
@@ -437,8 +439,7 @@ fn cuda_frame_errors_say_what_to_do() {
     for expected in [
         r#""asarray": "BufferError: the frame is in CUDA device memory"#,
         r#""memoryview": "BufferError: the frame is in CUDA device memory"#,
-        r#""dlpack_copy": "BufferError: savant_gst frames are exported without copying"#,
-        r#""dlpack_device": "BufferError: the frame is on CUDA device 0, not on DLPack device (1, 0)"#,
+        r#""dlpack": "BufferError: savant_gst frames do not export DLPack: use torch.as_tensor"#,
         r#""planar_cai": "BufferError: NV12 is planar: use frame.plane(i)"#,
     ] {
         assert!(errors.contains(expected), "{expected} not in {errors}");
@@ -510,7 +511,10 @@ fn savantqueue_counts_gpu_bytes() {
         &[gst::MessageType::Eos, gst::MessageType::Error],
     );
     assert!(
-        matches!(message.as_ref().map(|m| m.view()), Some(gst::MessageView::Eos(_))),
+        matches!(
+            message.as_ref().map(|m| m.view()),
+            Some(gst::MessageView::Eos(_))
+        ),
         "{message:?}"
     );
     let stats = pipeline

@@ -7,7 +7,8 @@ mod common;
 
 use gst::prelude::*;
 
-const CUDA_RGBA: &str = "video/x-raw(memory:CUDAMemory),format=RGBA,width=32,height=16,framerate=30/1";
+const CUDA_RGBA: &str =
+    "video/x-raw(memory:CUDAMemory),format=RGBA,width=32,height=16,framerate=30/1";
 
 fn sink_template(element: &str) -> gst::Caps {
     common::init();
@@ -23,15 +24,24 @@ fn sink_template(element: &str) -> gst::Caps {
 fn savantpyfunc_takes_cuda_memory_after_system_memory() {
     let caps = sink_template("savantpyfunc");
     assert_eq!(caps.size(), 2, "{caps}");
-    assert!(!caps.features(0).unwrap().contains("memory:CUDAMemory"), "{caps}");
-    assert!(caps.features(1).unwrap().contains("memory:CUDAMemory"), "{caps}");
+    assert!(
+        !caps.features(0).unwrap().contains("memory:CUDAMemory"),
+        "{caps}"
+    );
+    assert!(
+        caps.features(1).unwrap().contains("memory:CUDAMemory"),
+        "{caps}"
+    );
     for format in ["RGBA", "BGRx", "NV12", "I420"] {
         let wanted: gst::Caps = format!(
             "video/x-raw(memory:CUDAMemory),format={format},width=64,height=64,framerate=30/1"
         )
         .parse()
         .unwrap();
-        assert!(wanted.is_subset(&caps), "{format} in CUDA memory not in {caps}");
+        assert!(
+            wanted.is_subset(&caps),
+            "{format} in CUDA memory not in {caps}"
+        );
     }
 }
 
@@ -51,7 +61,13 @@ fn savantdrawfunc_refuses_cuda_memory() {
 fn formats_property_narrows_cuda_caps_too() {
     common::init();
     let element = gst::ElementFactory::make("savantpyfunc")
-        .property("module", common::module("cuda_formats_stage", "def process_frame(frame):\n    pass\n"))
+        .property(
+            "module",
+            common::module(
+                "cuda_formats_stage",
+                "def process_frame(frame):\n    pass\n",
+            ),
+        )
         .property("formats", "NV12")
         .build()
         .unwrap();
@@ -60,7 +76,11 @@ fn formats_property_narrows_cuda_caps_too() {
     element.set_state(gst::State::Null).unwrap();
     assert_eq!(caps.size(), 2, "{caps}");
     for (i, s) in caps.iter().enumerate() {
-        assert_eq!(s.get::<&str>("format").ok(), Some("NV12"), "structure {i} of {caps}");
+        assert_eq!(
+            s.get::<&str>("format").ok(),
+            Some("NV12"),
+            "structure {i} of {caps}"
+        );
     }
 }
 
@@ -133,7 +153,10 @@ fn cuda_caps_without_cuda_are_a_clear_error() {
         panic!("expected an ERROR, got {end:?}");
     };
     let text = e.error().to_string();
-    assert!(text.contains("need CUDA, which is not available here"), "{text}");
+    assert!(
+        text.contains("need CUDA, which is not available here"),
+        "{text}"
+    );
     assert!(!text.contains("a frame reached Python"), "{text}");
 }
 
@@ -164,7 +187,10 @@ fn savantqueue_counts_cuda_frames_as_gpu_memory() {
     );
     let (end, warnings) = push_frames(&pipeline, &src, 12);
     assert!(
-        matches!(end.as_ref().map(|m| m.view()), Some(gst::MessageView::Eos(_))),
+        matches!(
+            end.as_ref().map(|m| m.view()),
+            Some(gst::MessageView::Eos(_))
+        ),
         "{end:?}"
     );
     let stats = pipeline
@@ -174,8 +200,16 @@ fn savantqueue_counts_cuda_frames_as_gpu_memory() {
     pipeline.set_state(gst::State::Null).unwrap();
     let frame = 32 * 16 * 4u64;
     assert_eq!(stats.get::<&str>("memory").unwrap(), "cuda", "{stats}");
-    assert_eq!(stats.get::<u64>("capacity-gpu-bytes").unwrap(), 4 * frame, "{stats}");
-    assert_eq!(stats.get::<u64>("capacity-bytes").unwrap(), 4 * frame, "{stats}");
+    assert_eq!(
+        stats.get::<u64>("capacity-gpu-bytes").unwrap(),
+        4 * frame,
+        "{stats}"
+    );
+    assert_eq!(
+        stats.get::<u64>("capacity-bytes").unwrap(),
+        4 * frame,
+        "{stats}"
+    );
     let max_gpu = stats.get::<u64>("max-level-gpu-bytes").unwrap();
     assert!(max_gpu >= frame && max_gpu <= 4 * frame, "{stats}");
     assert_eq!(
@@ -191,4 +225,52 @@ fn savantqueue_counts_cuda_frames_as_gpu_memory() {
         )),
         "{warnings:?}"
     );
+}
+
+/// A system-memory frame answers the device protocols so that libraries fall back
+/// or explain: no `__cuda_array_interface__` (cupy.asarray then copies through
+/// numpy), and DLPack refused with a message that says to use numpy.
+#[test]
+fn system_memory_frames_answer_device_protocols_clearly() {
+    let stage = common::module(
+        "cpu_device_protocols",
+        r#"
+        SEEN = {}
+        def process_frame(frame):
+            SEEN["memory"] = frame.memory
+            SEEN["cai"] = hasattr(frame, "__cuda_array_interface__")
+            SEEN["plane_cai"] = hasattr(frame.plane(0), "__cuda_array_interface__")
+            for name, call in (("dlpack", frame.__dlpack__), ("dlpack_device", frame.__dlpack_device__)):
+                try:
+                    call()
+                except BufferError as e:
+                    SEEN[name] = str(e)
+        "#,
+    );
+    let result = common::run(&format!(
+        "videotestsrc num-buffers=1 ! video/x-raw,format=RGBA,width=16,height=16 \
+         ! savantpyfunc module={stage} ! appsink name=sink"
+    ));
+    assert!(result.eos, "{result:?}");
+    let seen: std::collections::HashMap<String, pyo3::Py<pyo3::PyAny>> =
+        common::py_eval("__import__('cpu_device_protocols').SEEN");
+    assert_eq!(seen.len(), 5, "{:?}", seen.keys());
+    assert_eq!(
+        common::py_eval::<String>("__import__('cpu_device_protocols').SEEN['memory']"),
+        "system"
+    );
+    assert!(!common::py_eval::<bool>(
+        "__import__('cpu_device_protocols').SEEN['cai']"
+    ));
+    assert!(!common::py_eval::<bool>(
+        "__import__('cpu_device_protocols').SEEN['plane_cai']"
+    ));
+    for key in ["dlpack", "dlpack_device"] {
+        let message: String =
+            common::py_eval(&format!("__import__('cpu_device_protocols').SEEN['{key}']"));
+        assert!(
+            message.starts_with("the frame is in system memory: use np.asarray(frame)"),
+            "{key}: {message}"
+        );
+    }
 }

@@ -136,7 +136,8 @@ fn primary(device: u32) -> Result<(CuContext, glib::Object), String> {
         ));
     }
     // SAFETY: a new GstCudaContext (a GstObject) whose reference we now own.
-    let gst_context: glib::Object = unsafe { from_glib_full(wrapped.cast::<glib::gobject_ffi::GObject>()) };
+    let gst_context: glib::Object =
+        unsafe { from_glib_full(wrapped.cast::<glib::gobject_ffi::GObject>()) };
     primaries.insert(
         device,
         Primary {
@@ -153,9 +154,7 @@ pub fn context_for_device(device: u32) -> Result<gst::Context, String> {
     let symbols = symbols()?;
     let (_, gst_context) = primary(device)?;
     // SAFETY: a valid GstCudaContext; the call returns a new GstContext we own.
-    let context = unsafe {
-        (symbols.gst_context_new_cuda_context)(gst_context.as_ptr().cast())
-    };
+    let context = unsafe { (symbols.gst_context_new_cuda_context)(gst_context.as_ptr().cast()) };
     if context.is_null() {
         return Err("GStreamer could not make a CUDA GstContext".into());
     }
@@ -301,11 +300,8 @@ pub fn copy_to_host(
         if (symbols.gst_cuda_context_push)(context) == 0 {
             return Err("cannot make the frame's CUDA context current".into());
         }
-        let result = (symbols.cu_memcpy_dtoh)(
-            host.as_mut_ptr().cast(),
-            device_ptr as u64,
-            host.len(),
-        );
+        let result =
+            (symbols.cu_memcpy_dtoh)(host.as_mut_ptr().cast(), device_ptr as u64, host.len());
         let mut popped: CuContext = std::ptr::null_mut();
         (symbols.gst_cuda_context_pop)(&mut popped);
         check(symbols, result, "cuMemcpyDtoH")

@@ -19,7 +19,8 @@ pub struct Symbols {
     // libgstcuda-1.0.so.0, GStreamer 1.22+.
     pub gst_cuda_load_library: unsafe extern "C" fn() -> glib_sys_bool,
     pub gst_cuda_context_new_wrapped: unsafe extern "C" fn(CuContext, c_int) -> *mut c_void,
-    pub gst_context_new_cuda_context: unsafe extern "C" fn(*mut c_void) -> *mut gst::ffi::GstContext,
+    pub gst_context_new_cuda_context:
+        unsafe extern "C" fn(*mut c_void) -> *mut gst::ffi::GstContext,
     pub gst_cuda_context_get_handle: unsafe extern "C" fn(*mut c_void) -> CuContext,
     pub gst_cuda_context_push: unsafe extern "C" fn(*mut c_void) -> glib_sys_bool,
     pub gst_cuda_context_pop: unsafe extern "C" fn(*mut CuContext) -> glib_sys_bool,
@@ -43,7 +44,11 @@ impl Library {
         // SAFETY: a NUL-terminated name; RTLD_LOCAL keeps its symbols to us.
         let handle = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
         if handle.is_null() {
-            return Err(format!("{} not found ({})", name.to_string_lossy(), dl_error()));
+            return Err(format!(
+                "{} not found ({})",
+                name.to_string_lossy(),
+                dl_error()
+            ));
         }
         Ok(Self { name, handle })
     }

@@ -532,8 +532,9 @@ impl ElementImpl for DrawFunc {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
-            LazyLock::new(|| crate::sink_and_src_templates(&StageRuntime::template_caps(FORMATS, false)));
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            crate::sink_and_src_templates(&StageRuntime::template_caps(FORMATS, false))
+        });
         PAD_TEMPLATES.as_ref()
     }
 

@@ -1,8 +1,7 @@
-//! CUDA frames as device arrays: `__cuda_array_interface__` (version 3) and DLPack
-//! (`__dlpack__` / `__dlpack_device__`, legacy and 1.0 capsules), for frames and
-//! planes. Both describe the mapped device memory without copying; the exported
-//! object (or the capsule's manager) holds the frame, so the mapping and the buffer
-//! stay alive for as long as a CuPy array or PyTorch tensor over them does.
+//! CUDA frames as device arrays: `__cuda_array_interface__` (version 3) on frames and
+//! planes, which `cupy.asarray(frame)` and `torch.as_tensor(frame, device="cuda")`
+//! read without copying. The consumer holds the frame (or plane) object, so the
+//! mapping and the buffer stay alive for as long as the array or tensor does.
 //!
 //! The memory is ready when Python sees it: the producer's stream was waited on
 //! when the frame was mapped (`cuda::prepare`). What Python queues on it is waited
@@ -14,93 +13,33 @@
 //! read-only stage's device writes are caught as its CPU writes through OpenCV are:
 //! by the read-only check (`verify-readonly`), which hashes the planes (copied to the
 //! host) before and after the call.
-
-use std::ffi::{c_void, CStr};
+//!
+//! DLPack (`__dlpack__`) is refused with a message pointing at the CUDA array
+//! interface: with the DLPack exporter of commit b0b3b8b, `torch.from_dlpack` on
+//! planes crashed the process (SIGSEGV) on a GPU host in some call sequences. It
+//! stays off until that is understood.
 
 use pyo3::exceptions::PyBufferError;
-use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use super::mapping::Mapping;
 use super::ArrayView;
 
-/// DLPack's device type of CUDA memory (`kDLCUDA`).
-const DL_CUDA: i32 = 2;
-/// DLPack's unsigned integer type code (`kDLUInt`).
-const DL_UINT: u8 = 1;
-
-const LEGACY_NAME: &CStr = c"dltensor";
-const VERSIONED_NAME: &CStr = c"dltensor_versioned";
-
 /// What to say when Python asks for a CPU array of a CUDA frame.
 pub const CPU_ARRAY_OF_CUDA_FRAME: &str = "the frame is in CUDA device memory \
-    (video/x-raw(memory:CUDAMemory)), which numpy cannot read: use cupy.asarray(frame), \
-    torch.as_tensor(frame, device=\"cuda\") or torch.from_dlpack(frame) (zero copy); for a \
-    CPU copy use cupy.asnumpy(cupy.asarray(frame)), or put cudadownload before savantpyfunc";
+    (video/x-raw(memory:CUDAMemory)), which numpy cannot read: use cupy.asarray(frame) or \
+    torch.as_tensor(frame, device=\"cuda\") (zero copy); for a CPU copy use cupy.asnumpy(cupy.asarray(frame)), or put cudadownload before savantpyfunc";
+
+/// What `__dlpack__` says (see the module comment).
+pub const NO_DLPACK: &str = "savant_gst frames do not export DLPack: use \
+    torch.as_tensor(frame, device=\"cuda\") or cupy.asarray(frame) (the CUDA array \
+    interface, zero copy; frame.plane(i) for planar formats)";
 
 /// What to say when Python asks for a device array of a frame in system memory.
 pub const DEVICE_ARRAY_OF_CPU_FRAME: &str = "the frame is in system memory: use \
     np.asarray(frame) (zero copy), or negotiate video/x-raw(memory:CUDAMemory) (e.g. \
     nvh264dec or cudaupload before savantpyfunc) for device arrays";
-
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct DlDevice {
-    device_type: i32,
-    device_id: i32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct DlDataType {
-    code: u8,
-    bits: u8,
-    lanes: u16,
-}
-
-#[repr(C)]
-struct DlTensor {
-    data: *mut c_void,
-    device: DlDevice,
-    ndim: i32,
-    dtype: DlDataType,
-    shape: *mut i64,
-    strides: *mut i64,
-    byte_offset: u64,
-}
-
-#[repr(C)]
-struct DlManagedTensor {
-    dl_tensor: DlTensor,
-    manager_ctx: *mut c_void,
-    deleter: Option<unsafe extern "C" fn(*mut DlManagedTensor)>,
-}
-
-#[repr(C)]
-struct DlPackVersion {
-    major: u32,
-    minor: u32,
-}
-
-#[repr(C)]
-struct DlManagedTensorVersioned {
-    version: DlPackVersion,
-    manager_ctx: *mut c_void,
-    deleter: Option<unsafe extern "C" fn(*mut DlManagedTensorVersioned)>,
-    flags: u64,
-    dl_tensor: DlTensor,
-}
-
-/// One export: the DLPack struct first (its address is the capsule's pointer), then
-/// what its pointers point into, and the Python object that keeps the memory alive.
-#[repr(C)]
-struct Exported<T> {
-    managed: T,
-    shape: [i64; 3],
-    strides: [i64; 3],
-    owner: Option<Py<PyAny>>,
-}
 
 /// `__cuda_array_interface__` of `view` over a CUDA `mapping`.
 pub fn cuda_array_interface<'py>(
@@ -111,7 +50,10 @@ pub fn cuda_array_interface<'py>(
     let device = checked_device(mapping, view)?;
     let dict = PyDict::new(py);
     dict.set_item("version", 3)?;
-    dict.set_item("shape", PyTuple::new(py, &view.shape[..view.ndim as usize])?)?;
+    dict.set_item(
+        "shape",
+        PyTuple::new(py, &view.shape[..view.ndim as usize])?,
+    )?;
     dict.set_item("typestr", if view.item_size == 2 { "<u2" } else { "|u1" })?;
     let address = mapping.data() as usize + view.offset;
     // Never marked read-only (see the module comment).
@@ -128,149 +70,6 @@ pub fn cuda_array_interface<'py>(
     // ordered the memory on, which consumers may still wait on (it is done).
     dict.set_item("stream", device.stream)?;
     Ok(dict)
-}
-
-/// `__dlpack_device__`: (kDLCUDA, device ordinal).
-pub fn dlpack_device(mapping: &Mapping) -> PyResult<(i32, i32)> {
-    let device = mapping
-        .device()
-        .ok_or_else(|| PyBufferError::new_err(DEVICE_ARRAY_OF_CPU_FRAME))?;
-    Ok((DL_CUDA, device.device as i32))
-}
-
-/// `__dlpack__`: a capsule over `view` of `mapping`, held alive by `owner`. A 1.0
-/// (versioned) capsule when the consumer's `max_version` allows it.
-pub fn dlpack<'py>(
-    owner: Bound<'py, PyAny>,
-    mapping: &Mapping,
-    view: &ArrayView,
-    max_version: Option<(u32, u32)>,
-    dl_device: Option<(i32, i32)>,
-    copy: Option<bool>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let py = owner.py();
-    let device = checked_device(mapping, view)?;
-    if copy == Some(true) {
-        return Err(PyBufferError::new_err(
-            "savant_gst frames are exported without copying (copy=True is not supported); \
-             copy the array you get instead",
-        ));
-    }
-    if let Some(wanted) = dl_device {
-        if wanted != (DL_CUDA, device.device as i32) {
-            return Err(PyBufferError::new_err(format!(
-                "the frame is on CUDA device {}, not on DLPack device {wanted:?}",
-                device.device
-            )));
-        }
-    }
-    let item = view.item_size as isize;
-    let ndim = view.ndim as usize;
-    let mut shape = [0i64; 3];
-    let mut strides = [0i64; 3];
-    for d in 0..ndim {
-        // DLPack strides count items, not bytes.
-        if view.strides[d] % item != 0 {
-            return Err(PyBufferError::new_err(format!(
-                "stride {} of the frame is not a whole number of {item}-byte items",
-                view.strides[d]
-            )));
-        }
-        shape[d] = view.shape[d] as i64;
-        strides[d] = (view.strides[d] / item) as i64;
-    }
-    // The plane's own address, byte_offset 0, as CuPy exports slices: PyTorch 2.11
-    // crashes (SIGSEGV in torch.from_dlpack) on a tensor with a non-zero byte_offset.
-    // SAFETY: checked_device proved offset..end lies inside the mapping.
-    let data = unsafe { mapping.data().add(view.offset) };
-    let tensor = DlTensor {
-        data: data.cast(),
-        device: DlDevice {
-            device_type: DL_CUDA,
-            device_id: device.device as i32,
-        },
-        ndim: ndim as i32,
-        dtype: DlDataType {
-            code: DL_UINT,
-            bits: (8 * view.item_size) as u8,
-            lanes: 1,
-        },
-        shape: std::ptr::null_mut(),
-        strides: std::ptr::null_mut(),
-        byte_offset: 0,
-    };
-    let owner = Some(owner.unbind());
-    let versioned = max_version.is_some_and(|(major, _)| major >= 1);
-    // The struct's pointers are set once it is in its final (boxed) place.
-    let capsule = if versioned {
-        let exported = Box::into_raw(Box::new(Exported {
-            managed: DlManagedTensorVersioned {
-                version: DlPackVersion { major: 1, minor: 0 },
-                manager_ctx: std::ptr::null_mut(),
-                deleter: Some(delete_versioned),
-                // Never marked read-only (see the module comment).
-                flags: 0,
-                dl_tensor: tensor,
-            },
-            shape,
-            strides,
-            owner,
-        }));
-        // SAFETY: `exported` is a live box we own until the capsule takes it.
-        unsafe {
-            let e = &mut *exported;
-            e.managed.manager_ctx = exported.cast();
-            e.managed.dl_tensor.shape = e.shape.as_mut_ptr();
-            e.managed.dl_tensor.strides = e.strides.as_mut_ptr();
-            new_capsule(py, exported.cast(), VERSIONED_NAME, destroy_versioned_capsule)
-        }
-    } else {
-        let exported = Box::into_raw(Box::new(Exported {
-            managed: DlManagedTensor {
-                dl_tensor: tensor,
-                manager_ctx: std::ptr::null_mut(),
-                deleter: Some(delete_legacy),
-            },
-            shape,
-            strides,
-            owner,
-        }));
-        // SAFETY: as above.
-        unsafe {
-            let e = &mut *exported;
-            e.managed.manager_ctx = exported.cast();
-            e.managed.dl_tensor.shape = e.shape.as_mut_ptr();
-            e.managed.dl_tensor.strides = e.strides.as_mut_ptr();
-            new_capsule(py, exported.cast(), LEGACY_NAME, destroy_legacy_capsule)
-        }
-    };
-    capsule
-}
-
-/// # Safety
-/// `pointer` is a boxed `Exported` whose deleter `destructor` calls when unconsumed.
-unsafe fn new_capsule<'py>(
-    py: Python<'py>,
-    pointer: *mut c_void,
-    name: &'static CStr,
-    destructor: unsafe extern "C" fn(*mut ffi::PyObject),
-) -> PyResult<Bound<'py, PyAny>> {
-    // SAFETY: a non-null pointer and a static name; on failure we free the box.
-    let capsule = unsafe { ffi::PyCapsule_New(pointer, name.as_ptr(), Some(destructor)) };
-    if capsule.is_null() {
-        // SAFETY: the capsule was not made, so the box is still ours. Both kinds of
-        // export are freed the same way (their deleter is the first use of it).
-        unsafe {
-            if name == VERSIONED_NAME {
-                delete_versioned(pointer.cast());
-            } else {
-                delete_legacy(pointer.cast());
-            }
-        }
-        return Err(PyErr::fetch(py));
-    }
-    // SAFETY: a new reference we own.
-    Ok(unsafe { Bound::from_owned_ptr(py, capsule) })
 }
 
 fn checked_device<'m>(
@@ -298,58 +97,4 @@ fn checked_device<'m>(
         )));
     }
     Ok(device)
-}
-
-/// The deleter of a legacy export: frees it and drops its owner (with the GIL,
-/// which consumers need not hold when they call it).
-unsafe extern "C" fn delete_legacy(managed: *mut DlManagedTensor) {
-    if managed.is_null() {
-        return;
-    }
-    // SAFETY: `managed` is the first field of a boxed Exported made in dlpack().
-    let exported = unsafe { Box::from_raw(managed.cast::<Exported<DlManagedTensor>>()) };
-    drop_with_gil(exported);
-}
-
-unsafe extern "C" fn delete_versioned(managed: *mut DlManagedTensorVersioned) {
-    if managed.is_null() {
-        return;
-    }
-    // SAFETY: as in delete_legacy.
-    let exported =
-        unsafe { Box::from_raw(managed.cast::<Exported<DlManagedTensorVersioned>>()) };
-    drop_with_gil(exported);
-}
-
-/// Drops an export's owner with the GIL; after Python finalized (a tensor freed at
-/// exit) there is no object left to release, so the box is leaked instead.
-fn drop_with_gil<T>(exported: Box<Exported<T>>) {
-    // SAFETY: Py_IsInitialized may be called at any time.
-    if unsafe { ffi::Py_IsInitialized() } == 0 {
-        std::mem::forget(exported);
-        return;
-    }
-    Python::attach(|_| drop(exported));
-}
-
-/// A capsule nobody consumed (still named as made) frees its export; a consumer
-/// renames it (`used_dltensor`) and calls the deleter itself.
-unsafe extern "C" fn destroy_legacy_capsule(capsule: *mut ffi::PyObject) {
-    // SAFETY: CPython calls this with the capsule being destroyed, GIL held.
-    unsafe {
-        if ffi::PyCapsule_IsValid(capsule, LEGACY_NAME.as_ptr()) == 1 {
-            let managed = ffi::PyCapsule_GetPointer(capsule, LEGACY_NAME.as_ptr());
-            delete_legacy(managed.cast());
-        }
-    }
-}
-
-unsafe extern "C" fn destroy_versioned_capsule(capsule: *mut ffi::PyObject) {
-    // SAFETY: as above.
-    unsafe {
-        if ffi::PyCapsule_IsValid(capsule, VERSIONED_NAME.as_ptr()) == 1 {
-            let managed = ffi::PyCapsule_GetPointer(capsule, VERSIONED_NAME.as_ptr());
-            delete_versioned(managed.cast());
-        }
-    }
 }

@@ -371,8 +371,8 @@ impl Frame {
         if let Some(mapping) = self.mapping.get() {
             return Ok(mapping);
         }
-        let mapping = Mapping::new(&self.buffer, false, self.layout.cuda)
-            .map_err(PyBufferError::new_err)?;
+        let mapping =
+            Mapping::new(&self.buffer, false, self.layout.cuda).map_err(PyBufferError::new_err)?;
         if let Some(checks) = self.checks().filter(|c| c.check_readonly) {
             // Before Python gets a pointer into it.
             let _ = checks
@@ -420,6 +420,14 @@ impl Frame {
             ));
         }
         self.packed.as_ref().ok_or_else(|| self.packed_view_error())
+    }
+
+    fn no_dlpack(&self) -> PyErr {
+        PyBufferError::new_err(if self.layout.cuda {
+            device::NO_DLPACK
+        } else {
+            device::DEVICE_ARRAY_OF_CPU_FRAME
+        })
     }
 
     /// Python mapped a CUDA frame: its work on the memory must be waited for before
@@ -898,28 +906,19 @@ impl Frame {
         device::cuda_array_interface(slf.py(), this.mapping()?, view)
     }
 
-    /// CUDA frames (packed formats): a DLPack capsule, for `torch.from_dlpack(frame)`.
-    #[pyo3(signature = (*, stream=None, max_version=None, dl_device=None, copy=None))]
-    fn __dlpack__<'py>(
-        slf: &Bound<'py, Self>,
-        stream: Option<Bound<'py, PyAny>>,
-        max_version: Option<(u32, u32)>,
-        dl_device: Option<(i32, i32)>,
-        copy: Option<bool>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        // The memory is ready on every stream (synchronized when mapped).
-        let _ = stream;
-        let this = slf.get();
-        let view = this.device_view()?;
-        let mapping = this.mapping()?;
-        device::dlpack(slf.clone().into_any(), mapping, view, max_version, dl_device, copy)
+    /// Refused with a message that names the CUDA array interface (see
+    /// frame/device.rs); for system-memory frames it says to use numpy.
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn __dlpack__(
+        &self,
+        _args: &Bound<'_, pyo3::types::PyTuple>,
+        _kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        Err(self.no_dlpack())
     }
 
-    fn __dlpack_device__(&self) -> PyResult<(i32, i32)> {
-        if !self.layout.cuda {
-            return Err(PyBufferError::new_err(device::DEVICE_ARRAY_OF_CPU_FRAME));
-        }
-        device::dlpack_device(self.mapping()?)
+    fn __dlpack_device__(&self) -> PyResult<()> {
+        Err(self.no_dlpack())
     }
 
     fn __repr__(&self) -> String {
@@ -981,31 +980,18 @@ impl Plane {
         device::cuda_array_interface(py, frame.mapping()?, &self.view)
     }
 
-    /// CUDA frames: a DLPack capsule of the plane.
-    #[pyo3(signature = (*, stream=None, max_version=None, dl_device=None, copy=None))]
-    fn __dlpack__<'py>(
-        slf: &Bound<'py, Self>,
-        stream: Option<Bound<'py, PyAny>>,
-        max_version: Option<(u32, u32)>,
-        dl_device: Option<(i32, i32)>,
-        copy: Option<bool>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let _ = stream;
-        let this = slf.get();
-        let frame = this.frame.get();
-        if !frame.layout.cuda {
-            return Err(PyBufferError::new_err(device::DEVICE_ARRAY_OF_CPU_FRAME));
-        }
-        let mapping = frame.mapping()?;
-        device::dlpack(slf.clone().into_any(), mapping, &this.view, max_version, dl_device, copy)
+    /// Refused, as Frame.__dlpack__.
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn __dlpack__(
+        &self,
+        _args: &Bound<'_, pyo3::types::PyTuple>,
+        _kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        Err(self.frame.get().no_dlpack())
     }
 
-    fn __dlpack_device__(&self) -> PyResult<(i32, i32)> {
-        let frame = self.frame.get();
-        if !frame.layout.cuda {
-            return Err(PyBufferError::new_err(device::DEVICE_ARRAY_OF_CPU_FRAME));
-        }
-        device::dlpack_device(frame.mapping()?)
+    fn __dlpack_device__(&self) -> PyResult<()> {
+        Err(self.frame.get().no_dlpack())
     }
 
     fn __repr__(&self) -> String {

@@ -196,7 +196,11 @@ impl PyFunc {
         let device = self.settings.lock().unwrap().cuda_device_id;
         let answered = crate::cuda::answer_context_query(query, device);
         if answered {
-            gst::debug!(CAT, imp = self, "gave CUDA device {device}'s primary context");
+            gst::debug!(
+                CAT,
+                imp = self,
+                "gave CUDA device {device}'s primary context"
+            );
         }
         answered
     }

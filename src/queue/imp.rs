@@ -382,7 +382,11 @@ impl SavantQueue {
                     info.width(),
                     info.height(),
                     info.format().to_str(),
-                    if gpu { "gpu-memory-budget" } else { "memory-budget" },
+                    if gpu {
+                        "gpu-memory-budget"
+                    } else {
+                        "memory-budget"
+                    },
                     budget
                 )
             );
@@ -441,7 +445,11 @@ impl SavantQueue {
             .field("max-level-gpu-bytes", c.max_level_gpu_bytes.load(Relaxed))
             .field(
                 "capacity-gpu-bytes",
-                if gpu { c.capacity_bytes.load(Relaxed) } else { 0 },
+                if gpu {
+                    c.capacity_bytes.load(Relaxed)
+                } else {
+                    0
+                },
             )
             .build()
     }

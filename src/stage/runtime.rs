@@ -601,7 +601,11 @@ impl StageRuntime {
                     gst::element_error!(
                         element,
                         gst::CoreError::Negotiation,
-                        ("caps {} need CUDA, which is not available here: {}", caps, e)
+                        (
+                            "caps {} need CUDA, which is not available here: {}",
+                            caps,
+                            e
+                        )
                     );
                     return false;
                 }
