@@ -16,10 +16,15 @@ class CapsInfo:
     caps: str
 
 class Plane:
-    """One plane of a frame; supports the buffer protocol (np.asarray)."""
+    """One plane of a frame; supports the buffer protocol (np.asarray), or on CUDA
+    frames the CUDA array interface (cupy.asarray, torch.as_tensor)."""
 
     @property
     def shape(self) -> list[int]: ...
+    @property
+    def __cuda_array_interface__(self) -> dict[str, Any]: ...
+    def __dlpack__(self, *args: Any, **kwargs: Any) -> Any: ...
+    def __dlpack_device__(self) -> Any: ...
 
 Color = str | tuple[int, int, int] | tuple[int, int, int, int]
 Box = tuple[int, int, int, int]
@@ -116,7 +121,9 @@ class Artist:
              sigma: Optional[float] = None, *, box: Optional[BBoxLike] = None) -> None: ...
 
 class Frame:
-    """One video frame; packed formats support the buffer protocol (np.asarray)."""
+    """One video frame; packed formats support the buffer protocol (np.asarray).
+    Frames in CUDA memory (video/x-raw(memory:CUDAMemory)) are device arrays
+    instead: cupy.asarray(frame), torch.as_tensor(frame, device="cuda")."""
 
     @staticmethod
     def from_array(array: Any, format: str, writable: bool = True,
@@ -157,6 +164,17 @@ class Frame:
     def strides(self) -> list[int]: ...
     @property
     def writable(self) -> bool: ...
+    @property
+    def memory(self) -> str:
+        """"system" (numpy) or "cuda" (CuPy, PyTorch)."""
+    @property
+    def __cuda_array_interface__(self) -> dict[str, Any]:
+        """CUDA frames of packed formats: version 3 (shape, typestr, data, strides,
+        stream). Absent (AttributeError) on system-memory frames."""
+    def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
+        """Refused (BufferError): use the CUDA array interface."""
+    def __dlpack_device__(self) -> Any:
+        """Refused (BufferError), as __dlpack__."""
     @property
     def attributes(self) -> dict[str, AttributeValue]: ...
     @property

@@ -17,21 +17,20 @@ pub struct Symbols {
     pub cu_memcpy_dtoh: unsafe extern "C" fn(*mut c_void, u64, usize) -> CuResult,
     pub cu_get_error_name: unsafe extern "C" fn(CuResult, *mut *const c_char) -> CuResult,
     // libgstcuda-1.0.so.0, GStreamer 1.22+.
-    pub gst_cuda_load_library: unsafe extern "C" fn() -> glib_sys_bool,
+    pub gst_cuda_load_library: unsafe extern "C" fn() -> GBoolean,
     pub gst_cuda_context_new_wrapped: unsafe extern "C" fn(CuContext, c_int) -> *mut c_void,
     pub gst_context_new_cuda_context:
         unsafe extern "C" fn(*mut c_void) -> *mut gst::ffi::GstContext,
     pub gst_cuda_context_get_handle: unsafe extern "C" fn(*mut c_void) -> CuContext,
-    pub gst_cuda_context_push: unsafe extern "C" fn(*mut c_void) -> glib_sys_bool,
-    pub gst_cuda_context_pop: unsafe extern "C" fn(*mut CuContext) -> glib_sys_bool,
+    pub gst_cuda_context_push: unsafe extern "C" fn(*mut c_void) -> GBoolean,
+    pub gst_cuda_context_pop: unsafe extern "C" fn(*mut CuContext) -> GBoolean,
     // GStreamer 1.24+: CUDA memory ordered on a stream.
     pub gst_cuda_memory_sync: Option<unsafe extern "C" fn(*mut c_void)>,
     pub gst_cuda_memory_get_stream: Option<unsafe extern "C" fn(*mut c_void) -> *mut c_void>,
     pub gst_cuda_stream_get_handle: Option<unsafe extern "C" fn(*mut c_void) -> *mut c_void>,
 }
 
-#[allow(non_camel_case_types)]
-type glib_sys_bool = c_int;
+type GBoolean = c_int;
 
 struct Library {
     name: &'static CStr,
@@ -82,6 +81,14 @@ fn dl_error() -> String {
         .into_owned()
 }
 
+/// # Safety
+/// `F` must be the `unsafe extern "C" fn` type of the C function at `address`.
+unsafe fn function<F: Copy>(address: *mut c_void) -> F {
+    assert_eq!(std::mem::size_of::<F>(), std::mem::size_of::<*mut c_void>());
+    // SAFETY: F is a function pointer type (same size, checked), per the caller.
+    unsafe { std::mem::transmute_copy::<*mut c_void, F>(&address) }
+}
+
 impl Symbols {
     pub fn load() -> Result<Self, String> {
         let cuda = Library::open(c"libcuda.so.1")?;
@@ -90,41 +97,33 @@ impl Symbols {
         // declared in the field it goes to (cuda.h; gstcuda*.h of GStreamer 1.22+).
         unsafe {
             Ok(Self {
-                cu_init: std::mem::transmute(cuda.required(c"cuInit")?),
-                cu_device_get: std::mem::transmute(cuda.required(c"cuDeviceGet")?),
-                cu_device_primary_ctx_retain: std::mem::transmute(
-                    cuda.required(c"cuDevicePrimaryCtxRetain")?,
-                ),
-                cu_ctx_synchronize: std::mem::transmute(cuda.required(c"cuCtxSynchronize")?),
-                cu_memcpy_dtoh: std::mem::transmute(cuda.required(c"cuMemcpyDtoH_v2")?),
-                cu_get_error_name: std::mem::transmute(cuda.required(c"cuGetErrorName")?),
-                gst_cuda_load_library: std::mem::transmute(
-                    gst_cuda.required(c"gst_cuda_load_library")?,
-                ),
-                gst_cuda_context_new_wrapped: std::mem::transmute(
+                cu_init: function(cuda.required(c"cuInit")?),
+                cu_device_get: function(cuda.required(c"cuDeviceGet")?),
+                cu_device_primary_ctx_retain: function(cuda.required(c"cuDevicePrimaryCtxRetain")?),
+                cu_ctx_synchronize: function(cuda.required(c"cuCtxSynchronize")?),
+                cu_memcpy_dtoh: function(cuda.required(c"cuMemcpyDtoH_v2")?),
+                cu_get_error_name: function(cuda.required(c"cuGetErrorName")?),
+                gst_cuda_load_library: function(gst_cuda.required(c"gst_cuda_load_library")?),
+                gst_cuda_context_new_wrapped: function(
                     gst_cuda.required(c"gst_cuda_context_new_wrapped")?,
                 ),
-                gst_context_new_cuda_context: std::mem::transmute(
+                gst_context_new_cuda_context: function(
                     gst_cuda.required(c"gst_context_new_cuda_context")?,
                 ),
-                gst_cuda_context_get_handle: std::mem::transmute(
+                gst_cuda_context_get_handle: function(
                     gst_cuda.required(c"gst_cuda_context_get_handle")?,
                 ),
-                gst_cuda_context_push: std::mem::transmute(
-                    gst_cuda.required(c"gst_cuda_context_push")?,
-                ),
-                gst_cuda_context_pop: std::mem::transmute(
-                    gst_cuda.required(c"gst_cuda_context_pop")?,
-                ),
+                gst_cuda_context_push: function(gst_cuda.required(c"gst_cuda_context_push")?),
+                gst_cuda_context_pop: function(gst_cuda.required(c"gst_cuda_context_pop")?),
                 gst_cuda_memory_sync: gst_cuda
                     .optional(c"gst_cuda_memory_sync")
-                    .map(|a| std::mem::transmute(a)),
+                    .map(|a| function(a)),
                 gst_cuda_memory_get_stream: gst_cuda
                     .optional(c"gst_cuda_memory_get_stream")
-                    .map(|a| std::mem::transmute(a)),
+                    .map(|a| function(a)),
                 gst_cuda_stream_get_handle: gst_cuda
                     .optional(c"gst_cuda_stream_get_handle")
-                    .map(|a| std::mem::transmute(a)),
+                    .map(|a| function(a)),
             })
         }
     }
