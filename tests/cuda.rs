@@ -128,8 +128,8 @@ class Pixels:
 
 
 class Torch:
-    """PyTorch views of the frame (the CUDA array interface) are the CuPy view's
-    memory, with its shape and strides; a small convolution runs on them."""
+    """PyTorch views of the frame (CAI and DLPack) are the CuPy view's memory, with
+    its shape and strides; a small convolution runs on them."""
 
     def __init__(self, out):
         import torch
@@ -142,23 +142,56 @@ class Torch:
         for view in views:
             c = cupy.asarray(view)
             t = torch.as_tensor(view, device="cuda")
-            assert tuple(t.shape) == c.shape, (t.shape, c.shape)
-            assert tuple(s * t.element_size() for s in t.stride()) == c.strides, (t.stride(), c.strides)
-            assert t.data_ptr() == c.data.ptr, (t.data_ptr(), c.data.ptr)
-            assert t.dtype == torch.uint8
+            d = torch.from_dlpack(view)
+            assert view.__dlpack_device__() == (2, 0), view.__dlpack_device__()
+            for x in (t, d):
+                assert tuple(x.shape) == c.shape, (x.shape, c.shape)
+                assert tuple(s * x.element_size() for s in x.stride()) == c.strides, (x.stride(), c.strides)
+                assert x.data_ptr() == c.data.ptr, (x.data_ptr(), c.data.ptr)
+                assert x.dtype == torch.uint8
+            assert torch.equal(t, d)
             assert bool((cupy.asarray(t) == c).all())
-            # DLPack is refused with a pointer to the interface above.
-            try:
-                torch.from_dlpack(view)
-            except BufferError as e:
-                assert "torch.as_tensor" in str(e), str(e)
-            else:
-                raise AssertionError("torch.from_dlpack(view) did not raise")
         y = torch.as_tensor(views[0], device="cuda")
         if y.dim() == 3:
             y = y[..., 0]
         blurred = torch.nn.functional.conv2d(y[None, None].float(), self.weight, padding=1)
         assert blurred.shape[-2:] == y.shape
+        self.frames += 1
+
+    def on_eos(self):
+        with open(self.out, "w") as f:
+            json.dump({"frames": self.frames}, f)
+
+
+USED = b"used_dltensor"
+
+
+class DeleterWithoutGil:
+    """Takes each plane's DLPack capsule as a C consumer does (renames it) and calls
+    its deleter through ctypes, which releases the GIL for the call, as PyTorch does;
+    the export is the plane's last holder, so the deleter frees it."""
+
+    def __init__(self, out):
+        self.out, self.frames = out, 0
+
+    def process_frame(self, frame):
+        import ctypes
+        api = ctypes.pythonapi
+        api.PyCapsule_GetPointer.restype = ctypes.c_void_p
+        api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+        api.PyCapsule_SetName.restype = ctypes.c_int
+        api.PyCapsule_SetName.argtypes = [ctypes.py_object, ctypes.c_char_p]
+        deleter_type = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+        for i in range(len(frame.strides)):
+            view = frame.plane(i)
+            capsule = view.__dlpack__()
+            del view
+            managed = api.PyCapsule_GetPointer(capsule, b"dltensor")
+            assert api.PyCapsule_SetName(capsule, USED) == 0
+            # DLManagedTensor: a 48-byte DLTensor, manager_ctx, deleter.
+            deleter = ctypes.c_void_p.from_address(managed + 56).value
+            deleter_type(deleter)(managed)
+            del capsule
         self.frames += 1
 
     def on_eos(self):
@@ -210,7 +243,8 @@ class Errors:
         for name, call in (
             ("asarray", lambda: np.asarray(frame)),
             ("memoryview", lambda: memoryview(frame)),
-            ("dlpack", lambda: frame.plane(0).__dlpack__()),
+            ("dlpack_copy", lambda: frame.plane(0).__dlpack__(copy=True)),
+            ("dlpack_device", lambda: frame.plane(0).__dlpack__(dl_device=(1, 0))),
             ("planar_cai", lambda: frame.__cuda_array_interface__),
         ):
             try:
@@ -356,8 +390,8 @@ fn cupy_reads_decoder_pixels_exactly() {
     );
 }
 
-/// PyTorch: torch.as_tensor(frame, device="cuda"), on frames and planes, is the CuPy
-/// view's memory with its shape and strides; torch.from_dlpack is refused clearly.
+/// PyTorch: torch.as_tensor(frame, device="cuda") and torch.from_dlpack(frame), on
+/// frames and planes, are the CuPy view's memory with its shape and strides.
 #[test]
 fn torch_views_are_zero_copy() {
     if !cuda_host("torch_views_are_zero_copy") {
@@ -375,6 +409,26 @@ fn torch_views_are_zero_copy() {
         assert_eq!(result, Ok(()), "{format}");
         assert_eq!(read_json(&out), r#"{"frames": 10}"#, "{format}");
     }
+}
+
+/// A DLPack deleter called without the GIL (as PyTorch calls it, here through
+/// ctypes) releases the plane it held safely.
+#[test]
+fn dlpack_deleter_runs_without_the_gil() {
+    if !cuda_host("dlpack_deleter_runs_without_the_gil") {
+        return;
+    }
+    let module = stages();
+    let out = out_file("deleter");
+    let result = run(&format!(
+        "videotestsrc num-buffers=8 ! video/x-raw,format=NV12,width=320,height=240 \
+         ! cudaupload ! video/x-raw(memory:CUDAMemory) \
+         ! savantpyfunc module={module} class-name=DeleterWithoutGil kwargs=\"{{out: {}}}\" \
+         ! fakesink",
+        out.display()
+    ));
+    assert_eq!(result, Ok(()));
+    assert_eq!(read_json(&out), r#"{"frames": 8}"#);
 }
 
 /// writable=true after a tee: the stage writes into its own copy of the device
@@ -439,7 +493,8 @@ fn cuda_frame_errors_say_what_to_do() {
     for expected in [
         r#""asarray": "BufferError: the frame is in CUDA device memory"#,
         r#""memoryview": "BufferError: the frame is in CUDA device memory"#,
-        r#""dlpack": "BufferError: savant_gst frames do not export DLPack: use torch.as_tensor"#,
+        r#""dlpack_copy": "BufferError: savant_gst frames are exported without copying"#,
+        r#""dlpack_device": "BufferError: the frame is on CUDA device 0, not on DLPack device (1, 0)"#,
         r#""planar_cai": "BufferError: NV12 is planar: use frame.plane(i)"#,
     ] {
         assert!(errors.contains(expected), "{expected} not in {errors}");

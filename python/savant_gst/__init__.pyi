@@ -23,8 +23,10 @@ class Plane:
     def shape(self) -> list[int]: ...
     @property
     def __cuda_array_interface__(self) -> dict[str, Any]: ...
-    def __dlpack__(self, *args: Any, **kwargs: Any) -> Any: ...
-    def __dlpack_device__(self) -> Any: ...
+    def __dlpack__(self, *, stream: Any = None, max_version: Optional[tuple[int, int]] = None,
+                   dl_device: Optional[tuple[int, int]] = None,
+                   copy: Optional[bool] = None) -> Any: ...
+    def __dlpack_device__(self) -> tuple[int, int]: ...
 
 Color = str | tuple[int, int, int] | tuple[int, int, int, int]
 Box = tuple[int, int, int, int]
@@ -171,10 +173,12 @@ class Frame:
     def __cuda_array_interface__(self) -> dict[str, Any]:
         """CUDA frames of packed formats: version 3 (shape, typestr, data, strides,
         stream). Absent (AttributeError) on system-memory frames."""
-    def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
-        """Refused (BufferError): use the CUDA array interface."""
-    def __dlpack_device__(self) -> Any:
-        """Refused (BufferError), as __dlpack__."""
+    def __dlpack__(self, *, stream: Any = None, max_version: Optional[tuple[int, int]] = None,
+                   dl_device: Optional[tuple[int, int]] = None,
+                   copy: Optional[bool] = None) -> Any:
+        """CUDA frames of packed formats: a DLPack capsule (torch.from_dlpack)."""
+    def __dlpack_device__(self) -> tuple[int, int]:
+        """(2, device): kDLCUDA and the device ordinal."""
     @property
     def attributes(self) -> dict[str, AttributeValue]: ...
     @property

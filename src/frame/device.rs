@@ -1,7 +1,15 @@
-//! CUDA frames as device arrays: `__cuda_array_interface__` (version 3) on frames and
-//! planes, which `cupy.asarray(frame)` and `torch.as_tensor(frame, device="cuda")`
-//! read without copying. The consumer holds the frame (or plane) object, so the
-//! mapping and the buffer stay alive for as long as the array or tensor does.
+//! CUDA frames as device arrays: `__cuda_array_interface__` (version 3) and DLPack
+//! (`__dlpack__` / `__dlpack_device__`, legacy and 1.0 capsules), for frames and
+//! planes. Both describe the mapped device memory without copying; the exported
+//! object (or the capsule's manager) holds the frame, so the mapping and the buffer
+//! stay alive for as long as a CuPy array or PyTorch tensor over them does.
+//!
+//! DLPack deleters run without the GIL as the protocol allows: PyTorch calls them
+//! after releasing the GIL inside a call that holds it (seen: `PyGILState_Check()`
+//! is 0 there), where pyo3's own count still says "held". So the deleter frees its
+//! Rust parts first and then takes the GIL with `PyGILState_Ensure` to release the
+//! Python owner; a pyo3 `Python::attach` there would decref without the GIL (the
+//! crash this replaced).
 //!
 //! The memory is ready when Python sees it: the producer's stream was waited on
 //! when the frame was mapped (`cuda::prepare`). What Python queues on it is waited
@@ -13,33 +21,93 @@
 //! read-only stage's device writes are caught as its CPU writes through OpenCV are:
 //! by the read-only check (`verify-readonly`), which hashes the planes (copied to the
 //! host) before and after the call.
-//!
-//! DLPack (`__dlpack__`) is refused with a message pointing at the CUDA array
-//! interface: with the DLPack exporter of commit b0b3b8b, `torch.from_dlpack` on
-//! planes crashed the process (SIGSEGV) on a GPU host in some call sequences. It
-//! stays off until that is understood.
+
+use std::ffi::{c_void, CStr};
 
 use pyo3::exceptions::PyBufferError;
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use super::mapping::Mapping;
 use super::ArrayView;
 
+/// DLPack's device type of CUDA memory (`kDLCUDA`).
+const DL_CUDA: i32 = 2;
+/// DLPack's unsigned integer type code (`kDLUInt`).
+const DL_UINT: u8 = 1;
+
+const LEGACY_NAME: &CStr = c"dltensor";
+const VERSIONED_NAME: &CStr = c"dltensor_versioned";
+
 /// What to say when Python asks for a CPU array of a CUDA frame.
 pub const CPU_ARRAY_OF_CUDA_FRAME: &str = "the frame is in CUDA device memory \
-    (video/x-raw(memory:CUDAMemory)), which numpy cannot read: use cupy.asarray(frame) or \
-    torch.as_tensor(frame, device=\"cuda\") (zero copy); for a CPU copy use cupy.asnumpy(cupy.asarray(frame)), or put cudadownload before savantpyfunc";
-
-/// What `__dlpack__` says (see the module comment).
-pub const NO_DLPACK: &str = "savant_gst frames do not export DLPack: use \
-    torch.as_tensor(frame, device=\"cuda\") or cupy.asarray(frame) (the CUDA array \
-    interface, zero copy; frame.plane(i) for planar formats)";
+    (video/x-raw(memory:CUDAMemory)), which numpy cannot read: use cupy.asarray(frame), \
+    torch.as_tensor(frame, device=\"cuda\") or torch.from_dlpack(frame) (zero copy); for a \
+    CPU copy use cupy.asnumpy(cupy.asarray(frame)), or put cudadownload before savantpyfunc";
 
 /// What to say when Python asks for a device array of a frame in system memory.
 pub const DEVICE_ARRAY_OF_CPU_FRAME: &str = "the frame is in system memory: use \
     np.asarray(frame) (zero copy), or negotiate video/x-raw(memory:CUDAMemory) (e.g. \
     nvh264dec or cudaupload before savantpyfunc) for device arrays";
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct DlDevice {
+    device_type: i32,
+    device_id: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct DlDataType {
+    code: u8,
+    bits: u8,
+    lanes: u16,
+}
+
+#[repr(C)]
+struct DlTensor {
+    data: *mut c_void,
+    device: DlDevice,
+    ndim: i32,
+    dtype: DlDataType,
+    shape: *mut i64,
+    strides: *mut i64,
+    byte_offset: u64,
+}
+
+#[repr(C)]
+struct DlManagedTensor {
+    dl_tensor: DlTensor,
+    manager_ctx: *mut c_void,
+    deleter: Option<unsafe extern "C" fn(*mut DlManagedTensor)>,
+}
+
+#[repr(C)]
+struct DlPackVersion {
+    major: u32,
+    minor: u32,
+}
+
+#[repr(C)]
+struct DlManagedTensorVersioned {
+    version: DlPackVersion,
+    manager_ctx: *mut c_void,
+    deleter: Option<unsafe extern "C" fn(*mut DlManagedTensorVersioned)>,
+    flags: u64,
+    dl_tensor: DlTensor,
+}
+
+/// One export: the DLPack struct first (its address is the capsule's pointer), then
+/// what its pointers point into, and the Python object that keeps the memory alive.
+#[repr(C)]
+struct Exported<T> {
+    managed: T,
+    shape: [i64; 3],
+    strides: [i64; 3],
+    owner: Option<Py<PyAny>>,
+}
 
 /// `__cuda_array_interface__` of `view` over a CUDA `mapping`.
 pub fn cuda_array_interface<'py>(
@@ -72,6 +140,153 @@ pub fn cuda_array_interface<'py>(
     Ok(dict)
 }
 
+/// `__dlpack_device__`: (kDLCUDA, device ordinal).
+pub fn dlpack_device(mapping: &Mapping) -> PyResult<(i32, i32)> {
+    let device = mapping
+        .device()
+        .ok_or_else(|| PyBufferError::new_err(DEVICE_ARRAY_OF_CPU_FRAME))?;
+    Ok((DL_CUDA, device.device as i32))
+}
+
+/// `__dlpack__`: a capsule over `view` of `mapping`, held alive by `owner`. A 1.0
+/// (versioned) capsule when the consumer's `max_version` allows it.
+pub fn dlpack<'py>(
+    owner: Bound<'py, PyAny>,
+    mapping: &Mapping,
+    view: &ArrayView,
+    max_version: Option<(u32, u32)>,
+    dl_device: Option<(i32, i32)>,
+    copy: Option<bool>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = owner.py();
+    let device = checked_device(mapping, view)?;
+    if copy == Some(true) {
+        return Err(PyBufferError::new_err(
+            "savant_gst frames are exported without copying (copy=True is not supported); \
+             copy the array you get instead",
+        ));
+    }
+    if let Some(wanted) = dl_device {
+        if wanted != (DL_CUDA, device.device as i32) {
+            return Err(PyBufferError::new_err(format!(
+                "the frame is on CUDA device {}, not on DLPack device {wanted:?}",
+                device.device
+            )));
+        }
+    }
+    let item = view.item_size as isize;
+    let ndim = view.ndim as usize;
+    let mut shape = [0i64; 3];
+    let mut strides = [0i64; 3];
+    for d in 0..ndim {
+        // DLPack strides count items, not bytes.
+        if view.strides[d] % item != 0 {
+            return Err(PyBufferError::new_err(format!(
+                "stride {} of the frame is not a whole number of {item}-byte items",
+                view.strides[d]
+            )));
+        }
+        shape[d] = view.shape[d] as i64;
+        strides[d] = (view.strides[d] / item) as i64;
+    }
+    // The plane's own address with byte_offset 0, as CuPy exports slices.
+    // SAFETY: checked_device proved offset..end lies inside the mapping.
+    let data = unsafe { mapping.data().add(view.offset) };
+    let tensor = DlTensor {
+        data: data.cast(),
+        device: DlDevice {
+            device_type: DL_CUDA,
+            device_id: device.device as i32,
+        },
+        ndim: ndim as i32,
+        dtype: DlDataType {
+            code: DL_UINT,
+            bits: (8 * view.item_size) as u8,
+            lanes: 1,
+        },
+        shape: std::ptr::null_mut(),
+        strides: std::ptr::null_mut(),
+        byte_offset: 0,
+    };
+    let owner = Some(owner.unbind());
+    let versioned = max_version.is_some_and(|(major, _)| major >= 1);
+    // The struct's pointers are set once it is in its final (boxed) place.
+    let capsule = if versioned {
+        let exported = Box::into_raw(Box::new(Exported {
+            managed: DlManagedTensorVersioned {
+                version: DlPackVersion { major: 1, minor: 0 },
+                manager_ctx: std::ptr::null_mut(),
+                deleter: Some(delete_versioned),
+                // Never marked read-only (see the module comment).
+                flags: 0,
+                dl_tensor: tensor,
+            },
+            shape,
+            strides,
+            owner,
+        }));
+        // SAFETY: `exported` is a live box we own until the capsule takes it.
+        unsafe {
+            let e = &mut *exported;
+            e.managed.manager_ctx = exported.cast();
+            e.managed.dl_tensor.shape = e.shape.as_mut_ptr();
+            e.managed.dl_tensor.strides = e.strides.as_mut_ptr();
+            new_capsule(
+                py,
+                exported.cast(),
+                VERSIONED_NAME,
+                destroy_versioned_capsule,
+            )
+        }
+    } else {
+        let exported = Box::into_raw(Box::new(Exported {
+            managed: DlManagedTensor {
+                dl_tensor: tensor,
+                manager_ctx: std::ptr::null_mut(),
+                deleter: Some(delete_legacy),
+            },
+            shape,
+            strides,
+            owner,
+        }));
+        // SAFETY: as above.
+        unsafe {
+            let e = &mut *exported;
+            e.managed.manager_ctx = exported.cast();
+            e.managed.dl_tensor.shape = e.shape.as_mut_ptr();
+            e.managed.dl_tensor.strides = e.strides.as_mut_ptr();
+            new_capsule(py, exported.cast(), LEGACY_NAME, destroy_legacy_capsule)
+        }
+    };
+    capsule
+}
+
+/// # Safety
+/// `pointer` is a boxed `Exported` whose deleter `destructor` calls when unconsumed.
+unsafe fn new_capsule<'py>(
+    py: Python<'py>,
+    pointer: *mut c_void,
+    name: &'static CStr,
+    destructor: unsafe extern "C" fn(*mut ffi::PyObject),
+) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: a non-null pointer and a static name; on failure we free the box.
+    let capsule = unsafe { ffi::PyCapsule_New(pointer, name.as_ptr(), Some(destructor)) };
+    if capsule.is_null() {
+        // SAFETY: the capsule was not made, so the box is still ours. Both kinds of
+        // export are freed the same way (their deleter is the first use of it).
+        unsafe {
+            if name == VERSIONED_NAME {
+                delete_versioned(pointer.cast());
+            } else {
+                delete_legacy(pointer.cast());
+            }
+        }
+        return Err(PyErr::fetch(py));
+    }
+    // SAFETY: a new reference we own.
+    Ok(unsafe { Bound::from_owned_ptr(py, capsule) })
+}
+
 fn checked_device<'m>(
     mapping: &'m Mapping,
     view: &ArrayView,
@@ -97,4 +312,161 @@ fn checked_device<'m>(
         )));
     }
     Ok(device)
+}
+
+/// The deleter of a legacy export: frees it and releases its owner (see the module
+/// comment: consumers call it with or without the GIL).
+unsafe extern "C" fn delete_legacy(managed: *mut DlManagedTensor) {
+    if managed.is_null() {
+        return;
+    }
+    // SAFETY: `managed` is the first field of a boxed Exported made in dlpack().
+    let exported = unsafe { Box::from_raw(managed.cast::<Exported<DlManagedTensor>>()) };
+    drop_with_gil(exported);
+}
+
+unsafe extern "C" fn delete_versioned(managed: *mut DlManagedTensorVersioned) {
+    if managed.is_null() {
+        return;
+    }
+    // SAFETY: as in delete_legacy.
+    let exported = unsafe { Box::from_raw(managed.cast::<Exported<DlManagedTensorVersioned>>()) };
+    drop_with_gil(exported);
+}
+
+/// Frees an export, then releases its Python owner under `PyGILState_Ensure`, which
+/// takes the GIL unless this thread really holds it (see the module comment). After
+/// Python finalized (a tensor freed at exit) the owner is left alone.
+fn drop_with_gil<T>(mut exported: Box<Exported<T>>) {
+    let owner = exported.owner.take().map(Py::into_ptr);
+    drop(exported);
+    let Some(owner) = owner else { return };
+    // SAFETY: Py_IsInitialized may be called at any time; `owner` is the strong
+    // reference the export held, released once, with the GIL taken for it.
+    unsafe {
+        if ffi::Py_IsInitialized() == 0 {
+            return;
+        }
+        let state = ffi::PyGILState_Ensure();
+        ffi::Py_DecRef(owner);
+        ffi::PyGILState_Release(state);
+    }
+}
+
+/// A capsule nobody consumed (still named as made) frees its export; a consumer
+/// renames it (`used_dltensor`) and calls the deleter itself.
+unsafe extern "C" fn destroy_legacy_capsule(capsule: *mut ffi::PyObject) {
+    // SAFETY: CPython calls this with the capsule being destroyed, GIL held.
+    unsafe {
+        if ffi::PyCapsule_IsValid(capsule, LEGACY_NAME.as_ptr()) == 1 {
+            let managed = ffi::PyCapsule_GetPointer(capsule, LEGACY_NAME.as_ptr());
+            delete_legacy(managed.cast());
+        }
+    }
+}
+
+unsafe extern "C" fn destroy_versioned_capsule(capsule: *mut ffi::PyObject) {
+    // SAFETY: as above.
+    unsafe {
+        if ffi::PyCapsule_IsValid(capsule, VERSIONED_NAME.as_ptr()) == 1 {
+            let managed = ffi::PyCapsule_GetPointer(capsule, VERSIONED_NAME.as_ptr());
+            delete_versioned(managed.cast());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn export_owned_by(owner: Py<PyAny>) -> *mut DlManagedTensor {
+        let exported = Box::into_raw(Box::new(Exported {
+            managed: DlManagedTensor {
+                dl_tensor: DlTensor {
+                    data: std::ptr::null_mut(),
+                    device: DlDevice {
+                        device_type: DL_CUDA,
+                        device_id: 0,
+                    },
+                    ndim: 0,
+                    dtype: DlDataType {
+                        code: DL_UINT,
+                        bits: 8,
+                        lanes: 1,
+                    },
+                    shape: std::ptr::null_mut(),
+                    strides: std::ptr::null_mut(),
+                    byte_offset: 0,
+                },
+                manager_ctx: std::ptr::null_mut(),
+                deleter: Some(delete_legacy),
+            },
+            shape: [0; 3],
+            strides: [0; 3],
+            owner: Some(owner),
+        }));
+        exported.cast()
+    }
+
+    /// An object only the export holds, and a weak reference that tells when it is
+    /// freed (a class instance: GC-tracked, so freeing it needs a thread state).
+    fn owner_and_weakref(py: Python<'_>) -> (Py<PyAny>, Py<PyAny>) {
+        let code = c"class Owner:\n    pass\n";
+        let namespace = PyDict::new(py);
+        py.run(code, Some(&namespace), None).unwrap();
+        let owner = namespace
+            .get_item("Owner")
+            .unwrap()
+            .unwrap()
+            .call0()
+            .unwrap();
+        let weak = py
+            .import("weakref")
+            .unwrap()
+            .call_method1("ref", (&owner,))
+            .unwrap();
+        (owner.unbind(), weak.unbind())
+    }
+
+    fn freed(py: Python<'_>, weak: &Py<PyAny>) -> bool {
+        weak.bind(py).call0().unwrap().is_none()
+    }
+
+    /// PyTorch calls a DLPack deleter after releasing the GIL inside a call that holds
+    /// it (PyEval_SaveThread, which pyo3 does not see). The deleter must take the GIL
+    /// itself to free its owner; freeing it through pyo3 there crashed (SIGSEGV in
+    /// PyObject_GC_Del).
+    #[test]
+    fn deleter_frees_its_owner_after_c_code_released_the_gil() {
+        crate::python::interpreter::ensure_initialized().unwrap();
+        Python::attach(|py| {
+            let (owner, weak) = owner_and_weakref(py);
+            let managed = export_owned_by(owner);
+            assert!(!freed(py, &weak));
+            // SAFETY: the GIL is ours to release and take back on this thread; the
+            // deleter is called once, on an export made above.
+            unsafe {
+                let saved = ffi::PyEval_SaveThread();
+                assert_eq!(ffi::PyGILState_Check(), 0);
+                delete_legacy(managed);
+                ffi::PyEval_RestoreThread(saved);
+            }
+            assert!(freed(py, &weak));
+        });
+    }
+
+    /// The same deleter from a thread Python has never seen.
+    #[test]
+    fn deleter_frees_its_owner_on_a_foreign_thread() {
+        crate::python::interpreter::ensure_initialized().unwrap();
+        let (managed, weak) = Python::attach(|py| {
+            let (owner, weak) = owner_and_weakref(py);
+            (export_owned_by(owner) as usize, weak)
+        });
+        // SAFETY: as above; the export is only used by this thread from here on.
+        std::thread::spawn(move || unsafe { delete_legacy(managed as *mut DlManagedTensor) })
+            .join()
+            .unwrap();
+        Python::attach(|py| assert!(freed(py, &weak)));
+    }
 }

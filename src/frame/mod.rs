@@ -422,14 +422,6 @@ impl Frame {
         self.packed.as_ref().ok_or_else(|| self.packed_view_error())
     }
 
-    fn no_dlpack(&self) -> PyErr {
-        PyBufferError::new_err(if self.layout.cuda {
-            device::NO_DLPACK
-        } else {
-            device::DEVICE_ARRAY_OF_CPU_FRAME
-        })
-    }
-
     /// Python mapped a CUDA frame: its work on the memory must be waited for before
     /// the buffer goes downstream.
     pub fn device_mapped(&self) -> bool {
@@ -906,19 +898,38 @@ impl Frame {
         device::cuda_array_interface(slf.py(), this.mapping()?, view)
     }
 
-    /// Refused with a message that names the CUDA array interface (see
-    /// frame/device.rs); for system-memory frames it says to use numpy.
-    #[pyo3(signature = (*_args, **_kwargs))]
-    fn __dlpack__(
-        &self,
-        _args: &Bound<'_, pyo3::types::PyTuple>,
-        _kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<()> {
-        Err(self.no_dlpack())
+    /// CUDA frames (packed formats): a DLPack capsule, for `torch.from_dlpack(frame)`.
+    #[pyo3(signature = (*, stream=None, max_version=None, dl_device=None, copy=None))]
+    fn __dlpack__<'py>(
+        slf: &Bound<'py, Self>,
+        stream: Option<Bound<'py, PyAny>>,
+        max_version: Option<(u32, u32)>,
+        dl_device: Option<(i32, i32)>,
+        copy: Option<bool>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        // The memory is ready on every stream (synchronized when mapped).
+        let _ = stream;
+        let this = slf.get();
+        if !this.layout.cuda {
+            return Err(PyBufferError::new_err(device::DEVICE_ARRAY_OF_CPU_FRAME));
+        }
+        let view = this.device_view()?;
+        let mapping = this.mapping()?;
+        device::dlpack(
+            slf.clone().into_any(),
+            mapping,
+            view,
+            max_version,
+            dl_device,
+            copy,
+        )
     }
 
-    fn __dlpack_device__(&self) -> PyResult<()> {
-        Err(self.no_dlpack())
+    fn __dlpack_device__(&self) -> PyResult<(i32, i32)> {
+        if !self.layout.cuda {
+            return Err(PyBufferError::new_err(device::DEVICE_ARRAY_OF_CPU_FRAME));
+        }
+        device::dlpack_device(self.mapping()?)
     }
 
     fn __repr__(&self) -> String {
@@ -980,18 +991,38 @@ impl Plane {
         device::cuda_array_interface(py, frame.mapping()?, &self.view)
     }
 
-    /// Refused, as Frame.__dlpack__.
-    #[pyo3(signature = (*_args, **_kwargs))]
-    fn __dlpack__(
-        &self,
-        _args: &Bound<'_, pyo3::types::PyTuple>,
-        _kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<()> {
-        Err(self.frame.get().no_dlpack())
+    /// CUDA frames: a DLPack capsule of the plane.
+    #[pyo3(signature = (*, stream=None, max_version=None, dl_device=None, copy=None))]
+    fn __dlpack__<'py>(
+        slf: &Bound<'py, Self>,
+        stream: Option<Bound<'py, PyAny>>,
+        max_version: Option<(u32, u32)>,
+        dl_device: Option<(i32, i32)>,
+        copy: Option<bool>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let _ = stream;
+        let this = slf.get();
+        let frame = this.frame.get();
+        if !frame.layout.cuda {
+            return Err(PyBufferError::new_err(device::DEVICE_ARRAY_OF_CPU_FRAME));
+        }
+        let mapping = frame.mapping()?;
+        device::dlpack(
+            slf.clone().into_any(),
+            mapping,
+            &this.view,
+            max_version,
+            dl_device,
+            copy,
+        )
     }
 
-    fn __dlpack_device__(&self) -> PyResult<()> {
-        Err(self.frame.get().no_dlpack())
+    fn __dlpack_device__(&self) -> PyResult<(i32, i32)> {
+        let frame = self.frame.get();
+        if !frame.layout.cuda {
+            return Err(PyBufferError::new_err(device::DEVICE_ARRAY_OF_CPU_FRAME));
+        }
+        device::dlpack_device(frame.mapping()?)
     }
 
     fn __repr__(&self) -> String {
