@@ -105,9 +105,9 @@ struct Counters {
     upstream_blocked_ns: AtomicU64,
     passed: AtomicU64,
     passed_inline: AtomicU64,
-    /// Most bytes the queue can hold with the current caps (0: unbounded or no
-    /// caps yet).
-    capacity_bytes: AtomicU64,
+    /// The largest frame: the caps' frame size, raised by any larger buffer (GPU
+    /// decoders pad their frames: 1080p NV12 from nvh264dec is 4.4 MB, not 3.1).
+    frame_bytes: AtomicU64,
     /// Sources of a savantmux upstream now (their add events minus deletes): they
     /// share this queue's length, they do not multiply it.
     sources: AtomicU64,
@@ -120,7 +120,7 @@ struct Counters {
 impl Counters {
     fn reset(&self) {
         for c in [
-            &self.capacity_bytes,
+            &self.frame_bytes,
             &self.sources,
             &self.max_level_buffers,
             &self.max_level_bytes,
@@ -158,6 +158,9 @@ impl SavantQueue {
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let settings = *self.settings.lock().unwrap();
+        self.counters
+            .frame_bytes
+            .fetch_max(buffer.size() as u64, Relaxed);
         if settings.mode == QueueMode::Auto {
             self.update_mode()?;
         } else if self.handoff.is_inline() {
@@ -348,15 +351,8 @@ impl SavantQueue {
             ("", settings.memory_budget)
         };
         let frame = info.size() as u64;
-        let bound = match (settings.length, settings.byte_size) {
-            (0, 0) => None,
-            (0, bytes) => Some(bytes + frame),
-            (length, 0) => Some(length as u64 * frame),
-            (length, bytes) => Some((length as u64 * frame).min(bytes + frame)),
-        };
-        self.counters
-            .capacity_bytes
-            .store(bound.unwrap_or(0), Relaxed);
+        let bound = capacity(&settings, frame);
+        self.counters.frame_bytes.store(frame, Relaxed);
         match bound {
             Some(bound) => gst::info!(
                 CAT,
@@ -426,6 +422,7 @@ impl SavantQueue {
         let settings = *self.settings.lock().unwrap();
         let (level, bytes) = self.level();
         let gpu = c.gpu.load(Relaxed);
+        let capacity_bytes = capacity(&settings, c.frame_bytes.load(Relaxed)).unwrap_or(0);
         gst::Structure::builder("savantqueue-stats")
             .field("level-buffers", level)
             .field("level-bytes", bytes)
@@ -438,19 +435,12 @@ impl SavantQueue {
             .field("inline", self.handoff.is_inline())
             .field("length", settings.length)
             .field("byte-size", settings.byte_size)
-            .field("capacity-bytes", c.capacity_bytes.load(Relaxed))
+            .field("capacity-bytes", capacity_bytes)
             .field("sources", c.sources.load(Relaxed))
             .field("memory", if gpu { "cuda" } else { "system" })
             .field("level-gpu-bytes", if gpu { bytes } else { 0 })
             .field("max-level-gpu-bytes", c.max_level_gpu_bytes.load(Relaxed))
-            .field(
-                "capacity-gpu-bytes",
-                if gpu {
-                    c.capacity_bytes.load(Relaxed)
-                } else {
-                    0
-                },
-            )
+            .field("capacity-gpu-bytes", if gpu { capacity_bytes } else { 0 })
             .build()
     }
 
@@ -468,6 +458,18 @@ impl SavantQueue {
             "max-size-bytes",
             u32::try_from(settings.byte_size).unwrap_or(u32::MAX),
         );
+    }
+}
+
+/// Most bytes the queue holds with frames of `frame` bytes, by its limits; None
+/// when unbounded. A byte limit lets one frame past it (the queue takes a buffer
+/// while below the limit).
+fn capacity(settings: &Settings, frame: u64) -> Option<u64> {
+    match (settings.length, settings.byte_size) {
+        (0, 0) => None,
+        (0, bytes) => Some(bytes + frame),
+        (length, 0) => Some(length as u64 * frame),
+        (length, bytes) => Some((length as u64 * frame).min(bytes + frame)),
     }
 }
 
@@ -559,7 +561,7 @@ impl ObjectImpl for SavantQueue {
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("level-buffers/-bytes now, max-level-buffers/-bytes reached, upstream-blocked-ns (time upstream waited on a full queue), passed, passed-inline (run inline on upstream's thread), mode-switches, inline (now), capacity-bytes (most bytes it can hold with the current caps: length x frame size, or byte-size plus a frame; 0 = unbounded), sources (sources of a savantmux upstream, which share the length), memory (system or cuda: where the current caps put frames), level-gpu-bytes, max-level-gpu-bytes and capacity-gpu-bytes (the part of the byte figures in GPU memory)")
+                    .blurb("level-buffers/-bytes now, max-level-buffers/-bytes reached, upstream-blocked-ns (time upstream waited on a full queue), passed, passed-inline (run inline on upstream's thread), mode-switches, inline (now), capacity-bytes (most bytes it can hold: length x the largest frame, from the caps or a larger buffer seen, or byte-size plus a frame; 0 = unbounded), sources (sources of a savantmux upstream, which share the length), memory (system or cuda: where the current caps put frames), level-gpu-bytes, max-level-gpu-bytes and capacity-gpu-bytes (the part of the byte figures in GPU memory)")
                     .read_only()
                     .build(),
             ]
