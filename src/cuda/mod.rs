@@ -216,14 +216,12 @@ pub fn check_buffer(buffer: &gst::BufferRef) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks that `memory` is GStreamer CUDA memory and waits for the work its
-/// producer queued on it (GStreamer 1.24+ orders memory on a stream; 1.22 elements
-/// synchronize before pushing). Call before handing the device pointer to Python.
-pub fn prepare(memory: &gst::MemoryRef) -> Result<DeviceMemory, String> {
+/// The GstCudaContext `memory` was allocated in; an error for memory that is not
+/// GStreamer's CUDA memory.
+fn context_of(memory: &gst::MemoryRef) -> Result<*mut c_void, String> {
     if !memory.is_type(CUDA_MEMORY_TYPE) {
         return Err("not a CUDA memory".into());
     }
-    let symbols = symbols()?;
     let raw = memory.as_ptr() as *mut gst::ffi::GstMemory;
     // SAFETY: a memory of GStreamer's CUDA allocator is a GstCudaMemory, which starts
     // with GstCudaMemoryHead; its context is set at allocation and never changes.
@@ -231,6 +229,38 @@ pub fn prepare(memory: &gst::MemoryRef) -> Result<DeviceMemory, String> {
     if context.is_null() {
         return Err("a CUDA memory without a context".into());
     }
+    Ok(context)
+}
+
+/// Runs `f` (a driver call) with `memory`'s context current on this thread.
+fn in_context_of(
+    memory: &gst::MemoryRef,
+    call: &str,
+    f: impl FnOnce(&Symbols) -> c_int,
+) -> Result<(), String> {
+    let symbols = symbols()?;
+    let context = context_of(memory)?;
+    // SAFETY: the memory's GstCudaContext, alive while the memory is; push and pop
+    // are paired on this thread.
+    let result = unsafe {
+        if (symbols.gst_cuda_context_push)(context) == 0 {
+            return Err("cannot make the frame's CUDA context current".into());
+        }
+        let result = f(symbols);
+        let mut popped: CuContext = std::ptr::null_mut();
+        (symbols.gst_cuda_context_pop)(&mut popped);
+        result
+    };
+    check(symbols, result, call)
+}
+
+/// Checks that `memory` is GStreamer CUDA memory and waits for the work its
+/// producer queued on it (GStreamer 1.24+ orders memory on a stream; 1.22 elements
+/// synchronize before pushing). Call before handing the device pointer to Python.
+pub fn prepare(memory: &gst::MemoryRef) -> Result<DeviceMemory, String> {
+    let symbols = symbols()?;
+    let context = context_of(memory)?;
+    let raw = memory.as_ptr() as *mut gst::ffi::GstMemory;
     // SAFETY: `context` is the memory's GstCudaContext (a GObject), alive while the
     // memory is.
     let context_object: glib::Object =
@@ -264,46 +294,23 @@ pub fn prepare(memory: &gst::MemoryRef) -> Result<DeviceMemory, String> {
 /// Waits until the work queued in `memory`'s context (by Python, on any stream) is
 /// done, so the buffer can go downstream. Call without the GIL.
 pub fn finish_device_work(memory: &gst::MemoryRef) -> Result<(), String> {
-    let symbols = symbols()?;
-    if !memory.is_type(CUDA_MEMORY_TYPE) {
-        return Ok(());
-    }
-    let raw = memory.as_ptr() as *mut gst::ffi::GstMemory;
-    // SAFETY: as in prepare().
-    let context = unsafe { (*raw.cast::<GstCudaMemoryHead>()).context };
-    // SAFETY: the memory's GstCudaContext; push and pop are paired on this thread.
-    unsafe {
-        if (symbols.gst_cuda_context_push)(context) == 0 {
-            return Err("cannot make the frame's CUDA context current".into());
-        }
-        let result = (symbols.cu_ctx_synchronize)();
-        let mut popped: CuContext = std::ptr::null_mut();
-        (symbols.gst_cuda_context_pop)(&mut popped);
-        check(symbols, result, "cuCtxSynchronize")
-    }
+    // SAFETY: cuCtxSynchronize on the current context, which in_context_of set.
+    in_context_of(memory, "cuCtxSynchronize", |symbols| unsafe {
+        (symbols.cu_ctx_synchronize)()
+    })
 }
 
-/// Copies `size` bytes of device memory at `device_ptr` (of `memory`'s context) to
-/// `host`; for the read-only check, which hashes what Python could have changed.
+/// Copies `host.len()` bytes of device memory at `device_ptr` (of `memory`'s
+/// context) to `host`; for the read-only check, which hashes what Python could have
+/// changed.
 pub fn copy_to_host(
     memory: &gst::MemoryRef,
     device_ptr: *const u8,
     host: &mut [u8],
 ) -> Result<(), String> {
-    let symbols = symbols()?;
-    let raw = memory.as_ptr() as *mut gst::ffi::GstMemory;
-    // SAFETY: as in prepare().
-    let context = unsafe { (*raw.cast::<GstCudaMemoryHead>()).context };
     // SAFETY: `device_ptr` spans host.len() bytes of the mapped memory (the caller's
-    // promise); push and pop are paired on this thread.
-    unsafe {
-        if (symbols.gst_cuda_context_push)(context) == 0 {
-            return Err("cannot make the frame's CUDA context current".into());
-        }
-        let result =
-            (symbols.cu_memcpy_dtoh)(host.as_mut_ptr().cast(), device_ptr as u64, host.len());
-        let mut popped: CuContext = std::ptr::null_mut();
-        (symbols.gst_cuda_context_pop)(&mut popped);
-        check(symbols, result, "cuMemcpyDtoH")
-    }
+    // promise), in the context in_context_of made current.
+    in_context_of(memory, "cuMemcpyDtoH", |symbols| unsafe {
+        (symbols.cu_memcpy_dtoh)(host.as_mut_ptr().cast(), device_ptr as u64, host.len())
+    })
 }

@@ -209,82 +209,93 @@ pub fn dlpack<'py>(
         byte_offset: 0,
     };
     let owner = Some(owner.unbind());
-    let versioned = max_version.is_some_and(|(major, _)| major >= 1);
-    // The struct's pointers are set once it is in its final (boxed) place.
-    let capsule = if versioned {
-        let exported = Box::into_raw(Box::new(Exported {
-            managed: DlManagedTensorVersioned {
-                version: DlPackVersion { major: 1, minor: 0 },
-                manager_ctx: std::ptr::null_mut(),
-                deleter: Some(delete_versioned),
-                // Never marked read-only (see the module comment).
-                flags: 0,
-                dl_tensor: tensor,
-            },
-            shape,
-            strides,
-            owner,
-        }));
-        // SAFETY: `exported` is a live box we own until the capsule takes it.
-        unsafe {
-            let e = &mut *exported;
-            e.managed.manager_ctx = exported.cast();
-            e.managed.dl_tensor.shape = e.shape.as_mut_ptr();
-            e.managed.dl_tensor.strides = e.strides.as_mut_ptr();
-            new_capsule(
-                py,
-                exported.cast(),
-                VERSIONED_NAME,
-                destroy_versioned_capsule,
-            )
-        }
+    if max_version.is_some_and(|(major, _)| major >= 1) {
+        export::<DlManagedTensorVersioned>(py, tensor, shape, strides, owner)
     } else {
-        let exported = Box::into_raw(Box::new(Exported {
-            managed: DlManagedTensor {
-                dl_tensor: tensor,
-                manager_ctx: std::ptr::null_mut(),
-                deleter: Some(delete_legacy),
-            },
-            shape,
-            strides,
-            owner,
-        }));
-        // SAFETY: as above.
-        unsafe {
-            let e = &mut *exported;
-            e.managed.manager_ctx = exported.cast();
-            e.managed.dl_tensor.shape = e.shape.as_mut_ptr();
-            e.managed.dl_tensor.strides = e.strides.as_mut_ptr();
-            new_capsule(py, exported.cast(), LEGACY_NAME, destroy_legacy_capsule)
-        }
-    };
-    capsule
+        export::<DlManagedTensor>(py, tensor, shape, strides, owner)
+    }
 }
 
-/// # Safety
-/// `pointer` is a boxed `Exported` whose deleter `destructor` calls when unconsumed.
-unsafe fn new_capsule<'py>(
-    py: Python<'py>,
-    pointer: *mut c_void,
-    name: &'static CStr,
-    destructor: unsafe extern "C" fn(*mut ffi::PyObject),
-) -> PyResult<Bound<'py, PyAny>> {
-    // SAFETY: a non-null pointer and a static name; on failure we free the box.
-    let capsule = unsafe { ffi::PyCapsule_New(pointer, name.as_ptr(), Some(destructor)) };
-    if capsule.is_null() {
-        // SAFETY: the capsule was not made, so the box is still ours. Both kinds of
-        // export are freed the same way (their deleter is the first use of it).
-        unsafe {
-            if name == VERSIONED_NAME {
-                delete_versioned(pointer.cast());
-            } else {
-                delete_legacy(pointer.cast());
-            }
+/// The two managed-tensor structs of DLPack (legacy and 1.0): the same tensor,
+/// manager and deleter in another layout, and the capsule name that says which.
+trait Managed: Sized {
+    const NAME: &'static CStr;
+    /// A managed tensor over `tensor` whose deleter is `delete::<Self>`.
+    fn new(tensor: DlTensor) -> Self;
+    fn tensor_and_manager(&mut self) -> (&mut DlTensor, &mut *mut c_void);
+}
+
+impl Managed for DlManagedTensor {
+    const NAME: &'static CStr = LEGACY_NAME;
+
+    fn new(tensor: DlTensor) -> Self {
+        Self {
+            dl_tensor: tensor,
+            manager_ctx: std::ptr::null_mut(),
+            deleter: Some(delete::<Self>),
         }
-        return Err(PyErr::fetch(py));
     }
-    // SAFETY: a new reference we own.
-    Ok(unsafe { Bound::from_owned_ptr(py, capsule) })
+
+    fn tensor_and_manager(&mut self) -> (&mut DlTensor, &mut *mut c_void) {
+        (&mut self.dl_tensor, &mut self.manager_ctx)
+    }
+}
+
+impl Managed for DlManagedTensorVersioned {
+    const NAME: &'static CStr = VERSIONED_NAME;
+
+    fn new(tensor: DlTensor) -> Self {
+        Self {
+            version: DlPackVersion { major: 1, minor: 0 },
+            manager_ctx: std::ptr::null_mut(),
+            deleter: Some(delete::<Self>),
+            // Never marked read-only (see the module comment).
+            flags: 0,
+            dl_tensor: tensor,
+        }
+    }
+
+    fn tensor_and_manager(&mut self) -> (&mut DlTensor, &mut *mut c_void) {
+        (&mut self.dl_tensor, &mut self.manager_ctx)
+    }
+}
+
+/// Boxes one export and hands it to a capsule named `T::NAME`.
+fn export<T: Managed>(
+    py: Python<'_>,
+    tensor: DlTensor,
+    shape: [i64; 3],
+    strides: [i64; 3],
+    owner: Option<Py<PyAny>>,
+) -> PyResult<Bound<'_, PyAny>> {
+    let exported = Box::into_raw(Box::new(Exported {
+        managed: T::new(tensor),
+        shape,
+        strides,
+        owner,
+    }));
+    let address: *mut c_void = exported.cast();
+    // SAFETY: `exported` is a live box we own until the capsule takes it; its
+    // pointers are set now that it is in its final place. If no capsule is made, the
+    // box is still ours and freed as a consumer would.
+    unsafe {
+        let Exported {
+            managed,
+            shape,
+            strides,
+            ..
+        } = &mut *exported;
+        let (tensor, manager) = managed.tensor_and_manager();
+        *manager = address;
+        tensor.shape = shape.as_mut_ptr();
+        tensor.strides = strides.as_mut_ptr();
+        let capsule = ffi::PyCapsule_New(address, T::NAME.as_ptr(), Some(destroy_capsule::<T>));
+        if capsule.is_null() {
+            delete::<T>(exported.cast());
+            return Err(PyErr::fetch(py));
+        }
+        Ok(Bound::from_owned_ptr(py, capsule))
+    }
 }
 
 fn checked_device<'m>(
@@ -304,33 +315,19 @@ fn checked_device<'m>(
             device.device
         )));
     }
-    if view.end.is_none_or(|end| end > mapping.size()) {
-        return Err(PyBufferError::new_err(format!(
-            "plane at offset {} does not fit the mapped {} bytes",
-            view.offset,
-            mapping.size()
-        )));
-    }
+    view.check_within(mapping)?;
     Ok(device)
 }
 
-/// The deleter of a legacy export: frees it and releases its owner (see the module
+/// The deleter of an export: frees it and releases its owner (see the module
 /// comment: consumers call it with or without the GIL).
-unsafe extern "C" fn delete_legacy(managed: *mut DlManagedTensor) {
+unsafe extern "C" fn delete<T: Managed>(managed: *mut T) {
     if managed.is_null() {
         return;
     }
-    // SAFETY: `managed` is the first field of a boxed Exported made in dlpack().
-    let exported = unsafe { Box::from_raw(managed.cast::<Exported<DlManagedTensor>>()) };
-    drop_with_gil(exported);
-}
-
-unsafe extern "C" fn delete_versioned(managed: *mut DlManagedTensorVersioned) {
-    if managed.is_null() {
-        return;
-    }
-    // SAFETY: as in delete_legacy.
-    let exported = unsafe { Box::from_raw(managed.cast::<Exported<DlManagedTensorVersioned>>()) };
+    // SAFETY: `managed` is the first field of a boxed Exported<T> made in export(),
+    // and DLPack calls the deleter once.
+    let exported = unsafe { Box::from_raw(managed.cast::<Exported<T>>()) };
     drop_with_gil(exported);
 }
 
@@ -355,22 +352,12 @@ fn drop_with_gil<T>(mut exported: Box<Exported<T>>) {
 
 /// A capsule nobody consumed (still named as made) frees its export; a consumer
 /// renames it (`used_dltensor`) and calls the deleter itself.
-unsafe extern "C" fn destroy_legacy_capsule(capsule: *mut ffi::PyObject) {
+unsafe extern "C" fn destroy_capsule<T: Managed>(capsule: *mut ffi::PyObject) {
     // SAFETY: CPython calls this with the capsule being destroyed, GIL held.
     unsafe {
-        if ffi::PyCapsule_IsValid(capsule, LEGACY_NAME.as_ptr()) == 1 {
-            let managed = ffi::PyCapsule_GetPointer(capsule, LEGACY_NAME.as_ptr());
-            delete_legacy(managed.cast());
-        }
-    }
-}
-
-unsafe extern "C" fn destroy_versioned_capsule(capsule: *mut ffi::PyObject) {
-    // SAFETY: as above.
-    unsafe {
-        if ffi::PyCapsule_IsValid(capsule, VERSIONED_NAME.as_ptr()) == 1 {
-            let managed = ffi::PyCapsule_GetPointer(capsule, VERSIONED_NAME.as_ptr());
-            delete_versioned(managed.cast());
+        if ffi::PyCapsule_IsValid(capsule, T::NAME.as_ptr()) == 1 {
+            let managed = ffi::PyCapsule_GetPointer(capsule, T::NAME.as_ptr());
+            delete::<T>(managed.cast());
         }
     }
 }
@@ -399,7 +386,7 @@ mod tests {
                     byte_offset: 0,
                 },
                 manager_ctx: std::ptr::null_mut(),
-                deleter: Some(delete_legacy),
+                deleter: Some(delete::<DlManagedTensor>),
             },
             shape: [0; 3],
             strides: [0; 3],
@@ -448,7 +435,7 @@ mod tests {
             unsafe {
                 let saved = ffi::PyEval_SaveThread();
                 assert_eq!(ffi::PyGILState_Check(), 0);
-                delete_legacy(managed);
+                delete::<DlManagedTensor>(managed);
                 ffi::PyEval_RestoreThread(saved);
             }
             assert!(freed(py, &weak));
@@ -464,9 +451,11 @@ mod tests {
             (export_owned_by(owner) as usize, weak)
         });
         // SAFETY: as above; the export is only used by this thread from here on.
-        std::thread::spawn(move || unsafe { delete_legacy(managed as *mut DlManagedTensor) })
-            .join()
-            .unwrap();
+        std::thread::spawn(move || unsafe {
+            delete::<DlManagedTensor>(managed as *mut DlManagedTensor)
+        })
+        .join()
+        .unwrap();
         Python::attach(|py| assert!(freed(py, &weak)));
     }
 }

@@ -17,7 +17,7 @@ use std::ffi::{c_int, CStr};
 use std::sync::atomic::{AtomicPtr, Ordering::AcqRel, Ordering::Acquire};
 use std::sync::{Arc, OnceLock};
 
-use pyo3::exceptions::{PyBufferError, PyIndexError, PyValueError};
+use pyo3::exceptions::{PyAttributeError, PyBufferError, PyIndexError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -90,6 +90,18 @@ impl ArrayView {
         true
     }
 
+    /// The view lies inside `mapping` (what every export's pointer arithmetic needs).
+    fn check_within(&self, mapping: &Mapping) -> PyResult<()> {
+        if self.end.is_none_or(|end| end > mapping.size()) {
+            return Err(PyBufferError::new_err(format!(
+                "plane at offset {} does not fit the mapped {} bytes",
+                self.offset,
+                mapping.size()
+            )));
+        }
+        Ok(())
+    }
+
     /// Fills a Py_buffer for this view of `mapping`, with `owner` as its exporter.
     ///
     /// # Safety
@@ -124,13 +136,7 @@ impl ArrayView {
         // The layout was checked against the buffer's size; the mapping spans the
         // whole buffer. Checked again here because the pointer arithmetic below
         // relies on it.
-        if self.end.is_none_or(|end| end > mapping.size()) {
-            return Err(PyBufferError::new_err(format!(
-                "plane at offset {} does not fit the mapped {} bytes",
-                self.offset,
-                mapping.size()
-            )));
-        }
+        self.check_within(mapping)?;
         // SAFETY: view is valid per the caller. The array spans bytes offset..end of
         // the mapping (checked above); the mapping is owned by owner and the shape and
         // strides live in `self` inside owner, all alive while view.obj holds owner.
@@ -162,6 +168,11 @@ impl ArrayView {
         Ok(())
     }
 }
+
+/// The error a device protocol raises on a system-memory frame: AttributeError for
+/// `__cuda_array_interface__` (so `hasattr` is False and CuPy copies through numpy),
+/// BufferError for DLPack.
+type NotCuda = fn(&'static str) -> PyErr;
 
 /// One video frame handed to Python. `np.asarray(frame)` is a zero-copy,
 /// stride-aware (h, w, c) or (h, w) array for packed formats; `frame.plane(i)` is
@@ -410,16 +421,23 @@ impl Frame {
         }
     }
 
-    /// The whole-frame view of a CUDA frame, or why there is none. Not an
-    /// AttributeError: `hasattr(frame, "__cuda_array_interface__")` then raises it,
-    /// rather than CuPy falling back to numpy, whose error would mislead.
-    fn device_view(&self) -> PyResult<&ArrayView> {
+    /// The whole-frame view of a CUDA frame, or why there is none: `not_cuda` for a
+    /// system-memory frame; for a planar one a BufferError, not an AttributeError:
+    /// `hasattr(frame, "__cuda_array_interface__")` then raises it, rather than CuPy
+    /// falling back to numpy, whose error would mislead.
+    fn device_view(&self, not_cuda: NotCuda) -> PyResult<&ArrayView> {
         if !self.layout.cuda {
-            return Err(pyo3::exceptions::PyAttributeError::new_err(
-                device::DEVICE_ARRAY_OF_CPU_FRAME,
-            ));
+            return Err(not_cuda(device::DEVICE_ARRAY_OF_CPU_FRAME));
         }
         self.packed.as_ref().ok_or_else(|| self.packed_view_error())
+    }
+
+    /// The mapping of a CUDA frame, for the device protocols of a frame or plane.
+    fn device_mapping(&self, not_cuda: NotCuda) -> PyResult<&Mapping> {
+        if !self.layout.cuda {
+            return Err(not_cuda(device::DEVICE_ARRAY_OF_CPU_FRAME));
+        }
+        self.mapping()
     }
 
     /// Python mapped a CUDA frame: its work on the memory must be waited for before
@@ -894,7 +912,7 @@ impl Frame {
     #[getter]
     fn __cuda_array_interface__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyDict>> {
         let this = slf.get();
-        let view = this.device_view()?;
+        let view = this.device_view(PyAttributeError::new_err)?;
         device::cuda_array_interface(slf.py(), this.mapping()?, view)
     }
 
@@ -910,14 +928,10 @@ impl Frame {
         // The memory is ready on every stream (synchronized when mapped).
         let _ = stream;
         let this = slf.get();
-        if !this.layout.cuda {
-            return Err(PyBufferError::new_err(device::DEVICE_ARRAY_OF_CPU_FRAME));
-        }
-        let view = this.device_view()?;
-        let mapping = this.mapping()?;
+        let view = this.device_view(PyBufferError::new_err)?;
         device::dlpack(
             slf.clone().into_any(),
-            mapping,
+            this.mapping()?,
             view,
             max_version,
             dl_device,
@@ -926,10 +940,7 @@ impl Frame {
     }
 
     fn __dlpack_device__(&self) -> PyResult<(i32, i32)> {
-        if !self.layout.cuda {
-            return Err(PyBufferError::new_err(device::DEVICE_ARRAY_OF_CPU_FRAME));
-        }
-        device::dlpack_device(self.mapping()?)
+        device::dlpack_device(self.device_mapping(PyBufferError::new_err)?)
     }
 
     fn __repr__(&self) -> String {
@@ -982,13 +993,8 @@ impl Plane {
     /// CUDA frames: the plane's device array (see Frame.__cuda_array_interface__).
     #[getter]
     fn __cuda_array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let frame = self.frame.get();
-        if !frame.layout.cuda {
-            return Err(pyo3::exceptions::PyAttributeError::new_err(
-                device::DEVICE_ARRAY_OF_CPU_FRAME,
-            ));
-        }
-        device::cuda_array_interface(py, frame.mapping()?, &self.view)
+        let mapping = self.frame.get().device_mapping(PyAttributeError::new_err)?;
+        device::cuda_array_interface(py, mapping, &self.view)
     }
 
     /// CUDA frames: a DLPack capsule of the plane.
@@ -1002,11 +1008,7 @@ impl Plane {
     ) -> PyResult<Bound<'py, PyAny>> {
         let _ = stream;
         let this = slf.get();
-        let frame = this.frame.get();
-        if !frame.layout.cuda {
-            return Err(PyBufferError::new_err(device::DEVICE_ARRAY_OF_CPU_FRAME));
-        }
-        let mapping = frame.mapping()?;
+        let mapping = this.frame.get().device_mapping(PyBufferError::new_err)?;
         device::dlpack(
             slf.clone().into_any(),
             mapping,
@@ -1018,11 +1020,7 @@ impl Plane {
     }
 
     fn __dlpack_device__(&self) -> PyResult<(i32, i32)> {
-        let frame = self.frame.get();
-        if !frame.layout.cuda {
-            return Err(PyBufferError::new_err(device::DEVICE_ARRAY_OF_CPU_FRAME));
-        }
-        device::dlpack_device(frame.mapping()?)
+        device::dlpack_device(self.frame.get().device_mapping(PyBufferError::new_err)?)
     }
 
     fn __repr__(&self) -> String {
