@@ -27,6 +27,9 @@ export GST_PLUGIN_SCANNER="$lib/gstreamer1.0/gstreamer-1.0/gst-plugin-scanner"
 export GST_REGISTRY="$root/registry.bin"
 export GST_PLUGIN_PATH="$here/plugin"
 export PATH="$root/usr/bin:$PATH"
+# Debian's GL libraries complain on every start without one (containers have none).
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$root/xdg}"
+mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 stages="$here/stages"
 mkdir -p "$stages"
 

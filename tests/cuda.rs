@@ -226,6 +226,73 @@ class Expect:
             json.dump({"frames": self.frames}, f)
 
 
+class Tagger:
+    """CPU, before cudaupload: an object and the frame's mean as an attribute."""
+
+    def process_frame(self, frame):
+        o = frame.add_object("ball", (8, 16, 32, 24), confidence=0.5, track_id=frame.pts,
+                             attributes={"side": "left"})
+        frame.attributes["mean"] = float(np.asarray(frame).mean())
+
+
+def check_tagged(frame):
+    objs = frame.objects
+    assert [o.label for o in objs][:1] == ["ball"], [(o.label, o.box) for o in objs]
+    ball = objs[0]
+    assert (ball.box, ball.confidence, ball.track_id, dict(ball.attributes)) == (
+        (8, 16, 32, 24), 0.5, frame.pts, {"side": "left"}), repr(ball)
+    return objs
+
+
+class GpuBatch:
+    """process_batch on CUDA frames: the CPU stage's objects and attributes are
+    there after cudaupload, one CuPy reduction over the whole batch matches the CPU
+    means, and each frame gets an object and an attribute of its own."""
+
+    def __init__(self):
+        self.sizes = []
+
+    def process_batch(self, frames):
+        self.sizes.append(len(frames))
+        stack = cupy.stack([cupy.asarray(f) for f in frames])
+        means = cupy.asnumpy(stack.reshape(len(frames), -1).mean(axis=1, dtype=cupy.float64))
+        for frame, mean in zip(frames, means):
+            assert frame.memory == "cuda"
+            check_tagged(frame)
+            assert abs(frame.attributes["mean"] - float(mean)) < 1e-6, (frame.attributes["mean"], mean)
+            frame.add_object("gpu", (1, 2, 3, 4), attributes={"mean": float(mean)})
+            frame.attributes["batch"] = len(self.sizes)
+
+
+class GpuWorker:
+    """process_frame on CUDA frames with workers: the batch stage's objects."""
+
+    def process_frame(self, frame):
+        objs = check_tagged(frame)
+        assert [o.label for o in objs] == ["ball", "gpu"], [o.label for o in objs]
+        frame.attributes["worker"] = True
+
+
+class AfterDownload:
+    """CPU again, after cudadownload: every object and attribute of the stages
+    before, counted into `out`."""
+
+    def __init__(self, out):
+        self.out, self.frames, self.batches = out, 0, set()
+
+    def process_frame(self, frame):
+        objs = check_tagged(frame)
+        assert [o.label for o in objs] == ["ball", "gpu"], [o.label for o in objs]
+        assert abs(objs[1].attributes["mean"] - frame.attributes["mean"]) < 1e-6
+        assert frame.attributes["worker"] is True
+        self.batches.add(frame.attributes["batch"])
+        self.frames += 1
+
+    def on_eos(self):
+        with open(self.out, "w") as f:
+            json.dump({"frames": self.frames, "batches": len(self.batches)}, f)
+
+
 class ReadOnlyWriter:
     """Writes into a read-only CUDA frame: the read-only check must catch it."""
 
@@ -261,6 +328,11 @@ class Errors:
 
 /// Runs `description` to EOS; the first ERROR's text, if any.
 fn run(description: &str) -> Result<(), String> {
+    run_then(description, |_| ())
+}
+
+/// As `run`, calling `inspect` with the pipeline before it goes to NULL.
+fn run_then(description: &str, inspect: impl FnOnce(&gst::Pipeline)) -> Result<(), String> {
     let pipeline = gst::parse::launch(description)
         .unwrap_or_else(|e| panic!("{description}: {e}"))
         .downcast::<gst::Pipeline>()
@@ -271,6 +343,7 @@ fn run(description: &str) -> Result<(), String> {
         gst::ClockTime::from_seconds(120),
         &[gst::MessageType::Eos, gst::MessageType::Error],
     );
+    inspect(&pipeline);
     pipeline.set_state(gst::State::Null).unwrap();
     match message.as_ref().map(|m| m.view()) {
         Some(gst::MessageView::Eos(_)) => Ok(()),
@@ -587,4 +660,46 @@ fn savantqueue_counts_gpu_bytes() {
     // for 320 RGBA pixels was seen), so at least ten frames of the caps' size.
     let capacity = stats.get::<u64>("capacity-gpu-bytes").unwrap();
     assert!(capacity >= 10 * frame && capacity % 10 == 0, "{stats}");
+}
+
+/// Objects, attributes, batches, workers and the stats on CUDA frames: a CPU stage's
+/// objects cross cudaupload (which drops ROI metas: the next stage puts them back),
+/// a process_batch stage reduces whole batches with CuPy and adds objects, a stage
+/// with 3 workers reads them, and a CPU stage after cudadownload sees everything.
+#[test]
+fn objects_attributes_batches_and_stats_on_cuda_frames() {
+    if !cuda_host("objects_attributes_batches_and_stats_on_cuda_frames") {
+        return;
+    }
+    let module = stages();
+    let out = out_file("metadata");
+    let mut stats = Vec::new();
+    let result = run_then(
+        &format!(
+            "videotestsrc num-buffers=24 pattern=ball ! video/x-raw,format=RGBA,width=320,height=240 \
+             ! savantpyfunc module={module} class-name=Tagger \
+             ! cudaupload ! video/x-raw(memory:CUDAMemory) \
+             ! savantpyfunc name=batch module={module} class-name=GpuBatch batch-size=4 batch-timeout=10000 \
+             ! savantpyfunc name=workers module={module} class-name=GpuWorker workers=3 \
+             ! cudadownload ! video/x-raw \
+             ! savantpyfunc module={module} class-name=AfterDownload kwargs=\"{{out: {}}}\" \
+             ! fakesink",
+            out.display()
+        ),
+        |pipeline| {
+            for name in ["batch", "workers"] {
+                let element = pipeline.by_name(name).unwrap();
+                stats.push(element.property::<gst::Structure>("stats"));
+            }
+        },
+    );
+    assert_eq!(result, Ok(()));
+    assert_eq!(read_json(&out), r#"{"frames": 24, "batches": 6}"#);
+    let (batch, workers) = (&stats[0], &stats[1]);
+    eprintln!("stats: {batch}\n{workers}");
+    assert_eq!(batch.get::<u64>("frames").unwrap(), 24, "{batch}");
+    assert_eq!(batch.get::<u64>("batches").unwrap(), 6, "{batch}");
+    assert_eq!(batch.get::<u64>("errors").unwrap(), 0, "{batch}");
+    assert_eq!(workers.get::<u64>("frames").unwrap(), 24, "{workers}");
+    assert_eq!(workers.get::<u64>("errors").unwrap(), 0, "{workers}");
 }

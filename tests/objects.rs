@@ -201,3 +201,363 @@ fn objects_know_the_stage_that_made_them() {
         "{message}"
     );
 }
+
+/// A copying transform that is not a video filter, as cudaupload and cudadownload
+/// are: GstBaseTransform's default transform_meta copies only metas without tags,
+/// so it drops every ROI meta (tags video, orientation, size) and keeps Savant's
+/// params meta (no tags).
+mod copier {
+    use gst::glib;
+    use gst::prelude::*;
+    use gst::subclass::prelude::*;
+    use gst_base::subclass::prelude::*;
+
+    #[derive(Default)]
+    pub struct Imp;
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for Imp {
+        const NAME: &'static str = "SavantTestCopier";
+        type Type = Copier;
+        type ParentType = gst_base::BaseTransform;
+    }
+
+    impl ObjectImpl for Imp {}
+    impl GstObjectImpl for Imp {}
+
+    impl ElementImpl for Imp {
+        fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+            static METADATA: std::sync::LazyLock<gst::subclass::ElementMetadata> =
+                std::sync::LazyLock::new(|| {
+                    gst::subclass::ElementMetadata::new(
+                        "Copier",
+                        "Filter/Video",
+                        "Copies frames, metas as GstBaseTransform does",
+                        "tests",
+                    )
+                });
+            Some(&METADATA)
+        }
+
+        fn pad_templates() -> &'static [gst::PadTemplate] {
+            static TEMPLATES: std::sync::LazyLock<Vec<gst::PadTemplate>> =
+                std::sync::LazyLock::new(|| {
+                    let caps = gst::Caps::new_empty_simple("video/x-raw");
+                    ["sink", "src"]
+                        .iter()
+                        .map(|name| {
+                            let direction = if *name == "sink" {
+                                gst::PadDirection::Sink
+                            } else {
+                                gst::PadDirection::Src
+                            };
+                            gst::PadTemplate::new(name, direction, gst::PadPresence::Always, &caps)
+                                .unwrap()
+                        })
+                        .collect()
+                });
+            TEMPLATES.as_ref()
+        }
+    }
+
+    impl BaseTransformImpl for Imp {
+        const MODE: gst_base::subclass::BaseTransformMode =
+            gst_base::subclass::BaseTransformMode::NeverInPlace;
+        const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+        const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+        fn unit_size(&self, caps: &gst::Caps) -> Option<usize> {
+            gst_video::VideoInfo::from_caps(caps)
+                .ok()
+                .map(|info| info.size())
+        }
+
+        fn transform(
+            &self,
+            input: &gst::Buffer,
+            output: &mut gst::BufferRef,
+        ) -> Result<gst::FlowSuccess, gst::FlowError> {
+            let input = input.map_readable().map_err(|_| gst::FlowError::Error)?;
+            let mut output = output.map_writable().map_err(|_| gst::FlowError::Error)?;
+            output.copy_from_slice(&input);
+            Ok(gst::FlowSuccess::Ok)
+        }
+    }
+
+    glib::wrapper! {
+        pub struct Copier(ObjectSubclass<Imp>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
+    }
+
+    pub fn register() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        super::common::init();
+        ONCE.call_once(|| {
+            gst::Element::register(
+                None,
+                "savanttestcopier",
+                gst::Rank::NONE,
+                Copier::static_type(),
+            )
+            .unwrap();
+        });
+    }
+}
+
+fn object_lists(module_name: &str) -> Vec<String> {
+    py_eval(&format!(
+        "[repr(s) for s in __import__('{module_name}').seen]"
+    ))
+}
+
+/// cudadownload and cudaupload drop ROI metas (see `copier`): the next stage puts
+/// the objects back from Savant's params meta, with labels, boxes, ids, parents,
+/// confidences, track ids, models and attributes, before Python reads them, and
+/// passes them on as ROI metas even when Python never looked at them.
+#[test]
+fn objects_come_back_after_an_element_that_drops_roi_metas() {
+    copier::register();
+    let writer = module(
+        "dropped_writer",
+        r#"
+        def process_frame(frame):
+            car = frame.add_object("car", (10, 20, 30, 16), confidence=0.75, track_id=7,
+                                   attributes={"color": "red"})
+            frame.add_object("plate", (12, 30, 8, 4), parent_id=car.id, model="plates")
+        "#,
+    );
+    let reader = module(
+        "dropped_reader",
+        r#"
+        seen = []
+        def process_frame(frame):
+            seen.append([(o.label, o.box, o.id, o.parent_id, o.confidence, o.track_id,
+                          o.model, dict(o.attributes)) for o in frame.objects])
+        "#,
+    );
+    let passive = module("dropped_passive", "def process_frame(frame):\n    pass\n");
+    let caps = "video/x-raw,format=RGBA,width=64,height=48";
+
+    // The copier really drops the ROI metas and keeps the params meta.
+    let dropped = run(&format!(
+        "videotestsrc num-buffers=2 ! {caps} ! savantpyfunc module={writer} \
+         ! savanttestcopier ! appsink name=sink"
+    ));
+    assert!(dropped.eos, "{dropped:?}");
+    let buffer = &dropped.buffers[0];
+    assert_eq!(buffer.iter_meta::<VideoRegionOfInterestMeta>().count(), 0);
+    assert!(gst::meta::CustomMeta::from_buffer(buffer, "SavantObjectParams").is_ok());
+
+    let expected = "[('car', (10, 20, 30, 16), 1, 0, 0.75, 7, 'savantpyfunc0', {'color': 'red'}), \
+                    ('plate', (12, 30, 8, 4), 2, 1, None, None, 'plates', {})]";
+    let result = run(&format!(
+        "videotestsrc num-buffers=2 ! {caps} ! savantpyfunc name=savantpyfunc0 module={writer} \
+         ! savanttestcopier ! savantpyfunc module={reader} ! appsink name=sink"
+    ));
+    assert!(result.eos, "{result:?}");
+    assert_eq!(object_lists("dropped_reader"), vec![expected, expected]);
+
+    // A stage that never looks at the objects puts them back for any consumer.
+    let result = run(&format!(
+        "videotestsrc num-buffers=1 ! {caps} ! savantpyfunc module={writer} \
+         ! savanttestcopier ! savantpyfunc module={passive} ! appsink name=sink"
+    ));
+    assert!(result.eos, "{result:?}");
+    let metas: Vec<_> = result.buffers[0]
+        .iter_meta::<VideoRegionOfInterestMeta>()
+        .collect();
+    assert_eq!(metas.len(), 2);
+    assert_eq!(
+        (metas[0].roi_type(), metas[0].rect(), metas[0].id()),
+        ("car", (10, 20, 30, 16), 1)
+    );
+    let detection = metas[0].param("detection").unwrap();
+    assert_eq!(detection.get::<f64>("confidence").unwrap(), 0.75);
+    assert_eq!(
+        (metas[1].roi_type(), metas[1].parent_id()),
+        ("plate", metas[0].id())
+    );
+}
+
+/// When the frame was scaled after the ROI metas were dropped, the boxes that come
+/// back are scaled with it; objects a stage removed never come back.
+#[test]
+fn restored_objects_follow_the_scaling_and_removed_ones_stay_removed() {
+    copier::register();
+    let writer = module(
+        "scaled_writer",
+        r#"
+        def process_frame(frame):
+            frame.add_object("car", (10, 20, 30, 16))
+        "#,
+    );
+    let reader = module(
+        "scaled_reader",
+        r#"
+        seen = []
+        def process_frame(frame):
+            seen.append([(o.label, o.box) for o in frame.objects])
+        "#,
+    );
+    let remover = module(
+        "scaled_remover",
+        r#"
+        def process_frame(frame):
+            for o in list(frame.objects):
+                frame.remove_object(o)
+        "#,
+    );
+    let caps = "video/x-raw,format=RGBA,width=64,height=48";
+    let result = run(&format!(
+        "videotestsrc num-buffers=1 ! {caps} ! savantpyfunc module={writer} \
+         ! savanttestcopier ! videoscale ! video/x-raw,width=128,height=96 \
+         ! savantpyfunc module={reader} ! appsink name=sink"
+    ));
+    assert!(result.eos, "{result:?}");
+    assert_eq!(
+        object_lists("scaled_reader"),
+        vec!["[('car', (20, 40, 60, 32))]"]
+    );
+
+    let result = run(&format!(
+        "videotestsrc num-buffers=1 ! {caps} ! savantpyfunc module={writer} \
+         ! savantpyfunc module={remover} ! savanttestcopier \
+         ! savantpyfunc module={reader} ! appsink name=sink"
+    ));
+    assert!(result.eos, "{result:?}");
+    assert_eq!(object_lists("scaled_reader")[1], "[]");
+    assert!(gst::meta::CustomMeta::from_buffer(&result.buffers[0], "SavantObjectParams").is_err());
+}
+
+/// savantdrawfunc draws objects whose ROI metas an element dropped (the documented
+/// `cudadownload ! savantdrawfunc`): the drawing is the one without that element.
+#[test]
+fn drawfunc_draws_objects_whose_roi_metas_were_dropped() {
+    copier::register();
+    let writer = module(
+        "drawn_writer",
+        r#"
+        def process_frame(frame):
+            frame.add_object("car", (10, 12, 30, 20))
+        "#,
+    );
+    let spec =
+        "labels: {car: {bbox: {border_color: FF0000FF, background_color: 0000FFFF, thickness: 2}}}";
+    let draw = |copier: &str| {
+        let result = run(&format!(
+            "videotestsrc num-buffers=1 pattern=black ! video/x-raw,format=RGBA,width=64,height=48 \
+             ! savantpyfunc module={writer} {copier} ! savantdrawfunc draw-spec=\"{spec}\" \
+             ! appsink name=sink"
+        ));
+        assert!(result.eos, "{result:?}");
+        let buffer = &result.buffers[0];
+        assert_eq!(buffer.iter_meta::<VideoRegionOfInterestMeta>().count(), 1);
+        let pixels = buffer.map_readable().unwrap().to_vec();
+        pixels
+    };
+    let direct = draw("");
+    assert!(
+        direct.chunks(4).any(|p| p == [255, 0, 0, 255]),
+        "no border drawn"
+    );
+    assert_eq!(draw("! savanttestcopier"), direct);
+}
+
+/// A params meta that another element made up (wrong types, missing fields, boxes
+/// at the end of the pixel range, sizes of 0 and u32::MAX, fields that are not
+/// entries) is read without a crash: only complete entries come back, boxes
+/// saturate, the rest is left alone.
+#[test]
+fn made_up_params_metas_restore_only_complete_entries() {
+    use gst::prelude::*;
+    common::init();
+    let reader = module(
+        "made_up_reader",
+        r#"
+        seen = []
+        def process_frame(frame):
+            seen.append([(o.label, o.box, o.id) for o in frame.objects])
+        "#,
+    );
+    let entry = |label: &str, id: i32, rect: (u32, u32, u32, u32)| {
+        gst::Structure::builder("roi")
+            .field("label", label)
+            .field("id", id)
+            .field("parent-id", -1i32)
+            .field("x", rect.0)
+            .field("y", rect.1)
+            .field("w", rect.2)
+            .field("h", rect.3)
+            .build()
+    };
+    // (stored width, stored height, the params meta's fields)
+    type Case<'a> = (u32, u32, Vec<(&'a str, gst::glib::SendValue)>);
+    let cases: Vec<Case> = vec![
+        // Complete entries, stored at 32x24 and read at 64x48 (scaled x2); boxes at
+        // the end of the pixel range saturate.
+        (
+            32,
+            24,
+            vec![
+                ("roi-1", entry("car", 1, (1, 2, 3, 4)).to_send_value()),
+                (
+                    "roi-2",
+                    entry("", 2, (u32::MAX, 0, u32::MAX, 1)).to_send_value(),
+                ),
+                ("junk", 5i32.to_send_value()),
+                (
+                    "roi-3",
+                    gst::Structure::builder("roi")
+                        .field("label", "half")
+                        .field("x", 1u32)
+                        .build()
+                        .to_send_value(),
+                ),
+                (
+                    "roi-4",
+                    gst::Structure::builder("roi")
+                        .field("label", "typed")
+                        .field("id", 4i32)
+                        .field("parent-id", 0i32)
+                        .field("x", -1i32)
+                        .field("y", 0u32)
+                        .field("w", 1u32)
+                        .field("h", 1u32)
+                        .build()
+                        .to_send_value(),
+                ),
+            ],
+        ),
+        // Sizes of 0 and u32::MAX: no division by zero, no overflow.
+        (
+            0,
+            u32::MAX,
+            vec![("roi-9", entry("van", 9, (5, 6, 7, 8)).to_send_value())],
+        ),
+    ];
+    let mut h = gst_check::Harness::new_parse(&format!("savantpyfunc module={reader}"));
+    h.set_src_caps_str("video/x-raw,format=RGBA,width=64,height=48");
+    for (width, height, fields) in cases {
+        let mut buffer = gst::Buffer::with_size(64 * 48 * 4).unwrap();
+        {
+            let buffer = buffer.get_mut().unwrap();
+            let mut meta = gst::meta::CustomMeta::add(buffer, "SavantObjectParams").unwrap();
+            let structure = meta.mut_structure();
+            structure.set("width", width);
+            structure.set("height", height);
+            for (name, value) in fields {
+                structure.set_value(name, value);
+            }
+        }
+        h.push(buffer).unwrap();
+    }
+    assert_eq!(
+        object_lists("made_up_reader"),
+        vec![
+            format!(
+                "[('car', (2, 4, 6, 8), 1), ('', ({m}, 0, {m}, 2), 2)]",
+                m = u32::MAX
+            ),
+            "[('van', (5, 0, 7, 0), 9)]".to_owned(),
+        ]
+    );
+}

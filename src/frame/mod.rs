@@ -363,7 +363,8 @@ impl Frame {
 
     fn objects_state(&self, py: Python<'_>) -> PyResult<&objects::Objects> {
         if self.objects.get(py).is_none() {
-            let objects = objects::Objects::new(py, &self.buffer)?;
+            let objects =
+                objects::Objects::new(py, &self.buffer, (self.layout.width, self.layout.height))?;
             let _ = self.objects.set(py, objects);
         }
         Ok(self.objects.get(py).expect("set above"))

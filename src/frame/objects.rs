@@ -11,9 +11,16 @@
 //!
 //! GStreamer 1.22's video filters (videoconvert, videoscale) rebuild ROI metas from
 //! label, box, id and parent id, dropping the params. So whenever a stage writes
-//! objects, the params of every object also go into a `SavantObjectParams` custom
-//! meta (no tags, so video filters copy it), keyed by ROI id; reading puts back the
-//! params a ROI lost, while its box follows the scaling.
+//! objects, every object also goes into a `SavantObjectParams` custom meta (no tags,
+//! so video filters copy it), keyed by ROI id, with the frame's size; reading puts
+//! back the params a ROI lost, while its box follows the scaling.
+//!
+//! Elements that are not video filters copy only metas without tags, so they drop
+//! every ROI meta (ROI metas carry the video, orientation and size tags):
+//! `cudaupload` and `cudadownload` do, as do GStreamer's other base transforms that
+//! copy. A stage that gets a frame with the params meta and no ROI meta at all puts
+//! the objects back from it before anything reads them (`restore_dropped`), their
+//! boxes scaled when the frame's size changed on the way.
 //!
 //! With the cargo feature `analytics` (GStreamer 1.24+), objects are also read from
 //! and written to `GstAnalyticsRelationMeta` (analytics.rs).
@@ -40,6 +47,9 @@ const CONFIDENCE: &str = "confidence";
 const TRACK_ID: &str = "track-id";
 const MODEL: &str = "model";
 pub const PARAMS_META_NAME: &str = "SavantObjectParams";
+/// The frame's size when the params meta was written, to scale restored boxes.
+const WIDTH: &str = "width";
+const HEIGHT: &str = "height";
 
 /// Registers the params meta; called from plugin_init. No tags: video filters copy
 /// metas without tags unchanged.
@@ -661,12 +671,14 @@ pub struct Objects {
     /// How many objects came from the relation meta (after the ROI ones).
     foreign: usize,
     next_id: AtomicI32,
+    size: (u32, u32),
 }
 
 static FRAMES: AtomicU64 = AtomicU64::new(1);
 
 impl Objects {
-    pub fn new(py: Python<'_>, buffer: &gst::BufferRef) -> PyResult<Self> {
+    /// The objects of `buffer`, a frame of `size` (width, height).
+    pub fn new(py: Python<'_>, buffer: &gst::BufferRef, size: (u32, u32)) -> PyResult<Self> {
         let frame = FRAMES.fetch_add(1, Relaxed);
         let list = PyList::empty(py);
         let mut max_id = 0;
@@ -748,6 +760,7 @@ impl Objects {
             frame,
             foreign: foreign.len(),
             next_id: AtomicI32::new(next_id),
+            size,
         })
     }
 
@@ -843,6 +856,7 @@ impl Objects {
             metas,
             added,
             converted,
+            size: self.size,
         }))
     }
 }
@@ -856,6 +870,8 @@ pub struct Edit {
     /// ROI ids of detections from the relation meta that became ROI metas, with
     /// their mtd ids.
     converted: Vec<(i32, u32)>,
+    /// The frame's width and height, stored with the objects.
+    size: (u32, u32),
 }
 
 #[derive(Debug)]
@@ -904,6 +920,7 @@ struct NewObject {
 /// Writes an edit: changed metas are updated in place, removed ones removed, new ones
 /// appended; then the params meta is brought up to date.
 pub fn apply(buffer: &mut gst::BufferRef, edit: Edit) {
+    let edit_size = edit.size;
     let mut metas = edit.metas.into_iter();
     buffer.foreach_meta_mut(|mut meta| {
         use gst::buffer::BufferMetaForeachAction::{Keep, Remove};
@@ -927,7 +944,7 @@ pub fn apply(buffer: &mut gst::BufferRef, edit: Edit) {
             meta.add_param(param);
         }
     }
-    store_params(buffer);
+    store_params(buffer, edit_size);
     if analytics::ENABLED {
         let mirrored = mirrored(buffer);
         analytics::sync(buffer, &mirrored, &edit.converted);
@@ -1070,32 +1087,42 @@ fn remove_param(meta: &mut VideoRegionOfInterestMeta, name: &str) {
     }
 }
 
-/// Copies every object's params into the params meta, so that they survive video
-/// filters; entries for ROIs that already lost theirs are kept.
-fn store_params(buffer: &mut gst::BufferRef) {
+/// Copies every object into the params meta (label, box, ids and params, with the
+/// frame's `size`), so that the params survive video filters and the objects
+/// survive elements that drop ROI metas; params of ROIs that already lost theirs
+/// are kept.
+fn store_params(buffer: &mut gst::BufferRef, size: (u32, u32)) {
     let carrier = gst::meta::CustomMeta::from_buffer(buffer, PARAMS_META_NAME).ok();
     let metas: Vec<_> = buffer.iter_meta::<VideoRegionOfInterestMeta>().collect();
     let ids = id_counts(metas.iter().map(|m| m.id()));
-    let mut entries = Vec::new();
-    for meta in &metas {
-        // Without a unique id, params could come back on the wrong object.
-        if ids[&meta.id()] != 1 {
-            continue;
-        }
+    let mut entries = Vec::with_capacity(metas.len());
+    for (index, meta) in metas.iter().enumerate() {
         let mut params: Vec<gst::Structure> = meta.params().map(|p| p.to_owned()).collect();
-        if let Some(carrier) = &carrier {
+        // Without a unique id, params could come back on the wrong object: such
+        // ROIs are kept for a rebuild only, under their position.
+        let unique = ids[&meta.id()] == 1;
+        if let (true, Some(carrier)) = (unique, &carrier) {
             params.extend(lost_params(carrier.structure(), meta, |s| {
                 meta.param(s.name()).is_none()
             }));
         }
-        if params.is_empty() {
-            continue;
-        }
+        let (x, y, w, h) = meta.rect();
         let entry = gst::Structure::builder("roi")
             .field("label", meta.roi_type())
+            .field("id", meta.id())
+            .field("parent-id", meta.parent_id())
+            .field("x", x)
+            .field("y", y)
+            .field("w", w)
+            .field("h", h)
             .field("params", gst::Array::new(params))
             .build();
-        entries.push((carrier_field(meta.id()), entry));
+        let field = if unique {
+            carrier_field(meta.id())
+        } else {
+            format!("shared-id-{index}")
+        };
+        entries.push((field, entry));
     }
     let had_carrier = carrier.is_some();
     if entries.is_empty() {
@@ -1106,11 +1133,80 @@ fn store_params(buffer: &mut gst::BufferRef) {
         }
         return;
     }
-    let mut structure = gst::Structure::new_empty(PARAMS_META_NAME);
+    let mut structure = gst::Structure::builder(PARAMS_META_NAME)
+        .field(WIDTH, size.0)
+        .field(HEIGHT, size.1)
+        .build();
     for (field, entry) in entries {
         structure.set(field.as_str(), entry);
     }
     attributes::replace_custom_meta_structure(buffer, PARAMS_META_NAME, structure);
+}
+
+/// Whether an element dropped the ROI metas of a frame a stage wrote objects on:
+/// the params meta is there and no ROI meta is. Cheap; checked on every frame.
+pub fn dropped(buffer: &gst::BufferRef) -> bool {
+    buffer.meta::<VideoRegionOfInterestMeta>().is_none()
+        && gst::meta::CustomMeta::from_buffer(buffer, PARAMS_META_NAME).is_ok()
+}
+
+/// Puts back the ROI metas an element dropped (see `dropped`) from the params meta,
+/// in their order, with their ids and params; boxes are scaled from the size the
+/// params meta was written at to `size`. Copies the buffer's header (not its
+/// memory) when it is shared. Returns how many objects came back.
+pub fn restore_dropped(buffer: &mut gst::Buffer, size: (u32, u32)) -> usize {
+    let Some(carrier) = gst::meta::CustomMeta::from_buffer(buffer, PARAMS_META_NAME)
+        .ok()
+        .map(|m| m.structure().to_owned())
+    else {
+        return 0;
+    };
+    let stored = (
+        carrier.get::<u32>(WIDTH).unwrap_or(0),
+        carrier.get::<u32>(HEIGHT).unwrap_or(0),
+    );
+    let scale = |v: u32, from: u32, to: u32| -> u32 {
+        if from == 0 || from == to {
+            return v;
+        }
+        let scaled = (u64::from(v) * u64::from(to) + u64::from(from) / 2) / u64::from(from);
+        u32::try_from(scaled).unwrap_or(u32::MAX)
+    };
+    let buffer = buffer.make_mut();
+    let mut restored = 0;
+    for (_, value) in carrier.iter() {
+        let Ok(entry) = value.get::<&gst::StructureRef>() else {
+            continue;
+        };
+        // An entry missing a field was not written by store_params: left alone.
+        let (Ok(label), Ok(id), Ok(parent_id), Ok(x), Ok(y), Ok(w), Ok(h)) = (
+            entry.get::<&str>("label"),
+            entry.get::<i32>("id"),
+            entry.get::<i32>("parent-id"),
+            entry.get::<u32>("x"),
+            entry.get::<u32>("y"),
+            entry.get::<u32>("w"),
+            entry.get::<u32>("h"),
+        ) else {
+            continue;
+        };
+        let rect = (
+            scale(x, stored.0, size.0),
+            scale(y, stored.1, size.1),
+            scale(w, stored.0, size.0),
+            scale(h, stored.1, size.1),
+        );
+        let mut meta = VideoRegionOfInterestMeta::add(buffer, label, rect);
+        meta.set_id(id);
+        meta.set_parent_id(parent_id);
+        if let Ok(params) = entry.get::<gst::Array>("params") {
+            for param in params.iter().filter_map(|v| v.get::<gst::Structure>().ok()) {
+                meta.add_param(param);
+            }
+        }
+        restored += 1;
+    }
+    restored
 }
 
 /// A new object for `frame.add_object`: its id comes from the frame, its model
