@@ -293,6 +293,29 @@ class AfterDownload:
             json.dump({"frames": self.frames, "batches": len(self.batches)}, f)
 
 
+class MuxBatch:
+    """Behind savantmux: batches of CUDA frames from several decoders, read with
+    CuPy (each decoder got the primary context through the mux); frames per source
+    and batch sizes into `out`."""
+
+    def __init__(self, out):
+        self.out, self.sources, self.sizes = out, {}, []
+
+    def process_batch(self, frames):
+        self.sizes.append(len(frames))
+        for frame in frames:
+            assert frame.memory == "cuda", frame.memory
+            luma = cupy.asarray(frame.plane(0))
+            assert luma.shape == (frame.height, frame.width), luma.shape
+            float(luma.mean())
+            self.sources[frame.source_id] = self.sources.get(frame.source_id, 0) + 1
+
+    def on_eos(self):
+        with open(self.out, "w") as f:
+            json.dump({"sources": self.sources, "frames": sum(self.sizes),
+                       "largest_batch": max(self.sizes)}, f, sort_keys=True)
+
+
 class ReadOnlyWriter:
     """Writes into a read-only CUDA frame: the read-only check must catch it."""
 
@@ -702,4 +725,53 @@ fn objects_attributes_batches_and_stats_on_cuda_frames() {
     assert_eq!(batch.get::<u64>("errors").unwrap(), 0, "{batch}");
     assert_eq!(workers.get::<u64>("frames").unwrap(), 24, "{workers}");
     assert_eq!(workers.get::<u64>("errors").unwrap(), 0, "{workers}");
+}
+
+/// Many streams on the GPU: two nvh264dec into savantmux, one process_batch CuPy
+/// stage for both, savantdemux to a pad per source (one through cudadownload). The
+/// decoders ask for their CUDA context through the mux and get the primary one (CuPy
+/// could not read their frames otherwise).
+#[test]
+fn decoders_through_savantmux_to_one_cuda_stage() {
+    if !cuda_host("decoders_through_savantmux_to_one_cuda_stage") {
+        return;
+    }
+    if gst::ElementFactory::find("nvh264dec").is_none() {
+        eprintln!("decoders_through_savantmux_to_one_cuda_stage: skipped: no nvh264dec (no NVDEC)");
+        return;
+    }
+    let Some(clip) = h264_clip() else {
+        eprintln!("decoders_through_savantmux_to_one_cuda_stage: skipped: no H.264 clip");
+        return;
+    };
+    let module = stages();
+    let out = out_file("mux");
+    let decoder = format!(
+        "filesrc location={} ! h264parse ! nvh264dec ! video/x-raw(memory:CUDAMemory),format=NV12",
+        clip.display()
+    );
+    let result = run(&format!(
+        "savantmux name=m ! savantpyfunc module={module} class-name=MuxBatch batch-size=2 \
+           kwargs=\"{{out: {}}}\" ! savantdemux name=d \
+         {decoder} ! m.sink_0  {decoder} ! m.sink_1 \
+         d.src_sink_0 ! cudadownload ! video/x-raw ! fakesink  d.src_sink_1 ! fakesink",
+        out.display()
+    ));
+    assert_eq!(result, Ok(()));
+    let counts = read_json(&out);
+    eprintln!("mux: {counts}");
+    // {"frames": N, "largest_batch": 2, "sources": {"sink_0": N/2, "sink_1": N/2}}
+    let field = |name: &str| -> u64 {
+        let start = counts.find(&format!("\"{name}\": ")).unwrap() + name.len() + 4;
+        counts[start..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (frames, sink_0, sink_1) = (field("frames"), field("sink_0"), field("sink_1"));
+    assert!(sink_0 > 0 && sink_0 == sink_1, "{counts}");
+    assert_eq!(frames, sink_0 + sink_1, "{counts}");
+    assert_eq!(field("largest_batch"), 2, "{counts}");
 }

@@ -289,3 +289,77 @@ fn system_memory_frames_answer_device_protocols_clearly() {
         );
     }
 }
+
+/// savantmux and savantdemux route CUDA frames (they never read pixels): their
+/// templates say so and CUDA caps flow from a source through both.
+#[test]
+fn savantmux_and_savantdemux_route_cuda_frames() {
+    common::init();
+    for (element, pad) in [
+        ("savantmux", "sink_%u"),
+        ("savantmux", "src"),
+        ("savantdemux", "sink"),
+        ("savantdemux", "src_%s"),
+    ] {
+        let factory = gst::ElementFactory::find(element).unwrap();
+        let template = factory
+            .static_pad_templates()
+            .into_iter()
+            .find(|t| t.name_template() == pad)
+            .unwrap()
+            .caps();
+        let cuda: gst::Caps = CUDA_RGBA.parse().unwrap();
+        assert!(cuda.is_subset(&template), "{element} {pad}: {template}");
+    }
+    let (pipeline, src) = appsrc_pipeline("savantmux ! savantdemux ! fakesink name=sink");
+    let (end, warnings) = push_frames(&pipeline, &src, 3);
+    let caps = pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .current_caps();
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(
+        matches!(
+            end.as_ref().map(|m| m.view()),
+            Some(gst::MessageView::Eos(_))
+        ),
+        "{end:?} {warnings:?}"
+    );
+    let caps = caps.expect("caps reached the sink");
+    assert!(
+        caps.features(0).unwrap().contains("memory:CUDAMemory"),
+        "{caps}"
+    );
+}
+
+/// Sources of one savantmux in different memories (one CUDA, one system) are an
+/// ERROR naming both caps, as other differences are: one stage maps one memory.
+#[test]
+fn savantmux_refuses_sources_in_different_memories() {
+    common::init();
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src format=time caps=\"{CUDA_RGBA}\" ! m.sink_0 \
+         videotestsrc num-buffers=5 ! video/x-raw,format=RGBA,width=32,height=16 ! m.sink_1 \
+         savantmux name=m ! fakesink"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let (end, _) = push_frames(&pipeline, &src, 3);
+    pipeline.set_state(gst::State::Null).unwrap();
+    let Some(gst::MessageView::Error(e)) = end.as_ref().map(|m| m.view()) else {
+        panic!("expected an ERROR, got {end:?}");
+    };
+    let text = e.error().to_string();
+    assert!(
+        text.contains("memory:CUDAMemory") && text.contains("same memory (system or CUDA)"),
+        "{text}"
+    );
+}

@@ -38,6 +38,18 @@ pub const CUDA_MEMORY_TYPE: &str = "gst.cuda.memory";
 /// The caps feature of frames in CUDA memory (`GST_CAPS_FEATURE_MEMORY_CUDA_MEMORY`).
 pub const CAPS_FEATURE_CUDA_MEMORY: &str = "memory:CUDAMemory";
 
+/// Raw video of any format in system memory or in CUDA memory: what the elements
+/// that route frames without reading their pixels (savantmux, savantdemux) take.
+pub fn raw_video_caps() -> gst::Caps {
+    let mut caps = gst::Caps::builder("video/x-raw").build();
+    caps.merge(
+        gst::Caps::builder("video/x-raw")
+            .features([CAPS_FEATURE_CUDA_MEMORY])
+            .build(),
+    );
+    caps
+}
+
 /// The context type GStreamer's CUDA elements query (`GST_CUDA_CONTEXT_TYPE`).
 pub const CONTEXT_TYPE: &str = "gst.cuda.context";
 

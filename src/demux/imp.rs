@@ -101,7 +101,9 @@ impl ElementImpl for SavantDemux {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst::Caps::builder("video/x-raw").build();
+            // Frames pass through untouched, so CUDA frames too (a GPU decoder per
+            // source, one CUDA stage for all).
+            let caps = crate::cuda::raw_video_caps();
             vec![
                 gst::PadTemplate::new(
                     "sink",

@@ -7,8 +7,8 @@
 //! TIME segment downstream (start 0) holds every source and a `sync=true` sink
 //! plays each source at its own pace. A source's EOS becomes `savant-source-eos`;
 //! the real EOS goes out when every source has ended. Caps: every source must have
-//! the caps of the first (a stage negotiates one layout); others are refused with an
-//! ERROR naming the pad and both caps.
+//! the caps of the first (a stage negotiates one layout, in one memory: system or
+//! CUDA); others are refused with an ERROR naming the pad and both caps.
 //!
 //! Flushes: one seek flushes every source, each at its own moment. Downstream gets
 //! one FLUSH_START (the first) and one FLUSH_STOP (when no source is flushing any
@@ -162,7 +162,9 @@ impl ElementImpl for SavantMux {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst::Caps::builder("video/x-raw").build();
+            // Frames pass through untouched, so CUDA frames too (a GPU decoder per
+            // source, one CUDA stage for all).
+            let caps = crate::cuda::raw_video_caps();
             vec![
                 gst::PadTemplate::new(
                     "src",
@@ -572,9 +574,10 @@ impl SavantMux {
                             gst::CoreError::Negotiation,
                             (
                                 "{name}: caps {caps} differ from {current} (of {}); every \
-                                 source of a savantmux needs the same format, size and \
-                                 interlacing (framerates may differ): put videoconvert ! \
-                                 videoscale ! capsfilter ahead of it",
+                                 source of a savantmux needs the same memory (system or \
+                                 CUDA), format, size and interlacing (framerates may \
+                                 differ): put videoconvert ! videoscale ! capsfilter \
+                                 (cudaupload or cudadownload for the memory) ahead of it",
                                 other.unwrap_or_default()
                             )
                         );
@@ -686,10 +689,19 @@ impl SavantMux {
 }
 
 /// Whether a source's caps describe frames a stage maps as it maps the first
-/// source's: same format, size and interlacing. Framerates may differ (the output is
-/// variable-rate), and so may fields that do not change the memory layout
-/// (colorimetry, chroma-site, pixel-aspect-ratio): downstream sees the first source's.
+/// source's: same memory (system or CUDA), format, size and interlacing. Framerates
+/// may differ (the output is variable-rate), and so may fields that do not change the
+/// memory layout (colorimetry, chroma-site, pixel-aspect-ratio): downstream sees the
+/// first source's.
 fn same_frames(current: &gst::Caps, caps: &gst::Caps) -> bool {
+    let memory = |caps: &gst::Caps| {
+        caps.features(0)
+            .map(|f| f.to_owned())
+            .unwrap_or_else(|| gst::CapsFeatures::new([gst::CAPS_FEATURE_MEMORY_SYSTEM_MEMORY]))
+    };
+    if !memory(current).is_equal(&memory(caps)) {
+        return false;
+    }
     match (
         gst_video::VideoInfo::from_caps(current),
         gst_video::VideoInfo::from_caps(caps),
