@@ -728,9 +728,9 @@ fn objects_attributes_batches_and_stats_on_cuda_frames() {
 }
 
 /// Many streams on the GPU: two nvh264dec into savantmux, one process_batch CuPy
-/// stage for both, savantdemux to a pad per source (one through cudadownload). The
-/// decoders ask for their CUDA context through the mux and get the primary one (CuPy
-/// could not read their frames otherwise).
+/// stage for both, savantdemux to a pad and a queue per source (one through
+/// cudadownload). The decoders ask for their CUDA context through the mux and get the
+/// primary one (CuPy could not read their frames otherwise).
 #[test]
 fn decoders_through_savantmux_to_one_cuda_stage() {
     if !cuda_host("decoders_through_savantmux_to_one_cuda_stage") {
@@ -754,7 +754,7 @@ fn decoders_through_savantmux_to_one_cuda_stage() {
         "savantmux name=m ! savantpyfunc module={module} class-name=MuxBatch batch-size=2 \
            kwargs=\"{{out: {}}}\" ! savantdemux name=d \
          {decoder} ! m.sink_0  {decoder} ! m.sink_1 \
-         d.src_sink_0 ! cudadownload ! video/x-raw ! fakesink  d.src_sink_1 ! fakesink",
+         d.src_sink_0 ! queue ! cudadownload ! video/x-raw ! fakesink  d.src_sink_1 ! queue ! fakesink",
         out.display()
     ));
     assert_eq!(result, Ok(()));
