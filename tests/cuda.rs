@@ -316,6 +316,29 @@ class MuxBatch:
                        "largest_batch": max(self.sizes)}, f, sort_keys=True)
 
 
+class OtherContext:
+    """Frames whose memory is in a context of their own (not the primary one): what
+    CuPy and DLPack get, into `out`."""
+
+    def __init__(self, out):
+        self.out, self.errors, self.frames = out, set(), 0
+
+    def process_frame(self, frame):
+        assert frame.memory == "cuda"
+        for call in (lambda: cupy.asarray(frame), lambda: frame.__dlpack__()):
+            try:
+                call()
+            except BufferError as e:
+                self.errors.add(str(e).split(",")[0])
+            else:
+                self.errors.add("no error")
+        self.frames += 1
+
+    def on_eos(self):
+        with open(self.out, "w") as f:
+            json.dump({"frames": self.frames, "errors": sorted(self.errors)}, f)
+
+
 class ReadOnlyWriter:
     """Writes into a read-only CUDA frame: the read-only check must catch it."""
 
@@ -774,4 +797,71 @@ fn decoders_through_savantmux_to_one_cuda_stage() {
     assert!(sink_0 > 0 && sink_0 == sink_1, "{counts}");
     assert_eq!(frames, sink_0 + sink_1, "{counts}");
     assert_eq!(field("largest_batch"), 2, "{counts}");
+}
+
+/// CUDA memory of a context other than the primary one (a cudaupload in another
+/// pipeline, where nothing answered its context query, made its own) is a
+/// BufferError that names the problem, for CuPy and DLPack alike; nothing crashes and
+/// the pipeline ends normally.
+#[test]
+fn memory_of_another_context_is_a_clear_error() {
+    if !cuda_host("memory_of_another_context_is_a_clear_error") {
+        return;
+    }
+    let producer = gst::parse::launch(
+        "videotestsrc num-buffers=3 ! video/x-raw,format=RGBA,width=64,height=48 \
+         ! cudaupload ! video/x-raw(memory:CUDAMemory) ! appsink name=sink sync=false",
+    )
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = producer
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    producer.set_state(gst::State::Playing).unwrap();
+    let samples: Vec<gst::Sample> =
+        std::iter::from_fn(|| sink.try_pull_sample(gst::ClockTime::from_seconds(30))).collect();
+    assert_eq!(samples.len(), 3);
+
+    let module = stages();
+    let out = out_file("other-context");
+    let consumer = gst::parse::launch(&format!(
+        "appsrc name=src format=time ! savantpyfunc module={module} class-name=OtherContext \
+         kwargs=\"{{out: {}}}\" ! fakesink",
+        out.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src = consumer
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_caps(samples[0].caps_owned().as_ref());
+    consumer.set_state(gst::State::Playing).unwrap();
+    for sample in &samples {
+        src.push_buffer(sample.buffer_owned().unwrap()).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    let message = consumer.bus().unwrap().timed_pop_filtered(
+        gst::ClockTime::from_seconds(60),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    consumer.set_state(gst::State::Null).unwrap();
+    drop(samples);
+    producer.set_state(gst::State::Null).unwrap();
+    assert!(
+        matches!(
+            message.as_ref().map(|m| m.view()),
+            Some(gst::MessageView::Eos(_))
+        ),
+        "{message:?}"
+    );
+    assert_eq!(
+        read_json(&out),
+        r#"{"frames": 3, "errors": ["the frame's CUDA memory belongs to a context other than device 0's primary context"]}"#
+    );
 }
