@@ -463,7 +463,7 @@ fn drawfunc_draws_objects_whose_roi_metas_were_dropped() {
 }
 
 /// A params meta that another element made up (wrong types, missing fields, boxes
-/// at the end of the pixel range, sizes of 0 and u32::MAX, fields that are not
+/// at the end of the pixel range, sizes of 0 and u32::MAX, values that are not
 /// entries) is read without a crash: only complete entries come back, boxes
 /// saturate, the rest is left alone.
 #[test]
@@ -489,50 +489,44 @@ fn made_up_params_metas_restore_only_complete_entries() {
             .field("h", rect.3)
             .build()
     };
-    // (stored width, stored height, the params meta's fields)
-    type Case<'a> = (u32, u32, Vec<(&'a str, gst::glib::SendValue)>);
+    // (stored width, stored height, the params meta's array of objects)
+    type Case = (u32, u32, Vec<gst::glib::SendValue>);
     let cases: Vec<Case> = vec![
         // Complete entries, stored at 32x24 and read at 64x48 (scaled x2); boxes at
-        // the end of the pixel range saturate.
+        // the end of the pixel range saturate; what is not a complete entry is
+        // skipped.
         (
             32,
             24,
             vec![
-                ("roi-1", entry("car", 1, (1, 2, 3, 4)).to_send_value()),
-                (
-                    "roi-2",
-                    entry("", 2, (u32::MAX, 0, u32::MAX, 1)).to_send_value(),
-                ),
-                ("junk", 5i32.to_send_value()),
-                (
-                    "roi-3",
-                    gst::Structure::builder("roi")
-                        .field("label", "half")
-                        .field("x", 1u32)
-                        .build()
-                        .to_send_value(),
-                ),
-                (
-                    "roi-4",
-                    gst::Structure::builder("roi")
-                        .field("label", "typed")
-                        .field("id", 4i32)
-                        .field("parent-id", 0i32)
-                        .field("x", -1i32)
-                        .field("y", 0u32)
-                        .field("w", 1u32)
-                        .field("h", 1u32)
-                        .build()
-                        .to_send_value(),
-                ),
+                entry("car", 1, (1, 2, 3, 4)).to_send_value(),
+                entry("", 2, (u32::MAX, 0, u32::MAX, 1)).to_send_value(),
+                5i32.to_send_value(),
+                gst::Structure::builder("roi")
+                    .field("label", "half")
+                    .field("x", 1u32)
+                    .build()
+                    .to_send_value(),
+                gst::Structure::builder("roi")
+                    .field("label", "typed")
+                    .field("id", 4i32)
+                    .field("parent-id", 0i32)
+                    .field("x", -1i32)
+                    .field("y", 0u32)
+                    .field("w", 1u32)
+                    .field("h", 1u32)
+                    .build()
+                    .to_send_value(),
             ],
         ),
         // Sizes of 0 and u32::MAX: no division by zero, no overflow.
         (
             0,
             u32::MAX,
-            vec![("roi-9", entry("van", 9, (5, 6, 7, 8)).to_send_value())],
+            vec![entry("van", 9, (5, 6, 7, 8)).to_send_value()],
         ),
+        // Nothing complete: the buffer passes unchanged.
+        (64, 48, vec!["junk".to_send_value()]),
     ];
     let mut h = gst_check::Harness::new_parse(&format!("savantpyfunc module={reader}"));
     h.set_src_caps_str("video/x-raw,format=RGBA,width=64,height=48");
@@ -544,9 +538,7 @@ fn made_up_params_metas_restore_only_complete_entries() {
             let structure = meta.mut_structure();
             structure.set("width", width);
             structure.set("height", height);
-            for (name, value) in fields {
-                structure.set_value(name, value);
-            }
+            structure.set("objects", gst::Array::new(fields));
         }
         h.push(buffer).unwrap();
     }
@@ -558,6 +550,64 @@ fn made_up_params_metas_restore_only_complete_entries() {
                 m = u32::MAX
             ),
             "[('van', (5, 0, 7, 0), 9)]".to_owned(),
+            "[]".to_owned(),
+        ]
+    );
+}
+
+/// The frame the next stage gets may hold ROI metas of its own after the element
+/// that dropped Savant's (a GPU detector after cudaupload): the stage's objects come
+/// back after them, also when an id collides; a frame whose objects are all there
+/// gets nothing twice.
+#[test]
+fn dropped_objects_come_back_next_to_roi_metas_added_after_the_drop() {
+    copier::register();
+    let writer = module(
+        "partial_writer",
+        r#"
+        def process_frame(frame):
+            car = frame.add_object("car", (10, 20, 30, 16), confidence=0.75)
+            frame.add_object("plate", (12, 30, 8, 4), parent_id=car.id)
+        "#,
+    );
+    let reader = module(
+        "partial_reader",
+        r#"
+        seen = []
+        def process_frame(frame):
+            seen.append([(o.label, o.box, o.id, o.parent_id, o.confidence)
+                         for o in frame.objects])
+        "#,
+    );
+    let caps = "video/x-raw,format=RGBA,width=64,height=48";
+    let mut upstream =
+        gst_check::Harness::new_parse(&format!("savantpyfunc module={writer} ! savanttestcopier"));
+    upstream.set_src_caps_str(caps);
+    let mut downstream = gst_check::Harness::new_parse(&format!("savantpyfunc module={reader}"));
+    downstream.set_src_caps_str(caps);
+
+    let mut buffer = upstream
+        .push_and_pull(gst::Buffer::with_size(64 * 48 * 4).unwrap())
+        .unwrap();
+    assert_eq!(buffer.iter_meta::<VideoRegionOfInterestMeta>().count(), 0);
+    // A detector's object, with the id of the stage's first one.
+    let mut meta = VideoRegionOfInterestMeta::add(buffer.make_mut(), "person", (1, 1, 5, 5));
+    meta.set_id(1);
+    let output = downstream.push_and_pull(buffer).unwrap();
+    let labels: Vec<_> = output
+        .iter_meta::<VideoRegionOfInterestMeta>()
+        .map(|m| m.roi_type().to_owned())
+        .collect();
+    assert_eq!(labels, ["person", "car", "plate"]);
+    // Again, through a second stage: everything is there, nothing comes back twice.
+    let output = downstream.push_and_pull(output).unwrap();
+    assert_eq!(output.iter_meta::<VideoRegionOfInterestMeta>().count(), 3);
+    assert_eq!(
+        object_lists("partial_reader"),
+        vec![
+            "[('person', (1, 1, 5, 5), 1, 0, None), ('car', (10, 20, 30, 16), 1, 0, 0.75), \
+             ('plate', (12, 30, 8, 4), 2, 1, None)]";
+            2
         ]
     );
 }

@@ -50,6 +50,8 @@ pub const PARAMS_META_NAME: &str = "SavantObjectParams";
 /// The frame's size when the params meta was written, to scale restored boxes.
 const WIDTH: &str = "width";
 const HEIGHT: &str = "height";
+/// The params meta's array of objects.
+const OBJECTS: &str = "objects";
 
 /// Registers the params meta; called from plugin_init. No tags: video filters copy
 /// metas without tags unchanged.
@@ -132,20 +134,20 @@ fn rois(buffer: &gst::BufferRef) -> Vec<Roi<'_>> {
     let carrier = gst::meta::CustomMeta::from_buffer(buffer, PARAMS_META_NAME).ok();
     let metas: Vec<_> = buffer.iter_meta::<VideoRegionOfInterestMeta>().collect();
     // Only buffers that went through a stage that wrote objects pay for this.
-    let ids = match carrier {
-        Some(_) => id_counts(metas.iter().map(|m| m.id())),
-        None => HashMap::new(),
+    let (ids, stored) = match &carrier {
+        Some(carrier) => (
+            id_counts(metas.iter().map(|m| m.id())),
+            Stored::of(carrier.structure()),
+        ),
+        None => (HashMap::new(), Stored::default()),
     };
     metas
         .into_iter()
         .map(|meta| {
-            let restored = match &carrier {
-                Some(carrier) if ids.get(&meta.id()) == Some(&1) => {
-                    lost_params(carrier.structure(), &meta, |s| {
-                        meta.param(s.name()).is_none()
-                    })
-                }
-                _ => Vec::new(),
+            let restored = if ids.get(&meta.id()) == Some(&1) {
+                stored.lost_params(&meta, |s| meta.param(s.name()).is_none())
+            } else {
+                Vec::new()
             };
             Roi { meta, restored }
         })
@@ -160,31 +162,73 @@ fn id_counts(ids: impl Iterator<Item = i32>) -> HashMap<i32, usize> {
     counts
 }
 
-fn carrier_field(id: i32) -> String {
-    format!("roi-{id}")
+/// The params meta's entries (`roi` structures), in order, without copying.
+fn stored_entries(carrier: &gst::StructureRef) -> impl Iterator<Item = &gst::StructureRef> {
+    carrier
+        .get::<gst::ArrayRef>(OBJECTS)
+        .map(|a| a.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v.get::<&gst::StructureRef>().ok())
 }
 
-/// The params stored for `meta` in the params meta that `keep` selects, when the
-/// entry is for the same object (same id, same label).
-fn lost_params(
-    carrier: &gst::StructureRef,
-    meta: &VideoRegionOfInterestMeta,
-    keep: impl Fn(&gst::StructureRef) -> bool,
-) -> Vec<gst::Structure> {
-    let Ok(entry) = carrier.get::<&gst::StructureRef>(carrier_field(meta.id()).as_str()) else {
-        return Vec::new();
-    };
-    if entry.get::<&str>("label").ok() != Some(meta.roi_type()) {
-        return Vec::new();
+/// Whether `entry` stands for `meta`: same id, same label.
+fn stands_for(entry: &gst::StructureRef, meta: &VideoRegionOfInterestMeta) -> bool {
+    entry.get::<i32>("id").ok() == Some(meta.id())
+        && entry.get::<&str>("label").ok() == Some(meta.roi_type())
+}
+
+/// The objects stored in the params meta (`store_params`): one `roi` structure per
+/// object in the array `objects`. An array, not a field per ROI id: field names are
+/// interned for the life of the process, and ids from a producer may grow forever.
+#[derive(Default)]
+struct Stored<'a> {
+    /// Entries by id, for the ids only one entry has.
+    unique: HashMap<i32, &'a gst::StructureRef>,
+}
+
+impl<'a> Stored<'a> {
+    fn of(carrier: &'a gst::StructureRef) -> Self {
+        let mut by_id: HashMap<i32, Option<&gst::StructureRef>> = HashMap::new();
+        for entry in stored_entries(carrier) {
+            if let Ok(id) = entry.get::<i32>("id") {
+                by_id
+                    .entry(id)
+                    .and_modify(|e| *e = None)
+                    .or_insert(Some(entry));
+            }
+        }
+        let unique = by_id
+            .into_iter()
+            .filter_map(|(id, e)| Some((id, e?)))
+            .collect();
+        Self { unique }
     }
-    let Ok(params) = entry.get::<gst::Array>("params") else {
-        return Vec::new();
-    };
-    params
-        .iter()
-        .filter_map(|v| v.get::<gst::Structure>().ok())
-        .filter(|s| keep(s))
-        .collect()
+
+    /// The params stored for `meta` that `keep` selects, when one entry has its id
+    /// and that entry is for the same object (same label).
+    fn lost_params(
+        &self,
+        meta: &VideoRegionOfInterestMeta,
+        keep: impl Fn(&gst::StructureRef) -> bool,
+    ) -> Vec<gst::Structure> {
+        let Some(entry) = self.unique.get(&meta.id()) else {
+            return Vec::new();
+        };
+        if !stands_for(entry, meta) {
+            return Vec::new();
+        }
+        let Ok(params) = entry.get::<gst::ArrayRef>("params") else {
+            return Vec::new();
+        };
+        params
+            .as_slice()
+            .iter()
+            .filter_map(|v| v.get::<&gst::StructureRef>().ok())
+            .filter(|s| keep(s))
+            .map(|s| s.to_owned())
+            .collect()
+    }
 }
 
 /// Reads every region-of-interest meta of `buffer`.
@@ -1093,36 +1137,32 @@ fn remove_param(meta: &mut VideoRegionOfInterestMeta, name: &str) {
 /// are kept.
 fn store_params(buffer: &mut gst::BufferRef, size: (u32, u32)) {
     let carrier = gst::meta::CustomMeta::from_buffer(buffer, PARAMS_META_NAME).ok();
+    let stored = carrier
+        .as_ref()
+        .map(|c| Stored::of(c.structure()))
+        .unwrap_or_default();
     let metas: Vec<_> = buffer.iter_meta::<VideoRegionOfInterestMeta>().collect();
     let ids = id_counts(metas.iter().map(|m| m.id()));
     let mut entries = Vec::with_capacity(metas.len());
-    for (index, meta) in metas.iter().enumerate() {
+    for meta in &metas {
         let mut params: Vec<gst::Structure> = meta.params().map(|p| p.to_owned()).collect();
-        // Without a unique id, params could come back on the wrong object: such
-        // ROIs are kept for a rebuild only, under their position.
-        let unique = ids[&meta.id()] == 1;
-        if let (true, Some(carrier)) = (unique, &carrier) {
-            params.extend(lost_params(carrier.structure(), meta, |s| {
-                meta.param(s.name()).is_none()
-            }));
+        // Without a unique id, params could come back on the wrong object.
+        if ids[&meta.id()] == 1 {
+            params.extend(stored.lost_params(meta, |s| meta.param(s.name()).is_none()));
         }
         let (x, y, w, h) = meta.rect();
-        let entry = gst::Structure::builder("roi")
-            .field("label", meta.roi_type())
-            .field("id", meta.id())
-            .field("parent-id", meta.parent_id())
-            .field("x", x)
-            .field("y", y)
-            .field("w", w)
-            .field("h", h)
-            .field("params", gst::Array::new(params))
-            .build();
-        let field = if unique {
-            carrier_field(meta.id())
-        } else {
-            format!("shared-id-{index}")
-        };
-        entries.push((field, entry));
+        entries.push(
+            gst::Structure::builder("roi")
+                .field("label", meta.roi_type())
+                .field("id", meta.id())
+                .field("parent-id", meta.parent_id())
+                .field("x", x)
+                .field("y", y)
+                .field("w", w)
+                .field("h", h)
+                .field("params", gst::Array::new(params))
+                .build(),
+        );
     }
     let had_carrier = carrier.is_some();
     if entries.is_empty() {
@@ -1133,78 +1173,110 @@ fn store_params(buffer: &mut gst::BufferRef, size: (u32, u32)) {
         }
         return;
     }
-    let mut structure = gst::Structure::builder(PARAMS_META_NAME)
+    let structure = gst::Structure::builder(PARAMS_META_NAME)
         .field(WIDTH, size.0)
         .field(HEIGHT, size.1)
+        .field(OBJECTS, gst::Array::new(entries))
         .build();
-    for (field, entry) in entries {
-        structure.set(field.as_str(), entry);
-    }
     attributes::replace_custom_meta_structure(buffer, PARAMS_META_NAME, structure);
 }
 
 /// Whether an element dropped the ROI metas of a frame a stage wrote objects on:
-/// the params meta is there and no ROI meta is. Cheap; checked on every frame.
+/// the params meta is there and none of its objects has a ROI meta (there may be
+/// others: a GPU detector after `cudaupload` adds its own). Checked on every frame;
+/// frames without the params meta cost one meta lookup.
 pub fn dropped(buffer: &gst::BufferRef) -> bool {
-    buffer.meta::<VideoRegionOfInterestMeta>().is_none()
-        && gst::meta::CustomMeta::from_buffer(buffer, PARAMS_META_NAME).is_ok()
+    let Ok(carrier) = gst::meta::CustomMeta::from_buffer(buffer, PARAMS_META_NAME) else {
+        return false;
+    };
+    let mut metas = buffer.iter_meta::<VideoRegionOfInterestMeta>().peekable();
+    if metas.peek().is_none() {
+        return true;
+    }
+    // Usually the first ROI meta is the first entry's object: one comparison.
+    let carrier = carrier.structure();
+    !metas.any(|meta| stored_entries(carrier).any(|entry| stands_for(entry, &meta)))
+}
+
+/// One object of the params meta, as `restore_dropped` puts it back.
+struct Dropped {
+    label: String,
+    id: i32,
+    parent_id: i32,
+    rect: (u32, u32, u32, u32),
+    params: Vec<gst::Structure>,
 }
 
 /// Puts back the ROI metas an element dropped (see `dropped`) from the params meta,
-/// in their order, with their ids and params; boxes are scaled from the size the
-/// params meta was written at to `size`. Copies the buffer's header (not its
-/// memory) when it is shared. Returns how many objects came back.
+/// in their order, with their ids and params, after any ROI metas the frame has;
+/// boxes are scaled from the size the params meta was written at to `size`. Copies
+/// the buffer's header when it is shared (its memory is shared, not copied), and
+/// only when there is an object to put back. Returns how many came back.
 pub fn restore_dropped(buffer: &mut gst::Buffer, size: (u32, u32)) -> usize {
-    let Some(carrier) = gst::meta::CustomMeta::from_buffer(buffer, PARAMS_META_NAME)
-        .ok()
-        .map(|m| m.structure().to_owned())
-    else {
-        return 0;
-    };
-    let stored = (
-        carrier.get::<u32>(WIDTH).unwrap_or(0),
-        carrier.get::<u32>(HEIGHT).unwrap_or(0),
-    );
-    let scale = |v: u32, from: u32, to: u32| -> u32 {
-        if from == 0 || from == to {
-            return v;
-        }
-        let scaled = (u64::from(v) * u64::from(to) + u64::from(from) / 2) / u64::from(from);
-        u32::try_from(scaled).unwrap_or(u32::MAX)
-    };
-    let buffer = buffer.make_mut();
-    let mut restored = 0;
-    for (_, value) in carrier.iter() {
-        let Ok(entry) = value.get::<&gst::StructureRef>() else {
-            continue;
+    let dropped: Vec<Dropped> = {
+        let Ok(carrier) = gst::meta::CustomMeta::from_buffer(buffer, PARAMS_META_NAME) else {
+            return 0;
         };
-        // An entry missing a field was not written by store_params: left alone.
-        let (Ok(label), Ok(id), Ok(parent_id), Ok(x), Ok(y), Ok(w), Ok(h)) = (
-            entry.get::<&str>("label"),
-            entry.get::<i32>("id"),
-            entry.get::<i32>("parent-id"),
-            entry.get::<u32>("x"),
-            entry.get::<u32>("y"),
-            entry.get::<u32>("w"),
-            entry.get::<u32>("h"),
-        ) else {
-            continue;
-        };
-        let rect = (
-            scale(x, stored.0, size.0),
-            scale(y, stored.1, size.1),
-            scale(w, stored.0, size.0),
-            scale(h, stored.1, size.1),
+        let carrier = carrier.structure();
+        let stored = (
+            carrier.get::<u32>(WIDTH).unwrap_or(0),
+            carrier.get::<u32>(HEIGHT).unwrap_or(0),
         );
-        let mut meta = VideoRegionOfInterestMeta::add(buffer, label, rect);
-        meta.set_id(id);
-        meta.set_parent_id(parent_id);
-        if let Ok(params) = entry.get::<gst::Array>("params") {
-            for param in params.iter().filter_map(|v| v.get::<gst::Structure>().ok()) {
-                meta.add_param(param);
+        let scale = |v: u32, from: u32, to: u32| -> u32 {
+            if from == 0 || from == to {
+                return v;
             }
+            let scaled = (u64::from(v) * u64::from(to) + u64::from(from) / 2) / u64::from(from);
+            u32::try_from(scaled).unwrap_or(u32::MAX)
+        };
+        stored_entries(carrier)
+            .filter_map(|entry| {
+                // An entry missing a field was not written by store_params: left alone.
+                let (label, id, parent_id) = (
+                    entry.get::<&str>("label").ok()?,
+                    entry.get::<i32>("id").ok()?,
+                    entry.get::<i32>("parent-id").ok()?,
+                );
+                let (x, y, w, h) = (
+                    entry.get::<u32>("x").ok()?,
+                    entry.get::<u32>("y").ok()?,
+                    entry.get::<u32>("w").ok()?,
+                    entry.get::<u32>("h").ok()?,
+                );
+                let params = entry
+                    .get::<gst::ArrayRef>("params")
+                    .map(|a| a.as_slice())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|v| v.get::<gst::Structure>().ok())
+                    .collect();
+                Some(Dropped {
+                    label: label.to_owned(),
+                    id,
+                    parent_id,
+                    rect: (
+                        scale(x, stored.0, size.0),
+                        scale(y, stored.1, size.1),
+                        scale(w, stored.0, size.0),
+                        scale(h, stored.1, size.1),
+                    ),
+                    params,
+                })
+            })
+            .collect()
+    };
+    if dropped.is_empty() {
+        return 0;
+    }
+    let buffer = buffer.make_mut();
+    let restored = dropped.len();
+    for object in dropped {
+        let mut meta = VideoRegionOfInterestMeta::add(buffer, &object.label, object.rect);
+        meta.set_id(object.id);
+        meta.set_parent_id(object.parent_id);
+        for param in object.params {
+            meta.add_param(param);
         }
-        restored += 1;
     }
     restored
 }

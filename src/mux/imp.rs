@@ -694,12 +694,11 @@ impl SavantMux {
 /// memory layout (colorimetry, chroma-site, pixel-aspect-ratio): downstream sees the
 /// first source's.
 fn same_frames(current: &gst::Caps, caps: &gst::Caps) -> bool {
-    let memory = |caps: &gst::Caps| {
+    let cuda = |caps: &gst::Caps| {
         caps.features(0)
-            .map(|f| f.to_owned())
-            .unwrap_or_else(|| gst::CapsFeatures::new([gst::CAPS_FEATURE_MEMORY_SYSTEM_MEMORY]))
+            .is_some_and(|f| f.contains(crate::cuda::CAPS_FEATURE_CUDA_MEMORY))
     };
-    if !memory(current).is_equal(&memory(caps)) {
+    if cuda(current) != cuda(caps) {
         return false;
     }
     match (
