@@ -443,3 +443,29 @@ fn a_stage_file_that_shadows_a_standard_module_is_an_error_naming_both() {
     let real: bool = py_eval("hasattr(__import__('json'), 'dumps')");
     assert!(real);
 }
+
+/// A file next to a stage named like an installed package (`numpy.py` here; `cuda.py`
+/// hides the package CuPy imports) would replace it for every import in the process
+/// once the stage's directory is on sys.path: refused, naming both.
+#[test]
+fn a_stage_file_that_shadows_an_installed_module_is_an_error_naming_both() {
+    let dir = common::module_dir().join("shadowing_installed");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("numpy.py"), "raise SystemExit('not numpy')\n").unwrap();
+    let path = dir.join("installed_shadow_stage.py");
+    std::fs::write(&path, "def process_frame(frame):\n    pass\n").unwrap();
+    let result = run(&format!(
+        "videotestsrc num-buffers=2 ! video/x-raw,format=GRAY8,width=8,height=8 \
+         ! savantpyfunc module={} ! appsink name=sink",
+        path.display()
+    ));
+    let (message, _) = expect_error(&result);
+    assert!(
+        message.contains(&dir.join("numpy.py").display().to_string())
+            && message.contains("shadows the installed module 'numpy'")
+            && message.contains("numpy/__init__.py"),
+        "{message}"
+    );
+    let real: bool = py_eval("hasattr(__import__('numpy'), 'ndarray')");
+    assert!(real);
+}

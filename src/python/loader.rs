@@ -289,13 +289,15 @@ pyo3::create_exception!(
 /// - one module object per file: elements that name the same file share it, and it
 ///   runs again only when the file changed (or dev-mode evicted it);
 /// - its directory joins `sys.path` (siblings import as with `python3 file.py`);
-/// - a file in that directory named like a standard module (`json.py`) would replace
-///   it for every stage: refused, naming both files;
+/// - a file in that directory named like a standard module (`json.py`) or like a
+///   module installed elsewhere on `sys.path` (`cuda.py` hides the `cuda` package
+///   CuPy imports, `torch.py` PyTorch) would replace it for every import in the
+///   process: refused, naming both;
 /// - a module name already taken by another file, or a sibling import that resolved
 ///   to another stage's file of the same name (`import helper` finding the helper of
 ///   the stage loaded first): refused, naming both files.
 const FILE_LOADER: &std::ffi::CStr = cr#"
-import importlib.util, os, sys, threading, types
+import importlib.machinery, importlib.util, os, sys, threading, types
 
 # Stage files load one at a time: a module registered in sys.modules is still
 # running its top level until exec_module returns, and another element starting on
@@ -328,6 +330,43 @@ def _check_stdlib_shadows(directory):
             f"{os.path.join(directory, entry)} shadows Python's standard module "
             f"'{stem}' ({std}) for every stage once its directory is on sys.path: "
             f"rename it")
+
+def _inside(directory, origin):
+    return origin is not None and os.path.realpath(origin).startswith(directory + os.sep)
+
+# Directories of stage files loaded so far: their modules are stages' own (two
+# stages' same-named helpers are _check_siblings' business), not installed ones.
+_STAGE_DIRS = set()
+
+def _check_installed_shadows(directory):
+    stage_dirs = _STAGE_DIRS | {directory}
+    # Where a module would come from without the stages' directories on sys.path.
+    others = [p for p in sys.path
+              if isinstance(p, str) and os.path.realpath(p or ".") not in stage_dirs]
+    for entry in sorted(os.listdir(directory)):
+        stem = _is_module_entry(directory, entry)
+        if stem is None or stem in sys.stdlib_module_names or not stem.isidentifier():
+            continue
+        loaded = sys.modules.get(stem)
+        if loaded is not None:
+            spec = getattr(loaded, "__spec__", None)
+        else:
+            try:
+                spec = importlib.machinery.PathFinder.find_spec(stem, others)
+            except (ImportError, ValueError):
+                spec = None
+        if spec is None:
+            continue
+        origin = getattr(spec, "origin", None)
+        locations = list(getattr(spec, "submodule_search_locations", None) or [])
+        if origin in (None, "namespace") and locations:
+            origin = locations[0]
+        if origin is None or any(_inside(d, origin) for d in stage_dirs):
+            continue
+        raise StageFileError(
+            f"{os.path.join(directory, entry)} shadows the installed module '{stem}' "
+            f"({origin}) for every import in this process once its directory is on "
+            f"sys.path: rename it")
 
 def _check_siblings(module, directory):
     here = _file_of(module)
@@ -364,6 +403,8 @@ def _load_file(path):
     name = os.path.splitext(os.path.basename(path))[0]
     mtime = os.stat(path).st_mtime_ns
     _check_stdlib_shadows(directory)
+    _check_installed_shadows(directory)
+    _STAGE_DIRS.add(directory)
     existing = sys.modules.get(name)
     if existing is not None:
         origin = _file_of(existing)
