@@ -12,15 +12,15 @@
 //! GStreamer 1.22's video filters (videoconvert, videoscale) rebuild ROI metas from
 //! label, box, id and parent id, dropping the params. So whenever a stage writes
 //! objects, every object also goes into a `SavantObjectParams` custom meta (no tags,
-//! so video filters copy it), keyed by ROI id, with the frame's size; reading puts
-//! back the params a ROI lost, while its box follows the scaling.
+//! so video filters copy it) with its ROI id and label, and the frame's size;
+//! reading puts back the params a ROI lost, while its box follows the scaling.
 //!
 //! Elements that are not video filters copy only metas without tags, so they drop
 //! every ROI meta (ROI metas carry the video, orientation and size tags):
 //! `cudaupload` and `cudadownload` do, as do GStreamer's other base transforms that
-//! copy. A stage that gets a frame with the params meta and no ROI meta at all puts
-//! the objects back from it before anything reads them (`restore_dropped`), their
-//! boxes scaled when the frame's size changed on the way.
+//! copy. A stage that gets a frame with the params meta and none of its objects as a
+//! ROI meta puts them back from it before anything reads them (`dropped`,
+//! `restore_dropped`), their boxes scaled when the frame's size changed on the way.
 //!
 //! With the cargo feature `analytics` (GStreamer 1.24+), objects are also read from
 //! and written to `GstAnalyticsRelationMeta` (analytics.rs).
