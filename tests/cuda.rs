@@ -339,6 +339,22 @@ class OtherContext:
             json.dump({"frames": self.frames, "errors": sorted(self.errors)}, f)
 
 
+class SystemFrames:
+    """Counts frames that arrive in system memory and read as numpy arrays."""
+
+    def __init__(self, out):
+        self.out, self.frames = out, 0
+
+    def process_frame(self, frame):
+        assert frame.memory == "system", frame.memory
+        assert np.asarray(frame.plane(0)).shape == (frame.height, frame.width)
+        self.frames += 1
+
+    def on_eos(self):
+        with open(self.out, "w") as f:
+            json.dump({"frames": self.frames}, f)
+
+
 class ReadOnlyWriter:
     """Writes into a read-only CUDA frame: the read-only check must catch it."""
 
@@ -863,5 +879,37 @@ fn memory_of_another_context_is_a_clear_error() {
     assert_eq!(
         read_json(&out),
         r#"{"frames": 3, "errors": ["the frame's CUDA memory belongs to a context other than device 0's primary context"]}"#
+    );
+}
+
+/// memory=system right after nvh264dec: the decoder downloads for the stage, which
+/// gets system-memory frames numpy reads (as before CUDA frames existed).
+#[test]
+fn memory_system_after_a_gpu_decoder_gets_system_frames() {
+    if !cuda_host("memory_system_after_a_gpu_decoder_gets_system_frames") {
+        return;
+    }
+    if gst::ElementFactory::find("nvh264dec").is_none() {
+        eprintln!("memory_system_after_a_gpu_decoder_gets_system_frames: skipped: no nvh264dec");
+        return;
+    }
+    let Some(clip) = h264_clip() else {
+        eprintln!("memory_system_after_a_gpu_decoder_gets_system_frames: skipped: no H.264 clip");
+        return;
+    };
+    let module = stages();
+    let out = out_file("memory-system");
+    let result = run(&format!(
+        "filesrc location={} ! h264parse ! identity eos-after=30 ! nvh264dec \
+         ! savantpyfunc memory=system module={module} class-name=SystemFrames \
+           kwargs=\"{{out: {}}}\" ! fakesink",
+        clip.display(),
+        out.display()
+    ));
+    assert_eq!(result, Ok(()));
+    let counts = read_json(&out);
+    assert!(
+        counts.starts_with(r#"{"frames": "#) && counts != r#"{"frames": 0}"#,
+        "{counts}"
     );
 }

@@ -363,3 +363,79 @@ fn savantmux_refuses_sources_in_different_memories() {
         "{text}"
     );
 }
+
+/// The caps savantpyfunc's sink pad offers once started with `memory`: which of the
+/// two memories they hold (system, CUDA).
+fn memories_offered(memory: &str) -> (bool, bool) {
+    let stage = common::module("memory_stage", "def process_frame(frame):\n    pass\n");
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src format=time ! savantpyfunc name=stage memory={memory} module={stage} \
+         ! fakesink"
+    ))
+    .unwrap();
+    pipeline.set_state(gst::State::Paused).unwrap();
+    let caps = pipeline
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("stage")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .query_caps(None);
+    pipeline.set_state(gst::State::Null).unwrap();
+    let cuda = |i: usize| {
+        caps.features(i)
+            .is_some_and(|f| f.contains("memory:CUDAMemory"))
+    };
+    (
+        (0..caps.size()).any(|i| !cuda(i)),
+        (0..caps.size()).any(cuda),
+    )
+}
+
+/// memory=system makes savantpyfunc offer system memory only (a GPU decoder then
+/// downloads for a numpy stage, as before CUDA frames existed); auto offers both.
+#[test]
+fn memory_property_chooses_what_savantpyfunc_negotiates() {
+    common::init();
+    assert_eq!(memories_offered("auto"), (true, true));
+    assert_eq!(memories_offered("system"), (true, false));
+    if gst::ElementFactory::find("cudaupload").is_some() {
+        assert_eq!(memories_offered("cuda"), (false, true));
+    }
+    // CUDA frames offered to memory=system: refused at negotiation, never to Python.
+    let stage = common::module(
+        "memory_system_stage",
+        "def process_frame(frame):\n    raise RuntimeError('a frame reached Python')\n",
+    );
+    let (pipeline, src) = appsrc_pipeline(&format!(
+        "savantpyfunc memory=system module={stage} ! fakesink"
+    ));
+    let (end, _) = push_frames(&pipeline, &src, 3);
+    pipeline.set_state(gst::State::Null).unwrap();
+    let Some(gst::MessageView::Error(e)) = end.as_ref().map(|m| m.view()) else {
+        panic!("expected an ERROR, got {end:?}");
+    };
+    let text = format!("{} {:?}", e.error(), e.debug());
+    assert!(text.contains("not-negotiated"), "{text}");
+    assert!(!text.contains("a frame reached Python"), "{text}");
+}
+
+/// memory=cuda where CUDA is missing fails at start with a message that says so.
+#[test]
+fn memory_cuda_without_cuda_is_a_clear_error() {
+    common::init();
+    if gst::ElementFactory::find("cudaupload").is_some() {
+        eprintln!("memory_cuda_without_cuda_is_a_clear_error: skipped: this host has CUDA");
+        return;
+    }
+    let stage = common::module("memory_cuda_stage", "def process_frame(frame):\n    pass\n");
+    let result = common::run(&format!(
+        "videotestsrc num-buffers=1 ! savantpyfunc memory=cuda module={stage} ! appsink name=sink"
+    ));
+    let (message, _) = common::expect_error(&result);
+    assert!(
+        message.contains("memory=cuda, but CUDA is not available here"),
+        "{message}"
+    );
+}

@@ -44,7 +44,8 @@ const VERSIONED_NAME: &CStr = c"dltensor_versioned";
 pub const CPU_ARRAY_OF_CUDA_FRAME: &str = "the frame is in CUDA device memory \
     (video/x-raw(memory:CUDAMemory)), which numpy cannot read: use cupy.asarray(frame), \
     torch.as_tensor(frame, device=\"cuda\") or torch.from_dlpack(frame) (zero copy); for a \
-    CPU copy use cupy.asnumpy(cupy.asarray(frame)), or put cudadownload before savantpyfunc";
+    CPU copy use cupy.asnumpy(cupy.asarray(frame)); for CPU frames set memory=system on \
+    savantpyfunc (or put cudadownload before it)";
 
 /// What to say when Python asks for a device array of a frame in system memory.
 pub const DEVICE_ARRAY_OF_CPU_FRAME: &str = "the frame is in system memory: use \

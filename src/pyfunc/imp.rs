@@ -30,7 +30,7 @@ use crate::python::thread_state;
 use crate::stage::frame_checks::{self, CallReport};
 use crate::stage::handoff::Handoff;
 use crate::stage::log_bridge;
-use crate::stage::runtime::{OnError, RunSettings, StageRuntime};
+use crate::stage::runtime::{FrameMemory, OnError, RunSettings, StageRuntime};
 use crate::stage::settings::{Blurbs, CodeSettings};
 use crate::stage::stats::StageStats;
 
@@ -83,6 +83,7 @@ struct Settings {
     batch_size: u32,
     batch_timeout_ms: u32,
     cuda_device_id: u32,
+    memory: FrameMemory,
 }
 
 impl Default for Settings {
@@ -95,6 +96,7 @@ impl Default for Settings {
             batch_size: DEFAULT_BATCH_SIZE,
             batch_timeout_ms: DEFAULT_BATCH_TIMEOUT_MS,
             cuda_device_id: DEFAULT_CUDA_DEVICE_ID,
+            memory: FrameMemory::default(),
         }
     }
 }
@@ -519,6 +521,7 @@ impl PyFunc {
         };
         let workers = {
             let settings = self.settings.lock().unwrap();
+            run.memory = settings.memory;
             self.writable.store(settings.writable, Relaxed);
             settings.code.configure_checks(&self.runtime.stats);
             if settings.instances == Instances::PerWorker {
@@ -880,6 +883,11 @@ impl ObjectImpl for PyFunc {
                     .default_value(DEFAULT_CUDA_DEVICE_ID)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("memory", FrameMemory::default())
+                    .nick("Frame memory")
+                    .blurb("Which frames the stage negotiates. auto: system memory preferred, CUDA memory (video/x-raw(memory:CUDAMemory)) accepted, so GPU decoders such as nvh264dec hand over their own memory (for CuPy, PyTorch); system: system memory only, so a GPU decoder downloads for the stage (for numpy, OpenCV); cuda: CUDA memory only")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecEnum::builder_with_default("instances", Instances::default())
                     .nick("Instances")
                     .blurb("With workers > 1: per-worker (one instance of class-name per worker, same kwargs; every lifecycle hook reaches each) or shared (one instance called from several threads at once: it must be thread-safe)")
@@ -906,6 +914,7 @@ impl ObjectImpl for PyFunc {
             "batch-size" => settings.batch_size = value.get().unwrap(),
             "batch-timeout" => settings.batch_timeout_ms = value.get().unwrap(),
             "cuda-device-id" => settings.cuda_device_id = value.get().unwrap(),
+            "memory" => settings.memory = value.get().unwrap(),
             _ => unimplemented!(),
         }
     }
@@ -922,6 +931,7 @@ impl ObjectImpl for PyFunc {
             "batch-size" => settings.batch_size.to_value(),
             "batch-timeout" => settings.batch_timeout_ms.to_value(),
             "cuda-device-id" => settings.cuda_device_id.to_value(),
+            "memory" => settings.memory.to_value(),
             "stats" => {
                 let mut stats = self.runtime.stats_structure();
                 if let Some(pool) = self.pool() {

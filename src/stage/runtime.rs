@@ -31,6 +31,26 @@ use crate::frame::CapsInfo;
 use crate::python::loader::{Hooks, StageConfig, StageError, SOURCE_HOOKS};
 use crate::python::{interpreter, thread_state};
 
+/// Which memory a stage takes frames in (savantpyfunc's `memory`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstSavantFrameMemory")]
+pub enum FrameMemory {
+    #[default]
+    #[enum_value(
+        name = "System memory preferred, CUDA memory (video/x-raw(memory:CUDAMemory)) accepted",
+        nick = "auto"
+    )]
+    Auto,
+    #[enum_value(
+        name = "System memory only: GPU decoders download for the stage (numpy, OpenCV)",
+        nick = "system"
+    )]
+    System,
+    #[enum_value(name = "CUDA memory only (CuPy, PyTorch)", nick = "cuda")]
+    Cuda,
+}
+
 /// What to do when user code raises (or returns something that is not a verdict).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, glib::Enum)]
 #[repr(u32)]
@@ -64,6 +84,8 @@ pub struct RunSettings {
     pub instances: usize,
     /// The `formats` property: comma-separated format names, or None.
     pub formats: Option<String>,
+    /// The memory frames are taken in, for an element that takes CUDA frames.
+    pub memory: FrameMemory,
 }
 
 /// The user's instances, in worker order; empty without user code.
@@ -166,7 +188,7 @@ impl StageRuntime {
             reloading: Mutex::new(()),
             supported,
             cuda: false,
-            allowed_caps: Mutex::new(formats_caps(supported, false)),
+            allowed_caps: Mutex::new(formats_caps(supported, true, false)),
             repeated_warning: Mutex::new(None),
         }
     }
@@ -175,14 +197,14 @@ impl StageRuntime {
     /// after system memory in its order of preference.
     pub fn with_cuda_frames(mut self) -> Self {
         self.cuda = true;
-        self.allowed_caps = Mutex::new(formats_caps(self.supported, true));
+        self.allowed_caps = Mutex::new(formats_caps(self.supported, true, true));
         self
     }
 
     /// The pad template caps of an element that takes `supported` (in CUDA memory
     /// too when `cuda`).
     pub fn template_caps(supported: &[&str], cuda: bool) -> gst::Caps {
-        formats_caps(supported, cuda)
+        formats_caps(supported, true, cuda)
     }
 
     /// Caps and accept-caps queries on either pad (both proxy caps): what downstream
@@ -213,13 +235,24 @@ impl StageRuntime {
         true
     }
 
-    /// Narrows negotiation to the `formats` property, else the class's `formats`;
-    /// an unknown or unsupported name is an error naming the supported ones.
+    /// Narrows negotiation to the `formats` property, else the class's `formats`,
+    /// and to `memory`; an unknown or unsupported name is an error naming the
+    /// supported ones.
     fn restrict_formats(
         &self,
         property: Option<&str>,
         instances: &Instances,
+        memory: FrameMemory,
     ) -> Result<(), StageError> {
+        let system = memory != FrameMemory::Cuda;
+        let cuda = self.cuda && memory != FrameMemory::System;
+        if self.cuda && memory == FrameMemory::Cuda {
+            if let Err(e) = crate::cuda::available() {
+                return Err(StageError::plain(format!(
+                    "memory=cuda, but CUDA is not available here: {e}"
+                )));
+            }
+        }
         let (names, origin): (Vec<String>, &str) = match property {
             Some(list) => (
                 list.split(',')
@@ -231,7 +264,7 @@ impl StageRuntime {
             None => match instances.first().and_then(|h| h.formats.clone()) {
                 Some(names) => (names, "the class's formats attribute"),
                 None => {
-                    *self.allowed_caps.lock().unwrap() = formats_caps(self.supported, self.cuda);
+                    *self.allowed_caps.lock().unwrap() = formats_caps(self.supported, system, cuda);
                     return Ok(());
                 }
             },
@@ -252,7 +285,7 @@ impl StageRuntime {
             .copied()
             .filter(|f| names.iter().any(|n| n == f))
             .collect();
-        *self.allowed_caps.lock().unwrap() = formats_caps(&chosen, self.cuda);
+        *self.allowed_caps.lock().unwrap() = formats_caps(&chosen, system, cuda);
         Ok(())
     }
 
@@ -334,7 +367,9 @@ impl StageRuntime {
                 .load_instances(element, config, settings.instances)
                 .map_err(StageError::into_error_message)?,
         };
-        if let Err(error) = self.restrict_formats(settings.formats.as_deref(), &instances) {
+        if let Err(error) =
+            self.restrict_formats(settings.formats.as_deref(), &instances, settings.memory)
+        {
             for hooks in instances.iter() {
                 self.stop_instance(element, hooks.clone());
             }
@@ -853,12 +888,16 @@ fn event_value<'py>(py: Python<'py>, value: &glib::Value) -> PyResult<Bound<'py,
     crate::frame::values::to_py(py, value)
 }
 
-/// `video/x-raw` with `formats` as a list, in that order.
-/// Raw video in `formats`, in system memory, then (when `cuda`) in CUDA memory.
-fn formats_caps(formats: &[&str], cuda: bool) -> gst::Caps {
-    let mut caps = gst::Caps::builder("video/x-raw")
-        .field("format", gst::List::new(formats.iter().copied()))
-        .build();
+/// Raw video in `formats` (a list, in that order), in system memory (when
+/// `system`), then in CUDA memory (when `cuda`).
+fn formats_caps(formats: &[&str], system: bool, cuda: bool) -> gst::Caps {
+    let mut caps = if system {
+        gst::Caps::builder("video/x-raw")
+            .field("format", gst::List::new(formats.iter().copied()))
+            .build()
+    } else {
+        gst::Caps::new_empty()
+    };
     if cuda {
         caps.merge(
             gst::Caps::builder("video/x-raw")

@@ -4,7 +4,7 @@
 use gst::glib;
 use gst::prelude::*;
 
-use super::runtime::{OnError, RunSettings};
+use super::runtime::{FrameMemory, OnError, RunSettings};
 use super::stats::StageStats;
 use crate::frame::held::{DEFAULT_MAX_BYTES, DEFAULT_MAX_FRAMES};
 use crate::frame::readonly_check::VerifyReadonly;
@@ -200,6 +200,7 @@ impl CodeSettings {
             dev_mode: self.dev_mode,
             instances: 1,
             formats: self.formats.clone().filter(|f| !f.trim().is_empty()),
+            memory: FrameMemory::Auto,
         }
     }
 }
