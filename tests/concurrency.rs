@@ -416,16 +416,20 @@ fn a_sibling_import_that_resolves_to_another_stages_file_is_an_error_naming_both
     );
 }
 
-#[test]
-fn a_stage_file_that_shadows_a_standard_module_is_an_error_naming_both() {
-    let dir = common::module_dir().join("shadowing");
+/// Loads a stage from a directory that also holds `sibling` (which exits if ever
+/// imported); the ERROR must name the sibling and hold each of `says`, and
+/// `still_real` (a Python expression) must hold afterwards: the real module is
+/// untouched.
+fn sibling_that_shadows_is_refused(sibling: &str, says: &[&str], still_real: &str) {
+    let stem = sibling.trim_end_matches(".py");
+    let dir = common::module_dir().join(format!("shadowing_{stem}"));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
-        dir.join("json.py"),
-        "raise SystemExit('not the real json')\n",
+        dir.join(sibling),
+        "raise SystemExit('not the real module')\n",
     )
     .unwrap();
-    let path = dir.join("shadowed_stage.py");
+    let path = dir.join(format!("{stem}_shadowed_stage.py"));
     std::fs::write(&path, "def process_frame(frame):\n    pass\n").unwrap();
     let result = run(&format!(
         "videotestsrc num-buffers=2 ! video/x-raw,format=GRAY8,width=8,height=8 \
@@ -434,14 +438,24 @@ fn a_stage_file_that_shadows_a_standard_module_is_an_error_naming_both() {
     ));
     let (message, _) = expect_error(&result);
     assert!(
-        message.contains(&dir.join("json.py").display().to_string())
-            && message.contains("shadows Python's standard module 'json'")
-            && message.contains("json/__init__.py"),
+        message.contains(&dir.join(sibling).display().to_string())
+            && says.iter().all(|s| message.contains(s)),
         "{message}"
     );
-    // And the real json is still what everyone gets.
-    let real: bool = py_eval("hasattr(__import__('json'), 'dumps')");
+    let real: bool = py_eval(still_real);
     assert!(real);
+}
+
+#[test]
+fn a_stage_file_that_shadows_a_standard_module_is_an_error_naming_both() {
+    sibling_that_shadows_is_refused(
+        "json.py",
+        &[
+            "shadows Python's standard module 'json'",
+            "json/__init__.py",
+        ],
+        "hasattr(__import__('json'), 'dumps')",
+    );
 }
 
 /// A file next to a stage named like an installed package (`numpy.py` here; `cuda.py`
@@ -449,23 +463,9 @@ fn a_stage_file_that_shadows_a_standard_module_is_an_error_naming_both() {
 /// once the stage's directory is on sys.path: refused, naming both.
 #[test]
 fn a_stage_file_that_shadows_an_installed_module_is_an_error_naming_both() {
-    let dir = common::module_dir().join("shadowing_installed");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("numpy.py"), "raise SystemExit('not numpy')\n").unwrap();
-    let path = dir.join("installed_shadow_stage.py");
-    std::fs::write(&path, "def process_frame(frame):\n    pass\n").unwrap();
-    let result = run(&format!(
-        "videotestsrc num-buffers=2 ! video/x-raw,format=GRAY8,width=8,height=8 \
-         ! savantpyfunc module={} ! appsink name=sink",
-        path.display()
-    ));
-    let (message, _) = expect_error(&result);
-    assert!(
-        message.contains(&dir.join("numpy.py").display().to_string())
-            && message.contains("shadows the installed module 'numpy'")
-            && message.contains("numpy/__init__.py"),
-        "{message}"
+    sibling_that_shadows_is_refused(
+        "numpy.py",
+        &["shadows the installed module 'numpy'", "numpy/__init__.py"],
+        "hasattr(__import__('numpy'), 'ndarray')",
     );
-    let real: bool = py_eval("hasattr(__import__('numpy'), 'ndarray')");
-    assert!(real);
 }

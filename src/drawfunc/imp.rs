@@ -100,16 +100,9 @@ impl DrawFunc {
             }
         };
 
-        // Objects whose ROI metas an element upstream dropped (cudadownload: see
-        // frame/objects.rs) are drawn and passed on.
-        if objects::dropped(&buffer) {
-            let restored = objects::restore_dropped(&mut buffer, (layout.width, layout.height));
-            gst::debug!(
-                CAT,
-                imp = self,
-                "put back {restored} objects whose ROI metas were dropped upstream"
-            );
-        }
+        // Objects whose ROI metas an element upstream dropped are drawn and passed on.
+        self.runtime
+            .restore_dropped_objects(element, &mut buffer, &layout);
         let objects = objects::read(&buffer);
         let mut ops = Vec::new();
         let overrides_spec = snapshot

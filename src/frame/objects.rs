@@ -172,6 +172,16 @@ fn stored_entries(carrier: &gst::StructureRef) -> impl Iterator<Item = &gst::Str
         .filter_map(|v| v.get::<&gst::StructureRef>().ok())
 }
 
+/// An entry's params, without copying.
+fn stored_params(entry: &gst::StructureRef) -> impl Iterator<Item = &gst::StructureRef> {
+    entry
+        .get::<gst::ArrayRef>("params")
+        .map(|a| a.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v.get::<&gst::StructureRef>().ok())
+}
+
 /// Whether `entry` stands for `meta`: same id, same label.
 fn stands_for(entry: &gst::StructureRef, meta: &VideoRegionOfInterestMeta) -> bool {
     entry.get::<i32>("id").ok() == Some(meta.id())
@@ -218,13 +228,7 @@ impl<'a> Stored<'a> {
         if !stands_for(entry, meta) {
             return Vec::new();
         }
-        let Ok(params) = entry.get::<gst::ArrayRef>("params") else {
-            return Vec::new();
-        };
-        params
-            .as_slice()
-            .iter()
-            .filter_map(|v| v.get::<&gst::StructureRef>().ok())
+        stored_params(entry)
             .filter(|s| keep(s))
             .map(|s| s.to_owned())
             .collect()
@@ -1185,7 +1189,7 @@ fn store_params(buffer: &mut gst::BufferRef, size: (u32, u32)) {
 /// the params meta is there and none of its objects has a ROI meta (there may be
 /// others: a GPU detector after `cudaupload` adds its own). Checked on every frame;
 /// frames without the params meta cost one meta lookup.
-pub fn dropped(buffer: &gst::BufferRef) -> bool {
+fn dropped(buffer: &gst::BufferRef) -> bool {
     let Ok(carrier) = gst::meta::CustomMeta::from_buffer(buffer, PARAMS_META_NAME) else {
         return false;
     };
@@ -1207,12 +1211,16 @@ struct Dropped {
     params: Vec<gst::Structure>,
 }
 
-/// Puts back the ROI metas an element dropped (see `dropped`) from the params meta,
-/// in their order, with their ids and params, after any ROI metas the frame has;
-/// boxes are scaled from the size the params meta was written at to `size`. Copies
-/// the buffer's header when it is shared (its memory is shared, not copied), and
-/// only when there is an object to put back. Returns how many came back.
+/// When an element dropped the ROI metas (see `dropped`), puts them back from the
+/// params meta, in their order, with their ids and params, after any ROI metas the
+/// frame has; boxes are scaled from the size the params meta was written at to
+/// `size`. Copies the buffer's header when it is shared (its memory is shared, not
+/// copied), and only when there is an object to put back. Returns how many came
+/// back. For every frame, before anything reads its objects.
 pub fn restore_dropped(buffer: &mut gst::Buffer, size: (u32, u32)) -> usize {
+    if !dropped(buffer) {
+        return 0;
+    }
     let dropped: Vec<Dropped> = {
         let Ok(carrier) = gst::meta::CustomMeta::from_buffer(buffer, PARAMS_META_NAME) else {
             return 0;
@@ -1243,13 +1251,7 @@ pub fn restore_dropped(buffer: &mut gst::Buffer, size: (u32, u32)) -> usize {
                     entry.get::<u32>("w").ok()?,
                     entry.get::<u32>("h").ok()?,
                 );
-                let params = entry
-                    .get::<gst::ArrayRef>("params")
-                    .map(|a| a.as_slice())
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|v| v.get::<gst::Structure>().ok())
-                    .collect();
+                let params = stored_params(entry).map(|p| p.to_owned()).collect();
                 Some(Dropped {
                     label: label.to_owned(),
                     id,

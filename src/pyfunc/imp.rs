@@ -22,8 +22,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use pyo3::prelude::*;
 
-use crate::frame::layout::{FrameLayout, FRAME_FORMATS};
-use crate::frame::objects;
+use crate::frame::layout::FRAME_FORMATS;
 use crate::frame::{Frame, FrameChanges};
 use crate::python::loader::{Hooks, StageError, DEFAULT_FUNCTION};
 use crate::python::thread_state;
@@ -284,7 +283,8 @@ impl PyFunc {
             .instance(0)
             .expect("savantpyfunc always has user code");
         for buffer in &mut buffers {
-            self.restore_dropped_objects(buffer, &snapshot.caps.layout);
+            self.runtime
+                .restore_dropped_objects(element, buffer, &snapshot.caps.layout);
         }
         let writable = self.writable.load(Relaxed);
         if writable {
@@ -344,7 +344,8 @@ impl PyFunc {
         let hooks: &Hooks = snapshot
             .instance(worker)
             .expect("savantpyfunc always has user code");
-        self.restore_dropped_objects(&mut buffer, &snapshot.caps.layout);
+        self.runtime
+            .restore_dropped_objects(element, &mut buffer, &snapshot.caps.layout);
         let writable = self.writable.load(Relaxed);
         if writable {
             // Copies only when the buffer is shared (after a tee, or kept by Python).
@@ -385,20 +386,6 @@ impl PyFunc {
             .maybe_post_periodic_stats(element, snapshot.stats_interval_ms);
 
         self.settle(verdict, buffer, snapshot.on_error)
-    }
-
-    /// Objects whose ROI metas an element upstream dropped (cudadownload,
-    /// cudaupload: see frame/objects.rs) come back before Python or anything
-    /// downstream reads them.
-    fn restore_dropped_objects(&self, buffer: &mut gst::Buffer, layout: &FrameLayout) {
-        if objects::dropped(buffer) {
-            let restored = objects::restore_dropped(buffer, (layout.width, layout.height));
-            gst::debug!(
-                CAT,
-                imp = self,
-                "put back {restored} objects whose ROI metas were dropped upstream"
-            );
-        }
     }
 
     /// Python mapped a CUDA frame: what it queued on the device (any stream) must be

@@ -26,8 +26,8 @@ use super::reload::Watch;
 use super::stats::StageStats;
 use super::{gil_probe, log_bridge};
 use crate::frame::layout::FrameLayout;
-use crate::frame::source;
 use crate::frame::CapsInfo;
+use crate::frame::{objects, source};
 use crate::python::loader::{Hooks, StageConfig, StageError, SOURCE_HOOKS};
 use crate::python::{interpreter, thread_state};
 
@@ -413,6 +413,25 @@ impl StageRuntime {
         state
             .as_ref()
             .and_then(|s| s.instances.first().map(|h| h.batched))
+    }
+
+    /// Puts back objects whose ROI metas an element upstream dropped (cudaupload,
+    /// cudadownload: see frame/objects.rs), before Python, the drawing or anything
+    /// downstream reads them. For every frame; cheap when nothing was dropped.
+    pub fn restore_dropped_objects(
+        &self,
+        element: &gst::Element,
+        buffer: &mut gst::Buffer,
+        layout: &FrameLayout,
+    ) {
+        let restored = objects::restore_dropped(buffer, (layout.width, layout.height));
+        if restored > 0 {
+            gst::debug!(
+                self.cat,
+                obj = element,
+                "put back {restored} objects whose ROI metas were dropped upstream"
+            );
+        }
     }
 
     /// dev-mode, at a frame boundary: when a watched file changed, re-imports the
