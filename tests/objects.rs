@@ -611,3 +611,51 @@ fn dropped_objects_come_back_next_to_roi_metas_added_after_the_drop() {
         ]
     );
 }
+
+/// The restore writes only the buffer the stage passes on: after a tee (the buffer
+/// shared by both branches), the branch without a stage still sees the frame as the
+/// dropping element and videoconvert left it, and the branch with a read-only stage
+/// gets the objects back.
+#[test]
+fn a_restore_after_a_tee_changes_only_its_own_branch() {
+    use gst::prelude::*;
+    copier::register();
+    let writer = module(
+        "tee_writer",
+        "def process_frame(frame):\n    frame.add_object('car', (4, 4, 8, 8))\n",
+    );
+    let passive = module("tee_passive", "def process_frame(frame):\n    pass\n");
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=3 ! video/x-raw,format=RGBA,width=64,height=48 \
+         ! savantpyfunc module={writer} ! savanttestcopier ! videoconvert \
+         ! video/x-raw,format=I420 ! tee name=t \
+         t. ! queue ! savantpyfunc module={passive} ! appsink name=a sync=false \
+         t. ! queue ! appsink name=b sync=false"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = |name: &str| {
+        pipeline
+            .by_name(name)
+            .unwrap()
+            .downcast::<gst_app::AppSink>()
+            .unwrap()
+    };
+    let (a, b) = (sink("a"), sink("b"));
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let pull = |sink: &gst_app::AppSink| -> Vec<usize> {
+        std::iter::from_fn(|| sink.try_pull_sample(gst::ClockTime::from_seconds(10)))
+            .map(|s| {
+                s.buffer()
+                    .unwrap()
+                    .iter_meta::<VideoRegionOfInterestMeta>()
+                    .count()
+            })
+            .collect()
+    };
+    let (restored, untouched) = (pull(&a), pull(&b));
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_eq!(restored, [1, 1, 1]);
+    assert_eq!(untouched, [0, 0, 0]);
+}
