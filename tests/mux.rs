@@ -444,7 +444,8 @@ fn a_flushing_seek_restarts_every_source_and_ends_once() {
     for i in 0..2 {
         let id = Some(format!("cam-{i}"));
         let count = |kind: &str| events.iter().filter(|(k, s)| k == kind && *s == id).count();
-        assert_eq!(count("add"), 1);
+        // Announced again after the seek, before the source's first frame after it.
+        assert_eq!(count("add"), 2, "cam-{i}: {events:?}");
         assert_eq!(count("eos"), 1);
         // num-buffers counts on across a seek (basesrc); the flush may discard a
         // frame or two in flight.
@@ -458,6 +459,25 @@ fn a_flushing_seek_restarts_every_source_and_ends_once() {
             .collect();
         let restarts = own.windows(2).filter(|w| w[1] < w[0]).count();
         assert_eq!(restarts, 1, "cam-{i}");
+        let restart = own.windows(2).position(|w| w[1] < w[0]).unwrap() + 1;
+        let first_after = events
+            .iter()
+            .enumerate()
+            .filter(|(_, (k, s))| k == "frame" && *s == id)
+            .nth(restart)
+            .unwrap()
+            .0;
+        let second_add = events
+            .iter()
+            .enumerate()
+            .filter(|(_, (k, s))| k == "add" && *s == id)
+            .nth(1)
+            .unwrap()
+            .0;
+        assert!(
+            second_add < first_after,
+            "cam-{i}: add after the seek's frames"
+        );
     }
     assert_eq!(events.last().unwrap().0, "end");
     assert_eq!(events.iter().filter(|(k, _)| k == "end").count(), 1);

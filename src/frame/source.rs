@@ -7,6 +7,7 @@
 
 pub const META_NAME: &str = "SavantSource";
 const FIELD: &str = "source-id";
+const CAPS_FIELD: &str = "caps";
 
 pub const ADD: &str = "savant-source-add";
 pub const EOS: &str = "savant-source-eos";
@@ -24,9 +25,16 @@ pub fn read(buffer: &gst::BufferRef) -> Option<String> {
     meta.structure().get::<String>(FIELD).ok()
 }
 
-/// Marks `buffer` as a frame of `source_id`, replacing an older mark (a stream that
-/// went through two muxes belongs to the last).
-pub fn mark(buffer: &mut gst::BufferRef, source_id: &str) {
+/// The caps of the frame's source, when a savantmux marked it (they may differ from
+/// the stream's caps in fields that do not change the memory layout).
+pub fn read_caps(buffer: &gst::BufferRef) -> Option<gst::Caps> {
+    let meta = gst::meta::CustomMeta::from_buffer(buffer, META_NAME).ok()?;
+    meta.structure().get::<gst::Caps>(CAPS_FIELD).ok()
+}
+
+/// Marks `buffer` as a frame of `source_id` with its source's caps, replacing an
+/// older mark (a stream that went through two muxes belongs to the last).
+pub fn mark(buffer: &mut gst::BufferRef, source_id: &str, caps: Option<&gst::Caps>) {
     let mut meta = match gst::meta::CustomMeta::from_mut_buffer(buffer, META_NAME) {
         Ok(meta) => meta,
         Err(_) => match gst::meta::CustomMeta::add(buffer, META_NAME) {
@@ -34,7 +42,12 @@ pub fn mark(buffer: &mut gst::BufferRef, source_id: &str) {
             Err(_) => return,
         },
     };
-    meta.mut_structure().set(FIELD, source_id);
+    let structure = meta.mut_structure();
+    structure.set(FIELD, source_id);
+    match caps {
+        Some(caps) => structure.set(CAPS_FIELD, caps),
+        None => structure.remove_field(CAPS_FIELD),
+    }
 }
 
 /// One of the source events, for `source_id`.

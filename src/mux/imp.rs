@@ -1,34 +1,42 @@
-//! savantmux: request sink pads `sink_%u`, one src pad.
+//! savantmux: request sink pads `sink_%u`, one src pad; a GstAggregator.
 //!
-//! Each sink pad's upstream thread pushes its own frames (no thread of ours, no
-//! queueing): frames leave in arrival order. Per frame: the source's
-//! `savant-source-add` event before its first frame, the `SavantSource` meta, and
-//! pts/dts turned into the running time of the source's own segment, so the one
-//! TIME segment downstream (start 0) holds every source and a `sync=true` sink
-//! plays each source at its own pace. A source's EOS becomes `savant-source-eos`;
-//! the real EOS goes out when every source has ended. Caps: every source must have
-//! the caps of the first (a stage negotiates one layout, in one memory: system or
-//! CUDA); others are refused with an ERROR naming the pad and both caps.
+//! GstAggregator gives the mux what N-to-1 needs and would otherwise be written
+//! again here: each sink pad queues its frames and serialized events, one output
+//! thread of the element's own pushes downstream (so no source ever waits on another
+//! source's push, and no lock of ours is held across a push), live sources get
+//! latency and timeouts, and a flushing seek goes to every source with one
+//! FLUSH_START/FLUSH_STOP downstream and a segment carrying the seek's seqnum, rate,
+//! start and stop; EOS carries it too.
 //!
-//! Flushes: one seek flushes every source, each at its own moment. Downstream gets
-//! one FLUSH_START (the first) and one FLUSH_STOP (when no source is flushing any
-//! more); a source that finished its flush waits (`flushed`) until then, since a
-//! push into a flushing downstream would pause its source for good. A flushing seek
-//! marks every source flushing before it goes upstream, and a source that refuses
-//! the seek is unmarked.
+//! Per call of `aggregate`, on the output thread: sources that reached their end
+//! with nothing queued are ended (`savant-source-eos`), then the queued frame with
+//! the earliest running time goes out, marked with its source's id and caps
+//! (frame/source.rs), its pts/dts turned from the source's segment into the output
+//! segment, so the one output segment holds every source and a `sync=true` sink plays
+//! each at its own pace. When every source has ended, EOS.
 //!
-//! Lock order: `output` (serializes everything pushed on the src pad, so a source's
-//! event and its frame are never split by another source's), then `state`. Flush
-//! starts take neither, so a push blocked downstream is released by the flush; no
-//! thread waits on `flushed` while holding `output`.
+//! Source events: `savant-source-add` goes before a source's first frame after the
+//! start or a flush of its pad. GStreamer 1.22's aggregator sends stream-start, caps
+//! and segment only with the first frame (`gst_aggregator_push_src_event` came in
+//! 1.26), so the events due before the first frame of a run or flush follow that
+//! frame; stages announce a source by its first frame as well (stage/runtime.rs), so
+//! a stage sees `on_source_add` before the source's first frame either way.
+//!
+//! Caps: every source must give frames a stage maps the same way (memory, format,
+//! size, interlacing); other fields (framerate, pixel-aspect-ratio, colorimetry,
+//! chroma-site) may differ and are kept per source: the output caps are the first
+//! source's, with framerate 0/1, and each frame carries its source's caps.
+//!
+//! Locks: `state` is never held while pushing or while a pad's `source` lock is
+//! taken; a pad's `source` lock is taken alone.
 
-use std::collections::HashMap;
-use std::sync::{Condvar, LazyLock, Mutex};
-use std::time::Duration;
+use std::sync::{LazyLock, Mutex};
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use gst_base::prelude::*;
+use gst_base::subclass::prelude::*;
 
 use super::pad::MuxSinkPad;
 use crate::frame::source;
@@ -42,87 +50,32 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 });
 
 #[derive(Default)]
-struct Source {
-    /// Fixed at the first frame (the pad's source-id then).
-    id: Option<String>,
-    ended: bool,
-    /// Between its FLUSH_START (or a flushing seek sent to it) and its FLUSH_STOP.
-    flushing: bool,
-    segment: Option<gst::FormattedSegment<gst::ClockTime>>,
-}
-
-#[derive(Default)]
 struct State {
-    /// By pad name.
-    sources: HashMap<String, Source>,
+    /// The output caps: the first source's, framerate 0/1.
     caps: Option<gst::Caps>,
     /// The pad whose caps were taken.
     caps_pad: Option<String>,
-    stream_started: bool,
-    segment_sent: bool,
-    eos_sent: bool,
-    /// A FLUSH_START went downstream and its FLUSH_STOP did not yet.
-    downstream_flushing: bool,
-    /// Counts the FLUSH_STARTs sent downstream: a push that came back FLUSHING
-    /// because of another source's flush lost its frame to that flush, nothing more.
-    flushes: u64,
-    next_pad: u32,
+    /// A frame went out since the start or the last flush (stream-start, caps and
+    /// segment with it): source events may go now.
+    started: bool,
+    /// Source events waiting for `started`, or for the output thread (released pads).
+    pending: Vec<gst::Event>,
 }
 
-impl State {
-    fn any_flushing(&self) -> bool {
-        self.sources.values().any(|s| s.flushing)
-    }
-}
-
+#[derive(Default)]
 pub struct SavantMux {
-    srcpad: gst::Pad,
-    output: Mutex<()>,
     state: Mutex<State>,
-    /// Signalled when downstream's flush ends (with `state`).
-    flushed: Condvar,
 }
 
 #[glib::object_subclass]
 impl ObjectSubclass for SavantMux {
     const NAME: &'static str = "GstSavantMux";
     type Type = super::SavantMux;
-    type ParentType = gst::Element;
+    type ParentType = gst_base::Aggregator;
     type Interfaces = (gst::ChildProxy,);
-
-    fn with_class(klass: &Self::Class) -> Self {
-        let templ = klass.pad_template("src").unwrap();
-        let srcpad = gst::Pad::builder_from_template(&templ)
-            .query_function(|pad, parent, query| {
-                SavantMux::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |mux| mux.src_query(pad, query),
-                )
-            })
-            .event_function(|pad, parent, event| {
-                SavantMux::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |mux| mux.src_event(pad, event),
-                )
-            })
-            .build();
-        Self {
-            srcpad,
-            output: Mutex::new(()),
-            state: Mutex::new(State::default()),
-            flushed: Condvar::new(),
-        }
-    }
 }
 
-impl ObjectImpl for SavantMux {
-    fn constructed(&self) {
-        self.parent_constructed();
-        self.obj().add_pad(&self.srcpad).unwrap();
-    }
-}
+impl ObjectImpl for SavantMux {}
 
 impl GstObjectImpl for SavantMux {}
 
@@ -151,9 +104,10 @@ impl ElementImpl for SavantMux {
             gst::subclass::ElementMetadata::new(
                 "Savant source mux",
                 "Generic/Video",
-                "Frames of many sources through one pipeline: each frame carries its \
-                 source id (frame.source_id), each source's end is a serialized \
-                 savant-source-eos event; EOS when every source has ended",
+                "Frames of many sources through one pipeline, interleaved by running \
+                 time: each frame carries its source id (frame.source_id) and caps, each \
+                 source's end is a serialized savant-source-eos event; EOS when every \
+                 source has ended",
                 "gst-savant developers",
             )
         });
@@ -166,11 +120,12 @@ impl ElementImpl for SavantMux {
             // source, one CUDA stage for all).
             let caps = crate::cuda::raw_video_caps();
             vec![
-                gst::PadTemplate::new(
+                gst::PadTemplate::with_gtype(
                     "src",
                     gst::PadDirection::Src,
                     gst::PadPresence::Always,
                     &caps,
+                    gst_base::AggregatorPad::static_type(),
                 )
                 .unwrap(),
                 gst::PadTemplate::with_gtype(
@@ -190,380 +145,225 @@ impl ElementImpl for SavantMux {
         &self,
         templ: &gst::PadTemplate,
         name: Option<&str>,
-        _caps: Option<&gst::Caps>,
+        caps: Option<&gst::Caps>,
     ) -> Option<gst::Pad> {
-        let name = {
-            let mut state = self.state.lock().unwrap();
-            let name = match name {
-                Some(n) => n.to_owned(),
-                None => loop {
-                    let n = format!("sink_{}", state.next_pad);
-                    state.next_pad += 1;
-                    if !state.sources.contains_key(&n) {
-                        break n;
-                    }
-                },
-            };
-            if state.sources.contains_key(&name) {
-                gst::error!(CAT, imp = self, "pad {name} exists");
-                return None;
-            }
-            state.sources.insert(name.clone(), Source::default());
-            // Requesting a pad after the end (a new source) reopens the stream.
-            state.eos_sent = false;
-            name
-        };
-        let pad = gst::PadBuilder::<MuxSinkPad>::from_template(templ)
-            .name(name.as_str())
-            .chain_function(|pad, parent, buffer| {
-                SavantMux::catch_panic_pad_function(
-                    parent,
-                    || Err(gst::FlowError::Error),
-                    |mux| mux.sink_chain(pad, buffer),
-                )
-            })
-            .event_function(|pad, parent, event| {
-                SavantMux::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |mux| mux.sink_event(pad, event),
-                )
-            })
-            .query_function(|pad, parent, query| {
-                SavantMux::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |mux| mux.sink_query(pad, query),
-                )
-            })
-            .build();
-        if self.obj().current_state() > gst::State::Ready {
-            let _ = pad.set_active(true);
-        }
-        self.obj().add_pad(&pad).ok()?;
+        let pad = self.parent_request_new_pad(templ, name, caps)?;
         // gst-launch's `m. sink_0::source-id=...` is set when the pad appears.
         self.obj()
             .child_added(pad.upcast_ref::<glib::Object>(), &pad.name());
-        Some(pad.upcast())
+        Some(pad)
     }
 
     fn release_pad(&self, pad: &gst::Pad) {
-        let name = pad.name().to_string();
-        {
-            let _output = self.output.lock().unwrap();
-            let (id, ended, all_ended) = {
-                let mut state = self.state.lock().unwrap();
-                let source = state.sources.remove(&name).unwrap_or_default();
-                // Releasing the last pad ends the stream too.
-                let any_source = source.id.is_some() || !state.sources.is_empty();
-                let all_ended =
-                    any_source && state.sources.values().all(|s| s.ended) && !state.eos_sent;
-                if all_ended {
-                    state.eos_sent = true;
+        let name = pad.name();
+        let mut events = Vec::new();
+        if let Some(pad) = pad.downcast_ref::<MuxSinkPad>() {
+            let source = pad.source().clone();
+            if let (Some(id), true) = (source.id, source.announced) {
+                if !source.ended {
+                    events.push(source::event(source::EOS, &id));
                 }
-                (source.id, source.ended, all_ended)
-            };
-            if let Some(id) = id {
-                if !ended {
-                    self.srcpad.push_event(source::event(source::EOS, &id));
-                }
-                self.srcpad.push_event(source::event(source::DELETE, &id));
-            }
-            if all_ended {
-                self.srcpad.push_event(gst::event::Eos::new());
+                events.push(source::event(source::DELETE, &id));
             }
         }
-        let _ = pad.set_active(false);
-        let _ = self.obj().remove_pad(pad);
+        self.parent_release_pad(pad);
         self.obj()
             .child_removed(pad.upcast_ref::<glib::Object>(), &name);
-    }
-
-    fn change_state(
-        &self,
-        transition: gst::StateChange,
-    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        if transition == gst::StateChange::ReadyToPaused {
-            let mut state = self.state.lock().unwrap();
-            state.stream_started = false;
-            state.segment_sent = false;
-            state.eos_sent = false;
-            state.downstream_flushing = false;
-            state.caps = None;
-            state.caps_pad = None;
-            // A new run: every source is announced again (new instances of the
-            // stages downstream), with the pad's source-id of now.
-            for source in state.sources.values_mut() {
-                source.id = None;
-                source.ended = false;
-                source.flushing = false;
-                source.segment = None;
-            }
+        if self.obj().num_sink_pads() > 0 {
+            // The output thread pushes them, in order with the other sources' frames.
+            self.state.lock().unwrap().pending.extend(events);
+            return;
         }
-        let result = self.parent_change_state(transition);
-        // Pads are inactive now: a source waiting for downstream's flush sees it.
-        self.flushed.notify_all();
-        result
+        // No source left: the output thread has nothing to do, so this thread ends
+        // the stream (GstAggregator waits for pads that are not there).
+        let started = self.state.lock().unwrap().started;
+        let srcpad = self.obj().src_pad().clone();
+        if started {
+            for event in events {
+                srcpad.push_event(event);
+            }
+            srcpad.push_event(gst::event::Eos::new());
+        }
     }
 }
 
-impl SavantMux {
-    /// Stream-start, once, and with `segment` the output segment (after the caps:
-    /// sticky events go stream-start, caps, segment); under `output`.
-    fn start_output(&self, segment: bool) {
-        let (stream_start, segment) = {
-            let mut state = self.state.lock().unwrap();
-            let s = (!state.stream_started, segment && !state.segment_sent);
-            state.stream_started = true;
-            state.segment_sent |= segment;
-            s
-        };
-        if stream_start {
-            // The output mixes streams: a stream id of its own (GStreamer's
-            // create_stream_id needs one upstream stream).
-            let id = format!(
-                "savantmux-{:08x}{:08x}",
-                glib::random_int(),
-                glib::random_int()
-            );
-            self.srcpad
-                .push_event(gst::event::StreamStart::builder(id.as_str()).build());
+impl AggregatorImpl for SavantMux {
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        // A new run: every source is announced again (new instances of the stages
+        // downstream), with the pad's source-id of now.
+        *self.state.lock().unwrap() = State::default();
+        for pad in self.mux_pads() {
+            *pad.source() = Default::default();
         }
-        if segment {
-            let segment = gst::FormattedSegment::<gst::ClockTime>::new();
-            self.srcpad.push_event(gst::event::Segment::new(&segment));
-        }
+        Ok(())
     }
 
-    fn sink_chain(
-        &self,
-        pad: &MuxSinkPad,
-        mut buffer: gst::Buffer,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let name = pad.name().to_string();
-        // A source gets FLUSHING only when it is flushing itself: a source paused by
-        // FLUSHING restarts only with its own flush's FLUSH_STOP.
-        let (_output, mut state) = loop {
-            self.wait_for_downstream_flush(pad)?;
-            let output = self.output.lock().unwrap();
-            let state = self.state.lock().unwrap();
-            if !state.downstream_flushing {
-                break (output, state);
-            }
-        };
-        let (id, first, segment, flushes) = {
-            if state.caps.is_none() {
-                drop(state);
-                gst::element_imp_error!(
-                    self,
-                    gst::CoreError::Negotiation,
-                    ("{name}: a frame arrived before caps")
-                );
-                return Err(gst::FlowError::NotNegotiated);
-            }
-            if state.sources.get(&name).is_some_and(|s| s.ended) {
-                return Err(gst::FlowError::Eos);
-            }
-            let (id, first) = match self.source_id(&mut state, pad) {
-                Ok(id) => id,
-                Err(message) => {
-                    drop(state);
-                    gst::element_imp_error!(self, gst::StreamError::Failed, ("{message}"));
-                    return Err(gst::FlowError::Error);
-                }
-            };
-            let segment = state.sources.get(&name).and_then(|s| s.segment.clone());
-            (id, first, segment, state.flushes)
-        };
+    fn flush(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
+        // Downstream was flushed: the segment (and the source events due) go again
+        // with the next frame.
+        let mut state = self.state.lock().unwrap();
+        state.started = false;
+        state
+            .pending
+            .retain(|e| source::parse(e).is_some_and(|(name, _)| name == source::DELETE));
         drop(state);
-        self.start_output(true);
-        if first {
-            gst::debug!(CAT, obj = pad, "source '{id}' starts");
-            self.srcpad.push_event(source::event(source::ADD, &id));
+        self.parent_flush()
+    }
+
+    fn aggregate(&self, _timeout: bool) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let pads = self.mux_pads();
+        let mut events = std::mem::take(&mut self.state.lock().unwrap().pending);
+
+        // Sources that ended with nothing queued.
+        for pad in &pads {
+            if pad.is_eos() && !pad.has_buffer() && !pad.source().ended {
+                let (id, first) = match self.fix_source_id(pad, &pads) {
+                    Ok(id) => id,
+                    Err(e) => return Err(self.source_error(&e)),
+                };
+                let mut source = pad.source();
+                source.ended = true;
+                if first || !source.announced {
+                    // A source without a single frame is announced and ended all the
+                    // same: a demux downstream makes and ends its pad.
+                    source.announced = true;
+                    events.push(source::event(source::ADD, &id));
+                }
+                drop(source);
+                gst::debug!(CAT, obj = pad, "source '{id}' ended");
+                events.push(source::event(source::EOS, &id));
+            }
         }
+        let all_ended = !pads.is_empty() && pads.iter().all(|p| p.is_eos() && !p.has_buffer());
+        if all_ended {
+            // The last source's end: the real EOS follows at once (see
+            // source::last_eos_event).
+            if let Some(last) = events
+                .iter()
+                .rposition(|e| source::parse(e).is_some_and(|(n, _)| n == source::EOS))
+            {
+                if let Some((_, id)) = source::parse(&events[last]) {
+                    events[last] = source::last_eos_event(&id);
+                }
+            }
+        }
+
+        // The queued frame with the earliest running time.
+        let next = pads
+            .iter()
+            .filter_map(|pad| {
+                let buffer = pad.peek_buffer()?;
+                let running_time = pad
+                    .segment()
+                    .downcast_ref::<gst::ClockTime>()
+                    .and_then(|s| s.to_running_time(buffer.pts()));
+                Some((running_time, pad))
+            })
+            .min_by_key(|(running_time, _)| *running_time);
+
+        let started = self.state.lock().unwrap().started;
+        let Some((_, pad)) = next else {
+            if started || all_ended {
+                self.push_events(events);
+            } else {
+                self.state.lock().unwrap().pending = events;
+            }
+            return if all_ended {
+                Err(gst::FlowError::Eos)
+            } else {
+                Err(gst_base::AGGREGATOR_FLOW_NEED_DATA)
+            };
+        };
+        let (id, _) = match self.fix_source_id(pad, &pads) {
+            Ok(id) => id,
+            Err(e) => return Err(self.source_error(&e)),
+        };
+        let (announce, caps) = {
+            let mut source = pad.source();
+            (
+                !std::mem::replace(&mut source.announced, true),
+                source.caps.clone(),
+            )
+        };
+        if announce {
+            gst::debug!(CAT, obj = pad, "source '{id}' starts");
+            events.push(source::event(source::ADD, &id));
+        }
+        let Some(mut buffer) = pad.pop_buffer() else {
+            return Err(gst_base::AGGREGATOR_FLOW_NEED_DATA);
+        };
+        let input = pad.segment();
+        let output = self.obj().src_pad().segment();
         {
             let buffer = buffer.make_mut();
-            if let Some(segment) = &segment {
-                // The source's running time: one output segment holds every source.
-                let pts = buffer.pts().and_then(|t| segment.to_running_time(t));
-                let dts = buffer.dts().and_then(|t| segment.to_running_time(t));
+            if let (Some(input), Some(output)) = (
+                input.downcast_ref::<gst::ClockTime>(),
+                output.downcast_ref::<gst::ClockTime>(),
+            ) {
+                // The source's running time, as a position of the output segment.
+                let convert = |t: Option<gst::ClockTime>| {
+                    t.and_then(|t| input.to_running_time(t))
+                        .and_then(|rt| output.position_from_running_time(rt))
+                };
+                let (pts, dts) = (convert(buffer.pts()), convert(buffer.dts()));
                 buffer.set_pts(pts);
                 buffer.set_dts(dts);
             }
-            source::mark(buffer, &id);
+            source::mark(buffer, &id, caps.as_ref());
         }
-        match self.srcpad.push(buffer) {
-            // Another source's flush discarded the frame, as it discards every frame
-            // in flight; this source goes on.
-            Err(gst::FlowError::Flushing)
-                if !pad.pad_flags().contains(gst::PadFlags::FLUSHING) && {
-                    let state = self.state.lock().unwrap();
-                    state.downstream_flushing || state.flushes != flushes
-                } =>
-            {
-                Ok(gst::FlowSuccess::Ok)
-            }
-            flow => flow,
+        if let Some(pts) = buffer.pts() {
+            self.obj().set_position(pts);
         }
-    }
-
-    /// The source's id, fixed at its first frame (or its end, without frames):
-    /// (id, whether this is the first time). An id another pad's source already has
-    /// is refused: its frames could not be told apart.
-    fn source_id(&self, state: &mut State, pad: &MuxSinkPad) -> Result<(String, bool), String> {
-        let name = pad.name().to_string();
-        if let Some(id) = state.sources.get(&name).and_then(|s| s.id.clone()) {
-            return Ok((id, false));
-        }
-        let id = pad.source_id();
-        if let Some((other, _)) = state
-            .sources
-            .iter()
-            .find(|(n, s)| **n != name && s.id.as_deref() == Some(id.as_str()))
-        {
-            return Err(format!(
-                "{name}: source-id '{id}' is already the id of {other}'s source; every \
-                 source of a savantmux needs an id of its own"
-            ));
-        }
-        let source = state.sources.get_mut(&name).ok_or("the pad was released")?;
-        source.id = Some(id.clone());
-        Ok((id, true))
-    }
-
-    /// A source whose flush is over waits until every source's is, so that its
-    /// frames are not pushed into a flushing downstream.
-    /// A source outside the seek (one that refused it) waits the same way.
-    fn wait_for_downstream_flush(&self, pad: &MuxSinkPad) -> Result<(), gst::FlowError> {
-        let mut state = self.state.lock().unwrap();
-        loop {
-            // Its own FLUSH_START (the seek reached it) or deactivation.
-            if pad.pad_flags().contains(gst::PadFlags::FLUSHING) {
-                return Err(gst::FlowError::Flushing);
-            }
-            if !state.downstream_flushing {
-                return Ok(());
-            }
-            // The timeout only re-checks the pad's flag (deactivation).
-            state = self
-                .flushed
-                .wait_timeout(state, Duration::from_millis(100))
-                .unwrap()
-                .0;
+        if started {
+            self.push_events(events);
+            self.obj().finish_buffer(buffer)
+        } else {
+            // Stream-start, caps and segment go with the first frame; the events
+            // due before it follow it (see the module comment).
+            let flow = self.obj().finish_buffer(buffer);
+            self.state.lock().unwrap().started = true;
+            self.push_events(events);
+            flow
         }
     }
 
-    /// Ends downstream's flush when no source is flushing any more; under `output`.
-    fn finish_flush(&self, stop: gst::Event) -> bool {
-        let done = {
-            let mut state = self.state.lock().unwrap();
-            if state.downstream_flushing && !state.any_flushing() {
-                state.downstream_flushing = false;
-                state.segment_sent = false;
-                state.eos_sent = false;
-                true
-            } else {
-                false
-            }
-        };
-        let forwarded = !done || self.srcpad.push_event(stop);
-        self.flushed.notify_all();
-        forwarded
+    fn next_time(&self) -> Option<gst::ClockTime> {
+        // Live: a source that stops sending holds the others back by the latency at
+        // most.
+        self.obj().simple_get_next_time()
     }
 
-    fn src_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
-        let gst::EventView::Seek(seek) = event.view() else {
-            return gst::Pad::event_default(pad, Some(&*self.obj()), event);
-        };
-        if !seek.get().1.contains(gst::SeekFlags::FLUSH) {
-            return gst::Pad::event_default(pad, Some(&*self.obj()), event);
-        }
-        let pads = self.obj().sink_pads();
-        {
-            let mut state = self.state.lock().unwrap();
-            for source in state.sources.values_mut() {
-                source.flushing = true;
-            }
-        }
-        let mut any = false;
-        for sinkpad in &pads {
-            let ok = sinkpad.push_event(event.clone());
-            any |= ok;
-            if !ok {
-                let mut state = self.state.lock().unwrap();
-                if let Some(source) = state.sources.get_mut(sinkpad.name().as_str()) {
-                    source.flushing = false;
-                }
-            }
-        }
-        // Sources that refused the seek no longer hold downstream's flush. Only
-        // then is `output` taken: after a seek that every source took, a source
-        // may hold it while its push waits for the sinks to preroll, which waits
-        // for this thread (it holds the pipeline's state lock while seeking).
-        let stop_pending = {
-            let state = self.state.lock().unwrap();
-            state.downstream_flushing && !state.any_flushing()
-        };
-        if !stop_pending {
-            return any;
-        }
-        let _output = self.output.lock().unwrap();
-        self.finish_flush(
-            gst::event::FlushStop::builder(true)
-                .seqnum(event.seqnum())
-                .build(),
-        );
-        any
+    fn update_src_caps(&self, _caps: &gst::Caps) -> Result<gst::Caps, gst::FlowError> {
+        self.state
+            .lock()
+            .unwrap()
+            .caps
+            .clone()
+            .ok_or(gst_base::AGGREGATOR_FLOW_NEED_DATA)
     }
 
-    fn sink_event(&self, pad: &MuxSinkPad, event: gst::Event) -> bool {
+    fn sink_event(&self, pad: &gst_base::AggregatorPad, event: gst::Event) -> bool {
         use gst::EventView;
-        let name = pad.name().to_string();
+        let name = pad.name();
         match event.view() {
-            EventView::FlushStart(_) => {
-                let first = {
-                    let mut state = self.state.lock().unwrap();
-                    if let Some(source) = state.sources.get_mut(&name) {
-                        source.flushing = true;
-                    }
-                    let first = !std::mem::replace(&mut state.downstream_flushing, true);
-                    if first {
-                        state.flushes += 1;
-                    }
-                    first
-                };
-                self.flushed.notify_all();
-                !first || self.srcpad.push_event(event)
-            }
-            EventView::FlushStop(_) => {
-                let _output = self.output.lock().unwrap();
-                {
-                    let mut state = self.state.lock().unwrap();
-                    if let Some(source) = state.sources.get_mut(&name) {
-                        source.ended = false;
-                        source.flushing = false;
-                    }
-                }
-                self.finish_flush(event)
-            }
-            EventView::StreamStart(_) | EventView::Tag(_) | EventView::Gap(_) => true,
             EventView::Caps(c) => {
                 let caps = c.caps_owned();
-                let _output = self.output.lock().unwrap();
+                if let Some(pad) = pad.downcast_ref::<MuxSinkPad>() {
+                    pad.source().caps = Some(caps.clone());
+                }
                 let mut state = self.state.lock().unwrap();
                 match &state.caps {
                     None => {
-                        // Many sources make one variable-rate stream: the output's
-                        // framerate is 0/1 whatever the first source's is.
+                        // Many sources make one variable-rate stream.
                         let mut output = caps.clone();
                         if let Some(s) = output.make_mut().structure_mut(0) {
                             s.set("framerate", gst::Fraction::new(0, 1));
                         }
-                        state.caps = Some(output.clone());
-                        state.caps_pad = Some(name);
+                        state.caps = Some(output);
+                        state.caps_pad = Some(name.to_string());
                         drop(state);
-                        self.start_output(false);
-                        self.srcpad.push_event(gst::event::Caps::new(&output))
+                        self.obj().src_pad().mark_reconfigure();
+                        true
                     }
                     Some(current) if same_frames(current, &caps) => true,
                     Some(current) => {
@@ -575,9 +375,10 @@ impl SavantMux {
                             (
                                 "{name}: caps {caps} differ from {current} (of {}); every \
                                  source of a savantmux needs the same memory (system or \
-                                 CUDA), format, size and interlacing (framerates may \
-                                 differ): put videoconvert ! videoscale ! capsfilter \
-                                 (cudaupload or cudadownload for the memory) ahead of it",
+                                 CUDA), format, size and interlacing (framerate, \
+                                 pixel-aspect-ratio and colorimetry may differ): put \
+                                 videoconvert ! videoscale ! capsfilter (cudaupload or \
+                                 cudadownload for the memory) ahead of it",
                                 other.unwrap_or_default()
                             )
                         );
@@ -585,114 +386,158 @@ impl SavantMux {
                     }
                 }
             }
-            EventView::Segment(s) => {
-                let Ok(segment) = s.segment().clone().downcast::<gst::ClockTime>() else {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Format,
-                        ("{name}: only TIME segments can be muxed")
-                    );
-                    return false;
-                };
-                if let Some(source) = self.state.lock().unwrap().sources.get_mut(&name) {
-                    source.segment = Some(segment);
-                }
-                true
+            EventView::Segment(s) if s.segment().format() != gst::Format::Time => {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    ("{name}: only TIME segments can be muxed")
+                );
+                false
             }
-            EventView::Eos(_) => {
-                let _output = self.output.lock().unwrap();
-                let (id, first, all_ended) = {
-                    let mut state = self.state.lock().unwrap();
-                    if state.sources.get(&name).is_none_or(|s| s.ended) {
-                        return true;
-                    }
-                    // A source without a single frame is announced and ended all
-                    // the same: a demux downstream makes and ends its pad.
-                    let (id, first) = match self.source_id(&mut state, pad) {
-                        Ok(id) => id,
-                        Err(message) => {
-                            drop(state);
-                            gst::element_imp_error!(self, gst::StreamError::Failed, ("{message}"));
-                            return false;
-                        }
-                    };
-                    if let Some(source) = state.sources.get_mut(&name) {
-                        source.ended = true;
-                    }
-                    let all_ended = state.sources.values().all(|s| s.ended) && !state.eos_sent;
-                    if all_ended {
-                        state.eos_sent = true;
-                    }
-                    (Some(id), first, all_ended)
-                };
-                if first {
-                    self.start_output(false);
-                    if let Some(id) = &id {
-                        self.srcpad.push_event(source::event(source::ADD, id));
-                    }
-                }
-                if let Some(id) = id {
-                    gst::debug!(CAT, obj = pad, "source '{id}' ended");
-                    self.srcpad.push_event(if all_ended {
-                        source::last_eos_event(&id)
-                    } else {
-                        source::event(source::EOS, &id)
-                    });
-                }
-                if all_ended {
-                    self.start_output(true);
-                    self.srcpad.push_event(gst::event::Eos::new());
-                }
-                true
-            }
-            _ if event.is_serialized() => {
-                let _output = self.output.lock().unwrap();
-                self.srcpad.push_event(event)
-            }
-            _ => self.srcpad.push_event(event),
+            // Another mux's source events upstream: the frames get this mux's ids.
+            _ if source::parse(&event).is_some() => true,
+            _ => self.parent_sink_event(pad, event),
         }
     }
 
-    fn sink_query(&self, pad: &MuxSinkPad, query: &mut gst::QueryRef) -> bool {
-        if let gst::QueryViewMut::Caps(q) = query.view_mut() {
-            // Once a source fixed the caps, the others are offered those first, so a
-            // flexible source picks them; a source that cannot gets as far as its
-            // caps event, which is refused with an ERROR naming both caps (rather
-            // than a bare not-negotiated from upstream).
-            let filter = q.filter().map(|f| f.to_owned());
-            let downstream = self.srcpad.peer_query_caps(filter.as_ref());
-            let fixed = self.state.lock().unwrap().caps.clone();
-            let caps = match fixed {
-                Some(mut caps) => {
-                    // Any framerate will do (see same_frames).
-                    if let Some(s) = caps.make_mut().structure_mut(0) {
-                        s.remove_field("framerate");
-                    }
-                    caps.merge(downstream);
-                    caps
-                }
-                None => downstream,
-            };
-            let caps = match q.filter() {
-                Some(filter) => filter.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
-                None => caps,
-            };
-            q.set_result(&caps);
-            return true;
+    fn src_event(&self, event: gst::Event) -> bool {
+        let gst::EventView::Seek(seek) = event.view() else {
+            return self.parent_src_event(event);
+        };
+        if !seek.get().1.contains(gst::SeekFlags::FLUSH) {
+            return self.parent_src_event(event);
         }
-        gst::Pad::query_default(pad, Some(&*self.obj()), query)
+        // GStreamer 1.22's aggregator takes a seek that a source cannot seek (a
+        // live camera, an appsrc stream) as done, but then waits for that source's
+        // FLUSH_STOP forever, and downstream stays flushing. Such a source gets
+        // the FLUSH_STOP here (its queued frames are dropped, as every frame in
+        // flight downstream is), and keeps streaming.
+        let unseekable: Vec<MuxSinkPad> = self
+            .mux_pads()
+            .into_iter()
+            .filter(|pad| {
+                let mut query = gst::query::Seeking::new(gst::Format::Time);
+                pad.peer_query(&mut query) && !query.result().0
+            })
+            .collect();
+        let seqnum = event.seqnum();
+        let done = self.parent_src_event(event);
+        if done {
+            for pad in unseekable {
+                gst::debug!(
+                    CAT,
+                    obj = pad,
+                    "source cannot seek: flush of the seek ends here"
+                );
+                pad.send_event(gst::event::FlushStop::builder(true).seqnum(seqnum).build());
+            }
+        }
+        done
     }
 
-    fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
-        gst::Pad::query_default(pad, Some(&*self.obj()), query)
+    fn sink_query(&self, pad: &gst_base::AggregatorPad, query: &mut gst::QueryRef) -> bool {
+        match query.view_mut() {
+            gst::QueryViewMut::Caps(q) => {
+                let caps = self.acceptable_caps(q.filter());
+                q.set_result(&caps);
+                true
+            }
+            gst::QueryViewMut::AcceptCaps(q) => {
+                // Any raw video: caps another source cannot share get as far as
+                // their caps event, refused there with an ERROR naming both.
+                let accepted = q.caps().is_subset(&pad.pad_template_caps());
+                q.set_result(accepted);
+                true
+            }
+            _ => self.parent_sink_query(pad, query),
+        }
+    }
+}
+
+impl SavantMux {
+    fn mux_pads(&self) -> Vec<MuxSinkPad> {
+        self.obj()
+            .sink_pads()
+            .into_iter()
+            .filter_map(|p| p.downcast::<MuxSinkPad>().ok())
+            .collect()
+    }
+
+    fn push_events(&self, events: Vec<gst::Event>) {
+        let srcpad = self.obj().src_pad().clone();
+        for event in events {
+            srcpad.push_event(event);
+        }
+    }
+
+    fn source_error(&self, message: &str) -> gst::FlowError {
+        gst::element_imp_error!(self, gst::StreamError::Failed, ("{message}"));
+        gst::FlowError::Error
+    }
+
+    /// The source's id, fixed at its first frame (or its end, without frames):
+    /// (id, whether it was fixed now). An id another pad's source already has is
+    /// refused: its frames could not be told apart.
+    fn fix_source_id(
+        &self,
+        pad: &MuxSinkPad,
+        pads: &[MuxSinkPad],
+    ) -> Result<(String, bool), String> {
+        if let Some(id) = pad.source().id.clone() {
+            return Ok((id, false));
+        }
+        let id = pad.source_id();
+        if let Some(other) = pads
+            .iter()
+            .find(|p| *p != pad && p.source().id.as_deref() == Some(id.as_str()))
+        {
+            return Err(format!(
+                "{}: source-id '{id}' is already the id of {}'s source; every source of \
+                 a savantmux needs an id of its own",
+                pad.name(),
+                other.name()
+            ));
+        }
+        pad.source().id = Some(id.clone());
+        Ok((id, true))
+    }
+
+    /// What a source may send: once a source fixed the caps, those, with only the
+    /// fields a stage reads fixed (memory, format, size, interlacing), so each
+    /// source keeps its own framerate, pixel-aspect-ratio, colorimetry and
+    /// chroma-site; before that, what downstream takes.
+    fn acceptable_caps(&self, filter: Option<&gst::CapsRef>) -> gst::Caps {
+        let srcpad = self.obj().src_pad().clone();
+        let fixed = self.state.lock().unwrap().caps.clone();
+        let caps = match fixed {
+            Some(mut caps) => {
+                if let Some(s) = caps.make_mut().structure_mut(0) {
+                    s.remove_fields([
+                        "framerate",
+                        "pixel-aspect-ratio",
+                        "colorimetry",
+                        "chroma-site",
+                        "multiview-mode",
+                        "multiview-flags",
+                        "hdr-format",
+                    ]);
+                }
+                // Preferred, not required (see the accept-caps query).
+                caps.merge(srcpad.peer_query_caps(None));
+                caps
+            }
+            None => srcpad.peer_query_caps(None),
+        };
+
+        match filter {
+            Some(filter) => filter.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
+            None => caps,
+        }
     }
 }
 
 /// Whether a source's caps describe frames a stage maps as it maps the first
-/// source's: same memory (system or CUDA), format, size and interlacing. Framerates
-/// may differ (the output is variable-rate), and so may fields that do not change the
-/// memory layout (colorimetry, chroma-site, pixel-aspect-ratio): downstream sees the
-/// first source's.
+/// source's: same memory (system or CUDA), format, size and interlacing.
 fn same_frames(current: &gst::Caps, caps: &gst::Caps) -> bool {
     let cuda = |caps: &gst::Caps| {
         caps.features(0)

@@ -10,7 +10,7 @@ mod pad;
 pub use pad::MuxSinkPad;
 
 glib::wrapper! {
-    pub struct SavantMux(ObjectSubclass<imp::SavantMux>) @extends gst::Element, gst::Object, @implements gst::ChildProxy;
+    pub struct SavantMux(ObjectSubclass<imp::SavantMux>) @extends gst_base::Aggregator, gst::Element, gst::Object, @implements gst::ChildProxy;
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {

@@ -1,13 +1,31 @@
-//! savantmux's request sink pad, with its `source-id` property.
+//! savantmux's request sink pad: a GstAggregatorPad with a `source-id` property and
+//! what the mux knows of the pad's source in this run.
 
 use std::sync::{LazyLock, Mutex};
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
 
 glib::wrapper! {
-    pub struct MuxSinkPad(ObjectSubclass<imp::MuxSinkPad>) @extends gst::Pad, gst::Object;
+    pub struct MuxSinkPad(ObjectSubclass<imp::MuxSinkPad>)
+        @extends gst_base::AggregatorPad, gst::Pad, gst::Object;
+}
+
+/// The pad's source in the current run; written only on the mux's output thread,
+/// except `reset` (a flush on this pad alone, from upstream's thread).
+#[derive(Default, Clone)]
+pub struct SourceState {
+    /// Fixed at the first frame (the pad's `source-id` then).
+    pub id: Option<String>,
+    /// `savant-source-add` went downstream since the start or the last flush.
+    pub announced: bool,
+    /// `savant-source-eos` went downstream (or is queued to go).
+    pub ended: bool,
+    /// The source's own caps (they may differ from the output's in fields that do
+    /// not change the memory layout).
+    pub caps: Option<gst::Caps>,
 }
 
 impl MuxSinkPad {
@@ -20,6 +38,10 @@ impl MuxSinkPad {
             .clone()
             .unwrap_or_else(|| self.name().to_string())
     }
+
+    pub fn source(&self) -> std::sync::MutexGuard<'_, SourceState> {
+        self.imp().source.lock().unwrap()
+    }
 }
 
 mod imp {
@@ -28,13 +50,14 @@ mod imp {
     #[derive(Default)]
     pub struct MuxSinkPad {
         pub(super) source_id: Mutex<Option<String>>,
+        pub(super) source: Mutex<SourceState>,
     }
 
     #[glib::object_subclass]
     impl ObjectSubclass for MuxSinkPad {
         const NAME: &'static str = "GstSavantMuxSinkPad";
         type Type = super::MuxSinkPad;
-        type ParentType = gst::Pad;
+        type ParentType = gst_base::AggregatorPad;
     }
 
     impl ObjectImpl for MuxSinkPad {
@@ -68,4 +91,21 @@ mod imp {
 
     impl GstObjectImpl for MuxSinkPad {}
     impl PadImpl for MuxSinkPad {}
+
+    impl AggregatorPadImpl for MuxSinkPad {
+        /// A flush of this pad (a flushing seek, or one sent to this source alone):
+        /// its next frame is announced again, so a stage sees `savant-source-add`
+        /// before the source's first frame after any seek.
+        fn flush(
+            &self,
+            aggregator: &gst_base::Aggregator,
+        ) -> Result<gst::FlowSuccess, gst::FlowError> {
+            {
+                let mut source = self.source.lock().unwrap();
+                source.announced = false;
+                source.ended = false;
+            }
+            self.parent_flush(aggregator)
+        }
+    }
 }

@@ -94,6 +94,9 @@ pub type Instances = Arc<[Arc<Hooks>]>;
 /// What a thread needs for one buffer.
 pub struct FrameContext {
     pub instances: Instances,
+    /// Which set of instances: a reload's new instances are told of every source
+    /// again (see `announce_sources`).
+    pub generation: u64,
     pub caps: Arc<NegotiatedCaps>,
     pub on_error: OnError,
     pub stats_interval_ms: u32,
@@ -116,6 +119,8 @@ pub struct NegotiatedCaps {
 
 struct State {
     instances: Instances,
+    /// Counts the sets of instances (start, each reload).
+    generation: u64,
     caps: Option<Arc<NegotiatedCaps>>,
     /// The caps event's caps, replayed to instances built by a reload.
     last_caps: Option<gst::Caps>,
@@ -144,6 +149,17 @@ pub struct StageRuntime {
     allowed_caps: Mutex<gst::Caps>,
     /// The last WARNING posted for a failed hook, and how often it repeated since.
     repeated_warning: Mutex<Option<RepeatedWarning>>,
+    /// The sources the instances were told of (on_source_add). Held across those
+    /// calls, so that no frame of a source reaches an instance before them; never
+    /// taken with the GIL held.
+    told: Mutex<Told>,
+}
+
+/// Sources announced to one set of instances since the start or the last flush.
+#[derive(Default)]
+struct Told {
+    generation: u64,
+    ids: std::collections::HashSet<String>,
 }
 
 /// Identical WARNINGs for failing hooks are posted at most once per this interval.
@@ -190,6 +206,7 @@ impl StageRuntime {
             cuda: false,
             allowed_caps: Mutex::new(formats_caps(supported, true, false)),
             repeated_warning: Mutex::new(None),
+            told: Mutex::new(Told::default()),
         }
     }
 
@@ -394,8 +411,10 @@ impl StageRuntime {
         if !instances.is_empty() {
             gil_probe::register(&self.stats.calls);
         }
+        *self.told.lock().unwrap() = Told::default();
         *self.state.lock().unwrap() = Some(State {
             instances,
+            generation: 1,
             caps: None,
             last_caps: None,
             on_error: settings.on_error,
@@ -489,6 +508,7 @@ impl StageRuntime {
             match reloaded {
                 Ok((instances, watch)) => {
                     state.dev = Some((config, watch));
+                    state.generation += 1;
                     Ok(std::mem::replace(&mut state.instances, instances))
                 }
                 Err(error) => {
@@ -614,6 +634,7 @@ impl StageRuntime {
             };
             state.caps.clone().map(|caps| FrameContext {
                 instances: state.instances.clone(),
+                generation: state.generation,
                 caps,
                 on_error: state.on_error,
                 stats_interval_ms: state.stats_interval_ms,
@@ -675,13 +696,36 @@ impl StageRuntime {
         }
         let is_eos = matches!(event.view(), gst::EventView::Eos(_));
         // savantmux's source events: (index into Hooks::on_source, source id).
-        let source_event = source::parse(&event).map(|(name, id)| {
-            let index = [source::ADD, source::EOS, source::DELETE]
-                .iter()
-                .position(|n| *n == name)
-                .expect("parse returns one of these");
-            (index, id)
-        });
+        let generation = self
+            .state
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map_or(0, |s| s.generation);
+        match (event.view(), source::parse(&event)) {
+            (gst::EventView::FlushStop(_), _) => self.told.lock().unwrap().ids.clear(),
+            (_, Some((source::ADD, id))) => {
+                // Announced here or by its first frame, whichever comes first.
+                if !self.announce_sources(element, &instances, generation, [id.as_str()], on_error)
+                {
+                    return false;
+                }
+            }
+            (_, Some((source::DELETE, id))) => {
+                self.told.lock().unwrap().ids.remove(&id);
+            }
+            _ => {}
+        }
+        // on_source_add ran in announce_sources.
+        let source_event = source::parse(&event)
+            .filter(|(name, _)| *name != source::ADD)
+            .map(|(name, id)| {
+                let index = [source::ADD, source::EOS, source::DELETE]
+                    .iter()
+                    .position(|n| *n == name)
+                    .expect("parse returns one of these");
+                (index, id)
+            });
 
         // Every instance (one per worker) learns of caps, events and EOS.
         let wants_python = instances.iter().any(|hooks| {
@@ -729,6 +773,59 @@ impl StageRuntime {
             );
         }
         gst::Pad::event_default(pad, Some(element), event)
+    }
+
+    /// Runs on_source_add on every instance for each source in `ids` they were not
+    /// told of yet (since the start, the last flush or a reload): by savantmux's
+    /// `savant-source-add` or by the source's first frame, whichever comes first, so a
+    /// source is announced before its first frame even when a flush took the event
+    /// out of a queue. False when the on-error policy says fail (the ERROR is
+    /// posted).
+    pub fn announce_sources<'a>(
+        &self,
+        element: &gst::Element,
+        instances: &Instances,
+        generation: u64,
+        ids: impl IntoIterator<Item = &'a str>,
+        on_error: OnError,
+    ) -> bool {
+        if instances.is_empty() {
+            return true;
+        }
+        let mut told = self.told.lock().unwrap();
+        if told.generation != generation {
+            told.generation = generation;
+            told.ids.clear();
+        }
+        let mut new: Vec<&str> = Vec::new();
+        for id in ids {
+            if !told.ids.contains(id) {
+                told.ids.insert(id.to_owned());
+                new.push(id);
+            }
+        }
+        if new.is_empty() || !instances.iter().any(|h| h.on_source[0].is_some()) {
+            return true;
+        }
+        let _logging = log_bridge::enter(element, self.cat);
+        let failure = thread_state::attach(|py| {
+            new.iter().try_for_each(|id| {
+                instances.iter().try_for_each(|hooks| {
+                    let Some(hook) = &hooks.on_source[0] else {
+                        return Ok(());
+                    };
+                    gst::log!(self.cat, obj = element, "calling {}({id})", SOURCE_HOOKS[0]);
+                    call_hook(py, hooks, SOURCE_HOOKS[0], hook, (*id,)).map(drop)
+                })
+            })
+        })
+        .0
+        .err();
+        drop(told);
+        match failure {
+            Some(error) => self.on_hook_error(element, &error, on_error) != OnError::Fail,
+            None => true,
+        }
     }
 
     /// Posts the error or warning for a failed hook and counts it; returns the policy.
