@@ -1,13 +1,31 @@
 //! savantdemux: one sink pad, a src pad `src_<source-id>` per source.
 //!
-//! A source's pad appears when its first frame arrives (after stream-start, the
-//! current caps and segment, and the source's `savant-source-add`); its
-//! `savant-source-eos` becomes EOS on that pad, its `savant-source-delete` removes
-//! the pad. The real EOS ends every pad still open. Everything runs on the sink pad's
-//! streaming thread; `state` is never held while pushing.
+//! A source's pad appears when its first frame (or its `savant-source-add`, or its
+//! end) arrives; its `savant-source-eos` becomes EOS on that pad, its
+//! `savant-source-delete` removes the pad. The real EOS ends every pad still open.
+//!
+//! Each src pad has its own streaming thread (a GstTask) fed by a small bounded
+//! queue (`queue-size` frames): a sink that blocks (prerolling, or slow) holds back
+//! its own source only until that queue is full, so `d.src_a ! fakesink d.src_b !
+//! fakesink` prerolls without a queue per branch, as tee with queues would.
+//! Serialized events go through the same queue, in order with the frames.
+//!
+//! Caps: each pad gets its own source's caps (savantmux carries them in the
+//! frame's SavantSource meta), else the stream's.
+//!
+//! Pads stay across restarts (PLAYING -> NULL -> PLAYING): links made at launch
+//! keep working; each run sends stream-start, caps and segment again.
+//!
+//! Upstream: one seek goes upstream per seek, whatever the number of branches that
+//! send it (GStreamer sinks each send the application's seek; the copies share a
+//! seqnum).
+//!
+//! Locks: `state`, then a pad queue's `items`; no lock is held while pushing, and
+//! the sink thread never waits on a queue with `state` held.
 
-use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::{Arc, Condvar, LazyLock, Mutex};
 
 use gst::glib;
 use gst::prelude::*;
@@ -23,25 +41,80 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
+const DEFAULT_QUEUE_SIZE: u32 = 2;
+
+enum Item {
+    Buffer(gst::Buffer),
+    Event(gst::Event),
+    /// The source was deleted: the pad goes once everything before it went.
+    Remove,
+}
+
+#[derive(Default)]
+struct Queue {
+    items: VecDeque<Item>,
+    buffers: usize,
+    /// Between FLUSH_START and FLUSH_STOP: nothing is queued, the sink gets
+    /// FLUSHING.
+    flushing: bool,
+    /// The pad is inactive: the task returns.
+    stopped: bool,
+    /// The last push's error, if it failed.
+    flow: Option<gst::FlowError>,
+    /// The task is pushing an item it took.
+    busy: bool,
+    /// The most frames this queue held.
+    max_buffers: usize,
+}
+
+/// A src pad's queue, shared by the sink thread and the pad's task.
+#[derive(Default)]
+struct PadQueue {
+    queue: Mutex<Queue>,
+    changed: Condvar,
+}
+
+impl PadQueue {
+    fn reset(&self, flushing: bool) {
+        let mut q = self.queue.lock().unwrap();
+        q.items.clear();
+        q.buffers = 0;
+        q.flushing = flushing;
+        q.flow = None;
+        drop(q);
+        self.changed.notify_all();
+    }
+}
+
 struct Output {
     pad: gst::Pad,
+    queue: Arc<PadQueue>,
+    /// Its savant-source-eos (or the real EOS) was queued.
     ended: bool,
-    flow: Result<gst::FlowSuccess, gst::FlowError>,
+    /// The caps last queued on the pad, in this run.
+    caps: Option<gst::Caps>,
+    /// Stream-start and segment were queued in this run.
+    started: bool,
 }
 
 #[derive(Default)]
 struct State {
     /// By source id.
     outputs: HashMap<String, Output>,
-    caps: Option<gst::Event>,
+    caps: Option<gst::Caps>,
     segment: Option<gst::Event>,
     /// Sources announced (savant-source-add) whose pad is not there yet.
     announced: HashMap<String, gst::Event>,
+    /// A pad had a source in this run.
+    any_source: bool,
+    /// The last seek sent upstream: (seqnum, result).
+    last_seek: Option<(gst::Seqnum, bool)>,
 }
 
 pub struct SavantDemux {
     sinkpad: gst::Pad,
     state: Mutex<State>,
+    queue_size: AtomicU32,
 }
 
 #[glib::object_subclass]
@@ -71,6 +144,7 @@ impl ObjectSubclass for SavantDemux {
         Self {
             sinkpad,
             state: Mutex::new(State::default()),
+            queue_size: AtomicU32::new(DEFAULT_QUEUE_SIZE),
         }
     }
 }
@@ -79,6 +153,49 @@ impl ObjectImpl for SavantDemux {
     fn constructed(&self) {
         self.parent_constructed();
         self.obj().add_pad(&self.sinkpad).unwrap();
+    }
+
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecUInt::builder("queue-size")
+                    .nick("Queue size")
+                    .blurb(
+                        "Frames each source pad's own thread may hold queued: a blocked \
+                         branch (a sink prerolling) holds back the stream only once its \
+                         queue is full, so branches need no queue of their own",
+                    )
+                    .minimum(1)
+                    .maximum(1024)
+                    .default_value(DEFAULT_QUEUE_SIZE)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb(
+                        "Per source: frames queued now and at most (the queue-size \
+                         frames held per pad), and the pad's last flow result",
+                    )
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        if pspec.name() == "queue-size" {
+            self.queue_size
+                .store(value.get().expect("type checked upstream"), Relaxed);
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        match pspec.name() {
+            "queue-size" => self.queue_size.load(Relaxed).to_value(),
+            "stats" => self.stats().to_value(),
+            _ => unimplemented!(),
+        }
     }
 }
 
@@ -91,8 +208,8 @@ impl ElementImpl for SavantDemux {
                 "Savant source demux",
                 "Generic/Video",
                 "Splits a savantmux stream: a src pad src_<source-id> per source, made \
-                 when its first frame arrives, EOS when the source ends, removed when \
-                 its mux pad is released",
+                 when its first frame arrives, each with its own thread and source \
+                 caps, EOS when the source ends, removed when its mux pad is released",
                 "gst-savant developers",
             )
         });
@@ -128,66 +245,129 @@ impl ElementImpl for SavantDemux {
         &self,
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        let result = self.parent_change_state(transition)?;
-        if transition == gst::StateChange::PausedToReady {
-            let outputs: Vec<gst::Pad> = {
-                let mut state = self.state.lock().unwrap();
-                let pads = state.outputs.drain().map(|(_, o)| o.pad).collect();
-                *state = State::default();
-                pads
-            };
-            for pad in outputs {
-                let _ = pad.set_active(false);
-                let _ = self.obj().remove_pad(&pad);
+        if transition == gst::StateChange::ReadyToPaused {
+            // A new run: the pads stay (links made at launch keep working), their
+            // streams start again.
+            let mut state = self.state.lock().unwrap();
+            state.caps = None;
+            state.segment = None;
+            state.announced.clear();
+            state.any_source = false;
+            state.last_seek = None;
+            for output in state.outputs.values_mut() {
+                output.ended = false;
+                output.caps = None;
+                output.started = false;
             }
         }
-        Ok(result)
+        self.parent_change_state(transition)
     }
 }
 
 impl SavantDemux {
-    /// The pad of `id`, made (with its sticky events) when it is the first frame.
-    fn output(&self, id: &str) -> Result<gst::Pad, gst::FlowError> {
-        let (caps, segment, add) = {
-            let mut state = self.state.lock().unwrap();
-            if let Some(output) = state.outputs.get(id) {
-                if output.ended {
-                    return Err(gst::FlowError::Eos);
-                }
-                return Ok(output.pad.clone());
-            }
-            (
-                state.caps.clone(),
-                state.segment.clone(),
-                state.announced.remove(id),
-            )
-        };
+    fn stats(&self) -> gst::Structure {
+        let state = self.state.lock().unwrap();
+        let mut stats = gst::Structure::builder("savantdemux-stats")
+            .field("queue-size", self.queue_size.load(Relaxed))
+            .build();
+        for (id, output) in &state.outputs {
+            let q = output.queue.queue.lock().unwrap();
+            stats.set(
+                id.as_str(),
+                gst::Structure::builder("source")
+                    .field("frames-queued", q.buffers as u32)
+                    .field("max-frames-queued", q.max_buffers as u32)
+                    .field("flow", q.flow.map_or("ok".to_owned(), |e| format!("{e:?}")))
+                    .build(),
+            );
+        }
+        stats
+    }
+
+    /// Makes the pad of source `id`, active, with its task.
+    fn make_pad(&self, id: &str) -> Result<(gst::Pad, Arc<PadQueue>), gst::FlowError> {
+        let queue = Arc::new(PadQueue::default());
         let templ = self.obj().pad_template("src_%s").unwrap();
+        let activate_queue = queue.clone();
         let pad = gst::Pad::builder_from_template(&templ)
             .name(format!("src_{id}"))
+            .activatemode_function(move |pad, _parent, mode, active| {
+                if mode != gst::PadMode::Push {
+                    return Err(gst::loggable_error!(CAT, "push mode only"));
+                }
+                set_task(pad, &activate_queue, active)
+            })
+            .event_function(|pad, parent, event| {
+                SavantDemux::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |demux| demux.src_event(pad, event),
+                )
+            })
             .build();
         pad.set_active(true).map_err(|_| gst::FlowError::Error)?;
-        let stream_id = format!("savantdemux/{id}");
-        pad.push_event(gst::event::StreamStart::builder(&stream_id).build());
-        for event in [caps, segment].into_iter().flatten() {
-            pad.push_event(event);
-        }
-        self.state.lock().unwrap().outputs.insert(
-            id.to_owned(),
-            Output {
-                pad: pad.clone(),
-                ended: false,
-                flow: Ok(gst::FlowSuccess::Ok),
-            },
-        );
         self.obj()
             .add_pad(&pad)
             .map_err(|_| gst::FlowError::Error)?;
         gst::debug!(CAT, imp = self, "source '{id}': pad {}", pad.name());
-        if let Some(add) = add {
-            pad.push_event(add);
+        Ok((pad, queue))
+    }
+
+    /// The queue of source `id`'s pad, made when it is the first frame, with the
+    /// run's sticky events queued first.
+    fn output(&self, id: &str) -> Result<Arc<PadQueue>, gst::FlowError> {
+        let mut state = self.state.lock().unwrap();
+        state.any_source = true;
+        if !state.outputs.contains_key(id) {
+            let limit = 4096;
+            if state.outputs.len() >= limit {
+                drop(state);
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Demux,
+                    ("more than {limit} source ids: frames are marked with ids that \
+                         no savantmux gave")
+                );
+                return Err(gst::FlowError::Error);
+            }
+            drop(state);
+            let (pad, queue) = self.make_pad(id)?;
+            state = self.state.lock().unwrap();
+            state.outputs.insert(
+                id.to_owned(),
+                Output {
+                    pad,
+                    queue,
+                    ended: false,
+                    caps: None,
+                    started: false,
+                },
+            );
         }
-        Ok(pad)
+        let (caps, segment) = (state.caps.clone(), state.segment.clone());
+        let add = state.announced.remove(id);
+        let output = state.outputs.get_mut(id).expect("inserted above");
+        if !output.started {
+            output.started = true;
+            let stream_id = format!("savantdemux/{id}");
+            let mut events = vec![gst::event::StreamStart::builder(&stream_id).build()];
+            if output.caps.is_none() {
+                if let Some(caps) = caps {
+                    events.push(gst::event::Caps::new(&caps));
+                    output.caps = Some(caps);
+                }
+            }
+            events.extend(segment);
+            events.extend(add);
+            let mut q = output.queue.queue.lock().unwrap();
+            q.items.extend(events.into_iter().map(Item::Event));
+            drop(q);
+            output.queue.changed.notify_all();
+        }
+        if output.ended {
+            return Err(gst::FlowError::Eos);
+        }
+        Ok(output.queue.clone())
     }
 
     fn sink_chain(
@@ -203,28 +383,68 @@ impl SavantDemux {
             );
             return Err(gst::FlowError::Error);
         };
-        let pad = self.output(&id)?;
-        let flow = pad.push(buffer);
-        let mut state = self.state.lock().unwrap();
-        if let Some(output) = state.outputs.get_mut(&id) {
-            output.flow = flow;
-        }
-        drop(state);
-        // A source whose pad nobody linked (yet) is dropped, as tee's
-        // allow-not-linked does: pads appear one by one, and the first may well be
-        // one the app does not want.
-        match flow {
-            Err(gst::FlowError::NotLinked) => {
-                gst::log!(CAT, imp = self, "source '{id}': not linked, frame dropped");
-                Ok(gst::FlowSuccess::Ok)
+        let queue = match self.output(&id) {
+            Ok(queue) => queue,
+            // A source that ended: its frames after the end go nowhere, as with
+            // any demuxer's ended pad.
+            Err(gst::FlowError::Eos) => return Ok(gst::FlowSuccess::Ok),
+            Err(e) => return Err(e),
+        };
+        // The source's own caps, when they differ from what its pad has.
+        if let Some(caps) = source::read_caps(&buffer) {
+            let mut state = self.state.lock().unwrap();
+            if let Some(output) = state.outputs.get_mut(&id) {
+                if output.caps.as_ref() != Some(&caps) {
+                    output.caps = Some(caps.clone());
+                    let mut q = queue.queue.lock().unwrap();
+                    q.items.push_back(Item::Event(gst::event::Caps::new(&caps)));
+                }
             }
+        }
+        let limit = self.queue_size.load(Relaxed) as usize;
+        let mut q = queue.queue.lock().unwrap();
+        while q.buffers >= limit && !q.flushing && !q.stopped {
+            q = queue.changed.wait(q).unwrap();
+        }
+        if q.flushing || q.stopped {
+            return Err(gst::FlowError::Flushing);
+        }
+        q.items.push_back(Item::Buffer(buffer));
+        q.buffers += 1;
+        q.max_buffers = q.max_buffers.max(q.buffers);
+        let flow = q.flow;
+        drop(q);
+        queue.changed.notify_all();
+        match flow.map_or(Ok(gst::FlowSuccess::Ok), Err) {
+            // A pad nobody linked (yet) drops its frames, as tee's
+            // allow-not-linked does: pads appear one by one, and the first may well
+            // be one the app does not want. An ended branch likewise.
+            Err(gst::FlowError::NotLinked) | Err(gst::FlowError::Eos) => Ok(gst::FlowSuccess::Ok),
+            Err(gst::FlowError::Flushing) => Ok(gst::FlowSuccess::Ok),
             other => other,
         }
     }
 
-    fn all_pads(&self) -> Vec<gst::Pad> {
+    fn queues(&self) -> Vec<(gst::Pad, Arc<PadQueue>)> {
         let state = self.state.lock().unwrap();
-        state.outputs.values().map(|o| o.pad.clone()).collect()
+        state
+            .outputs
+            .values()
+            .map(|o| (o.pad.clone(), o.queue.clone()))
+            .collect()
+    }
+
+    /// Queues `event` on every pad that started in this run and has not ended.
+    fn queue_on_all(&self, event: &gst::Event) {
+        let state = self.state.lock().unwrap();
+        for output in state.outputs.values().filter(|o| o.started && !o.ended) {
+            let mut q = output.queue.queue.lock().unwrap();
+            if !q.flushing {
+                q.items.push_back(Item::Event(event.clone()));
+            }
+            drop(q);
+            output.queue.changed.notify_all();
+        }
     }
 
     fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
@@ -233,40 +453,9 @@ impl SavantDemux {
             return self.source_event(name, &id, event);
         }
         match event.view() {
-            EventView::Caps(_) => {
-                self.state.lock().unwrap().caps = Some(event.clone());
-                self.all_pads().iter().all(|p| p.push_event(event.clone()))
-            }
-            EventView::Segment(_) => {
-                self.state.lock().unwrap().segment = Some(event.clone());
-                for pad in self.all_pads() {
-                    pad.push_event(event.clone());
-                }
-                true
-            }
-            EventView::StreamStart(_) => true,
-            EventView::Eos(_) => {
-                let open: Vec<gst::Pad> = {
-                    let mut state = self.state.lock().unwrap();
-                    state
-                        .outputs
-                        .values_mut()
-                        .filter(|o| !o.ended)
-                        .map(|o| {
-                            o.ended = true;
-                            o.pad.clone()
-                        })
-                        .collect()
-                };
-                if self.state.lock().unwrap().outputs.is_empty() {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Demux,
-                        ("end of stream without a single frame: no source pad was made")
-                    );
-                    return false;
-                }
-                for pad in open {
+            EventView::FlushStart(_) => {
+                for (pad, queue) in self.queues() {
+                    queue.reset(true);
                     pad.push_event(event.clone());
                 }
                 true
@@ -274,22 +463,69 @@ impl SavantDemux {
             EventView::FlushStop(_) => {
                 {
                     let mut state = self.state.lock().unwrap();
+                    state.last_seek = None;
                     for output in state.outputs.values_mut() {
                         output.ended = false;
-                        output.flow = Ok(gst::FlowSuccess::Ok);
                     }
                 }
-                for pad in self.all_pads() {
+                for (pad, queue) in self.queues() {
+                    queue.reset(false);
                     pad.push_event(event.clone());
                 }
                 true
             }
+            EventView::Caps(c) => {
+                let caps = c.caps_owned();
+                let mut state = self.state.lock().unwrap();
+                state.caps = Some(caps.clone());
+                // Pads whose source caps no frame told yet take the stream's.
+                for output in state.outputs.values_mut().filter(|o| o.started) {
+                    if output.caps.is_none() {
+                        output.caps = Some(caps.clone());
+                        let mut q = output.queue.queue.lock().unwrap();
+                        q.items.push_back(Item::Event(event.clone()));
+                        drop(q);
+                        output.queue.changed.notify_all();
+                    }
+                }
+                true
+            }
+            EventView::Segment(_) => {
+                self.state.lock().unwrap().segment = Some(event.clone());
+                self.queue_on_all(&event);
+                true
+            }
+            EventView::StreamStart(_) => true,
+            EventView::Eos(_) => {
+                let any_source = self.state.lock().unwrap().any_source;
+                if !any_source {
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Demux,
+                        ("end of stream without a single frame: no source pad was made")
+                    );
+                    return false;
+                }
+                self.queue_on_all(&event);
+                let mut state = self.state.lock().unwrap();
+                for output in state.outputs.values_mut() {
+                    output.ended = true;
+                }
+                true
+            }
+            _ if event.is_serialized() => {
+                if self.queues().is_empty() {
+                    return gst::Pad::event_default(pad, Some(&*self.obj()), event);
+                }
+                self.queue_on_all(&event);
+                true
+            }
             _ => {
-                let pads = self.all_pads();
+                let pads = self.queues();
                 if pads.is_empty() {
                     return gst::Pad::event_default(pad, Some(&*self.obj()), event);
                 }
-                for pad in pads {
+                for (pad, _) in pads {
                     pad.push_event(event.clone());
                 }
                 true
@@ -298,65 +534,145 @@ impl SavantDemux {
     }
 
     /// savant-source-add is held until the pad exists; eos ends the pad; delete
-    /// removes it.
+    /// removes it once what was queued before it went out.
     fn source_event(&self, name: &str, id: &str, event: gst::Event) -> bool {
-        let pad = {
+        if name == source::ADD {
             let mut state = self.state.lock().unwrap();
-            match name {
-                source::ADD => {
-                    if !state.outputs.contains_key(id) {
-                        state.announced.insert(id.to_owned(), event);
-                        return true;
-                    }
-                    None
-                }
-                // The last source's pad ends with the real EOS right after.
-                source::EOS => match state.outputs.get_mut(id) {
-                    Some(o) => (!o.ended).then(|| {
-                        o.ended = !source::is_last(&event);
-                        o.pad.clone()
-                    }),
-                    None => {
-                        // A source that ended without a frame still gets its pad, so
-                        // that the branch linked to it ends.
-                        drop(state);
-                        let Ok(pad) = self.output(id) else {
-                            return true;
-                        };
-                        if !source::is_last(&event) {
-                            if let Some(o) = self.state.lock().unwrap().outputs.get_mut(id) {
-                                o.ended = true;
-                            }
-                        }
-                        Some(pad)
-                    }
-                },
-                _ => {
-                    state.announced.remove(id);
-                    state.outputs.remove(id).map(|o| o.pad)
+            if !state.outputs.get(id).is_some_and(|o| o.started) {
+                state.announced.insert(id.to_owned(), event);
+                return true;
+            }
+        }
+        // A source that ended without a frame still gets its pad, so that the
+        // branch linked to it ends.
+        let queue = match self.output(id) {
+            Ok(queue) => queue,
+            Err(gst::FlowError::Eos) if name == source::DELETE => {
+                let state = self.state.lock().unwrap();
+                match state.outputs.get(id) {
+                    Some(output) => output.queue.clone(),
+                    None => return true,
                 }
             }
+            Err(_) => return true,
         };
-        let Some(pad) = pad else {
-            return true;
-        };
+        let mut items = vec![Item::Event(event.clone())];
+        let mut state = self.state.lock().unwrap();
         match name {
             source::EOS => {
-                let last = source::is_last(&event);
-                pad.push_event(event);
-                if !last {
-                    pad.push_event(gst::event::Eos::new());
+                // The last source's pad ends with the real EOS right after.
+                if !source::is_last(&event) {
+                    items.push(Item::Event(gst::event::Eos::new()));
+                    if let Some(output) = state.outputs.get_mut(id) {
+                        output.ended = true;
+                    }
                 }
             }
             source::DELETE => {
-                pad.push_event(event);
-                let _ = pad.set_active(false);
-                let _ = self.obj().remove_pad(&pad);
+                state.outputs.remove(id);
+                items.push(Item::Remove);
             }
-            _ => {
-                pad.push_event(event);
-            }
+            _ => {}
         }
+        drop(state);
+        let mut q = queue.queue.lock().unwrap();
+        if !q.flushing {
+            q.items.extend(items);
+        }
+        drop(q);
+        queue.changed.notify_all();
         true
     }
+
+    fn src_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        if let gst::EventView::Seek(_) = event.view() {
+            // Every branch's sink sends the application's seek: one goes upstream.
+            let seqnum = event.seqnum();
+            if let Some((last, result)) = self.state.lock().unwrap().last_seek {
+                if last == seqnum {
+                    gst::debug!(CAT, obj = pad, "seek {seqnum:?} already sent upstream");
+                    return result;
+                }
+            }
+            self.state.lock().unwrap().last_seek = Some((seqnum, true));
+            let result = self.sinkpad.push_event(event);
+            let mut state = self.state.lock().unwrap();
+            if state.last_seek.is_some_and(|(s, _)| s == seqnum) {
+                state.last_seek = Some((seqnum, result));
+            }
+            return result;
+        }
+        gst::Pad::event_default(pad, Some(&*self.obj()), event)
+    }
+}
+
+/// Starts or stops a src pad's task, which pushes what its queue holds.
+fn set_task(pad: &gst::Pad, queue: &Arc<PadQueue>, active: bool) -> Result<(), gst::LoggableError> {
+    if !active {
+        {
+            let mut q = queue.queue.lock().unwrap();
+            q.stopped = true;
+            q.items.clear();
+            q.buffers = 0;
+        }
+        queue.changed.notify_all();
+        return pad
+            .stop_task()
+            .map_err(|_| gst::loggable_error!(CAT, "could not stop the pad's task"));
+    }
+    queue.reset(false);
+    queue.queue.lock().unwrap().stopped = false;
+    let queue = queue.clone();
+    let task_pad = pad.clone();
+    pad.start_task(move || push_next(&task_pad, &queue))
+        .map_err(|_| gst::loggable_error!(CAT, "could not start the pad's task"))
+}
+
+/// One turn of a src pad's task: waits for an item and pushes it.
+fn push_next(pad: &gst::Pad, queue: &PadQueue) {
+    let item = {
+        let mut q = queue.queue.lock().unwrap();
+        loop {
+            if q.stopped {
+                return;
+            }
+            if let Some(item) = q.items.pop_front() {
+                if matches!(item, Item::Buffer(_)) {
+                    q.buffers -= 1;
+                }
+                q.busy = true;
+                break item;
+            }
+            q = queue.changed.wait(q).unwrap();
+        }
+    };
+    queue.changed.notify_all();
+    let flow = match item {
+        Item::Buffer(buffer) => Some(pad.push(buffer)),
+        Item::Event(event) => {
+            pad.push_event(event);
+            None
+        }
+        Item::Remove => {
+            // Not from the pad's own task (removing stops it): GStreamer's
+            // thread pool does it.
+            if let Some(element) = pad.parent_element() {
+                let pad = pad.clone();
+                element.call_async(move |element| {
+                    let _ = pad.set_active(false);
+                    let _ = element.remove_pad(&pad);
+                });
+            }
+            None
+        }
+    };
+    let mut q = queue.queue.lock().unwrap();
+    q.busy = false;
+    if let Some(flow) = flow {
+        if !q.flushing {
+            q.flow = flow.err();
+        }
+    }
+    drop(q);
+    queue.changed.notify_all();
 }
