@@ -463,7 +463,6 @@ impl SavantDemux {
             EventView::FlushStop(_) => {
                 {
                     let mut state = self.state.lock().unwrap();
-                    state.last_seek = None;
                     for output in state.outputs.values_mut() {
                         output.ended = false;
                     }
