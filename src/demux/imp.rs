@@ -558,13 +558,11 @@ impl SavantDemux {
         let mut items = vec![Item::Event(event.clone())];
         let mut state = self.state.lock().unwrap();
         match name {
-            source::EOS => {
-                // The last source's pad ends with the real EOS right after.
-                if !source::is_last(&event) {
-                    items.push(Item::Event(gst::event::Eos::new()));
-                    if let Some(output) = state.outputs.get_mut(id) {
-                        output.ended = true;
-                    }
+            // The last source's pad ends with the real EOS right after.
+            source::EOS if !source::is_last(&event) => {
+                items.push(Item::Event(gst::event::Eos::new()));
+                if let Some(output) = state.outputs.get_mut(id) {
+                    output.ended = true;
                 }
             }
             source::DELETE => {

@@ -704,12 +704,17 @@ impl StageRuntime {
             .map_or(0, |s| s.generation);
         match (event.view(), source::parse(&event)) {
             (gst::EventView::FlushStop(_), _) => self.told.lock().unwrap().ids.clear(),
-            (_, Some((source::ADD, id))) => {
-                // Announced here or by its first frame, whichever comes first.
-                if !self.announce_sources(element, &instances, generation, [id.as_str()], on_error)
-                {
-                    return false;
-                }
+            // Announced here or by its first frame, whichever comes first.
+            (_, Some((source::ADD, id)))
+                if !self.announce_sources(
+                    element,
+                    &instances,
+                    generation,
+                    [id.as_str()],
+                    on_error,
+                ) =>
+            {
+                return false;
             }
             (_, Some((source::DELETE, id))) => {
                 self.told.lock().unwrap().ids.remove(&id);
