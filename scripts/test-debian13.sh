@@ -50,10 +50,14 @@ bind "$HOME/.cargo" /root/.cargo
 bind "$HOME/.rustup" /root/.rustup
 bind "$PWD" /src
 cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+# The host's CA bundle (with any CA the host's network needs for the registries):
+# cargo in the root fetches crates the host's build did not (gstreamer-analytics).
+cp /etc/ssl/certs/ca-certificates.crt "$root/etc/host-ca-certificates.crt" 2>/dev/null || true
 
 run() {
     chroot "$root" /usr/bin/env -i HOME=/root PATH=/root/.cargo/bin:/usr/bin:/bin \
-        CARGO_TARGET_DIR=/root/target-debian13 LANG=C.UTF-8 "$@"
+        CARGO_TARGET_DIR=/root/target-debian13 LANG=C.UTF-8 \
+        CARGO_HTTP_CAINFO=/etc/host-ca-certificates.crt "$@"
 }
 # dpkg-query -W alone succeeds for packages dpkg merely knows of: check the status.
 run bash -c "[ \$(dpkg-query -W -f='\${Status}\n' $packages 2>/dev/null | grep -c 'ok installed') -eq $(echo $packages | wc -w) ] || \
