@@ -558,6 +558,12 @@ impl ElementImpl for DrawFunc {
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
         let element = self.obj();
         let element = element.upcast_ref::<gst::Element>();
+        if transition == gst::StateChange::NullToReady {
+            if let Err(message) = self.runtime.prepare(element, &self.run_settings().0) {
+                self.post_error_message(message);
+                return Err(gst::StateChangeError);
+            }
+        }
         if transition == gst::StateChange::ReadyToPaused {
             if let Err(message) = self.start() {
                 self.post_error_message(message);

@@ -987,6 +987,16 @@ impl ElementImpl for PyFunc {
         &self,
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::NullToReady {
+            let element = self.obj();
+            if let Err(message) = self
+                .runtime
+                .prepare(element.upcast_ref(), &self.run_settings())
+            {
+                self.post_error_message(message);
+                return Err(gst::StateChangeError);
+            }
+        }
         if transition == gst::StateChange::ReadyToPaused {
             if let Err(message) = self.start() {
                 self.post_error_message(message);

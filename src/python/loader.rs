@@ -105,6 +105,15 @@ impl Hooks {
         Self::instantiate(py, module, config)
     }
 
+    /// Imports the module only (a stage file's module is kept until its file
+    /// changes), so that starting later finds it imported.
+    pub fn preload(py: Python<'_>, config: &StageConfig) -> Result<(), StageError> {
+        if config.module.trim().is_empty() {
+            return Err(StageError::plain("the `module` property is not set"));
+        }
+        import(py, &config.module).map(drop)
+    }
+
     /// The file the module was loaded from, if it has one.
     pub fn module_file(&self, py: Python<'_>) -> Option<std::path::PathBuf> {
         self.module

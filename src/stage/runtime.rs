@@ -346,6 +346,28 @@ impl StageRuntime {
         Ok(hooks)
     }
 
+    /// NULL -> READY: starts Python and imports the user's module, so READY ->
+    /// PAUSED (instances, on_start) is short. GstBin sets an element whose src pads
+    /// are not linked yet (a decodebin linked later) to PAUSED before the rest: its
+    /// first frame reaches elements that are still READY, and its demuxer stops for
+    /// good, when the other elements take long to reach PAUSED.
+    pub fn prepare(
+        &self,
+        element: &gst::Element,
+        settings: &RunSettings,
+    ) -> Result<(), gst::ErrorMessage> {
+        let Some(config) = settings.code.as_ref() else {
+            return Ok(());
+        };
+        let preloaded = ensure_python()
+            .map_err(|e| StageError::plain(format!("cannot start Python: {e}")))
+            .and_then(|()| {
+                let _logging = log_bridge::enter(element, self.cat);
+                thread_state::attach(|py| Hooks::preload(py, config)).0
+            });
+        preloaded.map_err(StageError::into_error_message)
+    }
+
     /// Loads `count` instances (the module once), each started; on a failure the
     /// ones already started are stopped again.
     fn load_instances(
