@@ -5,9 +5,8 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use gst::prelude::*;
@@ -26,44 +25,6 @@ fn clip(file: &str, uri: bool, frames: u32) -> String {
         "{decode} ! videoconvert ! videoscale ! video/x-raw,format=RGBA,width=160,height=120 \
          ! identity eos-after={frames}"
     )
-}
-
-/// Plays `description` to EOS (within a limit: a hang fails) and returns what each
-/// named appsink got: (caps of its first sample, buffers).
-fn collect(description: &str, sinks: &[&str]) -> HashMap<String, (gst::Caps, Vec<gst::Buffer>)> {
-    common::init();
-    let pipeline = gst::parse::launch(description)
-        .unwrap_or_else(|e| panic!("{description}: {e}"))
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let collected = Arc::new(Mutex::new(HashMap::new()));
-    for name in sinks {
-        let sink = pipeline
-            .by_name(name)
-            .unwrap()
-            .downcast::<gst_app::AppSink>()
-            .unwrap();
-        sink.set_property("sync", false);
-        let collected = collected.clone();
-        let name = name.to_string();
-        sink.set_callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |sink| {
-                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    let mut collected = collected.lock().unwrap();
-                    let entry = collected
-                        .entry(name.clone())
-                        .or_insert_with(|| (sample.caps_owned().unwrap(), Vec::new()));
-                    entry.1.push(sample.buffer_owned().unwrap());
-                    Ok(gst::FlowSuccess::Ok)
-                })
-                .build(),
-        );
-    }
-    common::run_to_eos(pipeline.upcast_ref(), Duration::from_secs(120));
-    pipeline.set_state(gst::State::Null).unwrap();
-    let map = collected.lock().unwrap().clone();
-    map
 }
 
 fn bytes(buffer: &gst::Buffer) -> Vec<u8> {
@@ -87,7 +48,7 @@ fn real_video_of_two_aspect_ratios_is_byte_identical_per_source() {
     // videoscale letterbox one of them.
     let sources = [("vtest.avi", false), ("Megamind.avi", true)];
     let frames = 40;
-    let muxed = collect(
+    let muxed = common::collect_sinks(
         &format!(
             "savantmux name=m sink_0::source-id=a sink_1::source-id=b \
              ! savantpyfunc module={stage} ! savantdemux name=d \
@@ -99,7 +60,7 @@ fn real_video_of_two_aspect_ratios_is_byte_identical_per_source() {
         &["a", "b"],
     );
     for (name, (file, uri)) in ["a", "b"].into_iter().zip(sources) {
-        let alone = collect(
+        let alone = common::collect_sinks(
             &format!("{} ! appsink name=alone", clip(file, uri, frames)),
             &["alone"],
         );
@@ -165,7 +126,7 @@ fn demux_branches_without_queues_preroll() {
             .collect();
         let names: Vec<String> = (0..n).map(|i| format!("o{i}")).collect();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let got = collect(
+        let got = common::collect_sinks(
             &format!("savantmux name=m{ids} ! savantdemux name=d{branches}{srcs}"),
             &names,
         );
@@ -229,6 +190,25 @@ fn a_restarted_pipeline_keeps_its_demux_pads_and_links() {
     }
 }
 
+/// Counts the events of type `kind` that pass `pad`.
+fn count_events(
+    pad: &gst::Pad,
+    probe: gst::PadProbeType,
+    kind: gst::EventType,
+) -> Arc<AtomicUsize> {
+    let count = Arc::new(AtomicUsize::new(0));
+    let counter = count.clone();
+    pad.add_probe(probe, move |_, info| {
+        if let Some(gst::PadProbeData::Event(e)) = &info.data {
+            if e.type_() == kind {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
+    count
+}
+
 #[test]
 fn one_seek_goes_upstream_whatever_the_number_of_branches() {
     common::init();
@@ -241,31 +221,17 @@ fn one_seek_goes_upstream_whatever_the_number_of_branches() {
     .unwrap()
     .downcast::<gst::Pipeline>()
     .unwrap();
-    let seeks = Arc::new(AtomicUsize::new(0));
-    let flush_starts = Arc::new(AtomicUsize::new(0));
     let demux_sink = pipeline.by_name("d").unwrap().static_pad("sink").unwrap();
-    {
-        let seeks = seeks.clone();
-        demux_sink.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
-            if let Some(gst::PadProbeData::Event(e)) = &info.data {
-                if e.type_() == gst::EventType::Seek {
-                    seeks.fetch_add(1, Ordering::SeqCst);
-                }
-            }
-            gst::PadProbeReturn::Ok
-        });
-    }
-    {
-        let flush_starts = flush_starts.clone();
-        demux_sink.add_probe(gst::PadProbeType::EVENT_FLUSH, move |_, info| {
-            if let Some(gst::PadProbeData::Event(e)) = &info.data {
-                if e.type_() == gst::EventType::FlushStart {
-                    flush_starts.fetch_add(1, Ordering::SeqCst);
-                }
-            }
-            gst::PadProbeReturn::Ok
-        });
-    }
+    let seeks = count_events(
+        &demux_sink,
+        gst::PadProbeType::EVENT_UPSTREAM,
+        gst::EventType::Seek,
+    );
+    let flush_starts = count_events(
+        &demux_sink,
+        gst::PadProbeType::EVENT_FLUSH,
+        gst::EventType::FlushStart,
+    );
     pipeline.set_state(gst::State::Playing).unwrap();
     let (result, _, _) = pipeline.state(gst::ClockTime::from_seconds(30));
     assert!(result.is_ok());
@@ -285,4 +251,123 @@ fn one_seek_goes_upstream_whatever_the_number_of_branches() {
         1,
         "FLUSH_STARTs out of the mux"
     );
+}
+
+/// A pipeline whose identity `marker` marks every frame with `mark(n)` (id, caps),
+/// as an element other than savantmux could; plays it and returns the first ERROR.
+fn play_marked(
+    description: &str,
+    mark: impl Fn(u64) -> (String, Option<gst::Caps>) + Send + Sync + 'static,
+) -> Option<String> {
+    common::init();
+    let pipeline = gst::parse::launch(description).unwrap();
+    let marker = pipeline
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("marker")
+        .unwrap();
+    let n = AtomicUsize::new(0);
+    marker
+        .static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data {
+                let (id, caps) = mark(n.fetch_add(1, Ordering::SeqCst) as u64);
+                gstsavant::frame::source::mark(buffer.make_mut(), &id, caps.as_ref());
+            }
+            gst::PadProbeReturn::Ok
+        });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(120),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("EOS or ERROR within the limit");
+    pipeline.set_state(gst::State::Null).unwrap();
+    match msg.view() {
+        gst::MessageView::Error(e) => Some(e.error().to_string()),
+        _ => None,
+    }
+}
+
+#[test]
+fn made_up_source_ids_are_an_error_not_endless_growth() {
+    let stage = common::module(
+        "many_made_up_ids",
+        "
+        class Counter:
+            def __init__(self):
+                self.sources = set()
+            def on_source_add(self, source_id):
+                self.sources.add(source_id)
+            def process_frame(self, frame):
+                pass
+        ",
+    );
+    let src = "videotestsrc num-buffers=6000 ! video/x-raw,format=GRAY8,width=8,height=8 \
+               ! identity name=marker";
+    for (sink, who) in [
+        (
+            format!("savantpyfunc module={stage} class-name=Counter ! fakesink"),
+            "stage",
+        ),
+        ("savantdemux".to_owned(), "demux"),
+    ] {
+        let error = play_marked(&format!("{src} ! {sink}"), |n| (format!("x{n}"), None))
+            .unwrap_or_else(|| panic!("{who}: no ERROR for 6000 made-up ids"));
+        assert!(
+            error.contains("more than 4096 source ids"),
+            "{who}: {error}"
+        );
+    }
+}
+
+#[test]
+fn forged_source_caps_do_not_reach_a_demux_pad() {
+    common::init();
+    let forged = gst::Caps::builder("video/x-raw")
+        .field("format", "GRAY8")
+        .field("width", 640)
+        .field("height", 480)
+        .build();
+    let pipeline = gst::parse::launch(
+        "videotestsrc num-buffers=10 ! video/x-raw,format=GRAY8,width=8,height=8 \
+         ! identity name=marker ! savantdemux name=d d.src_a ! fakesink name=out",
+    )
+    .unwrap();
+    let bin = pipeline.downcast_ref::<gst::Bin>().unwrap();
+    // The caps the demux pad sends are the ones fakesink gets.
+    let seen = Arc::new(std::sync::Mutex::new(None::<gst::Caps>));
+    let recorded = seen.clone();
+    bin.by_name("out")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            if let Some(gst::PadProbeData::Event(e)) = &info.data {
+                if let gst::EventView::Caps(c) = e.view() {
+                    *recorded.lock().unwrap() = Some(c.caps_owned());
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+    bin.by_name("marker")
+        .unwrap()
+        .static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data {
+                gstsavant::frame::source::mark(buffer.make_mut(), "a", Some(&forged));
+            }
+            gst::PadProbeReturn::Ok
+        });
+    common::run_to_eos(&pipeline, Duration::from_secs(30));
+    pipeline.set_state(gst::State::Null).unwrap();
+    let caps = seen.lock().unwrap().clone().expect("caps on the demux pad");
+    let s = caps.structure(0).unwrap();
+    assert_eq!(s.get::<i32>("width").unwrap(), 8, "{caps}");
+    assert_eq!(s.get::<i32>("height").unwrap(), 8, "{caps}");
 }

@@ -178,41 +178,10 @@ fn sources_with_other_caps_are_an_error_naming_the_pad_and_both_caps() {
 
 /// Plays `description` to EOS and returns the buffers each named appsink got.
 fn run_sinks(description: &str, sinks: &[&str]) -> HashMap<String, Vec<gst::Buffer>> {
-    use gst::prelude::*;
-    common::init();
-    let pipeline = gst::parse::launch(description)
-        .unwrap_or_else(|e| panic!("{description}: {e}"))
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let collected = std::sync::Arc::new(std::sync::Mutex::new(HashMap::new()));
-    for name in sinks {
-        let sink = pipeline
-            .by_name(name)
-            .unwrap()
-            .downcast::<gst_app::AppSink>()
-            .unwrap();
-        sink.set_property("sync", false);
-        let collected = collected.clone();
-        let name = name.to_string();
-        sink.set_callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |sink| {
-                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    collected
-                        .lock()
-                        .unwrap()
-                        .entry(name.clone())
-                        .or_insert_with(Vec::new)
-                        .push(sample.buffer_owned().unwrap());
-                    Ok(gst::FlowSuccess::Ok)
-                })
-                .build(),
-        );
-    }
-    common::run_to_eos(pipeline.upcast_ref(), std::time::Duration::from_secs(60));
-    pipeline.set_state(gst::State::Null).unwrap();
-    let map = collected.lock().unwrap().clone();
-    map
+    common::collect_sinks(description, sinks)
+        .into_iter()
+        .map(|(name, (_, buffers))| (name, buffers))
+        .collect()
 }
 
 #[test]

@@ -314,19 +314,26 @@ impl SavantDemux {
     }
 
     /// The queue of source `id`'s pad, made when it is the first frame, with the
-    /// run's sticky events queued first.
-    fn output(&self, id: &str) -> Result<Arc<PadQueue>, gst::FlowError> {
+    /// run's sticky events queued first, and a caps event when the frame's source
+    /// caps (`frame_caps`, from the SavantSource meta) differ from the pad's.
+    fn output(
+        &self,
+        id: &str,
+        frame_caps: Option<gst::Caps>,
+    ) -> Result<Arc<PadQueue>, gst::FlowError> {
         let mut state = self.state.lock().unwrap();
         state.any_source = true;
         if !state.outputs.contains_key(id) {
-            let limit = 4096;
-            if state.outputs.len() >= limit {
+            if state.outputs.len() >= source::MAX_SOURCES {
                 drop(state);
                 gst::element_imp_error!(
                     self,
                     gst::StreamError::Demux,
-                    ("more than {limit} source ids: frames are marked with ids that \
-                         no savantmux gave")
+                    (
+                        "more than {} source ids: frames are marked with ids that no \
+                         savantmux gave",
+                        source::MAX_SOURCES
+                    )
                 );
                 return Err(gst::FlowError::Error);
             }
@@ -344,23 +351,58 @@ impl SavantDemux {
                 },
             );
         }
-        let (caps, segment) = (state.caps.clone(), state.segment.clone());
+        let stream_caps = state.caps.clone();
+        let segment = state.segment.clone();
         let add = state.announced.remove(id);
         let output = state.outputs.get_mut(id).expect("inserted above");
-        if !output.started {
+        // A source's own caps only where they describe frames laid out as the
+        // stream's: a mark made by something else than a savantmux may say anything.
+        let caps = match frame_caps {
+            Some(caps)
+                if stream_caps
+                    .as_ref()
+                    .is_some_and(|s| source::same_layout(s, &caps)) =>
+            {
+                Some(caps)
+            }
+            Some(caps) => {
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "source '{id}': caps {caps} ignored, not the stream's layout"
+                );
+                stream_caps
+            }
+            None if output.caps.is_none() => stream_caps,
+            None => None,
+        };
+        let mut events = Vec::new();
+        let starting = !output.started;
+        if starting {
             output.started = true;
             let stream_id = format!("savantdemux/{id}");
-            let mut events = vec![gst::event::StreamStart::builder(&stream_id).build()];
-            if output.caps.is_none() {
-                if let Some(caps) = caps {
-                    events.push(gst::event::Caps::new(&caps));
-                    output.caps = Some(caps);
-                }
+            events.push(gst::event::StreamStart::builder(&stream_id).build());
+        }
+        if let Some(caps) = caps {
+            // The mux gives every frame of a source the same caps object.
+            let same = output
+                .caps
+                .as_ref()
+                .is_some_and(|c| c.as_ptr() == caps.as_ptr() || *c == caps);
+            if !same {
+                events.push(gst::event::Caps::new(&caps));
+                output.caps = Some(caps);
             }
+        }
+        if starting {
             events.extend(segment);
             events.extend(add);
+        }
+        if !events.is_empty() {
             let mut q = output.queue.queue.lock().unwrap();
-            q.items.extend(events.into_iter().map(Item::Event));
+            if !q.flushing {
+                q.items.extend(events.into_iter().map(Item::Event));
+            }
             drop(q);
             output.queue.changed.notify_all();
         }
@@ -383,24 +425,13 @@ impl SavantDemux {
             );
             return Err(gst::FlowError::Error);
         };
-        let queue = match self.output(&id) {
+        let queue = match self.output(&id, source::read_caps(&buffer)) {
             Ok(queue) => queue,
             // A source that ended: its frames after the end go nowhere, as with
             // any demuxer's ended pad.
             Err(gst::FlowError::Eos) => return Ok(gst::FlowSuccess::Ok),
             Err(e) => return Err(e),
         };
-        // The source's own caps, when they differ from what its pad has.
-        if let Some(caps) = source::read_caps(&buffer) {
-            let mut state = self.state.lock().unwrap();
-            if let Some(output) = state.outputs.get_mut(&id) {
-                if output.caps.as_ref() != Some(&caps) {
-                    output.caps = Some(caps.clone());
-                    let mut q = queue.queue.lock().unwrap();
-                    q.items.push_back(Item::Event(gst::event::Caps::new(&caps)));
-                }
-            }
-        }
         let limit = self.queue_size.load(Relaxed) as usize;
         let mut q = queue.queue.lock().unwrap();
         while q.buffers >= limit && !q.flushing && !q.stopped {
@@ -544,7 +575,7 @@ impl SavantDemux {
         }
         // A source that ended without a frame still gets its pad, so that the
         // branch linked to it ends.
-        let queue = match self.output(id) {
+        let queue = match self.output(id, None) {
             Ok(queue) => queue,
             Err(gst::FlowError::Eos) if name == source::DELETE => {
                 let state = self.state.lock().unwrap();

@@ -20,7 +20,7 @@ use crate::draw::ops::{render, DrawOp};
 use crate::draw::spec::{parse_object_spec, py_to_value, value_to_py, DrawSpec, SpecOverride};
 use crate::frame::layout::FrameLayout;
 use crate::frame::objects::{self, ObjectData};
-use crate::frame::{source, Frame, FrameChanges};
+use crate::frame::{Frame, FrameChanges};
 use crate::python::loader::{Hooks, StageError};
 use crate::python::thread_state;
 use crate::stage::frame_checks::{self, CallReport};
@@ -89,16 +89,11 @@ impl DrawFunc {
             return Err(gst::FlowError::Flushing);
         };
         let stats = &self.runtime.stats;
-        if let Some(id) = source::read(&buffer) {
-            if !self.runtime.announce_sources(
-                element,
-                &snapshot.instances,
-                snapshot.generation,
-                [id.as_str()],
-                snapshot.on_error,
-            ) {
-                return Err(gst::FlowError::Error);
-            }
+        if !self
+            .runtime
+            .announce_frame_sources(element, &snapshot, [buffer.as_ref()])
+        {
+            return Err(gst::FlowError::Error);
         }
 
         // Checked for every buffer, hook or not: the canvas and the hook's frame

@@ -9,6 +9,11 @@ pub const META_NAME: &str = "SavantSource";
 const FIELD: &str = "source-id";
 const CAPS_FIELD: &str = "caps";
 
+/// The most source ids an element keeps apart (savantdemux's pads, a stage's
+/// announced sources): frames marked by something other than a savantmux with ids
+/// that never repeat would otherwise grow them without end.
+pub const MAX_SOURCES: usize = 4096;
+
 pub const ADD: &str = "savant-source-add";
 pub const EOS: &str = "savant-source-eos";
 pub const DELETE: &str = "savant-source-delete";
@@ -23,6 +28,39 @@ pub fn register() {
 pub fn read(buffer: &gst::BufferRef) -> Option<String> {
     let meta = gst::meta::CustomMeta::from_buffer(buffer, META_NAME).ok()?;
     meta.structure().get::<String>(FIELD).ok()
+}
+
+/// Calls `f` with the frame's source id, when a savantmux marked it, without
+/// copying the id (the per-frame path of the stages).
+pub fn with_id<R>(buffer: &gst::BufferRef, f: impl FnOnce(&str) -> R) -> Option<R> {
+    let meta = gst::meta::CustomMeta::from_buffer(buffer, META_NAME).ok()?;
+    let id = meta.structure().get::<&str>(FIELD).ok()?;
+    Some(f(id))
+}
+
+/// Whether `caps` describe frames laid out as `reference`'s: same memory (system or
+/// CUDA), format, size and interlacing. Framerate, pixel-aspect-ratio, colorimetry
+/// and chroma-site may differ.
+pub fn same_layout(reference: &gst::CapsRef, caps: &gst::CapsRef) -> bool {
+    let cuda = |caps: &gst::CapsRef| {
+        caps.features(0)
+            .is_some_and(|f| f.contains(crate::cuda::CAPS_FEATURE_CUDA_MEMORY))
+    };
+    if cuda(reference) != cuda(caps) {
+        return false;
+    }
+    match (
+        gst_video::VideoInfo::from_caps(reference),
+        gst_video::VideoInfo::from_caps(caps),
+    ) {
+        (Ok(a), Ok(b)) => {
+            a.format() == b.format()
+                && a.width() == b.width()
+                && a.height() == b.height()
+                && a.interlace_mode() == b.interlace_mode()
+        }
+        _ => reference == caps,
+    }
 }
 
 /// The caps of the frame's source, when a savantmux marked it (they may differ from

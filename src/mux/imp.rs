@@ -365,7 +365,7 @@ impl AggregatorImpl for SavantMux {
                         self.obj().src_pad().mark_reconfigure();
                         true
                     }
-                    Some(current) if same_frames(current, &caps) => true,
+                    Some(current) if source::same_layout(current, &caps) => true,
                     Some(current) => {
                         let (current, other) = (current.clone(), state.caps_pad.clone());
                         drop(state);
@@ -533,29 +533,5 @@ impl SavantMux {
             Some(filter) => filter.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
             None => caps,
         }
-    }
-}
-
-/// Whether a source's caps describe frames a stage maps as it maps the first
-/// source's: same memory (system or CUDA), format, size and interlacing.
-fn same_frames(current: &gst::Caps, caps: &gst::Caps) -> bool {
-    let cuda = |caps: &gst::Caps| {
-        caps.features(0)
-            .is_some_and(|f| f.contains(crate::cuda::CAPS_FEATURE_CUDA_MEMORY))
-    };
-    if cuda(current) != cuda(caps) {
-        return false;
-    }
-    match (
-        gst_video::VideoInfo::from_caps(current),
-        gst_video::VideoInfo::from_caps(caps),
-    ) {
-        (Ok(a), Ok(b)) => {
-            a.format() == b.format()
-                && a.width() == b.width()
-                && a.height() == b.height()
-                && a.interlace_mode() == b.interlace_mode()
-        }
-        _ => current == caps,
     }
 }

@@ -23,7 +23,7 @@ use gst::subclass::prelude::*;
 use pyo3::prelude::*;
 
 use crate::frame::layout::FRAME_FORMATS;
-use crate::frame::{source, Frame, FrameChanges};
+use crate::frame::{Frame, FrameChanges};
 use crate::python::loader::{Hooks, StageError, DEFAULT_FUNCTION};
 use crate::python::thread_state;
 use crate::stage::frame_checks::{self, CallReport};
@@ -282,13 +282,10 @@ impl PyFunc {
         let hooks: &Hooks = snapshot
             .instance(0)
             .expect("savantpyfunc always has user code");
-        let ids: Vec<String> = buffers.iter().filter_map(|b| source::read(b)).collect();
-        if !self.runtime.announce_sources(
+        if !self.runtime.announce_frame_sources(
             element,
-            &snapshot.instances,
-            snapshot.generation,
-            ids.iter().map(String::as_str),
-            snapshot.on_error,
+            &snapshot,
+            buffers.iter().map(|b| b.as_ref()),
         ) {
             return vec![Outcome::Failed];
         }
@@ -354,16 +351,11 @@ impl PyFunc {
         let hooks: &Hooks = snapshot
             .instance(worker)
             .expect("savantpyfunc always has user code");
-        if let Some(id) = source::read(&buffer) {
-            if !self.runtime.announce_sources(
-                element,
-                &snapshot.instances,
-                snapshot.generation,
-                [id.as_str()],
-                snapshot.on_error,
-            ) {
-                return Outcome::Failed;
-            }
+        if !self
+            .runtime
+            .announce_frame_sources(element, &snapshot, [buffer.as_ref()])
+        {
+            return Outcome::Failed;
         }
         self.runtime
             .restore_dropped_objects(element, &mut buffer, &snapshot.caps.layout);

@@ -162,6 +162,16 @@ struct Told {
     ids: std::collections::HashSet<String>,
 }
 
+impl Told {
+    /// A new set of instances (a reload) is told of every source again.
+    fn renew(&mut self, generation: u64) {
+        if self.generation != generation {
+            self.generation = generation;
+            self.ids.clear();
+        }
+    }
+}
+
 /// Identical WARNINGs for failing hooks are posted at most once per this interval.
 const REPEATED_WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -728,13 +738,7 @@ impl StageRuntime {
             (gst::EventView::FlushStop(_), _) => self.told.lock().unwrap().ids.clear(),
             // Announced here or by its first frame, whichever comes first.
             (_, Some((source::ADD, id)))
-                if !self.announce_sources(
-                    element,
-                    &instances,
-                    generation,
-                    [id.as_str()],
-                    on_error,
-                ) =>
+                if !self.announce_event_source(element, &instances, generation, &id, on_error) =>
             {
                 return false;
             }
@@ -802,36 +806,75 @@ impl StageRuntime {
         gst::Pad::event_default(pad, Some(element), event)
     }
 
-    /// Runs on_source_add on every instance for each source in `ids` they were not
-    /// told of yet (since the start, the last flush or a reload): by savantmux's
-    /// `savant-source-add` or by the source's first frame, whichever comes first, so a
-    /// source is announced before its first frame even when a flush took the event
-    /// out of a queue. False when the on-error policy says fail (the ERROR is
-    /// posted).
-    pub fn announce_sources<'a>(
+    /// Runs on_source_add on every instance for each source of `buffers` they were
+    /// not told of yet (since the start, the last flush or a reload), before those
+    /// frames reach Python: a source is announced by savantmux's `savant-source-add`
+    /// or by its first frame, whichever comes first, so it is announced even when a
+    /// flush took the event out of a queue. Per frame: the meta's id is looked up, not
+    /// copied. False when the stage must fail (the ERROR is posted).
+    pub fn announce_frame_sources<'b>(
+        &self,
+        element: &gst::Element,
+        context: &FrameContext,
+        buffers: impl IntoIterator<Item = &'b gst::BufferRef>,
+    ) -> bool {
+        if context.instances.is_empty() {
+            return true;
+        }
+        let mut told = self.told.lock().unwrap();
+        told.renew(context.generation);
+        let mut new: Vec<String> = Vec::new();
+        for buffer in buffers {
+            source::with_id(buffer, |id| {
+                if !told.ids.contains(id) && !new.iter().any(|n| n == id) {
+                    new.push(id.to_owned());
+                }
+            });
+        }
+        new.is_empty() || self.tell(element, &context.instances, told, new, context.on_error)
+    }
+
+    /// The same for a `savant-source-add` event.
+    fn announce_event_source(
         &self,
         element: &gst::Element,
         instances: &Instances,
         generation: u64,
-        ids: impl IntoIterator<Item = &'a str>,
+        id: &str,
         on_error: OnError,
     ) -> bool {
         if instances.is_empty() {
             return true;
         }
         let mut told = self.told.lock().unwrap();
-        if told.generation != generation {
-            told.generation = generation;
-            told.ids.clear();
+        told.renew(generation);
+        told.ids.contains(id) || self.tell(element, instances, told, vec![id.to_owned()], on_error)
+    }
+
+    /// Records `new` as told and runs on_source_add for each, with `told` held.
+    fn tell(
+        &self,
+        element: &gst::Element,
+        instances: &Instances,
+        mut told: std::sync::MutexGuard<'_, Told>,
+        new: Vec<String>,
+        on_error: OnError,
+    ) -> bool {
+        if told.ids.len() + new.len() > source::MAX_SOURCES {
+            drop(told);
+            gst::element_error!(
+                element,
+                gst::StreamError::Failed,
+                (
+                    "more than {} source ids: frames are marked with ids that no \
+                     savantmux gave",
+                    source::MAX_SOURCES
+                )
+            );
+            return false;
         }
-        let mut new: Vec<&str> = Vec::new();
-        for id in ids {
-            if !told.ids.contains(id) {
-                told.ids.insert(id.to_owned());
-                new.push(id);
-            }
-        }
-        if new.is_empty() || !instances.iter().any(|h| h.on_source[0].is_some()) {
+        told.ids.extend(new.iter().cloned());
+        if !instances.iter().any(|h| h.on_source[0].is_some()) {
             return true;
         }
         let _logging = log_bridge::enter(element, self.cat);
@@ -842,7 +885,7 @@ impl StageRuntime {
                         return Ok(());
                     };
                     gst::log!(self.cat, obj = element, "calling {}({id})", SOURCE_HOOKS[0]);
-                    call_hook(py, hooks, SOURCE_HOOKS[0], hook, (*id,)).map(drop)
+                    call_hook(py, hooks, SOURCE_HOOKS[0], hook, (id.as_str(),)).map(drop)
                 })
             })
         })

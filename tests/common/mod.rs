@@ -289,3 +289,45 @@ pub fn run_with_timeout(
     }
     output
 }
+
+/// Plays `description` to EOS (an ERROR or a hang fails) and returns what each named
+/// appsink (sync=false) got: the caps of its first sample and its buffers.
+pub fn collect_sinks(
+    description: &str,
+    sinks: &[&str],
+) -> std::collections::HashMap<String, (gst::Caps, Vec<gst::Buffer>)> {
+    use std::sync::{Arc, Mutex};
+    init();
+    let pipeline = gst::parse::launch(description)
+        .unwrap_or_else(|e| panic!("{description}: {e}"))
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let collected = Arc::new(Mutex::new(std::collections::HashMap::new()));
+    for name in sinks {
+        let sink = pipeline
+            .by_name(name)
+            .unwrap()
+            .downcast::<gst_app::AppSink>()
+            .unwrap();
+        sink.set_property("sync", false);
+        let collected = collected.clone();
+        let name = name.to_string();
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    let mut collected = collected.lock().unwrap();
+                    let entry = collected
+                        .entry(name.clone())
+                        .or_insert_with(|| (sample.caps_owned().unwrap(), Vec::new()));
+                    entry.1.push(sample.buffer_owned().unwrap());
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+    }
+    run_to_eos(pipeline.upcast_ref(), Duration::from_secs(120));
+    pipeline.set_state(gst::State::Null).unwrap();
+    let map = collected.lock().unwrap().clone();
+    map
+}
