@@ -371,3 +371,58 @@ fn forged_source_caps_do_not_reach_a_demux_pad() {
     assert_eq!(s.get::<i32>("width").unwrap(), 8, "{caps}");
     assert_eq!(s.get::<i32>("height").unwrap(), 8, "{caps}");
 }
+
+/// (rendered, dropped) of a `sync=true` sink after live sources, the mux and `stage`.
+fn live_run(stage: &str) -> (u64, u64) {
+    common::init();
+    let sources: String = (0..2)
+        .map(|i| {
+            format!(
+                " videotestsrc is-live=true num-buffers=90 pattern={i} \
+                 ! video/x-raw,format=RGBA,width=64,height=48,framerate=30/1 ! m.sink_{i}"
+            )
+        })
+        .collect();
+    let pipeline = gst::parse::launch(&format!(
+        "savantmux name=m ! {stage} ! fakesink name=s sync=true{sources}"
+    ))
+    .unwrap();
+    common::run_to_eos(&pipeline, Duration::from_secs(60));
+    let stats: gst::Structure = pipeline
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("s")
+        .unwrap()
+        .property("stats");
+    pipeline.set_state(gst::State::Null).unwrap();
+    (
+        stats.get("rendered").unwrap(),
+        stats.get("dropped").unwrap(),
+    )
+}
+
+#[test]
+fn live_sources_through_a_stage_drop_no_more_than_through_identity() {
+    // The same 5 ms per frame in Python and in identity.
+    let stage = common::module(
+        "many_live",
+        "
+        import time
+        def process_frame(frame):
+            time.sleep(0.005)
+        ",
+    );
+    let (base_rendered, base_dropped) = live_run("identity sleep-time=5000");
+    let (rendered, dropped) = live_run(&format!("savantpyfunc module={stage}"));
+    eprintln!(
+        "identity: {base_rendered} rendered, {base_dropped} dropped; stage: {rendered} \
+         rendered, {dropped} dropped"
+    );
+    assert_eq!(base_rendered + base_dropped, 180);
+    assert_eq!(rendered + dropped, 180);
+    // A few frames of slack for a loaded machine (the baseline runs under the same).
+    assert!(
+        dropped <= base_dropped + 5,
+        "stage {dropped} vs identity {base_dropped}"
+    );
+}
