@@ -20,7 +20,7 @@
 //! send it (GStreamer sinks each send the application's seek; the copies share a
 //! seqnum).
 //!
-//! Locks: `state`, then a pad queue's `items`; no lock is held while pushing, and
+//! Locks: `state`, then a pad queue's `queue`; no lock is held while pushing, and
 //! the sink thread never waits on a queue with `state` held.
 
 use std::collections::{HashMap, VecDeque};
@@ -61,8 +61,6 @@ struct Queue {
     stopped: bool,
     /// The last push's error, if it failed.
     flow: Option<gst::FlowError>,
-    /// The task is pushing an item it took.
-    busy: bool,
     /// The most frames this queue held.
     max_buffers: usize,
 }
@@ -668,7 +666,6 @@ fn push_next(pad: &gst::Pad, queue: &PadQueue) {
                 if matches!(item, Item::Buffer(_)) {
                     q.buffers -= 1;
                 }
-                q.busy = true;
                 break item;
             }
             q = queue.changed.wait(q).unwrap();
@@ -695,7 +692,6 @@ fn push_next(pad: &gst::Pad, queue: &PadQueue) {
         }
     };
     let mut q = queue.queue.lock().unwrap();
-    q.busy = false;
     if let Some(flow) = flow {
         if !q.flushing {
             q.flow = flow.err();
