@@ -589,7 +589,13 @@ impl SavantDemux {
         match name {
             // The last source's pad ends with the real EOS right after.
             source::EOS if !source::is_last(&event) => {
-                items.push(Item::Event(gst::event::Eos::new()));
+                // Events made from the stream's carry its seqnum: the segment's
+                // (the seek's, after one).
+                let mut eos = gst::event::Eos::builder();
+                if let Some(segment) = &state.segment {
+                    eos = eos.seqnum(segment.seqnum());
+                }
+                items.push(Item::Event(eos.build()));
                 if let Some(output) = state.outputs.get_mut(id) {
                     output.ended = true;
                 }
