@@ -259,3 +259,42 @@ fn dotted_modules_reload_too() {
     assert_eq!(stage.version(), 2, "the edit of a dotted module is applied");
     assert!(stage.warnings().is_empty());
 }
+
+#[test]
+fn reloaded_instances_are_told_of_the_sources_already_streaming() {
+    let dir = common::module_dir().join("dev_mode_sources");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dev_sources.py");
+    let source = |version: i64| {
+        format!(
+            "class Stage:\n    def __init__(self):\n        self.sources = set()\n    \
+             def on_source_add(self, source_id):\n        self.sources.add(source_id)\n    \
+             def process_frame(self, frame):\n        frame.attributes['version'] = {version}\n        \
+             frame.attributes['known'] = frame.source_id in self.sources\n"
+        )
+    };
+    edit(&path, &source(1), 0);
+    let module = path.to_string_lossy().into_owned();
+    let mut stage = Stage::new(
+        "savantpyfunc",
+        &[
+            ("module", &module),
+            ("class-name", "Stage"),
+            ("dev-mode", "true"),
+        ],
+    );
+    // A frame of source "cam", as a savantmux marks it.
+    let mut frame = || {
+        let mut buffer = gst::Buffer::from_mut_slice(vec![0u8; 64]);
+        gstsavant::frame::source::mark(buffer.get_mut().unwrap(), "cam", None);
+        let out = stage.harness.push_and_pull(buffer).unwrap();
+        let attributes = attributes(&out).unwrap();
+        (
+            attributes.get::<i64>("version").unwrap(),
+            attributes.get::<bool>("known").unwrap(),
+        )
+    };
+    assert_eq!(frame(), (1, true));
+    edit(&path, &source(2), 1);
+    assert_eq!(frame(), (2, true), "the new instance was not told of 'cam'");
+}
