@@ -114,3 +114,36 @@ pub fn non_negative(
         ),
     }
 }
+
+/// Reads a user-given config file (`what` names it in errors: "module config",
+/// "draw spec"). Anything but a regular file is refused before it is opened: opening
+/// a FIFO blocks until a writer comes, which may be never.
+pub fn read_config_file(what: &str, path: &str) -> Result<String, ConfigError> {
+    let cannot = |reason: String| ConfigError {
+        path: String::new(),
+        message: format!("cannot read {what} {path}: {reason}"),
+    };
+    let metadata = std::fs::metadata(path).map_err(|e| cannot(e.to_string()))?;
+    if !metadata.is_file() {
+        return Err(cannot(not_regular(&metadata)));
+    }
+    std::fs::read_to_string(path).map_err(|e| cannot(e.to_string()))
+}
+
+/// Why a file that exists cannot be read as a config, for errors.
+pub fn not_regular(metadata: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::FileTypeExt;
+    let file_type = metadata.file_type();
+    let what = if file_type.is_dir() {
+        " (a directory)"
+    } else if file_type.is_fifo() {
+        " (a FIFO)"
+    } else if file_type.is_socket() {
+        " (a socket)"
+    } else if file_type.is_block_device() || file_type.is_char_device() {
+        " (a device)"
+    } else {
+        ""
+    };
+    format!("not a regular file{what}")
+}

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{module, plugin_dir, run_with_timeout, target_dir};
+use common::{module, plugin_dir, run_with_timeout};
 
 fn text(output: &std::process::Output) -> String {
     format!(
@@ -29,29 +29,14 @@ fn c_app() -> PathBuf {
 }
 
 fn compile_c_app() -> PathBuf {
-    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/c/analytics_app.c");
-    let binary = target_dir().join(format!("analytics_app-{}", std::process::id()));
-    let flags = Command::new("pkg-config")
-        .args([
-            "--cflags",
-            "--libs",
+    common::compile_c_app(
+        "analytics_app",
+        &[
             "gstreamer-1.0",
             "gstreamer-app-1.0",
             "gstreamer-analytics-1.0",
-        ])
-        .output()
-        .expect("pkg-config");
-    assert!(flags.status.success(), "pkg-config: {}", text(&flags));
-    let flags = String::from_utf8(flags.stdout).unwrap();
-    let output = Command::new("cc")
-        .arg(&source)
-        .arg("-o")
-        .arg(&binary)
-        .args(flags.split_whitespace())
-        .output()
-        .expect("cc");
-    assert!(output.status.success(), "cc: {}", text(&output));
-    binary
+        ],
+    )
 }
 
 fn run_c_app(stage: &str, mode: &str) -> String {

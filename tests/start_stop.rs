@@ -22,7 +22,9 @@ fn fifty_start_stop_cycles_grow_nothing() {
         common::wait_for_gil_sampler_to_exit();
         (
             std::fs::read_dir("/proc/self/task").unwrap().count(),
-            pyo3::Python::attach(gstsavant::python::thread_state::count),
+            // SAFETY: the pipelines are stopped and the GIL sampler has left: no thread
+            // starts or ends a Python thread state while this counts them.
+            pyo3::Python::attach(|py| unsafe { gstsavant::python::thread_state::count(py) }),
             rss_kib(),
         )
     };

@@ -9,7 +9,9 @@ fn thread_states() -> usize {
     // The GIL sampler keeps a thread state while it runs, and leaves a few ms after
     // the last stage stopped.
     common::wait_for_gil_sampler_to_exit();
-    pyo3::Python::attach(gstsavant::python::thread_state::count)
+    // SAFETY: the pipelines are stopped and the GIL sampler has left: no thread
+    // starts or ends a Python thread state while this counts them.
+    pyo3::Python::attach(|py| unsafe { gstsavant::python::thread_state::count(py) })
 }
 
 fn push_from_a_thread_that_then_exits(path: &str) {

@@ -196,12 +196,11 @@ impl DrawSpec {
         if spec.trim().is_empty() {
             return Ok(Self::savant_default());
         }
-        let is_path = !spec.contains('\n') && !spec.contains(':') && Path::new(spec).is_file();
+        // Any existing path (a FIFO too, which is then refused, not opened).
+        let is_path = !spec.contains('\n') && !spec.contains(':') && Path::new(spec).exists();
         if is_path || (!spec.contains('\n') && (spec.ends_with(".yml") || spec.ends_with(".yaml")))
         {
-            let text = std::fs::read_to_string(spec)
-                .or_else(|e| error("", format!("cannot read draw spec {spec}: {e}")))?;
-            return Self::parse(&text);
+            return Self::parse(&crate::yaml::read_config_file("draw spec", spec)?);
         }
         Self::parse(spec)
     }

@@ -130,7 +130,7 @@ impl DrawFunc {
             let calls = &stats.calls;
             let _logging = log_bridge::enter(element, *CAT);
             let (objects_ref, spec_ref) = (&objects, &*spec);
-            let (((result, report), python_ns), gil_wait_ns) = thread_state::attach(move |py| {
+            let attached = thread_state::attach(move |py| {
                 let started = Instant::now();
                 calls.enter();
                 let result = call_draw(py, &hooks, frame, element, stats, objects_ref, spec_ref);
@@ -138,6 +138,15 @@ impl DrawFunc {
                 drop(hooks);
                 (result, started.elapsed().as_nanos() as u64)
             });
+            let Ok((((result, report), python_ns), gil_wait_ns)) = attached else {
+                // The process is exiting under a running pipeline (Python finalizing).
+                gst::element_error!(
+                    element,
+                    gst::LibraryError::Failed,
+                    ("{}", thread_state::NotRunning)
+                );
+                return Err(gst::FlowError::Error);
+            };
             stats.record_call(python_ns, gil_wait_ns);
             report.post_warnings(element);
             match result {

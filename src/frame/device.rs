@@ -339,12 +339,15 @@ fn drop_with_gil<T>(mut exported: Box<Exported<T>>) {
     let owner = exported.owner.take().map(Py::into_ptr);
     drop(exported);
     let Some(owner) = owner else { return };
-    // SAFETY: Py_IsInitialized may be called at any time; `owner` is the strong
-    // reference the export held, released once, with the GIL taken for it.
+    // Finalizing, taking the GIL would abort the process; the owner is leaked then
+    // (the process is exiting). Not `thread_state::attach`: a consumer may call the
+    // deleter with the GIL already held (see the module comment).
+    if !crate::python::thread_state::interpreter_alive() {
+        return;
+    }
+    // SAFETY: Python is initialized and not finalizing (checked above); `owner` is
+    // the strong reference the export held, released once, with the GIL taken for it.
     unsafe {
-        if ffi::Py_IsInitialized() == 0 {
-            return;
-        }
         let state = ffi::PyGILState_Ensure();
         ffi::Py_DecRef(owner);
         ffi::PyGILState_Release(state);

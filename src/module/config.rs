@@ -86,8 +86,7 @@ impl ModuleConfig {
     /// paths are resolved against the YAML file's directory when they exist there.
     pub fn load(config: &str) -> Result<Self, ConfigError> {
         if Self::looks_like_path(config) {
-            let text = std::fs::read_to_string(config)
-                .or_else(|e| error("", format!("cannot read module config {config}: {e}")))?;
+            let text = crate::yaml::read_config_file("module config", config)?;
             let base = Path::new(config).parent().map(Path::to_path_buf);
             Self::parse(&text, base.as_deref())
         } else {
@@ -100,7 +99,9 @@ impl ModuleConfig {
         !config.contains('\n')
             && (config.ends_with(".yml")
                 || config.ends_with(".yaml")
-                || Path::new(config).is_file())
+                // Any existing file, so that a FIFO or directory is refused as one
+                // rather than read as YAML text.
+                || Path::new(config).exists())
     }
 
     pub fn parse(text: &str, base_dir: Option<&Path>) -> Result<Self, ConfigError> {
@@ -341,18 +342,35 @@ fn entry_plans(
             );
         };
         let condition_path = join(&group_path, "init_condition");
-        let condition = mapping(condition, &condition_path)?;
-        check_keys(condition, &condition_path, &["expr", "value"])?;
-        // Savant compares the two as text, after interpolation.
-        let text = |key: &str| match condition.get(key) {
-            None | Some(Value::Null) => String::new(),
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => serde_yaml::to_string(other)
-                .unwrap_or_default()
-                .trim_end()
-                .to_owned(),
+        let Value::Mapping(condition) = condition else {
+            return error(
+                condition_path,
+                format!(
+                    "must be a mapping with expr and value ({{expr: ..., value: ...}}), got {}",
+                    kind(condition)
+                ),
+            );
         };
-        if text("expr") != text("value") {
+        check_keys(condition, &condition_path, &["expr", "value"])?;
+        // Savant compares the two as text, after interpolation. Null is no text: it
+        // equals only null, never "" (an unset `${oc.env:NAME, null}` is not "").
+        let text = |key: &str| -> Result<Option<String>, ConfigError> {
+            match condition.get(key) {
+                None => error(
+                    join(&condition_path, key),
+                    "missing (init_condition needs expr and value)",
+                ),
+                Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(other) => Ok(Some(
+                    serde_yaml::to_string(other)
+                        .unwrap_or_default()
+                        .trim_end()
+                        .to_owned(),
+                )),
+            }
+        };
+        if text("expr")? != text("value")? {
             return Ok(());
         }
         let elements_path = join(&group_path, "elements");
@@ -492,7 +510,21 @@ fn element(value: &Value, path: &str, context: &Context<'_>) -> Result<ElementPl
                         .or_else(|e| error(join(path, key), e.to_string()))?,
                     // A spec file sits beside its module YAML, like the modules do.
                     Value::String(spec) if *key == "draw_spec" && is_yaml_path(spec) => {
-                        resolve_path(spec, base_dir)
+                        let file = resolve_path(spec, base_dir);
+                        // savantdrawfunc reads it as it starts: a FIFO would block it there.
+                        // A missing file is its error to report.
+                        if let Ok(metadata) = std::fs::metadata(&file) {
+                            if !metadata.is_file() {
+                                return error(
+                                    join(path, key),
+                                    format!(
+                                        "cannot read draw spec {file}: {}",
+                                        crate::yaml::not_regular(&metadata)
+                                    ),
+                                );
+                            }
+                        }
+                        file
                     }
                     other => scalar_text(other, &join(path, key))?,
                 };
@@ -729,5 +761,118 @@ pipeline:
             let message = parse(yaml).unwrap_err().to_string();
             assert!(message.contains(expected), "{yaml:?}: {message}");
         }
+    }
+
+    fn group_factories(expr: &str, value: &str) -> Vec<String> {
+        let yaml = format!(
+            "pipeline:\n  elements:\n  - {{element: identity}}\n  - group:\n      \
+             init_condition: {{expr: {expr}, value: {value}}}\n      \
+             elements: [{{element: videoconvert}}]\n"
+        );
+        parse(&yaml)
+            .unwrap()
+            .elements
+            .iter()
+            .map(|e| e.factory.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_null_init_condition_is_an_error_and_null_never_equals_empty_text() {
+        for yaml in [
+            "pipeline:\n  elements:\n  - group:\n      init_condition:\n      elements: [{element: identity}]\n",
+            "pipeline:\n  elements:\n  - group: {init_condition: ~, elements: [{element: identity}]}\n",
+        ] {
+            let message = parse(yaml).unwrap_err().to_string();
+            assert!(
+                message.contains(
+                    "pipeline.elements[0].group.init_condition: must be a mapping with expr and value"
+                ),
+                "{yaml:?}: {message}"
+            );
+            assert!(message.ends_with("got null"), "{message}");
+        }
+        let message = parse(
+            "pipeline:\n  elements:\n  - group: {init_condition: {expr: a}, elements: [{element: identity}]}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            message.contains("pipeline.elements[0].group.init_condition.value: missing"),
+            "{message}"
+        );
+        // Null against "" does not hold, either way round, nor does an unset variable
+        // whose default is null; "" against "" and null against null do.
+        assert_eq!(group_factories("~", "''"), ["identity"]);
+        assert_eq!(group_factories("''", "null"), ["identity"]);
+        assert_eq!(
+            group_factories("'${oc.env:GST_SAVANT_TEST_UNSET, null}'", "''"),
+            ["identity"]
+        );
+        assert_eq!(group_factories("''", "''"), ["identity", "videoconvert"]);
+        assert_eq!(group_factories("~", "~"), ["identity", "videoconvert"]);
+        assert_eq!(
+            group_factories("yes", "'yes'"),
+            ["identity", "videoconvert"]
+        );
+    }
+
+    /// A FIFO at `dir/name`.
+    fn fifo(dir: &Path, name: &str) -> PathBuf {
+        let path = dir.join(name);
+        let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: `c_path` is a NUL-terminated string that lives through the call;
+        // mkfifo only reads it.
+        let made = unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) };
+        assert_eq!(
+            made,
+            0,
+            "mkfifo {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        );
+        path
+    }
+
+    #[test]
+    fn a_fifo_as_module_config_or_draw_spec_is_refused_without_blocking() {
+        let dir = std::env::temp_dir().join(format!("savant-config-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = fifo(&dir, "module.yml").to_string_lossy().into_owned();
+        let unnamed = fifo(&dir, "module").to_string_lossy().into_owned();
+        fifo(&dir, "boxes.yml");
+        // On a thread: a regression blocks in open(2), waiting for a writer, and
+        // fails the test at the timeout below instead of hanging it.
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let (thread_config, thread_unnamed, thread_dir) =
+            (config.clone(), unnamed.clone(), dir.clone());
+        std::thread::spawn(move || {
+            let draw_spec =
+                "pipeline:\n  elements:\n  - {element: draw_func, draw_spec: boxes.yml}\n";
+            let errors = [
+                ModuleConfig::load(&thread_config).map(drop),
+                ModuleConfig::load(&thread_unnamed).map(drop),
+                ModuleConfig::parse(draw_spec, Some(thread_dir.as_path())).map(drop),
+            ]
+            .map(|result| result.map_err(|e| e.to_string()));
+            let _ = sender.send(errors);
+        });
+        let errors = receiver
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("reading a FIFO blocked (refuse non-regular files before opening them)");
+        let boxes = dir.join("boxes.yml");
+        let expected = [
+            format!("cannot read module config {config}: not a regular file (a FIFO)"),
+            format!("cannot read module config {unnamed}: not a regular file (a FIFO)"),
+            format!(
+                "pipeline.elements[0].draw_spec: cannot read draw spec {}: not a regular file (a FIFO)",
+                boxes.display()
+            ),
+        ];
+        for (error, expected) in errors.iter().zip(&expected) {
+            assert_eq!(error.as_ref().unwrap_err(), expected);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

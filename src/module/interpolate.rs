@@ -7,6 +7,8 @@
 //! text is read as a YAML scalar there); inside longer text, values are spliced in
 //! as text.
 
+use std::borrow::Cow;
+
 use serde_yaml::{Mapping, Value};
 
 use crate::yaml::ConfigError;
@@ -18,23 +20,82 @@ const MAX_DEPTH: usize = 32;
 /// references to lists of references) would otherwise grow exponentially.
 const MAX_EVALUATIONS: usize = 100_000;
 
+/// Bytes of text one document's interpolations may produce: spliced strings and the
+/// values references copy. Few evaluations can ask for far more (a 1 MB file whose
+/// references each double the one before asks for gigabytes), so the evaluation
+/// budget alone does not bound memory.
+const MAX_EXPANDED_BYTES: usize = 16 << 20;
+
+/// What one copied YAML node counts for beyond its text: about what `- ` or `: ` and a
+/// newline take, so that copies of many empty or numeric values count too.
+const NODE_BYTES: usize = 4;
+
 thread_local! {
     static EVALUATIONS_LEFT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    static BYTES_LEFT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// The document with every interpolation resolved.
 pub fn resolve_document(root: &Value) -> Result<Value, ConfigError> {
     EVALUATIONS_LEFT.set(MAX_EVALUATIONS);
+    BYTES_LEFT.set(MAX_EXPANDED_BYTES);
     resolve(root, root, &mut Vec::new(), 0)
 }
 
+/// Takes `bytes` from the document's expansion budget; called before they are
+/// allocated.
+fn charge(bytes: usize) -> Result<(), String> {
+    match BYTES_LEFT.get().checked_sub(bytes) {
+        Some(left) => {
+            BYTES_LEFT.set(left);
+            Ok(())
+        }
+        None => Err(expanded_too_far()),
+    }
+}
+
+fn expanded_too_far() -> String {
+    format!(
+        "interpolation expands past {} MiB (references that double in size?)",
+        MAX_EXPANDED_BYTES >> 20
+    )
+}
+
+/// [`charge`] for a value being copied at `path`. The error's path is replaced by
+/// the key whose interpolation asked for the copy (see [`reference`]).
+fn charge_copy(bytes: usize, path: &[String]) -> Result<(), ConfigError> {
+    charge(bytes).map_err(|message| ConfigError {
+        path: shown(path),
+        message,
+    })
+}
+
+/// Approximately the text a copy of `value` takes: its strings and [`NODE_BYTES`] a
+/// node, counted without serializing it.
+fn copied_size(value: &Value) -> usize {
+    NODE_BYTES
+        + match value {
+            Value::String(text) => text.len(),
+            Value::Sequence(items) => items.iter().map(copied_size).sum(),
+            Value::Mapping(map) => map
+                .iter()
+                .map(|(key, item)| copied_size(key) + copied_size(item))
+                .sum(),
+            Value::Tagged(tagged) => copied_size(&tagged.value),
+            Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+        }
+}
+
 /// `path` holds the keys of `value` from the root (for `${.sibling}` and errors).
+/// `depth` is above 0 inside a referenced value: everything made there is a copy the
+/// document did not hold, and counts against the expansion budget.
 fn resolve(
     root: &Value,
     value: &Value,
     path: &mut Vec<String>,
     depth: usize,
 ) -> Result<Value, ConfigError> {
+    let copying = depth > 0;
     match value {
         Value::String(text) if text.contains("${") => resolve_text(root, text, path, depth)
             .map_err(|message| ConfigError {
@@ -42,8 +103,14 @@ fn resolve(
                 message,
             }),
         Value::Mapping(map) => {
+            if copying {
+                charge_copy(NODE_BYTES, path)?;
+            }
             let mut out = Mapping::with_capacity(map.len());
             for (key, item) in map {
+                if copying {
+                    charge_copy(copied_size(key), path)?;
+                }
                 path.push(key.as_str().unwrap_or("?").to_owned());
                 let resolved = resolve(root, item, path, depth);
                 path.pop();
@@ -52,6 +119,9 @@ fn resolve(
             Ok(Value::Mapping(out))
         }
         Value::Sequence(items) => {
+            if copying {
+                charge_copy(NODE_BYTES, path)?;
+            }
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
                 match path.last_mut() {
@@ -67,7 +137,12 @@ fn resolve(
             }
             Ok(Value::Sequence(out))
         }
-        other => Ok(other.clone()),
+        other => {
+            if copying {
+                charge_copy(copied_size(other), path)?;
+            }
+            Ok(other.clone())
+        }
     }
 }
 
@@ -98,14 +173,21 @@ fn resolve_text(root: &Value, text: &str, path: &[String], depth: usize) -> Resu
             value
         });
     }
-    let mut out = String::new();
+    // Every part first, so that the joined text is charged before it is allocated.
+    let mut parts = Vec::with_capacity(pieces.len());
     for piece in pieces {
-        match piece {
-            Piece::Text(t) => out.push_str(t),
+        parts.push(match piece {
+            Piece::Text(t) => Cow::Borrowed(t),
             Piece::Interpolation(inner) => {
-                out.push_str(&as_text(&evaluate(root, inner, path, depth)?)?)
+                Cow::Owned(as_text(evaluate(root, inner, path, depth)?)?)
             }
-        }
+        });
+    }
+    let length: usize = parts.iter().map(|part| part.len()).sum();
+    charge(length)?;
+    let mut out = String::with_capacity(length);
+    for part in &parts {
+        out.push_str(part);
     }
     Ok(Value::String(out))
 }
@@ -193,7 +275,7 @@ fn evaluate(root: &Value, inner: &str, path: &[String], depth: usize) -> Result<
         .collect::<Result<Vec<_>, _>>()?;
     match (name, arguments.as_slice()) {
         ("oc.env", [variable, rest @ ..]) if rest.len() <= 1 => {
-            let variable = as_text(variable)?;
+            let variable = as_text(variable.clone())?;
             match std::env::var(&variable) {
                 Ok(text) => Ok(Value::String(text)),
                 Err(_) => match rest {
@@ -312,15 +394,55 @@ fn reference(root: &Value, target: &str, path: &[String], depth: usize) -> Resul
     resolve(root, node, &mut inner_path, depth + 1).map_err(|e| e.message)
 }
 
-fn as_text(value: &Value) -> Result<String, String> {
+fn as_text(value: Value) -> Result<String, String> {
     match value {
-        Value::String(s) => Ok(s.clone()),
+        Value::String(s) => Ok(s),
         Value::Number(n) => Ok(n.to_string()),
         Value::Bool(b) => Ok(b.to_string()),
         Value::Null => Ok("None".to_owned()),
-        other => serde_yaml::to_string(other)
-            .map(|t| t.trim_end().to_owned())
-            .map_err(|e| e.to_string()),
+        other => serialized(&other),
+    }
+}
+
+/// A list or mapping as YAML text, stopped once the text passes what is left of the
+/// expansion budget: indentation can make it far longer than the copy was counted.
+fn serialized(value: &Value) -> Result<String, String> {
+    struct Bounded {
+        text: Vec<u8>,
+        limit: usize,
+        overflowed: bool,
+    }
+    impl std::io::Write for Bounded {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            if self.text.len() + bytes.len() > self.limit {
+                self.overflowed = true;
+                return Err(std::io::Error::other(
+                    "interpolation expansion budget spent",
+                ));
+            }
+            self.text.extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut out = Bounded {
+        text: Vec::new(),
+        limit: BYTES_LEFT.get(),
+        overflowed: false,
+    };
+    let written = serde_yaml::to_writer(&mut out, value);
+    match written {
+        // Checked first: a writer's error may not reach the result.
+        _ if out.overflowed => Err(expanded_too_far()),
+        Ok(()) => {
+            let mut text = String::from_utf8(out.text).map_err(|e| e.to_string())?;
+            text.truncate(text.trim_end().len());
+            Ok(text)
+        }
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -434,6 +556,63 @@ g: ${oc.env:CARGO_PKG_VERSION_MAJOR}
             let message = resolved(yaml).unwrap_err().to_string();
             assert!(message.contains(expected), "{yaml}: {message}");
         }
+    }
+
+    #[test]
+    fn references_that_double_in_size_stop_at_the_expansion_cap_naming_the_key() {
+        // A kilobyte doubled 40 times is a terabyte, asked for in under 2000
+        // evaluations: the byte cap, not the evaluation budget, stops it (at l10).
+        let mut yaml = format!("l0: {}\n", "x".repeat(1024));
+        for level in 1..=40 {
+            let previous = level - 1;
+            yaml.push_str(&format!("l{level}: '${{l{previous}}}${{l{previous}}}'\n"));
+        }
+        let started = std::time::Instant::now();
+        let message = resolved(&yaml).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "l10: interpolation expands past 16 MiB (references that double in size?)"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_document_just_under_the_expansion_cap_resolves() {
+        // 16 references that each copy a 16th of the cap (the string and its node).
+        let length = MAX_EXPANDED_BYTES / 16 - NODE_BYTES;
+        let mut yaml = format!("base: {}\nempty: ''\ncopies:\n", "x".repeat(length));
+        for _ in 0..16 {
+            yaml.push_str("- '${base}'\n");
+        }
+        let doc = resolved(&yaml).unwrap();
+        assert_eq!(doc["copies"][15].as_str().map(str::len), Some(length));
+        // The cap is spent: one more copy, even of an empty string, passes it.
+        yaml.push_str("- 'more: ${empty}'\n");
+        let message = resolved(&yaml).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "copies[16]: interpolation expands past 16 MiB (references that double in size?)"
+        );
+    }
+
+    #[test]
+    fn a_list_spliced_into_text_counts_against_the_expansion_cap() {
+        // Each copy of the list is small; its text, spliced 4096 times, is not.
+        let item = format!("'{}'", "x".repeat(64));
+        let items = std::iter::repeat_n(item.as_str(), 128).collect::<Vec<_>>();
+        let mut yaml = format!("items: [{}]\ntexts:\n", items.join(", "));
+        for _ in 0..4096 {
+            yaml.push_str("- 'all: ${items}'\n");
+        }
+        let message = resolved(&yaml).unwrap_err().to_string();
+        assert!(
+            message.starts_with("texts[") && message.contains("expands past 16 MiB"),
+            "{message}"
+        );
     }
 
     #[test]

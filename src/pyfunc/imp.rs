@@ -311,13 +311,17 @@ impl PyFunc {
         let layout = &snapshot.caps.layout;
         let frames_of = &buffers;
         let _logging = log_bridge::enter(element, *CAT);
-        let ((results, python_ns), gil_wait_ns) = thread_state::attach(move |py| {
+        let attached = thread_state::attach(move |py| {
             let started = Instant::now();
             calls.enter();
             let results = call_batch(py, hooks, frames_of, layout, writable, element, stats);
             calls.leave();
             (results, started.elapsed().as_nanos() as u64)
         });
+        let Ok(((results, python_ns), gil_wait_ns)) = attached else {
+            self.python_not_running();
+            return buffers.iter().map(|_| Outcome::Failed).collect();
+        };
         stats.record_batch(buffers.len() as u64, python_ns, gil_wait_ns);
         self.runtime
             .maybe_post_periodic_stats(element, snapshot.stats_interval_ms);
@@ -378,18 +382,21 @@ impl PyFunc {
         let frame_of = &buffer;
         let check_readonly = !writable && frame_checks::picks_readonly_check(stats);
         let _logging = log_bridge::enter(element, *CAT);
-        let (((verdict, report, device_mapped), python_ns), gil_wait_ns) =
-            thread_state::attach(move |py| {
-                let started = Instant::now();
-                calls.enter();
-                // Built in place, under the GIL: the frame is moved once, into Python.
-                let outcome = match Frame::new(frame_of, layout, writable, check_readonly) {
-                    Ok(frame) => call_process(py, hooks, frame, element, stats),
-                    Err(e) => (Verdict::Invalid(e), CallReport::default(), false),
-                };
-                calls.leave();
-                (outcome, started.elapsed().as_nanos() as u64)
-            });
+        let attached = thread_state::attach(move |py| {
+            let started = Instant::now();
+            calls.enter();
+            // Built in place, under the GIL: the frame is moved once, into Python.
+            let outcome = match Frame::new(frame_of, layout, writable, check_readonly) {
+                Ok(frame) => call_process(py, hooks, frame, element, stats),
+                Err(e) => (Verdict::Invalid(e), CallReport::default(), false),
+            };
+            calls.leave();
+            (outcome, started.elapsed().as_nanos() as u64)
+        });
+        let Ok((((verdict, report, device_mapped), python_ns), gil_wait_ns)) = attached else {
+            self.python_not_running();
+            return Outcome::Failed;
+        };
         stats.record_call(python_ns, gil_wait_ns);
         report.post_warnings(element);
         if device_mapped && !self.finish_device_work(&buffer) {
@@ -399,6 +406,16 @@ impl PyFunc {
             .maybe_post_periodic_stats(element, snapshot.stats_interval_ms);
 
         self.settle(verdict, buffer, snapshot.on_error)
+    }
+
+    /// The process is exiting under a running pipeline (Python finalizing): the
+    /// frame cannot be processed, and the stream ends with an ERROR, not a signal.
+    fn python_not_running(&self) {
+        gst::element_imp_error!(
+            self,
+            gst::LibraryError::Failed,
+            ("{}", thread_state::NotRunning)
+        );
     }
 
     /// Python mapped a CUDA frame: what it queued on the device (any stream) must be

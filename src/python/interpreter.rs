@@ -25,6 +25,12 @@ pub fn ensure_initialized() -> Result<(), String> {
     INIT.get_or_init(initialize).clone()
 }
 
+/// Whether `ensure_initialized` succeeded in this process: Python exists and this
+/// plugin set itself up in it (an app's own interpreter counts once joined).
+pub fn started() -> bool {
+    matches!(INIT.get(), Some(Ok(())))
+}
+
 fn initialize() -> Result<(), String> {
     // SAFETY: querying the state of the interpreter is always allowed.
     if unsafe { ffi::Py_IsInitialized() } == 0 {

@@ -28,6 +28,12 @@ pub struct StageError {
     pub traceback: Option<String>,
 }
 
+impl From<super::thread_state::NotRunning> for StageError {
+    fn from(not_running: super::thread_state::NotRunning) -> Self {
+        Self::plain(not_running.to_string())
+    }
+}
+
 impl StageError {
     pub fn plain(message: impl Into<String>) -> Self {
         Self {

@@ -21,8 +21,9 @@ impl Pin {
         if self.pinned.get() {
             return;
         }
-        // SAFETY: the interpreter is initialized (callers ran ensure_initialized) and
-        // this thread does not hold the GIL here (callers are outside Python::attach).
+        // SAFETY: the interpreter is initialized and not finalizing (`attach` checked
+        // `running()`); a thread inside Python::attach already has a state, so the
+        // early return below covers nested calls.
         unsafe {
             if !ffi::PyGILState_GetThisThreadState().is_null() {
                 // A thread Python already knows (an app's thread): it owns that state.
@@ -82,23 +83,68 @@ thread_local! {
     static PIN: Pin = const { Pin { pinned: Cell::new(false) } };
 }
 
+/// Python cannot be entered from here: this process never started it (no stage with
+/// code ran yet; `PyGILState_Ensure` on a runtime that does not exist crashes), or
+/// it is shutting down (an app exiting with a pipeline still running; taking the
+/// GIL then aborts the process).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotRunning;
+
+impl std::fmt::Display for NotRunning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Python is not running in this process (not started, or shutting down)")
+    }
+}
+
+impl std::error::Error for NotRunning {}
+
+/// Whether `attach` may enter Python: started through `interpreter::ensure_initialized`
+/// in this process, and not finalizing.
+pub fn running() -> bool {
+    super::interpreter::started() && !is_finalizing()
+}
+
 /// Runs `f` with the GIL held on this thread's long-lived thread state and returns
 /// how long taking the GIL took, in nanoseconds, alongside `f`'s result.
+///
+/// # Errors
+///
+/// [`NotRunning`] when Python was never started here or is finalizing; `f` is not
+/// called then. Every path into Python goes through this check: stop paths of an
+/// element that never ran code, and threads still streaming while an app exits.
 #[inline]
-pub fn attach<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> (R, u64) {
+pub fn attach<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Result<(R, u64), NotRunning> {
+    if !running() {
+        return Err(NotRunning);
+    }
     // Pool threads can outlive TLS teardown ordering only at process exit; a missing
     // slot then just means no pin (a slower but correct attach).
     let _ = PIN.try_with(Pin::ensure);
     let asked = Instant::now();
-    Python::attach(|py| {
+    Ok(Python::attach(|py| {
         let gil_wait_ns = asked.elapsed().as_nanos() as u64;
         (f(py), gil_wait_ns)
-    })
+    }))
+}
+
+/// Runs `f` with the GIL if Python is running, for paths that only release or tidy
+/// up: without Python there is nothing of Python's to release.
+pub fn attach_if_running(f: impl for<'py> FnOnce(Python<'py>)) {
+    let _ = attach(f);
 }
 
 /// How many Python thread states the interpreter holds (for tests and diagnostics).
-pub fn count(_py: Python<'_>) -> usize {
-    // SAFETY: the GIL is held (the token proves it), so the list cannot change.
+///
+/// # Safety
+///
+/// No thread may create or delete a Python thread state while this walks the list:
+/// CPython links and unlinks states under its runtime's private HEAD_LOCK, not under
+/// the GIL (`PyThreadState_Delete` needs no GIL), so the GIL alone does not keep the
+/// list still. Call it only while every pipeline that runs Python is stopped and no
+/// other thread of the process starts or ends Python threads.
+pub unsafe fn count(_py: Python<'_>) -> usize {
+    // SAFETY: the caller guarantees the list does not change while we walk it; the
+    // GIL (the token) keeps the interpreter itself alive.
     unsafe {
         let mut state = ffi::PyInterpreterState_ThreadHead(ffi::PyInterpreterState_Main());
         let mut n = 0;

@@ -117,11 +117,13 @@ fn sample_loop() {
                 }
             }
         }
-        if in_call.is_empty() || !thread_state::interpreter_alive() {
+        if in_call.is_empty() {
             continue;
         }
         let asked = Instant::now();
-        let ((), _) = thread_state::attach(|_py| ());
+        if thread_state::attach(|_py| ()).is_err() {
+            continue;
+        }
         let free = asked.elapsed() < FREE_WAIT;
         for (stage, finished) in in_call.drain(..) {
             // A call that ended while we waited held the GIL to its end.

@@ -334,7 +334,7 @@ impl StageRuntime {
         ensure_python().map_err(|e| StageError::plain(format!("cannot start Python: {e}")))?;
         let _logging = log_bridge::enter(element, cat);
         gst::debug!(cat, obj = element, "loading {config:?}");
-        let (loaded, _) = thread_state::attach(|py| -> Result<Hooks, StageError> {
+        let loaded = with_python(|py| -> Result<Hooks, StageError> {
             let hooks = match sibling {
                 Some(sibling) => sibling.another(py, config)?,
                 None => Hooks::load(py, config)?,
@@ -373,7 +373,7 @@ impl StageRuntime {
             .map_err(|e| StageError::plain(format!("cannot start Python: {e}")))
             .and_then(|()| {
                 let _logging = log_bridge::enter(element, self.cat);
-                thread_state::attach(|py| Hooks::preload(py, config)).0
+                with_python(|py| Hooks::preload(py, config))
             });
         preloaded.map_err(StageError::into_error_message)
     }
@@ -426,7 +426,9 @@ impl StageRuntime {
         }
         let dev = match (&settings.code, instances.first(), settings.dev_mode) {
             (Some(config), Some(hooks), true) => {
-                let watch = thread_state::attach(|py| Watch::collect(py, hooks)).0;
+                let watch = thread_state::attach(|py| Watch::collect(py, hooks))
+                    .map(|(watch, _)| watch)
+                    .unwrap_or_default();
                 gst::info!(
                     self.cat,
                     obj = element,
@@ -518,7 +520,7 @@ impl StageRuntime {
             config.module,
             count
         );
-        thread_state::attach(|py| watch.evict(py));
+        thread_state::attach_if_running(|py| watch.evict(py));
         let reloaded = self
             .load_instances(element, &config, count)
             .and_then(|instances| {
@@ -530,7 +532,9 @@ impl StageRuntime {
                         return Err(error);
                     }
                 }
-                let watch = thread_state::attach(|py| Watch::collect(py, &instances[0])).0;
+                let watch = thread_state::attach(|py| Watch::collect(py, &instances[0]))
+                    .map(|(watch, _)| watch)
+                    .unwrap_or_default();
                 Ok((instances, watch))
             });
         // The state's lock is released before anything takes the GIL again.
@@ -583,7 +587,7 @@ impl StageRuntime {
             return Ok(());
         };
         let _logging = log_bridge::enter(element, self.cat);
-        thread_state::attach(|py| {
+        with_python(|py| {
             for hooks in instances {
                 if let Some(on_caps) = &hooks.on_caps {
                     gst::log!(self.cat, obj = element, "calling on_caps (reloaded)");
@@ -594,7 +598,6 @@ impl StageRuntime {
             }
             Ok(())
         })
-        .0
     }
 
     /// Stops instances that a reload replaced, once no frame is in their calls any
@@ -619,7 +622,9 @@ impl StageRuntime {
         for hooks in instances.iter() {
             self.stop_instance(element, hooks.clone());
         }
-        thread_state::attach(|_py| drop(instances));
+        // Without Python (never started, or finalizing) the set is empty or must
+        // not be touched: dropping it then only queues decrefs in pyo3's pool.
+        thread_state::attach_if_running(|_py| drop(instances));
     }
 
     /// Runs on_stop and releases the user's objects; PAUSED -> READY.
@@ -637,7 +642,7 @@ impl StageRuntime {
     /// Runs an instance's on_stop and releases it (with the GIL).
     pub fn stop_instance(&self, element: &gst::Element, hooks: Arc<Hooks>) {
         let _logging = log_bridge::enter(element, self.cat);
-        thread_state::attach(|py| {
+        thread_state::attach_if_running(|py| {
             if let Some(on_stop) = &hooks.on_stop {
                 gst::log!(self.cat, obj = element, "calling on_stop");
                 if let Err(error) = call_hook(py, &hooks, "on_stop", on_stop, ()) {
@@ -769,7 +774,7 @@ impl StageRuntime {
         });
         if wants_python {
             let _logging = log_bridge::enter(element, cat);
-            let failure = thread_state::attach(|py| {
+            let failure = with_python(|py| {
                 instances.iter().try_for_each(|hooks| {
                     call_event_hooks(
                         py,
@@ -783,7 +788,6 @@ impl StageRuntime {
                     )
                 })
             })
-            .0
             .err();
             // Events are never dropped: skip and drop both let the event go on.
             if let Some(error) = failure {
@@ -878,7 +882,7 @@ impl StageRuntime {
             return true;
         }
         let _logging = log_bridge::enter(element, self.cat);
-        let failure = thread_state::attach(|py| {
+        let failure = with_python(|py| {
             new.iter().try_for_each(|id| {
                 instances.iter().try_for_each(|hooks| {
                     let Some(hook) = &hooks.on_source[0] else {
@@ -889,7 +893,6 @@ impl StageRuntime {
                 })
             })
         })
-        .0
         .err();
         drop(told);
         match failure {
@@ -1096,11 +1099,21 @@ fn formats_caps(formats: &[&str], system: bool, cuda: bool) -> gst::Caps {
 }
 
 /// An interpreter with `savant_gst` importable; cheap after the first call.
+/// Runs `f` under the GIL; Python not running (see `thread_state::attach`) is a
+/// `StageError` like any other.
+fn with_python<R>(
+    f: impl for<'py> FnOnce(Python<'py>) -> Result<R, StageError>,
+) -> Result<R, StageError> {
+    thread_state::attach(f)
+        .map_err(StageError::from)
+        .and_then(|(result, _)| result)
+}
+
 fn ensure_python() -> Result<(), String> {
     static API: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     interpreter::ensure_initialized()?;
     API.get_or_init(|| {
-        thread_state::attach(|py| {
+        let registered = thread_state::attach(|py| {
             crate::api::register_module(py).map_err(|e| crate::python::error::format(py, &e))?;
             // The stage elements' categories exist once the plugin registered them.
             let categories: Vec<gst::DebugCategory> = ["savantpyfunc", "savantdrawfunc"]
@@ -1109,7 +1122,9 @@ fn ensure_python() -> Result<(), String> {
                 .collect();
             log_bridge::install(py, &categories).map_err(|e| crate::python::error::format(py, &e))
         })
-        .0
+        .map_err(|e| e.to_string())
+        .and_then(|(registered, _)| registered);
+        registered
     })
     .clone()
 }

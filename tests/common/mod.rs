@@ -331,3 +331,39 @@ pub fn collect_sinks(
     let map = collected.lock().unwrap().clone();
     map
 }
+
+/// Compiles `tests/c/<name>.c` with the system's C compiler against the given
+/// pkg-config packages, once per test binary run, and returns the binary.
+pub fn compile_c_app(name: &str, packages: &[&str]) -> PathBuf {
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/c/{name}.c"));
+    let binary = target_dir().join(format!("{name}-{}", std::process::id()));
+    if binary.exists() {
+        return binary;
+    }
+    let text = |output: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    };
+    let flags = std::process::Command::new("pkg-config")
+        .args(["--cflags", "--libs"])
+        .args(packages)
+        .output()
+        .expect("pkg-config");
+    assert!(flags.status.success(), "pkg-config: {}", text(&flags));
+    let flags = String::from_utf8(flags.stdout).unwrap();
+    // Built aside and renamed: tests of one binary may ask at the same time.
+    let temporary = binary.with_extension(format!("{:?}.tmp", std::thread::current().id()));
+    let output = std::process::Command::new("cc")
+        .arg(&source)
+        .arg("-o")
+        .arg(&temporary)
+        .args(flags.split_whitespace())
+        .output()
+        .expect("cc");
+    assert!(output.status.success(), "cc: {}", text(&output));
+    std::fs::rename(&temporary, &binary).unwrap();
+    binary
+}

@@ -1,0 +1,126 @@
+//! Nothing a stage, its user code or its inputs do takes the process down. Each case
+//! runs in a child process (gst-launch-1.0, a C app that uses only GStreamer's API,
+//! a PyGObject app), so a signal or a hang fails the test rather than the test run.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::{compile_c_app, plugin_dir, run_with_timeout};
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn gst_launch(description: &str) -> Output {
+    let mut command = Command::new("gst-launch-1.0");
+    command
+        .env("GST_PLUGIN_PATH", plugin_dir())
+        .arg("-q")
+        .args(description.split_whitespace());
+    run_with_timeout(command, Duration::from_secs(60))
+}
+
+/// Ends without a signal: gst-launch catches SIGSEGV and spins (the timeout fails
+/// the test then), a C app dies with the signal.
+fn assert_clean_exit(output: &Output, what: &str) {
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        output.status.signal(),
+        None,
+        "{what}: killed by a signal\n{}",
+        text(output)
+    );
+    assert!(
+        output.status.success(),
+        "{what}: {:?}\n{}",
+        output.status,
+        text(output)
+    );
+}
+
+#[test]
+fn a_drawfunc_without_python_starts_and_stops_without_python() {
+    for run in 0..3 {
+        let output = gst_launch("videotestsrc num-buffers=2 ! savantdrawfunc ! fakesink");
+        assert_clean_exit(&output, &format!("gst-launch run {run}"));
+    }
+}
+
+#[test]
+fn a_c_app_without_python_runs_a_drawfunc_many_times() {
+    let app = compile_c_app("launch_app", &["gstreamer-1.0"]);
+    for run in 0..6 {
+        let mut command = Command::new(&app);
+        command.env("GST_PLUGIN_PATH", plugin_dir()).args([
+            "3",
+            "videotestsrc num-buffers=2 ! video/x-raw,format=RGBA ! savantdrawfunc \
+             ! savantqueue ! savantdrawfunc ! fakesink",
+        ]);
+        let output = run_with_timeout(command, Duration::from_secs(60));
+        assert_clean_exit(&output, &format!("C app run {run}"));
+        assert_eq!(
+            text(&output).matches(": EOS").count(),
+            3,
+            "{}",
+            text(&output)
+        );
+    }
+}
+
+#[test]
+fn a_module_with_only_a_draw_func_needs_no_python() {
+    let dir = std::env::temp_dir().join(format!("savant-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("draw_only.yml");
+    std::fs::write(
+        &config,
+        "name: draw_only\nparameters:\n  draw_func: {}\npipeline:\n  elements: []\n",
+    )
+    .unwrap();
+    for run in 0..3 {
+        let output = gst_launch(&format!(
+            "videotestsrc num-buffers=2 ! video/x-raw,format=RGBA ! savantmodule config={} \
+             ! fakesink",
+            config.display()
+        ));
+        assert_clean_exit(&output, &format!("module run {run}"));
+    }
+}
+
+#[test]
+fn a_fifo_as_config_or_draw_spec_is_an_error_not_a_hang() {
+    let dir = std::env::temp_dir().join(format!("savant-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("spec.yml");
+    let _ = std::fs::remove_file(&fifo);
+    let status = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(status.success());
+    for (element, expected) in [
+        (
+            format!("savantdrawfunc draw-spec={}", fifo.display()),
+            "draw spec",
+        ),
+        (
+            format!("savantmodule config={}", fifo.display()),
+            "module config",
+        ),
+    ] {
+        // Nobody ever writes to the FIFO: opening it would block for good.
+        let output = gst_launch(&format!(
+            "videotestsrc num-buffers=2 ! video/x-raw,format=RGBA ! {element} ! fakesink"
+        ));
+        let out = text(&output);
+        assert!(!output.status.success(), "{element}: {out}");
+        assert!(
+            out.contains(&format!("cannot read {expected}"))
+                && out.contains("not a regular file (a FIFO)"),
+            "{element}: {out}"
+        );
+    }
+}
