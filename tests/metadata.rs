@@ -678,3 +678,111 @@ fn savantdrawfunc_draws_the_fields_of_objects_that_went_through_videoscale() {
     assert_ne!(native, other, "the label depends on the track id");
     assert!(scaled == native, "the scaled object lost fields");
 }
+
+/// `depth` arrays inside one another around an int, as a C producer may nest them.
+fn nested_arrays(depth: usize) -> glib::SendValue {
+    use gst::prelude::*;
+    let mut value = 1i32.to_send_value();
+    for _ in 0..depth {
+        value = gst::Array::new([value]).to_send_value();
+    }
+    value
+}
+
+/// `depth` structures inside one another: GStreamer's text for them doubles with
+/// every level (each level quotes and escapes the one inside).
+fn nested_structures(depth: usize) -> glib::SendValue {
+    use gst::prelude::*;
+    let mut s = gst::Structure::builder("leaf").field("v", 1i32).build();
+    for i in 0..depth {
+        s = gst::Structure::builder(format!("n{i}"))
+            .field("inner", s)
+            .build();
+    }
+    s.to_send_value()
+}
+
+#[test]
+fn deeply_nested_attributes_are_a_python_error_in_bounded_time_and_stay_as_they_came() {
+    let stage = module(
+        "nested_attribute_reader",
+        r#"
+        out = []
+        def process_frame(frame):
+            try:
+                frame.attributes
+                out.append("read")
+            except ValueError as e:
+                out.append(str(e))
+            frame.add_object("car", (1, 1, 2, 2))
+        "#,
+    );
+    // Run on a thread with a large stack: GStreamer itself copies and frees nested
+    // values recursively, which is the producer's cost; the plugin must add none.
+    std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(move || {
+            let mut h = harness(&format!("savantpyfunc module={stage}"));
+            for (name, value) in [
+                ("deep", nested_arrays(3_000)),
+                ("doubling", nested_structures(24)),
+                ("fine", nested_arrays(32)),
+            ] {
+                let started = std::time::Instant::now();
+                h.push(buffer(|b| add_attributes(b, &[(name, value.clone())])))
+                    .unwrap();
+                let out = h.pull().unwrap();
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(5),
+                    "{name}: {:?}",
+                    started.elapsed()
+                );
+                // Left as it came: the stage changed objects, not attributes.
+                let attrs = attributes(&out);
+                assert_eq!(attrs.value(name).unwrap().type_(), value.type_());
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    let out: Vec<String> = py_eval("__import__('nested_attribute_reader').out");
+    assert_eq!(out.len(), 3, "{out:?}");
+    assert!(
+        out[0].contains("field 'deep'") && out[0].contains("nests deeper than 32"),
+        "{out:?}"
+    );
+    assert!(
+        out[1].contains("field 'doubling'") && out[1].contains("longer than the 1048576"),
+        "{out:?}"
+    );
+    assert_eq!(out[2], "read");
+}
+
+#[test]
+fn text_written_over_a_typed_attribute_is_not_handed_to_gstreamer_unbounded() {
+    use gst::prelude::*;
+    let stage = module(
+        "deep_text_writer",
+        r#"
+        def process_frame(frame):
+            frame.attributes["ratio"] = "{" * 30000 + "1" + "}" * 30000
+            frame.attributes["other"] = "<" * 40 + "1" + ">" * 40
+        "#,
+    );
+    let mut h = harness(&format!("savantpyfunc module={stage}"));
+    h.push(buffer(|b| {
+        add_attributes(
+            b,
+            &[
+                ("ratio", gst::Fraction::new(1, 3).to_send_value()),
+                ("other", nested_arrays(2)),
+            ],
+        )
+    }))
+    .unwrap();
+    let out = attributes(&h.pull().unwrap());
+    // Not parsed as a fraction or an array: kept as the text it is.
+    assert_eq!(field_type(&out, "ratio"), glib::Type::STRING);
+    assert_eq!(field_type(&out, "other"), glib::Type::STRING);
+    assert_eq!(out.get::<&str>("ratio").unwrap().len(), 60_001);
+}

@@ -314,14 +314,23 @@ pub fn finish_device_work(memory: &gst::MemoryRef) -> Result<(), String> {
 
 /// Copies `host.len()` bytes of device memory at `device_ptr` (of `memory`'s
 /// context) to `host`; for the read-only check, which hashes what Python could have
-/// changed.
-pub fn copy_to_host(
+/// changed. `Mapping::copy_device_to_host` is the safe way to call it.
+///
+/// # Safety
+/// `device_ptr` must be the device address of a mapping of `memory` made with
+/// [`GST_MAP_CUDA`] (so it belongs to `memory`'s context), that mapping must stay
+/// alive until this returns, and `host.len()` bytes from `device_ptr` must lie
+/// within it. The driver cannot check any of this: a wrong address or length reads
+/// another allocation of the context or faults the device.
+pub unsafe fn copy_to_host(
     memory: &gst::MemoryRef,
     device_ptr: *const u8,
     host: &mut [u8],
 ) -> Result<(), String> {
-    // SAFETY: `device_ptr` spans host.len() bytes of the mapped memory (the caller's
-    // promise), in the context in_context_of made current.
+    // SAFETY: `device_ptr` spans host.len() bytes of a live device mapping of
+    // `memory` (this function's contract), in the context in_context_of made
+    // current; `host` is a unique borrow of host.len() writable bytes, and
+    // cuMemcpyDtoH (pageable destination) returns only once they are written.
     in_context_of(memory, "cuMemcpyDtoH", |symbols| unsafe {
         (symbols.cu_memcpy_dtoh)(host.as_mut_ptr().cast(), device_ptr as u64, host.len())
     })

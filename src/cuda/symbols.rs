@@ -40,7 +40,11 @@ struct Library {
 impl Library {
     /// Opens `name` for good (never closed: the process keeps using it).
     fn open(name: &'static CStr) -> Result<Self, String> {
-        // SAFETY: a NUL-terminated name; RTLD_LOCAL keeps its symbols to us.
+        // SAFETY: dlopen is thread-safe and `name` is NUL-terminated. Opening runs the
+        // library's initializers: those of the CUDA driver and of GStreamer's CUDA
+        // library, made to run in any process that loads them (GStreamer's nvcodec
+        // plugin opens both the same way). RTLD_LOCAL keeps their symbols from
+        // taking the place of anyone else's.
         let handle = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
         if handle.is_null() {
             return Err(format!(

@@ -518,7 +518,6 @@ enum AttributeValue {
 
 /// An attribute as the value Python would see (str, int, float, bool).
 fn attribute_text(value: &gst::glib::SendValue) -> AttributeValue {
-    use gst::prelude::*;
     if let Ok(b) = value.get::<bool>() {
         AttributeValue::Value(FormatValue::Bool(b))
     } else if let Ok(n) = value.get::<i64>() {
@@ -539,7 +538,10 @@ fn attribute_text(value: &gst::glib::SendValue) -> AttributeValue {
     } else if let Ok(s) = value.get::<String>() {
         AttributeValue::Text(s)
     } else {
-        AttributeValue::Text(value.serialize().map(|s| s.to_string()).unwrap_or_default())
+        // Bounded: a deep or doubling value draws as the reason, not a gigabyte.
+        AttributeValue::Text(
+            crate::frame::value_text::render(value).unwrap_or_else(|e| format!("<value {e}>")),
+        )
     }
 }
 

@@ -98,7 +98,9 @@ pub fn to_py_dict<'py>(
     };
     let mut result = Ok(());
     for_each_field(structure, |quark, value| {
-        result = values::to_py(py, value).and_then(|v| dict.set_item(quark.as_str().as_str(), v));
+        result = values::to_py(py, value)
+            .map_err(|e| name_field(py, e, quark.as_str().as_str()))
+            .and_then(|v| dict.set_item(quark.as_str().as_str(), v));
         if result.is_ok() {
             ControlFlow::Continue(())
         } else {
@@ -106,6 +108,13 @@ pub fn to_py_dict<'py>(
         }
     });
     result.map(|()| dict)
+}
+
+/// `error` about a field's value, with the field named (the dict's owner is named
+/// by whoever reports it).
+fn name_field(py: Python<'_>, error: PyErr, field: &str) -> PyErr {
+    let message = error.value(py).to_string();
+    PyErr::from_type(error.get_type(py), format!("field '{field}': {message}"))
 }
 
 /// Changes to a structure: new values of existing fields and removed fields, both in

@@ -15,8 +15,22 @@ pub struct Mapping {
     device: Option<DeviceMemory>,
 }
 
-// SAFETY: the mapping is plain memory owned by `buffer`, which is Send + Sync; it is
-// unmapped exactly once, in Drop.
+// SAFETY: what keeps `GstMapInfo` from being Send and Sync is its raw pointers
+// (`memory`, `data`, `user_data`). Mapping never dereferences them through `&self`,
+// and none is tied to the thread that mapped:
+// - Send: a GstBuffer map may be released on any thread. Buffers and their memories
+//   travel between streaming threads, so a memory's map lock is atomic and
+//   allocators keep no per-thread state for a map (GStreamer's CUDA allocator
+//   guards its own state with a lock). `data` is either host memory owned by
+//   `buffer`, or, for a CUDA mapping, a device address: a number that means the
+//   same in every thread, never dereferenced on the CPU, only handed to the driver
+//   (cuda::copy_to_host makes the memory's context current on the calling thread)
+//   or to CuPy/PyTorch. The other fields are Send.
+// - Sync: every `&self` method reads fields that never change after `new`;
+//   `data()` hands out the pointer without reading the pixels. Unmapping needs
+//   `&mut self` (Drop) and happens once. Code that reads or writes the pixels
+//   through `data()` is unsafe code answerable for its own races, on the host and
+//   on the device alike (readonly_check.rs reads while Python may write).
 unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
@@ -84,6 +98,26 @@ impl Mapping {
     /// memory.
     pub fn device(&self) -> Option<&DeviceMemory> {
         self.device.as_ref()
+    }
+
+    /// Copies the first `host.len()` bytes of a CUDA mapping to `host`; an error for
+    /// a system-memory mapping or a `host` longer than the mapping.
+    pub fn copy_device_to_host(&self, host: &mut [u8]) -> Result<(), String> {
+        if self.device.is_none() {
+            return Err("not a CUDA mapping".into());
+        }
+        if host.len() > self.size() {
+            return Err(format!(
+                "cannot copy {} bytes out of a {}-byte mapping",
+                host.len(),
+                self.size()
+            ));
+        }
+        // SAFETY: a CUDA mapping (`device` is set only when `new` mapped with
+        // GST_MAP_CUDA) of the buffer's one memory (cuda::check_buffer in `new`), so
+        // `data()` is that memory's device address; `self` keeps it mapped for the
+        // call, and host.len() <= size() bytes from it lie within the mapping.
+        unsafe { cuda::copy_to_host(self.buffer.peek_memory(0), self.data(), host) }
     }
 }
 

@@ -11,10 +11,10 @@ pub mod mapping;
 pub mod objects;
 pub mod readonly_check;
 pub mod source;
+pub mod value_text;
 pub mod values;
 
 use std::ffi::{c_int, CStr};
-use std::sync::atomic::{AtomicPtr, Ordering::AcqRel, Ordering::Acquire};
 use std::sync::{Arc, OnceLock};
 
 use pyo3::exceptions::{PyAttributeError, PyBufferError, PyIndexError, PyValueError};
@@ -187,10 +187,10 @@ pub struct Frame {
     packed: Option<ArrayView>,
     attributes: PyOnceLock<attributes::Tracked>,
     objects: PyOnceLock<objects::Objects>,
-    /// A `Box<FrameChecks>`, null for frames neither picked for the read-only check
-    /// nor kept by Python: one pointer (no lock, no drop glue) on the path every
-    /// frame takes. Set at most once; freed in Drop.
-    checks: AtomicPtr<FrameChecks>,
+    /// Empty for frames neither picked for the read-only check nor kept by Python:
+    /// the path every frame takes reads one atomic and carries one pointer, the rare
+    /// state itself boxed out of the frame.
+    checks: OnceLock<Box<FrameChecks>>,
     /// The name of the stage whose call has the frame: the default `model` of the
     /// objects it adds.
     stage: Option<Py<pyo3::types::PyString>>,
@@ -290,14 +290,14 @@ impl Frame {
             packed,
             attributes: PyOnceLock::new(),
             objects: PyOnceLock::new(),
-            checks: AtomicPtr::new(if check_readonly && !writable {
-                Box::into_raw(Box::new(FrameChecks {
+            checks: if check_readonly && !writable {
+                OnceLock::from(Box::new(FrameChecks {
                     check_readonly: true,
                     ..FrameChecks::default()
                 }))
             } else {
-                std::ptr::null_mut()
-            }),
+                OnceLock::new()
+            },
             stage: None,
         })
     }
@@ -397,29 +397,11 @@ impl Frame {
     }
 
     fn checks(&self) -> Option<&FrameChecks> {
-        // SAFETY: a non-null pointer came from Box::into_raw, is never replaced once
-        // set, and is freed only in Drop (which needs &mut self): it is valid for as
-        // long as this &self.
-        unsafe { self.checks.load(Acquire).as_ref() }
+        self.checks.get().map(|checks| &**checks)
     }
 
     fn checks_or_init(&self) -> &FrameChecks {
-        if let Some(checks) = self.checks() {
-            return checks;
-        }
-        let new = Box::into_raw(Box::<FrameChecks>::default());
-        match self
-            .checks
-            .compare_exchange(std::ptr::null_mut(), new, AcqRel, Acquire)
-        {
-            // SAFETY: `new` is ours and now owned by the frame, freed only in Drop.
-            Ok(_) => unsafe { &*new },
-            Err(existing) => {
-                // SAFETY: `new` was never shared; `existing` is valid as in checks().
-                drop(unsafe { Box::from_raw(new) });
-                unsafe { &*existing }
-            }
-        }
+        self.checks.get_or_init(Box::default)
     }
 
     /// The whole-frame view of a CUDA frame, or why there is none: `not_cuda` for a
@@ -466,15 +448,9 @@ impl Frame {
 }
 
 impl Drop for Frame {
+    /// A frame Python kept is counted in its stage's held frames until it goes.
     fn drop(&mut self) {
-        let checks = *self.checks.get_mut();
-        if checks.is_null() {
-            return;
-        }
-        // SAFETY: a non-null pointer came from Box::into_raw (in `new` or
-        // `checks_or_init`) and is freed only here, once.
-        let checks = unsafe { Box::from_raw(checks) };
-        if let Some((held, bytes)) = checks.held.get() {
+        if let Some((held, bytes)) = self.checks().and_then(|checks| checks.held.get()) {
             held.release(*bytes);
         }
     }
@@ -517,6 +493,10 @@ fn array_frame_size(
     }
     Ok((w as u32, h as u32))
 }
+
+/// The longest caps text `Frame.from_buffer` hands to GStreamer; raw video caps are a
+/// few hundred bytes.
+const MAX_CAPS_TEXT_BYTES: usize = 64 * 1024;
 
 /// The `GstBuffer*` inside a PyGObject `Gst.Buffer`.
 ///
@@ -703,6 +683,9 @@ impl Frame {
             Ok(text) => text,
             Err(_) => caps.call_method0("to_string")?.extract()?,
         };
+        // A Gst.Caps comes here as text too (re-parsed below), so both are bounded.
+        value_text::check(&caps_text, MAX_CAPS_TEXT_BYTES)
+            .map_err(|e| PyValueError::new_err(format!("Frame.from_buffer: the caps text {e}")))?;
         let caps = caps_text
             .parse::<gst::Caps>()
             .map_err(|_| PyValueError::new_err(format!("invalid caps: {caps_text}")))?;

@@ -131,21 +131,23 @@ pub type PlaneHashes = [u64; MAX_PLANES];
 /// not lie inside the mapping hashes to 0 rather than reading outside it. A CUDA
 /// mapping is copied to the host first (only frames picked for the check pay that);
 /// if the copy fails every plane hashes to 0, so nothing is reported.
+///
+/// System memory is read through raw pointers, never through a `&[u8]`: the writer
+/// this check looks for is C code (an OpenCV call, a thread Python started) that may
+/// be writing these bytes right now without the GIL, and a shared slice would promise
+/// the compiler that they cannot change. A torn read only makes the hash differ,
+/// which is reported as the write it is.
 pub fn hash_planes(mapping: &Mapping, layout: &FrameLayout) -> PlaneHashes {
     let host: Vec<u8>;
-    let bytes: &[u8] = if mapping.device().is_some() {
+    let (data, size): (*const u8, usize) = if mapping.device().is_some() {
         let mut copy = vec![0; mapping.size()];
-        let memory = mapping.buffer().peek_memory(0);
-        if crate::cuda::copy_to_host(memory, mapping.data(), &mut copy).is_err() {
+        if mapping.copy_device_to_host(&mut copy).is_err() {
             return [0; MAX_PLANES];
         }
         host = copy;
-        &host
+        (host.as_ptr(), host.len())
     } else {
-        // SAFETY: the mapping is `size()` readable bytes of system memory for as long
-        // as it lives, and it outlives this borrow. Python may write into them
-        // concurrently only from a thread holding the GIL, which we hold.
-        unsafe { std::slice::from_raw_parts(mapping.data(), mapping.size()) }
+        (mapping.data(), mapping.size())
     };
     let mut hashes = [0; MAX_PLANES];
     for (i, hash) in hashes.iter_mut().enumerate().take(layout.n_planes) {
@@ -156,8 +158,11 @@ pub fn hash_planes(mapping: &Mapping, layout: &FrameLayout) -> PlaneHashes {
             .and_then(|last| p.stride.checked_mul(last))
             .and_then(|rows| rows.checked_add(p.columns * p.channels * layout.item_size))
             .and_then(|len| len.checked_add(p.offset));
-        if let Some(plane) = end.and_then(|end| bytes.get(p.offset..end)) {
-            *hash = hash_bytes(plane);
+        if let Some(end) = end.filter(|&end| p.offset <= end && end <= size) {
+            // SAFETY: offset..end lies within the `size` readable bytes at `data`
+            // (checked just above): our host copy, or the system-memory mapping,
+            // which `mapping` keeps mapped for this whole function.
+            *hash = unsafe { hash_raw(data.add(p.offset), end - p.offset) };
         }
     }
     hashes
@@ -194,52 +199,79 @@ fn round(accumulator: u64, word: u64) -> u64 {
         .wrapping_mul(PRIME_1)
 }
 
-#[inline(always)]
-fn word(bytes: &[u8]) -> u64 {
-    u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"))
-}
-
 /// A fast non-cryptographic 64-bit hash (xxh64's structure: four independent lanes over
 /// 32-byte blocks, so the multiplies pipeline). It only has to notice accidental
 /// writes, not resist crafted ones; for frames larger than the cache it runs at memory
 /// speed, where a SIMD hash from a new dependency would gain little.
 pub fn hash_bytes(bytes: &[u8]) -> u64 {
+    // SAFETY: a slice is `len` readable bytes, borrowed for the whole call.
+    unsafe { hash_raw(bytes.as_ptr(), bytes.len()) }
+}
+
+/// `hash_bytes` over `len` bytes at `data`, read with raw (unaligned, little-endian)
+/// loads so that no Rust reference covers memory another thread may be writing.
+///
+/// # Safety
+/// `data` must be valid for reads of `len` bytes (within one allocation or mapping)
+/// until this returns. The bytes may change meanwhile; the hash is then of some mix
+/// of old and new bytes.
+unsafe fn hash_raw(data: *const u8, len: usize) -> u64 {
     let mut lanes = [
         PRIME_1.wrapping_add(PRIME_2),
         PRIME_2,
         0,
         PRIME_1.wrapping_neg(),
     ];
-    let mut blocks = bytes.chunks_exact(32);
-    for block in &mut blocks {
-        lanes[0] = round(lanes[0], word(&block[0..]));
-        lanes[1] = round(lanes[1], word(&block[8..]));
-        lanes[2] = round(lanes[2], word(&block[16..]));
-        lanes[3] = round(lanes[3], word(&block[24..]));
+    let blocks_end = len - len % 32;
+    let mut at = 0;
+    while at < blocks_end {
+        // SAFETY: at + 32 <= blocks_end <= len bytes, readable per the caller.
+        unsafe {
+            lanes[0] = round(lanes[0], word_at(data, at));
+            lanes[1] = round(lanes[1], word_at(data, at + 8));
+            lanes[2] = round(lanes[2], word_at(data, at + 16));
+            lanes[3] = round(lanes[3], word_at(data, at + 24));
+        }
+        at += 32;
     }
     let mut hash = lanes[0]
         .rotate_left(1)
         .wrapping_add(lanes[1].rotate_left(7))
         .wrapping_add(lanes[2].rotate_left(12))
         .wrapping_add(lanes[3].rotate_left(18))
-        .wrapping_add(bytes.len() as u64);
-    let mut tail = blocks.remainder().chunks_exact(8);
-    for chunk in &mut tail {
-        hash = (hash ^ round(0, word(chunk)))
+        .wrapping_add(len as u64);
+    while len - at >= 8 {
+        // SAFETY: at + 8 <= len bytes, readable per the caller.
+        let word = unsafe { word_at(data, at) };
+        hash = (hash ^ round(0, word))
             .rotate_left(27)
             .wrapping_mul(PRIME_1)
             .wrapping_add(PRIME_3);
+        at += 8;
     }
-    for &byte in tail.remainder() {
+    while at < len {
+        // SAFETY: at < len bytes, readable per the caller.
+        let byte = unsafe { data.add(at).read() };
         hash = (hash ^ (byte as u64).wrapping_mul(PRIME_3))
             .rotate_left(11)
             .wrapping_mul(PRIME_1);
+        at += 1;
     }
     hash ^= hash >> 33;
     hash = hash.wrapping_mul(PRIME_2);
     hash ^= hash >> 29;
     hash = hash.wrapping_mul(PRIME_3);
     hash ^ (hash >> 32)
+}
+
+/// The little-endian u64 at `data + at`, whatever its alignment.
+///
+/// # Safety
+/// The 8 bytes from `data + at` must be readable.
+#[inline(always)]
+unsafe fn word_at(data: *const u8, at: usize) -> u64 {
+    // SAFETY: readable per the caller; read_unaligned needs no alignment.
+    u64::from_le(unsafe { data.add(at).cast::<u64>().read_unaligned() })
 }
 
 #[cfg(test)]
@@ -254,6 +286,40 @@ mod tests {
             let mut changed = base.clone();
             changed[position] ^= 0x40;
             assert_ne!(hash_bytes(&changed), reference, "byte {position}");
+        }
+    }
+
+    #[test]
+    fn raw_reads_hash_as_the_slice_based_hash_did() {
+        // Values of the hash as it was when it read through a `&[u8]`, so frames
+        // hash the same across the change (and big-endian hosts agree).
+        let base: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let expected: [(usize, u64); 9] = [
+            (0, 0x9090_306c_6e91_ed59),
+            (1, 0x4686_204c_9300_7f24),
+            (7, 0xd320_2fd2_3bee_0f87),
+            (8, 0x5fd7_ef44_e904_052a),
+            (31, 0x438c_ea62_b819_c8ce),
+            (32, 0x6163_0e76_1c92_ccc5),
+            (33, 0xd024_a4f5_503f_03be),
+            (63, 0xe0fe_6a43_bf37_d4da),
+            (1000, 0x1f0e_469d_dcd5_86d5),
+        ];
+        for (len, hash) in expected {
+            assert_eq!(hash_bytes(&base[..len]), hash, "{len} bytes");
+        }
+    }
+
+    #[test]
+    fn unaligned_starts_hash_like_their_bytes() {
+        let base: Vec<u8> = (0..200u32).map(|i| (i * 13 % 256) as u8).collect();
+        for start in 0..8 {
+            // A copy at the start of its own allocation.
+            let mut copy = vec![0u8; 150];
+            copy.copy_from_slice(&base[start..start + 150]);
+            // SAFETY: 150 bytes of `base` from `start`, borrowed for the call.
+            let raw = unsafe { hash_raw(base.as_ptr().add(start), 150) };
+            assert_eq!(raw, hash_bytes(&copy), "start {start}");
         }
     }
 

@@ -7,6 +7,8 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyString};
 
+use super::value_text;
+
 /// A value Python code may store, after numpy scalars were unwrapped.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Scalar {
@@ -136,8 +138,11 @@ fn same_type_from_text(text: &str, previous: glib::Type) -> Option<glib::SendVal
     if previous == glib::Type::STRING || is_scalar_type(previous) {
         return None;
     }
+    // Text that GStreamer's recursive parser cannot take safely stays a string (it
+    // never read back the same anyway: such values are not shown as text).
+    value_text::check(text, value_text::MAX_VALUE_TEXT_BYTES).ok()?;
     let value = glib::Value::deserialize(text, previous).ok()?;
-    if value.serialize().ok()?.as_str() != text {
+    if value_text::render(&value).ok()? != text {
         return None;
     }
     // SAFETY: SendValue is Value marked Send. GStreamer deserializes only value types
@@ -228,6 +233,12 @@ fn int_value(v: i128, previous: Option<glib::Type>) -> glib::SendValue {
 
 /// A GValue as Python sees it: numbers, strings and booleans as themselves, anything
 /// else (fractions, caps, arrays, ...) as GStreamer's text for it.
+///
+/// # Errors
+///
+/// ValueError for a value nested deeper than `value_text::MAX_NESTING` or whose text
+/// would pass `value_text::MAX_VALUE_TEXT_BYTES` (see `value_text`); the message
+/// reads after the value's name.
 pub fn to_py<'py>(py: Python<'py>, value: &glib::Value) -> PyResult<Bound<'py, PyAny>> {
     let t = value.type_();
     Ok(if t == glib::Type::BOOL {
@@ -294,10 +305,8 @@ pub fn to_py<'py>(py: Python<'py>, value: &glib::Value) -> PyResult<Bound<'py, P
             None => py.None().into_bound(py),
         }
     } else {
-        value
-            .serialize()
-            .map(|s| s.to_string())
-            .unwrap_or_default()
+        value_text::render(value)
+            .map_err(|e| PyValueError::new_err(format!("({}) {e}", t.name())))?
             .into_pyobject(py)?
             .into_any()
     })

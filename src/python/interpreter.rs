@@ -32,10 +32,14 @@ pub fn started() -> bool {
 }
 
 fn initialize() -> Result<(), String> {
-    // SAFETY: querying the state of the interpreter is always allowed.
+    // SAFETY: Py_IsInitialized may be called at any time, with or without the GIL.
     if unsafe { ffi::Py_IsInitialized() } == 0 {
         promote_libpython_to_global_scope();
-        // SAFETY: no interpreter exists; we are the only initializer (OnceLock).
+        // SAFETY: no interpreter exists (checked just above), and this runs once per
+        // process (INIT's OnceLock), so nothing of ours initializes Python beside it;
+        // in a PyGObject app Python already exists and we do not get here. What is
+        // left is a C host initializing Python on another thread at this very moment,
+        // which no embedder can guard against.
         unsafe { init_pinned_interpreter()? };
     }
     // Marks pyo3's own one-time initialization as done; a no-op for the interpreter.
@@ -82,10 +86,27 @@ fn promote_libpython_to_global_scope() {
 /// Initializes Python with its home pinned to the interpreter the plugin was built
 /// against. Otherwise the embedded interpreter derives its prefix from whatever
 /// `python3` is first on PATH (pyenv, conda) and loads a foreign stdlib.
-/// `PYTHONHOME` in the environment overrides the pin.
+/// `PYTHONHOME` in the environment overrides the pin. On success the interpreter
+/// exists and the calling thread has released the GIL (its thread state is kept,
+/// never restored), so any thread may attach.
+///
+/// # Safety
+/// - No interpreter may exist (`Py_IsInitialized()` is 0), and none may be
+///   initialized or finalized on another thread during the call: CPython's
+///   initialization is not thread-safe and must happen once.
+/// - It must be called at most once per process: after a success Python exists, and
+///   a failed initialization may leave CPython's runtime half set up.
 unsafe fn init_pinned_interpreter() -> Result<(), String> {
     let mut config = std::mem::MaybeUninit::<ffi::PyConfig>::uninit();
     let config_ptr = config.as_mut_ptr();
+    // SAFETY: PyConfig_InitPythonConfig fills in the whole struct, so every later
+    // access reads initialized fields; its layout is that of the libpython we run
+    // with, since pyo3's ffi was built for the same Python (BUILD_VERSION) that the
+    // plugin links. The config is used on this thread only and cleared once,
+    // after Py_InitializeFromConfig has copied what it needs. That initializing is
+    // allowed at all (no interpreter yet, none made concurrently, one call) is the
+    // caller's promise. Py_InitializeFromConfig leaves this thread holding the GIL,
+    // which PyEval_SaveThread releases.
     unsafe {
         ffi::PyConfig_InitPythonConfig(config_ptr);
         // gst-launch and apps own SIGINT; Python must not install handlers.
@@ -118,18 +139,30 @@ unsafe fn init_pinned_interpreter() -> Result<(), String> {
     Ok(())
 }
 
+/// Sets the string `field` of `config` to a copy of `value` (PyConfig_SetString).
+/// A `value` with a NUL in it is cut there.
+///
+/// # Safety
+/// - `config` must point to a PyConfig set up by `PyConfig_InitPythonConfig` (or
+///   `PyConfig_InitIsolatedConfig`) and not yet cleared, which nothing else reads or
+///   writes during the call.
+/// - `field` must point to one of that PyConfig's `wchar_t *` fields: CPython frees
+///   the string it holds (NULL or one CPython allocated) and stores its own copy.
 unsafe fn set_config_string(
     config: *mut ffi::PyConfig,
     field: *mut *mut libc::wchar_t,
     value: &str,
 ) -> Result<(), String> {
+    // wchar_t is UTF-32 on the Unix systems GStreamer and this plugin run on.
     let wide: Vec<libc::wchar_t> = value
         .chars()
         .map(|c| c as libc::wchar_t)
         .chain(std::iter::once(0))
         .collect();
-    // SAFETY: config is initialized, field points into it, wide is NUL-terminated.
+    // SAFETY: `config` and `field` are as this function requires; `wide` is
+    // NUL-terminated and outlives the call, which copies it.
     let status = unsafe { ffi::PyConfig_SetString(config, field, wide.as_ptr()) };
+    // SAFETY: a PyStatus the call above returned; reading it needs no interpreter.
     if unsafe { ffi::PyStatus_Exception(status) } != 0 {
         return Err(format!(
             "cannot configure Python with {value}: {}",

@@ -616,7 +616,15 @@ impl ObjectImpl for SavantQueue {
             .srcpad
             .internal()
             .expect("a ghost pad has an internal pad");
-        // SAFETY: replaces the proxy's default with a function that calls it.
+        // Drain markers are answered here, on the internal pad the queue pushes into;
+        // other events take the default path (forwarded to the ghost pad).
+        // SAFETY: GStreamer calls a pad's event function and reads its data without a
+        // lock, and setting one frees the one it replaces, so it may only be set while
+        // no thread can send events through the pad. Here the bin is still being
+        // constructed (g_object_new has not returned), so nothing outside can have
+        // linked or activated its pads, and the queue is in no pipeline yet. The
+        // trampoline treats the pad as a ProxyPad without checking, which it is: a
+        // ghost pad's internal pad is a GstProxyPad.
         unsafe {
             internal.set_event_function(move |pad, _parent, event| match weak.upgrade() {
                 Some(obj) => obj.imp().src_internal_event(pad, event),

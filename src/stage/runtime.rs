@@ -1022,23 +1022,47 @@ impl StageRuntime {
 /// An event's structure as Python sees it in `on_event`: scalars as Python values,
 /// caps as their string, nested structures as dicts, segments as dicts of their
 /// fields, lists as lists; never GStreamer's escaped serialization of a string.
+/// Nested values count one level each, up to `value_text::MAX_NESTING` (an upstream
+/// element's event may nest without limit; this walk recurses).
 fn event_dict<'py>(
     py: Python<'py>,
     structure: Option<&gst::StructureRef>,
 ) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+    event_dict_at(py, structure, 0)
+}
+
+fn event_dict_at<'py>(
+    py: Python<'py>,
+    structure: Option<&gst::StructureRef>,
+    depth: usize,
+) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
     let dict = pyo3::types::PyDict::new(py);
     for (name, value) in structure.into_iter().flat_map(|s| s.iter()) {
-        dict.set_item(name.as_str(), event_value(py, value)?)?;
+        let item = event_value(py, value, depth + 1)
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("'{name}': {e}")))?;
+        dict.set_item(name.as_str(), item)?;
     }
     Ok(dict)
 }
 
-fn event_value<'py>(py: Python<'py>, value: &glib::Value) -> PyResult<Bound<'py, PyAny>> {
-    if let Ok(caps) = value.get::<gst::Caps>() {
-        return Ok(caps.to_string().into_pyobject(py)?.into_any());
+fn event_value<'py>(
+    py: Python<'py>,
+    value: &glib::Value,
+    depth: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    if depth > crate::frame::value_text::MAX_NESTING {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            crate::frame::value_text::TextError::TooDeep.to_string(),
+        ));
+    }
+    if value.type_() == gst::Caps::static_type() {
+        // Bounded: caps whose fields nest structures double their text per level.
+        let text = crate::frame::value_text::render(value)
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("(GstCaps) {e}")))?;
+        return Ok(text.into_pyobject(py)?.into_any());
     }
     if let Ok(structure) = value.get::<gst::Structure>() {
-        return Ok(event_dict(py, Some(&structure))?.into_any());
+        return Ok(event_dict_at(py, Some(&structure), depth)?.into_any());
     }
     if let Ok(segment) = value.get::<gst::Segment>() {
         let dict = pyo3::types::PyDict::new(py);
@@ -1058,14 +1082,14 @@ fn event_value<'py>(py: Python<'py>, value: &glib::Value) -> PyResult<Bound<'py,
     if let Ok(list) = value.get::<gst::List>() {
         let items = list
             .iter()
-            .map(|v| event_value(py, v))
+            .map(|v| event_value(py, v, depth + 1))
             .collect::<PyResult<Vec<_>>>()?;
         return Ok(pyo3::types::PyList::new(py, items)?.into_any());
     }
     if let Ok(array) = value.get::<gst::Array>() {
         let items = array
             .iter()
-            .map(|v| event_value(py, v))
+            .map(|v| event_value(py, v, depth + 1))
             .collect::<PyResult<Vec<_>>>()?;
         return Ok(pyo3::types::PyList::new(py, items)?.into_any());
     }
