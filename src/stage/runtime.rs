@@ -1057,8 +1057,12 @@ fn event_value<'py>(
     }
     if value.type_() == gst::Caps::static_type() {
         // Bounded: caps whose fields nest structures double their text per level.
-        let text = crate::frame::value_text::render(value)
+        crate::frame::value_text::text_size(value)
             .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("(GstCaps) {e}")))?;
+        let text = value
+            .get::<gst::Caps>()
+            .map(|caps| caps.to_string())
+            .unwrap_or_default();
         return Ok(text.into_pyobject(py)?.into_any());
     }
     if let Ok(structure) = value.get::<gst::Structure>() {
