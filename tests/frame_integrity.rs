@@ -173,7 +173,9 @@ fn every_frame_mode_catches_a_write_on_frame_500_that_sampling_misses() {
 
 #[test]
 fn sampling_backs_off_when_hashing_costs_more_than_the_calls() {
-    // 640x480 RGBA (1.2 MB) hashed twice, next to a call that reads one pixel.
+    // 1920x1080 RGBA (8.3 MB) hashed twice, next to a call that reads one pixel: the
+    // hashes outweigh the calls by far more than the 100:64 that keeps the period, also
+    // when a loaded machine makes the first calls slow (they are in the mean).
     let pixel = module(
         "integrity_one_pixel",
         r#"
@@ -183,7 +185,7 @@ fn sampling_backs_off_when_hashing_costs_more_than_the_calls() {
         "#,
     );
     let outcome = play(&format!(
-        "videotestsrc num-buffers=100 ! video/x-raw,format=RGBA,width=640,height=480          ! savantpyfunc name=stage module={pixel} ! fakesink name=sink"
+        "videotestsrc num-buffers=80 ! video/x-raw,format=RGBA,width=1920,height=1080 ! savantpyfunc name=stage module={pixel} ! fakesink name=sink"
     ));
     assert!(outcome.eos, "{outcome:?}");
     assert!(
