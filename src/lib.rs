@@ -16,11 +16,11 @@
 //!
 //! - A Python app must wait in calls that release the GIL (`GLib.MainLoop().run()`,
 //!   `bus.timed_pop_filtered()`); a busy loop starves the streaming threads.
-//! - Never wait from inside a hook for something that needs that hook's streaming
-//!   thread: `pipeline.set_state(Gst.State.NULL)` inside `process_frame` deadlocks,
-//!   because going to NULL waits for the streaming thread, which is the one calling
-//!   you. Post a message instead (`element.post_message(...)`) and change the state
-//!   from the bus handler, or return False and let the app decide.
+//! - GStreamer calls from a hook behave as from a pad probe (PyGObject gives up the
+//!   GIL around them and the elements take it back on the same thread state). To stop
+//!   the hook's own pipeline, post a message (`element.post_message(...)`) and change
+//!   the state from the bus handler: from the streaming thread GStreamer cannot join
+//!   that thread.
 //! - Stopping the pipeline from a bus callback (GIL held) is safe: `set_state` releases
 //!   the GIL while it waits.
 //!

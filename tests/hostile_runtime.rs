@@ -124,3 +124,63 @@ fn a_fifo_as_config_or_draw_spec_is_an_error_not_a_hang() {
         );
     }
 }
+
+/// A PyGObject app whose hook calls GStreamer (tests/scripts/hook_calls_gstreamer.py):
+/// PyGObject releases the GIL around the C call, and the call comes back into a
+/// savant element on the same thread. It works as the same call from a pad probe does.
+fn hook_calls_gstreamer(action: &str, env: &[(&str, &str)]) -> String {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/scripts/hook_calls_gstreamer.py");
+    let mut command = Command::new(gstsavant::python::interpreter::BUILD_EXECUTABLE);
+    command
+        .env("GST_PLUGIN_PATH", plugin_dir())
+        .envs(env.iter().copied())
+        .arg(script)
+        .arg(action);
+    let output = run_with_timeout(command, Duration::from_secs(60));
+    let what = format!("{action} {env:?}");
+    assert_clean_exit(&output, &what);
+    let out = text(&output);
+    assert!(out.contains("CLEAN EXIT"), "{what}: {out}");
+    assert!(!out.contains("ERROR:"), "{what}: {out}");
+    assert!(!out.contains("Panicked"), "{what}: {out}");
+    out
+}
+
+#[test]
+fn hooks_may_call_gstreamer_as_pad_probes_do() {
+    let cases = [
+        ("null_self", "frame", "GST_STATE_CHANGE_SUCCESS"),
+        ("ready_self", "frame", "GST_STATE_CHANGE_SUCCESS"),
+        ("chain_other", "frame", "GST_FLOW_OK"),
+        ("null_other", "frame", "GST_STATE_CHANGE_SUCCESS"),
+        ("play_other", "frame", "GST_STATE_CHANGE_ASYNC"),
+        ("null_self", "eos", "GST_STATE_CHANGE_SUCCESS"),
+        ("ready_self", "eos", "GST_STATE_CHANGE_SUCCESS"),
+        ("chain_other", "eos", "GST_FLOW_OK"),
+        ("null_other", "eos", "GST_STATE_CHANGE_SUCCESS"),
+    ];
+    for (action, place, result) in cases {
+        let out = hook_calls_gstreamer(action, &[("HOOK_WHERE", place)]);
+        let hook = if place == "eos" { "on_eos" } else { "process_frame" };
+        assert!(
+            out.contains(&format!("[hook] {hook} returned")) && out.contains(result),
+            "{action} from {hook}: {out}"
+        );
+    }
+}
+
+#[test]
+fn hooks_on_workers_drawfuncs_and_queue_threads_may_call_gstreamer() {
+    let variants: [&[(&str, &str)]; 3] = [
+        &[("A_CLASS", "Slow"), ("A_PROPS", "workers=2"), ("HOOK_AT", "12")],
+        &[("A_ELEMENT", "savantdrawfunc")],
+        &[("A_BEFORE", "savantqueue !")],
+    ];
+    for env in variants {
+        for action in ["null_self", "null_other", "chain_other", "play_other"] {
+            let out = hook_calls_gstreamer(action, env);
+            assert!(out.contains("[hook] process_frame returned"), "{out}");
+        }
+    }
+}

@@ -124,7 +124,11 @@ impl Batcher {
             self.shared.wake.notify_all();
         }
         if let Some(timer) = self.timer.lock().unwrap().take() {
-            let _ = timer.join();
+            // process_batch runs on the timer thread when a batch times out; a hook that
+            // stops its own pipeline there must not join itself (it ends after the call).
+            if timer.thread().id() != std::thread::current().id() {
+                let _ = timer.join();
+            }
         }
     }
 }

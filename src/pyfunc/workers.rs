@@ -151,6 +151,12 @@ impl WorkerPool {
         }
         self.shared.changed.notify_all();
         for thread in std::mem::take(&mut *self.threads.lock().unwrap()) {
+            // A hook on a worker stopped its own pipeline (set_state from Python): that
+            // worker leaves its loop when the call returns (shutdown is set); joining it
+            // from itself would fail. GstTask does the same for a task's own thread.
+            if thread.thread().id() == std::thread::current().id() {
+                continue;
+            }
             let _ = thread.join();
         }
     }

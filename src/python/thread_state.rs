@@ -81,6 +81,36 @@ pub fn interpreter_alive() -> bool {
 
 thread_local! {
     static PIN: Pin = const { Pin { pinned: Cell::new(false) } };
+    /// How many of our own `attach` calls are open on this thread (pyo3 keeps its
+    /// count private). Above zero, a call back into an element on this thread came
+    /// from Python (see `reattach`).
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// One open `attach` on this thread, closed on drop (also on a panic).
+struct Depth;
+
+impl Depth {
+    fn enter() -> Self {
+        DEPTH.with(|d| d.set(d.get() + 1));
+        Depth
+    }
+}
+
+impl Drop for Depth {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get() - 1));
+    }
+}
+
+/// Gives back the GIL `reattach` took, also on a panic.
+struct GilStateRelease(ffi::PyGILState_STATE);
+
+impl Drop for GilStateRelease {
+    fn drop(&mut self) {
+        // SAFETY: pairs the PyGILState_Ensure of `reattach`, on the same thread.
+        unsafe { ffi::PyGILState_Release(self.0) }
+    }
 }
 
 /// Python cannot be entered from here: this process never started it (no stage with
@@ -121,10 +151,39 @@ pub fn attach<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Result<(R, u64), 
     // slot then just means no pin (a slower but correct attach).
     let _ = PIN.try_with(Pin::ensure);
     let asked = Instant::now();
+    // SAFETY: PyGILState_Check needs no GIL. It compares the GIL's holder with this
+    // thread's state (the current thread state is process-wide before Python 3.12, so
+    // it alone cannot tell).
+    if DEPTH.get() > 0 && unsafe { ffi::PyGILState_Check() } == 0 {
+        return Ok(reattach(f, asked));
+    }
+    let _depth = Depth::enter();
     Ok(Python::attach(|py| {
         let gil_wait_ns = asked.elapsed().as_nanos() as u64;
         (f(py), gil_wait_ns)
     }))
+}
+
+/// A hook on this thread called GStreamer through PyGObject, which releases the GIL
+/// around every C call (`PyEval_SaveThread`), and that call came back into one of our
+/// elements on this thread (`set_state`, `Pad.chain`, a pipeline started or stopped
+/// from a hook). pyo3 still counts this thread as attached, so `Python::attach` would
+/// run `f` without the GIL and without a thread state (a crash in the first Python
+/// call). Take the GIL back on this thread's own state, as PyGObject's own callbacks
+/// (pad probes) do, and save it again afterwards, so PyGObject's return into Python
+/// finds the thread as it left it.
+#[cold]
+#[inline(never)]
+fn reattach<R>(f: impl for<'py> FnOnce(Python<'py>) -> R, asked: Instant) -> (R, u64) {
+    // SAFETY: Python is running (checked by `attach`); this thread has a thread state
+    // that is not current (the outer attach's, saved by PyGObject): PyGILState_Ensure
+    // restores it and returns UNLOCKED, and the matching Release saves it again.
+    let _release = GilStateRelease(unsafe { ffi::PyGILState_Ensure() });
+    let gil_wait_ns = asked.elapsed().as_nanos() as u64;
+    let _depth = Depth::enter();
+    // SAFETY: the GIL is held on this thread's state (just above) until `_release`.
+    let py = unsafe { Python::assume_attached() };
+    (f(py), gil_wait_ns)
 }
 
 /// Runs `f` with the GIL if Python is running, for paths that only release or tidy
