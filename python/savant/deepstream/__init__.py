@@ -1,0 +1,1 @@
+"""Savant's ``savant.deepstream`` API over ``savant_gst`` (no DeepStream needed)."""

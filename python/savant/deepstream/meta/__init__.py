@@ -1,0 +1,1 @@
+"""Savant's frame metadata over ``savant_gst.Frame``."""

@@ -1,0 +1,1 @@
+"""Savant's metadata classes over ``savant_gst`` frames and objects."""

@@ -1,0 +1,5 @@
+"""Savant's metadata errors."""
+
+
+class MetaValueError(ValueError):
+    """A metadata value that cannot be stored."""

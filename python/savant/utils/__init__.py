@@ -1,0 +1,1 @@
+"""Savant's ``savant.utils``: the artist and logging."""
