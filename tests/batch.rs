@@ -136,6 +136,24 @@ fn a_wrong_return_value_is_an_error_saying_what_was_expected() {
 }
 
 #[test]
+fn an_endless_iterator_of_verdicts_is_a_wrong_count_not_a_hang() {
+    // itertools.repeat(True) never ends: the element takes one item past the frames.
+    let stage = batch_stage(
+        "batch_endless",
+        "        import itertools\n        return itertools.repeat(True)",
+    );
+    let started = std::time::Instant::now();
+    let result = run(&format!(
+        "videotestsrc num-buffers=4 ! video/x-raw,format=GRAY8,width=16,height=8 \
+         ! savantpyfunc module={stage} class-name=Stage batch-size=2 ! appsink name=sink"
+    ));
+    let (message, debug) = expect_error(&result);
+    let text = format!("{message} {debug}");
+    assert!(text.contains("returned repeat(True) for 2 frames"), "{text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
+#[test]
 fn batch_size_needs_process_batch_and_process_batch_needs_one_worker() {
     let plain = module("batch_plain", "def process_frame(frame):\n    pass\n");
     let result = run(&format!(

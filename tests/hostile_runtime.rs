@@ -162,7 +162,11 @@ fn hooks_may_call_gstreamer_as_pad_probes_do() {
     ];
     for (action, place, result) in cases {
         let out = hook_calls_gstreamer(action, &[("HOOK_WHERE", place)]);
-        let hook = if place == "eos" { "on_eos" } else { "process_frame" };
+        let hook = if place == "eos" {
+            "on_eos"
+        } else {
+            "process_frame"
+        };
         assert!(
             out.contains(&format!("[hook] {hook} returned")) && out.contains(result),
             "{action} from {hook}: {out}"
@@ -173,7 +177,11 @@ fn hooks_may_call_gstreamer_as_pad_probes_do() {
 #[test]
 fn hooks_on_workers_drawfuncs_and_queue_threads_may_call_gstreamer() {
     let variants: [&[(&str, &str)]; 3] = [
-        &[("A_CLASS", "Slow"), ("A_PROPS", "workers=2"), ("HOOK_AT", "12")],
+        &[
+            ("A_CLASS", "Slow"),
+            ("A_PROPS", "workers=2"),
+            ("HOOK_AT", "12"),
+        ],
         &[("A_ELEMENT", "savantdrawfunc")],
         &[("A_BEFORE", "savantqueue !")],
     ];

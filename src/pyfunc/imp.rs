@@ -715,20 +715,26 @@ fn call_batch(
             Ok(result) if result.is_none() => Ok(vec![Some(true); frames.len()]),
             Ok(result) => {
                 // An iterable of verdicts; one that raises while iterated (a
-                // generator) is that exception.
+                // generator) is that exception. At most one item past the frames is
+                // taken: an endless iterator (itertools.repeat) is a wrong count, not
+                // a loop holding the GIL while memory grows.
                 let items: Result<Option<Vec<Bound<'_, PyAny>>>, StageError> =
                     match result.try_iter() {
                         Err(_) => Ok(None),
-                        Ok(it) => it.collect::<PyResult<Vec<_>>>().map(Some).map_err(|e| {
-                            StageError::python(
-                                py,
-                                format!(
-                                    "module {}: iterating what {}() returned raised",
-                                    hooks.module_name, hooks.process_name
-                                ),
-                                &e,
-                            )
-                        }),
+                        Ok(it) => it
+                            .take(frames.len() + 1)
+                            .collect::<PyResult<Vec<_>>>()
+                            .map(Some)
+                            .map_err(|e| {
+                                StageError::python(
+                                    py,
+                                    format!(
+                                        "module {}: iterating what {}() returned raised",
+                                        hooks.module_name, hooks.process_name
+                                    ),
+                                    &e,
+                                )
+                            }),
                     };
                 match items {
                     Err(error) => Err(error),
