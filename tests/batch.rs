@@ -149,7 +149,10 @@ fn an_endless_iterator_of_verdicts_is_a_wrong_count_not_a_hang() {
     ));
     let (message, debug) = expect_error(&result);
     let text = format!("{message} {debug}");
-    assert!(text.contains("returned repeat(True) for 2 frames"), "{text}");
+    assert!(
+        text.contains("returned repeat(True) for 2 frames"),
+        "{text}"
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
 

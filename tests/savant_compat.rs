@@ -627,6 +627,24 @@ fn importing_deepstream_modules_is_an_error_pointing_at_the_readme() {
 }
 
 #[test]
+fn a_bare_import_pyds_is_an_error_saying_what_to_use_instead() {
+    // No savant import first: the element itself names what replaces pyds.
+    let stage = module(
+        "compat_bare_pyds",
+        "import pyds\ndef process_frame(frame):\n    pass\n",
+    );
+    let result = run(&format!(
+        "videotestsrc num-buffers=1 ! savantpyfunc module={stage} ! appsink name=sink"
+    ));
+    let (message, debug) = expect_error(&result);
+    let text = format!("{message}\n{debug}");
+    assert!(text.contains("No module named 'pyds'"), "{text}");
+    assert!(text.contains("pyds is NVIDIA DeepStream's"), "{text}");
+    assert!(text.contains("Coming from Savant"), "{text}");
+    assert!(result.buffers.is_empty());
+}
+
+#[test]
 fn deepstream_only_calls_raise_not_implemented_with_the_readme_hint() {
     setup();
     let draw = module(

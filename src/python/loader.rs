@@ -259,8 +259,28 @@ fn import<'py>(py: Python<'py>, module: &str) -> Result<Bound<'py, PyModule>, St
     if module.contains('/') || module.ends_with(".py") {
         import_file(py, Path::new(module))
     } else {
-        py.import(module)
-            .map_err(|e| StageError::python(py, format!("cannot import module {module}"), &e))
+        py.import(module).map_err(|e| {
+            let context = format!("cannot import module {module}{}", deepstream_hint(py, &e));
+            StageError::python(py, context, &e)
+        })
+    }
+}
+
+/// Savant code imports DeepStream's bindings (`pyds`), which have no place here: say
+/// what to use instead rather than only "No module named 'pyds'".
+fn deepstream_hint(py: Python<'_>, error: &PyErr) -> &'static str {
+    let missing = error
+        .is_instance_of::<pyo3::exceptions::PyModuleNotFoundError>(py)
+        .then(|| error.value(py).getattr("name").ok())
+        .flatten()
+        .and_then(|name| name.extract::<String>().ok());
+    match missing.as_deref().map(|name| name.split('.').next()) {
+        Some(Some("pyds" | "pygstsavantframemeta")) => {
+            " (pyds is NVIDIA DeepStream's, which gst-savant does not use: frames are \
+             savant_gst.Frame, objects frame.objects; Savant code runs through the savant \
+             package, see the README, Coming from Savant)"
+        }
+        _ => "",
     }
 }
 
@@ -287,7 +307,8 @@ fn import_file<'py>(py: Python<'py>, path: &Path) -> Result<Bound<'py, PyModule>
         if e.is_instance_of::<StageFileError>(py) {
             StageError::plain(e.value(py).to_string())
         } else {
-            StageError::python(py, format!("cannot import module file {shown}"), &e)
+            let hint = deepstream_hint(py, &e);
+            StageError::python(py, format!("cannot import module file {shown}{hint}"), &e)
         }
     })
 }
