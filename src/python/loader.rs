@@ -274,6 +274,10 @@ fn deepstream_hint(py: Python<'_>, error: &PyErr) -> &'static str {
         .then(|| error.value(py).getattr("name").ok())
         .flatten()
         .and_then(|name| name.extract::<String>().ok());
+    // The savant package's own finder already says it, when it was imported first.
+    if error.value(py).to_string().contains("Coming from Savant") {
+        return "";
+    }
     match missing.as_deref().map(|name| name.split('.').next()) {
         Some(Some("pyds" | "pygstsavantframemeta")) => {
             " (pyds is NVIDIA DeepStream's, which gst-savant does not use: frames are \
