@@ -1,10 +1,10 @@
 //! The `savant_gst` Python module: the types user code sees (the frame and its
 //! objects from `frame/`, the Artist from `draw/`).
 //!
-//! Layers, each importing only the ones before it: embedding (`python::interpreter`,
-//! `thread_state`, `stage`, `error`) -> these API types -> the stage machinery
-//! (`python::runtime`, `stats`, `gil_probe`, `handoff`, `reload`), which registers
-//! this module when it first starts Python -> the elements.
+//! Layers, each importing only the ones before it (README, Layout; tests/layers.rs):
+//! embedding (`python`) -> `frame` -> `draw` -> this module -> the stage machinery
+//! (`stage`), which registers this module when it first starts Python -> the
+//! elements.
 //!
 //! The same module is also an ordinary extension module: the cdylib exports
 //! `PyInit_savant_gst`, which `python/savant_gst/__init__.py` loads in a plain Python

@@ -70,20 +70,6 @@ pub mod yaml;
 
 use gst::glib;
 
-/// The always-present `sink` and `src` pad templates of a one-in, one-out element.
-pub(crate) fn sink_and_src_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
-    [
-        ("src", gst::PadDirection::Src),
-        ("sink", gst::PadDirection::Sink),
-    ]
-    .into_iter()
-    .map(|(name, direction)| {
-        gst::PadTemplate::new(name, direction, gst::PadPresence::Always, caps)
-            .expect("valid pad template")
-    })
-    .collect()
-}
-
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     frame::attributes::register();
     frame::objects::register();

@@ -20,12 +20,10 @@ use crate::draw::ops::{render, DrawOp};
 use crate::draw::spec::{parse_object_spec, py_to_value, value_to_py, DrawSpec, SpecOverride};
 use crate::frame::layout::FrameLayout;
 use crate::frame::objects::{self, ObjectData};
-use crate::frame::{Frame, FrameChanges};
+use crate::frame::Frame;
 use crate::python::loader::{Hooks, StageError};
-use crate::python::thread_state;
-use crate::stage::frame_checks::{self, CallReport};
-use crate::stage::log_bridge;
-use crate::stage::runtime::{OnError, RunSettings, StageRuntime};
+use crate::stage::call::{self, failure, raised, verdict_of, Outcome, Protocol, Verdict, Verdicts};
+use crate::stage::runtime::{RunSettings, StageRuntime};
 use crate::stage::settings::{Blurbs, CodeSettings};
 use crate::stage::stats::StageStats;
 
@@ -66,125 +64,141 @@ pub struct DrawFunc {
     runtime: StageRuntime,
 }
 
-/// What the Python hook left for this frame.
-enum HookResult {
-    /// The hook's drawing, its frame changes, and what `override_draw_spec` made
-    /// of each object's spec (empty without one).
-    Draw(Vec<DrawOp>, FrameChanges, Vec<SpecOverride>),
-    Drop,
-    Failed(StageError),
+/// savantdrawfunc's way of calling Python (the rest of the per-frame protocol is
+/// `stage::call`): `override_draw_spec(object, spec)` for each object with a spec,
+/// then `draw(frame, artist)`. Before the GIL it reads the frame's objects once and,
+/// unless the hook overrides the spec, lays out the spec's drawing.
+struct DrawCall<'a> {
+    spec: &'a DrawSpec,
+    /// The frame's objects as they came (dropped ones put back).
+    objects: Vec<ObjectData>,
+    /// The drawing, the spec's first.
+    ops: Vec<DrawOp>,
+    /// The spec's drawing is still to be laid out (the hook overrides it).
+    spec_pending: bool,
+    /// The buffer's checked layout, for the canvas.
+    layout: Option<FrameLayout>,
+}
+
+/// What the hook left for a frame that passed: its drawing, and what
+/// `override_draw_spec` made of each object's spec (empty without one).
+struct Drawing {
+    ops: Vec<DrawOp>,
+    overrides: Vec<SpecOverride>,
+}
+
+impl Protocol for DrawCall<'_> {
+    type Kept = Drawing;
+
+    fn prepare(&mut self, hooks: Option<&Hooks>, buffers: &[gst::Buffer], layouts: &[FrameLayout]) {
+        self.objects = objects::read(&buffers[0]);
+        self.layout = Some(layouts[0]);
+        self.spec_pending = hooks.is_some_and(|hooks| hooks.override_draw_spec.is_some());
+        if !self.spec_pending {
+            self.spec.ops(&self.objects, &mut self.ops);
+        }
+    }
+
+    fn call<'py>(
+        &mut self,
+        py: Python<'py>,
+        hooks: &Hooks,
+        frames: &[Bound<'py, Frame>],
+    ) -> Verdicts<Drawing> {
+        smallvec::smallvec![self.call_one(py, hooks, &frames[0])]
+    }
+}
+
+impl DrawCall<'_> {
+    /// Savant's order: each object's spec first (on the objects as they came), then
+    /// the frame's draw hook. A False return drops the frame.
+    fn call_one(
+        &self,
+        py: Python<'_>,
+        hooks: &Hooks,
+        frame: &Bound<'_, Frame>,
+    ) -> Verdict<Drawing> {
+        let overrides = match &hooks.override_draw_spec {
+            Some(override_fn) => {
+                match call_overrides(py, hooks, override_fn, frame, &self.objects, self.spec) {
+                    Ok(overrides) => overrides,
+                    Err(error) => return Verdict::Failed(error),
+                }
+            }
+            None => Vec::new(),
+        };
+        let artist = match Bound::new(py, Artist::default()) {
+            Ok(artist) => artist,
+            Err(e) => return Verdict::Failed(failure(py, hooks, "creating the artist", &e)),
+        };
+        match hooks.process.bind(py).call1((frame, &artist)) {
+            Err(e) => Verdict::Failed(raised(py, hooks, &e)),
+            Ok(result) => verdict_of(hooks, &result, || Drawing {
+                ops: artist.get().take(),
+                overrides,
+            }),
+        }
+    }
+
+    /// The whole drawing for a frame that goes on: the spec's (as the hook's
+    /// `override_draw_spec` left it, if it passed), then the hook's.
+    fn finish(&mut self, drawing: Option<Drawing>) {
+        match drawing {
+            Some(Drawing { ops, overrides }) => {
+                if self.spec_pending {
+                    self.spec.ops_with(&self.objects, &overrides, &mut self.ops);
+                }
+                self.ops.extend(ops);
+            }
+            // No hook, or a failed one let through (on-error=skip): the spec's
+            // drawing still happens as configured; the hook's does not.
+            None => {
+                if self.spec_pending {
+                    self.spec.ops(&self.objects, &mut self.ops);
+                }
+            }
+        }
+    }
 }
 
 impl DrawFunc {
     fn sink_chain(
         &self,
         _pad: &gst::Pad,
-        mut buffer: gst::Buffer,
+        buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let element = self.obj();
         let element = element.upcast_ref::<gst::Element>();
-        self.runtime.maybe_reload(element);
-        let snapshot = self.runtime.frame_context(element)?;
         let Some(spec) = self.spec.lock().unwrap().clone() else {
             return Err(gst::FlowError::Flushing);
         };
-        let stats = &self.runtime.stats;
-        if !self
-            .runtime
-            .announce_frame_sources(element, &snapshot, [buffer.as_ref()])
-        {
-            return Err(gst::FlowError::Error);
-        }
-
-        // Checked for every buffer, hook or not: the canvas and the hook's frame
-        // both stand on this layout.
-        let layout = match snapshot.caps.layout.for_buffer(&buffer) {
-            Ok(layout) => layout,
-            Err(e) => {
-                gst::element_error!(element, gst::StreamError::Format, ("{}", e));
-                return Err(gst::FlowError::Error);
-            }
+        let mut draw = DrawCall {
+            spec: &spec,
+            objects: Vec::new(),
+            ops: Vec::new(),
+            spec_pending: false,
+            layout: None,
         };
-
-        // Objects whose ROI metas an element upstream dropped are drawn and passed on.
-        self.runtime
-            .restore_dropped_objects(element, &mut buffer, &layout);
-        let objects = objects::read(&buffer);
-        let mut ops = Vec::new();
-        let overrides_spec = snapshot
-            .instance(0)
-            .is_some_and(|hooks| hooks.override_draw_spec.is_some());
-        if !overrides_spec {
-            spec.ops(&objects, &mut ops);
-        }
-
-        if let Some(hooks) = snapshot.instance(0).cloned() {
-            let check_readonly = frame_checks::picks_readonly_check(stats);
-            let frame = match Frame::with_checked_layout(&buffer, layout, false, check_readonly) {
-                Ok(frame) => frame,
-                Err(e) => {
-                    gst::element_error!(element, gst::StreamError::Format, ("{}", e));
-                    return Err(gst::FlowError::Error);
-                }
-            };
-            let calls = &stats.calls;
-            let _logging = log_bridge::enter(element, *CAT);
-            let (objects_ref, spec_ref) = (&objects, &*spec);
-            let attached = thread_state::attach(move |py| {
-                let started = Instant::now();
-                calls.enter();
-                let result = call_draw(py, &hooks, frame, element, stats, objects_ref, spec_ref);
-                calls.leave();
-                drop(hooks);
-                (result, started.elapsed().as_nanos() as u64)
-            });
-            let Ok((((result, report), python_ns), gil_wait_ns)) = attached else {
-                // The process is exiting under a running pipeline (Python finalizing).
-                gst::element_error!(
-                    element,
-                    gst::LibraryError::Failed,
-                    ("{}", thread_state::NotRunning)
-                );
-                return Err(gst::FlowError::Error);
-            };
-            stats.record_call(python_ns, gil_wait_ns);
-            report.post_warnings(element);
-            match result {
-                HookResult::Draw(hook_ops, changes, overrides) => {
-                    if overrides_spec {
-                        spec.ops_with(&objects, &overrides, &mut ops);
-                    }
-                    ops.extend(hook_ops);
-                    changes.apply(&mut buffer);
-                }
-                HookResult::Drop => {
-                    stats.dropped.fetch_add(1, Relaxed);
-                    return Ok(gst::FlowSuccess::Ok);
-                }
-                HookResult::Failed(error) => {
-                    match self
-                        .runtime
-                        .on_hook_error(element, &error, snapshot.on_error)
-                    {
-                        OnError::Fail => return Err(gst::FlowError::Error),
-                        // The spec's drawing still happens (as configured); the
-                        // hook's does not.
-                        OnError::Skip => {
-                            if overrides_spec {
-                                spec.ops(&objects, &mut ops);
-                            }
-                        }
-                        OnError::Drop => {
-                            stats.dropped.fetch_add(1, Relaxed);
-                            return Ok(gst::FlowSuccess::Ok);
-                        }
-                    }
-                }
-            }
-        }
-
-        if !ops.is_empty() {
-            let started = Instant::now();
+        let outcome = call::run(
+            &self.runtime,
+            element,
+            &mut draw,
+            smallvec::smallvec![buffer],
+            0,
+            false,
+        )?
+        .pop();
+        let (mut buffer, drawing) = match outcome {
+            Some(Outcome::Push(buffer, drawing)) => (buffer, drawing),
+            Some(Outcome::Dropped) => return Ok(gst::FlowSuccess::Ok),
+            Some(Outcome::Failed) | None => return Err(gst::FlowError::Error),
+        };
+        draw.finish(drawing);
+        let (Some(layout), false) = (draw.layout, draw.ops.is_empty()) else {
+            return self.srcpad.push(buffer);
+        };
+        let started = Instant::now();
+        {
             // Copies the pixels only if the buffer is shared (a tee, a kept frame).
             let buffer = buffer.make_mut();
             let Ok(mut map) = buffer.map_writable() else {
@@ -207,16 +221,12 @@ impl DrawFunc {
                 );
                 return Err(gst::FlowError::Error);
             };
-            render(&mut canvas, &ops);
-            stats
-                .draw_ns
-                .fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
-        }
-        if snapshot.instances.is_empty() {
-            stats.frames.fetch_add(1, Relaxed);
+            render(&mut canvas, &draw.ops);
         }
         self.runtime
-            .maybe_post_periodic_stats(element, snapshot.stats_interval_ms);
+            .stats
+            .draw_ns
+            .fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
         self.srcpad.push(buffer)
     }
 
@@ -241,91 +251,6 @@ impl DrawFunc {
         })?;
         *self.spec.lock().unwrap() = Some(Arc::new(spec));
         self.runtime.start(self.obj().upcast_ref(), run)
-    }
-}
-
-/// Calls `draw(frame, artist)` and checks what it did to the frame.
-fn call_draw(
-    py: Python<'_>,
-    hooks: &Hooks,
-    frame: Frame,
-    element: &gst::Element,
-    stats: &StageStats,
-    objects: &[ObjectData],
-    spec: &DrawSpec,
-) -> (HookResult, CallReport) {
-    let frame = match Bound::new(py, frame.made_by(hooks.stage_name.clone_ref(py))) {
-        Ok(frame) => frame,
-        Err(e) => {
-            let error = StageError::python(
-                py,
-                format!("module {}: creating the frame", hooks.module_name),
-                &e,
-            );
-            return (HookResult::Failed(error), CallReport::default());
-        }
-    };
-    // Savant's order: each object's spec first (on the objects as they came), then
-    // the frame's draw hook.
-    let overrides = match &hooks.override_draw_spec {
-        Some(override_fn) => match call_overrides(py, hooks, override_fn, &frame, objects, spec) {
-            Ok(overrides) => overrides,
-            Err(error) => {
-                let report = frame_checks::after_call(element, stats, hooks, &frame);
-                return (HookResult::Failed(error), report);
-            }
-        },
-        None => Vec::new(),
-    };
-    let result = match call_draw_hook(py, hooks, &frame) {
-        HookResult::Draw(ops, changes, _) => HookResult::Draw(ops, changes, overrides),
-        other => other,
-    };
-    let mut report = frame_checks::after_call(element, stats, hooks, &frame);
-    // A write into a shared buffer outweighs what the hook returned or raised.
-    let result = match report.take_wrote() {
-        Some(error) => HookResult::Failed(error),
-        None => result,
-    };
-    (result, report)
-}
-
-/// Calls `draw(frame, artist)`; a False return drops the frame.
-fn call_draw_hook(py: Python<'_>, hooks: &Hooks, frame: &Bound<'_, Frame>) -> HookResult {
-    let failed = |e: PyErr, what: &str| {
-        HookResult::Failed(StageError::python(
-            py,
-            format!("module {}: {what}", hooks.module_name),
-            &e,
-        ))
-    };
-    let artist = match Bound::new(py, Artist::default()) {
-        Ok(artist) => artist,
-        Err(e) => return failed(e, "creating the artist"),
-    };
-    let result = match hooks.process.bind(py).call1((frame, &artist)) {
-        Err(e) => return failed(e, &format!("{}() raised", hooks.process_name)),
-        Ok(result) => result,
-    };
-    let keep = crate::frame::values::verdict(&result);
-    if keep == Some(false) {
-        return HookResult::Drop;
-    }
-    if keep.is_none() {
-        return HookResult::Failed(StageError::plain(format!(
-            "module {}: {}() returned {} (expected True, False or None)",
-            hooks.module_name,
-            hooks.process_name,
-            result
-                .get_type()
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_default()
-        )));
-    }
-    match frame.get().changes(py) {
-        Ok(changes) => HookResult::Draw(artist.get().take(), changes, Vec::new()),
-        Err(e) => failed(e, "frame changes"),
     }
 }
 
@@ -551,7 +476,7 @@ impl ElementImpl for DrawFunc {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            crate::sink_and_src_templates(&StageRuntime::template_caps(FORMATS, false))
+            crate::stage::pads::sink_and_src_templates(&StageRuntime::template_caps(FORMATS, false))
         });
         PAD_TEMPLATES.as_ref()
     }

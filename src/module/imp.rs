@@ -121,7 +121,7 @@ impl ElementImpl for SavantModule {
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             let caps = gst::Caps::new_any();
-            crate::sink_and_src_templates(&caps)
+            crate::stage::pads::sink_and_src_templates(&caps)
         });
         PAD_TEMPLATES.as_ref()
     }

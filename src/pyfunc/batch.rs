@@ -14,9 +14,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use gst::glib;
-use gst::prelude::*;
-use gst::subclass::prelude::*;
+/// Runs one batch and pushes what it keeps (the stage's `process_batch`): a
+/// closure, so the batcher knows no element.
+pub type RunBatch =
+    dyn Fn(Vec<gst::Buffer>) -> Result<gst::FlowSuccess, gst::FlowError> + Send + Sync;
 
 #[derive(Default)]
 struct Pending {
@@ -35,6 +36,7 @@ struct Shared {
     order: Mutex<()>,
     pending: Mutex<Pending>,
     wake: Condvar,
+    run: Box<RunBatch>,
 }
 
 pub struct Batcher {
@@ -43,19 +45,26 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    pub fn start(element: &super::PyFunc, size: usize, timeout: Duration) -> Self {
+    pub fn start(
+        run: impl Fn(Vec<gst::Buffer>) -> Result<gst::FlowSuccess, gst::FlowError>
+            + Send
+            + Sync
+            + 'static,
+        size: usize,
+        timeout: Duration,
+    ) -> Self {
         let shared = Arc::new(Shared {
             size,
             timeout,
             order: Mutex::new(()),
             pending: Mutex::new(Pending::default()),
             wake: Condvar::new(),
+            run: Box::new(run),
         });
-        let weak = element.downgrade();
         let timer_shared = shared.clone();
         let timer = std::thread::Builder::new()
             .name("savant-batch".into())
-            .spawn(move || timer(&timer_shared, &weak))
+            .spawn(move || timer(&timer_shared))
             .expect("spawn the batch timer");
         Self {
             shared,
@@ -64,11 +73,7 @@ impl Batcher {
     }
 
     /// Adds a frame; runs the batch when it is full.
-    pub fn add(
-        &self,
-        element: &super::imp::PyFunc,
-        buffer: gst::Buffer,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+    pub fn add(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         let _order = self.shared.order.lock().unwrap();
         let full = {
             let mut pending = self.shared.pending.lock().unwrap();
@@ -86,19 +91,19 @@ impl Batcher {
             (pending.frames.len() >= self.shared.size).then(|| take(&mut pending))
         };
         match full {
-            Some(frames) => element.run_batch(frames),
+            Some(frames) => (self.shared.run)(frames),
             None => Ok(gst::FlowSuccess::Ok),
         }
     }
 
     /// Runs what is pending now (before a serialized event, at EOS).
-    pub fn drain(&self, element: &super::imp::PyFunc) -> Result<gst::FlowSuccess, gst::FlowError> {
+    pub fn drain(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
         let _order = self.shared.order.lock().unwrap();
         let frames = take(&mut self.shared.pending.lock().unwrap());
         if frames.is_empty() {
             return Ok(gst::FlowSuccess::Ok);
         }
-        element.run_batch(frames)
+        (self.shared.run)(frames)
     }
 
     /// Discards pending frames; adds fail until stop_flushing.
@@ -138,7 +143,7 @@ fn take(pending: &mut Pending) -> Vec<gst::Buffer> {
     std::mem::take(&mut pending.frames)
 }
 
-fn timer(shared: &Shared, element: &glib::WeakRef<super::PyFunc>) {
+fn timer(shared: &Shared) {
     loop {
         {
             let mut pending = shared.pending.lock().unwrap();
@@ -156,9 +161,6 @@ fn timer(shared: &Shared, element: &glib::WeakRef<super::PyFunc>) {
                 }
             }
         }
-        let Some(element) = element.upgrade() else {
-            return;
-        };
         let _order = shared.order.lock().unwrap();
         let frames = {
             let mut pending = shared.pending.lock().unwrap();
@@ -170,7 +172,7 @@ fn timer(shared: &Shared, element: &glib::WeakRef<super::PyFunc>) {
                 _ => continue,
             }
         };
-        if let Err(error) = element.imp().run_batch(frames) {
+        if let Err(error) = (shared.run)(frames) {
             let mut pending = shared.pending.lock().unwrap();
             if error != gst::FlowError::Flushing || pending.flushing {
                 pending.flow.get_or_insert(error);

@@ -15,26 +15,22 @@
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, LazyLock, Mutex};
 
-use quanta::Instant;
-
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use pyo3::prelude::*;
 
 use crate::frame::layout::FRAME_FORMATS;
-use crate::frame::{Frame, FrameChanges};
-use crate::python::loader::{Hooks, StageError, DEFAULT_FUNCTION};
-use crate::python::thread_state;
-use crate::stage::frame_checks::{self, CallReport};
+use crate::python::loader::DEFAULT_FUNCTION;
+use crate::stage::call::{self, Buffers, Outcome};
+use crate::stage::caps::FrameMemory;
 use crate::stage::handoff::Handoff;
-use crate::stage::log_bridge;
-use crate::stage::runtime::{FrameMemory, OnError, RunSettings, StageRuntime};
+use crate::stage::runtime::{RunSettings, StageRuntime};
 use crate::stage::settings::{Blurbs, CodeSettings};
 use crate::stage::stats::StageStats;
 
 use super::batch::Batcher;
-use super::workers::{Outcome, WorkerPool};
+use super::protocol::{BatchCall, FrameCall};
+use super::workers::{Jobs, WorkerPool};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -100,16 +96,6 @@ impl Default for Settings {
     }
 }
 
-/// What became of one frame.
-enum Verdict {
-    /// Pass it on, with what Python changed on it.
-    Pass(FrameChanges),
-    Drop,
-    Failed(StageError),
-    /// The buffer does not fit its caps: a stream error whatever on-error says.
-    Invalid(String),
-}
-
 pub struct PyFunc {
     sinkpad: gst::Pad,
     srcpad: gst::Pad,
@@ -119,12 +105,11 @@ pub struct PyFunc {
     pool: Mutex<Option<Arc<WorkerPool>>>,
     /// A class with `process_batch`: the batch being collected.
     batcher: Mutex<Option<Arc<Batcher>>>,
-    /// Whether workers pay for this stage (python/handoff.rs); when they do not
+    /// Whether workers pay for this stage (stage/handoff.rs); when they do not
     /// (short or GIL-bound calls), frames run inline on the streaming thread.
     handoff: Handoff,
     /// Per-run copies of settings read on every buffer (no settings lock there).
     writable: AtomicBool,
-    pooled: AtomicBool,
     /// A batcher is running: checked before taking its lock on every buffer.
     batching: AtomicBool,
 }
@@ -139,7 +124,7 @@ impl PyFunc {
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         if self.batching.load(Relaxed) {
             if let Some(batcher) = self.batcher() {
-                return batcher.add(self, buffer);
+                return batcher.add(buffer);
             }
         }
         if let Some(pool) = self.pool() {
@@ -149,13 +134,13 @@ impl PyFunc {
             }
         }
         match self.process(buffer, 0) {
-            Outcome::Push(buffer) => self.srcpad.push(buffer),
+            Outcome::Push(buffer, _) => self.srcpad.push(buffer),
             Outcome::Dropped => Ok(gst::FlowSuccess::Ok),
             Outcome::Failed => Err(gst::FlowError::Error),
         }
     }
 
-    /// Once per window of frames: pool or inline (see python/handoff.rs). Going
+    /// Once per window of frames: pool or inline (see stage/handoff.rs). Going
     /// inline waits until the pool has pushed everything, so order is kept.
     fn update_worker_mode(&self, pool: &WorkerPool) -> Result<(), gst::FlowError> {
         if !self.handoff.due() {
@@ -246,14 +231,24 @@ impl PyFunc {
 
     /// Calls `process_batch` once for `buffers` and pushes the frames it keeps, in
     /// order. Runs on the streaming thread or the batch timer, never both at once.
-    pub(super) fn run_batch(
-        &self,
-        buffers: Vec<gst::Buffer>,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+    fn run_batch(&self, buffers: Vec<gst::Buffer>) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let element = self.obj();
+        let outcomes = match call::run(
+            &self.runtime,
+            element.upcast_ref(),
+            &mut BatchCall,
+            Buffers::from_vec(buffers),
+            0,
+            self.writable.load(Relaxed),
+        ) {
+            Ok(outcomes) => outcomes,
+            Err(gst::FlowError::Flushing) => return Ok(gst::FlowSuccess::Ok),
+            Err(_) => return Err(gst::FlowError::Error),
+        };
         let mut result = Ok(gst::FlowSuccess::Ok);
-        for outcome in self.process_batch(buffers) {
+        for outcome in outcomes {
             match outcome {
-                Outcome::Push(buffer) => {
+                Outcome::Push(buffer, _) => {
                     let pushed = self.srcpad.push(buffer);
                     if pushed.is_err() && result.is_ok() {
                         result = pushed;
@@ -266,213 +261,24 @@ impl PyFunc {
         result
     }
 
-    /// `process_batch` for several frames, one GIL hand-over; on-error applies to
-    /// each frame of a batch that raised.
-    fn process_batch(&self, mut buffers: Vec<gst::Buffer>) -> Vec<Outcome> {
+    /// One frame through the per-frame protocol (stage/call.rs), with worker
+    /// `worker`'s instance (0 on the streaming thread); errors are posted before
+    /// returning Failed.
+    fn process(&self, buffer: gst::Buffer, worker: usize) -> Outcome {
         let element = self.obj();
-        let element = element.upcast_ref::<gst::Element>();
-        self.runtime.maybe_reload(element);
-        let snapshot = match self.runtime.frame_context(element) {
-            Ok(snapshot) => snapshot,
-            Err(gst::FlowError::Flushing) => {
-                return buffers.iter().map(|_| Outcome::Dropped).collect()
-            }
-            Err(_) => return vec![Outcome::Failed],
-        };
-        let hooks: &Hooks = snapshot
-            .instance(0)
-            .expect("savantpyfunc always has user code");
-        if !self.runtime.announce_frame_sources(
-            element,
-            &snapshot,
-            buffers.iter().map(|b| b.as_ref()),
-        ) {
-            return vec![Outcome::Failed];
-        }
-        for buffer in &mut buffers {
-            self.runtime
-                .restore_dropped_objects(element, buffer, &snapshot.caps.layout);
-        }
-        let writable = self.writable.load(Relaxed);
-        if writable {
-            for buffer in &mut buffers {
-                buffer.make_mut();
-            }
-        }
-        gst::log!(
-            CAT,
-            imp = self,
-            "calling {} for {} frames",
-            hooks.process_name,
-            buffers.len()
+        let outcomes = call::run(
+            &self.runtime,
+            element.upcast_ref(),
+            &mut FrameCall,
+            smallvec::smallvec![buffer],
+            worker,
+            self.writable.load(Relaxed),
         );
-        let stats = &self.runtime.stats;
-        let calls = &stats.calls;
-        let layout = &snapshot.caps.layout;
-        let frames_of = &buffers;
-        let _logging = log_bridge::enter(element, *CAT);
-        let attached = thread_state::attach(move |py| {
-            let started = Instant::now();
-            calls.enter();
-            let results = call_batch(py, hooks, frames_of, layout, writable, element, stats);
-            calls.leave();
-            (results, started.elapsed().as_nanos() as u64)
-        });
-        let Ok(((results, python_ns), gil_wait_ns)) = attached else {
-            self.python_not_running();
-            return buffers.iter().map(|_| Outcome::Failed).collect();
-        };
-        stats.record_batch(buffers.len() as u64, python_ns, gil_wait_ns);
-        self.runtime
-            .maybe_post_periodic_stats(element, snapshot.stats_interval_ms);
-        buffers
-            .into_iter()
-            .zip(results)
-            .map(|(buffer, (verdict, report, device_mapped))| {
-                report.post_warnings(element);
-                if device_mapped && !self.finish_device_work(&buffer) {
-                    return Outcome::Failed;
-                }
-                self.settle(verdict, buffer, snapshot.on_error)
-            })
-            .collect()
-    }
-
-    /// Calls the user's code for one frame (with worker `worker`'s instance; 0 on
-    /// the streaming thread) and applies the on-error policy; errors are posted
-    /// before returning Failed.
-    pub(super) fn process(&self, mut buffer: gst::Buffer, worker: usize) -> Outcome {
-        let element = self.obj();
-        let element = element.upcast_ref::<gst::Element>();
-        self.runtime.maybe_reload(element);
-        let snapshot = match self.runtime.frame_context(element) {
-            Ok(snapshot) => snapshot,
-            Err(gst::FlowError::Flushing) => return Outcome::Dropped,
-            Err(_) => return Outcome::Failed,
-        };
-        // Borrowed from the frame context, which holds the instances until the call
-        // is over (a reload retires them only after that).
-        let hooks: &Hooks = snapshot
-            .instance(worker)
-            .expect("savantpyfunc always has user code");
-        if !self
-            .runtime
-            .announce_frame_sources(element, &snapshot, [buffer.as_ref()])
-        {
-            return Outcome::Failed;
+        match outcomes {
+            Ok(mut outcomes) => outcomes.pop().unwrap_or(Outcome::Failed),
+            Err(gst::FlowError::Flushing) => Outcome::Dropped,
+            Err(_) => Outcome::Failed,
         }
-        self.runtime
-            .restore_dropped_objects(element, &mut buffer, &snapshot.caps.layout);
-        let writable = self.writable.load(Relaxed);
-        if writable {
-            // Copies only when the buffer is shared (after a tee, or kept by Python).
-            buffer.make_mut();
-        }
-        gst::log!(
-            CAT,
-            imp = self,
-            "calling {} for {:?}",
-            hooks.process_name,
-            buffer.pts()
-        );
-        let stats = &self.runtime.stats;
-        let calls = &stats.calls;
-        // By reference: the closure below stays a few pointers, moved in registers.
-        let layout = &snapshot.caps.layout;
-        let frame_of = &buffer;
-        let check_readonly = !writable && frame_checks::picks_readonly_check(stats);
-        let _logging = log_bridge::enter(element, *CAT);
-        let attached = thread_state::attach(move |py| {
-            let started = Instant::now();
-            calls.enter();
-            // Built in place, under the GIL: the frame is moved once, into Python.
-            let outcome = match Frame::new(frame_of, layout, writable, check_readonly) {
-                Ok(frame) => call_process(py, hooks, frame, element, stats),
-                Err(e) => (Verdict::Invalid(e), CallReport::default(), false),
-            };
-            calls.leave();
-            (outcome, started.elapsed().as_nanos() as u64)
-        });
-        let Ok((((verdict, report, device_mapped), python_ns), gil_wait_ns)) = attached else {
-            self.python_not_running();
-            return Outcome::Failed;
-        };
-        stats.record_call(python_ns, gil_wait_ns);
-        report.post_warnings(element);
-        if device_mapped && !self.finish_device_work(&buffer) {
-            return Outcome::Failed;
-        }
-        self.runtime
-            .maybe_post_periodic_stats(element, snapshot.stats_interval_ms);
-
-        self.settle(verdict, buffer, snapshot.on_error)
-    }
-
-    /// The process is exiting under a running pipeline (Python finalizing): the
-    /// frame cannot be processed, and the stream ends with an ERROR, not a signal.
-    fn python_not_running(&self) {
-        gst::element_imp_error!(
-            self,
-            gst::LibraryError::Failed,
-            ("{}", thread_state::NotRunning)
-        );
-    }
-
-    /// Python mapped a CUDA frame: what it queued on the device (any stream) must be
-    /// done before the buffer goes downstream. Without the GIL; false after posting
-    /// an error.
-    fn finish_device_work(&self, buffer: &gst::Buffer) -> bool {
-        match crate::cuda::finish_device_work(buffer.peek_memory(0)) {
-            Ok(()) => true,
-            Err(e) => {
-                gst::element_imp_error!(
-                    self,
-                    gst::ResourceError::Failed,
-                    ("waiting for the stage's CUDA work failed: {}", e)
-                );
-                false
-            }
-        }
-    }
-
-    /// What becomes of a frame after its call: changes written, dropped, or the
-    /// on-error policy for a failure (posted here).
-    fn settle(&self, verdict: Verdict, mut buffer: gst::Buffer, on_error: OnError) -> Outcome {
-        let element = self.obj();
-        let element = element.upcast_ref::<gst::Element>();
-        let stats = &self.runtime.stats;
-        match verdict {
-            Verdict::Pass(changes) => {
-                changes.apply(&mut buffer);
-                Outcome::Push(buffer)
-            }
-            Verdict::Invalid(e) => {
-                gst::element_imp_error!(self, gst::StreamError::Format, ("{}", e));
-                Outcome::Failed
-            }
-            Verdict::Drop => {
-                gst::log!(
-                    CAT,
-                    imp = self,
-                    "dropping {:?} as Python asked",
-                    buffer.pts()
-                );
-                stats.dropped.fetch_add(1, Relaxed);
-                Outcome::Dropped
-            }
-            Verdict::Failed(error) => match self.runtime.on_hook_error(element, &error, on_error) {
-                OnError::Fail => Outcome::Failed,
-                OnError::Skip => Outcome::Push(buffer),
-                OnError::Drop => {
-                    stats.dropped.fetch_add(1, Relaxed);
-                    Outcome::Dropped
-                }
-            },
-        }
-    }
-
-    pub(super) fn push(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
-        self.srcpad.push(buffer)
     }
 
     // With workers, serialized events wait for the frames before them; flushes
@@ -495,7 +301,7 @@ impl PyFunc {
                     if event.is_serialized() {
                         // Frames before the event go first; a flow error is
                         // returned by the next chain call.
-                        let _ = batcher.drain(self);
+                        let _ = batcher.drain();
                     }
                     self.runtime.sink_event(element.upcast_ref(), pad, event)
                 }
@@ -565,15 +371,30 @@ impl PyFunc {
             ));
         }
         if batched {
-            let batcher = Batcher::start(&self.obj(), batch_size, batch_timeout);
+            let weak = self.obj().downgrade();
+            let run = move |frames| match weak.upgrade() {
+                Some(element) => element.imp().run_batch(frames),
+                None => Err(gst::FlowError::Flushing),
+            };
+            let batcher = Batcher::start(run, batch_size, batch_timeout);
             *self.batcher.lock().unwrap() = Some(Arc::new(batcher));
             self.batching.store(true, Relaxed);
         }
         self.handoff.reset();
         if workers > 1 {
-            let pool = Arc::new(WorkerPool::start(&self.obj(), workers));
+            let (process, push) = (self.obj().downgrade(), self.obj().downgrade());
+            let jobs = Jobs {
+                process: Box::new(move |buffer, worker| match process.upgrade() {
+                    Some(element) => element.imp().process(buffer, worker),
+                    None => Outcome::Dropped,
+                }),
+                push: Box::new(move |buffer| match push.upgrade() {
+                    Some(element) => element.imp().srcpad.push(buffer),
+                    None => Ok(gst::FlowSuccess::Ok),
+                }),
+            };
+            let pool = Arc::new(WorkerPool::start(jobs, workers));
             *self.pool.lock().unwrap() = Some(pool);
-            self.pooled.store(true, Relaxed);
         }
         Ok(())
     }
@@ -583,7 +404,6 @@ impl PyFunc {
     fn stop(&self) {
         let element = self.obj();
         let element = element.upcast_ref::<gst::Element>();
-        self.pooled.store(false, Relaxed);
         self.batching.store(false, Relaxed);
         let batcher = self.batcher.lock().unwrap().take();
         if let Some(batcher) = batcher {
@@ -599,193 +419,6 @@ impl PyFunc {
     fn run_settings(&self) -> RunSettings {
         self.settings.lock().unwrap().code.run_settings(true)
     }
-}
-
-#[inline(always)]
-fn call_process(
-    py: Python<'_>,
-    hooks: &Hooks,
-    frame: Frame,
-    element: &gst::Element,
-    stats: &StageStats,
-) -> (Verdict, CallReport, bool) {
-    let frame = match Bound::new(py, frame.made_by(hooks.stage_name.clone_ref(py))) {
-        Ok(frame) => frame,
-        Err(e) => {
-            let error = StageError::python(py, "creating the frame", &e);
-            return (Verdict::Failed(error), CallReport::default(), false);
-        }
-    };
-    let verdict = match hooks.process.bind(py).call1((&frame,)) {
-        Err(e) => Verdict::Failed(StageError::python(
-            py,
-            format!(
-                "module {}: {}() raised",
-                hooks.module_name, hooks.process_name
-            ),
-            &e,
-        )),
-        Ok(result) => {
-            let keep = crate::frame::values::verdict(&result);
-            if keep == Some(true) {
-                match frame.get().changes(py) {
-                    Ok(changes) => Verdict::Pass(changes),
-                    Err(e) => Verdict::Failed(StageError::python(
-                        py,
-                        format!("module {}: frame changes", hooks.module_name),
-                        &e,
-                    )),
-                }
-            } else if keep == Some(false) {
-                Verdict::Drop
-            } else {
-                Verdict::Failed(StageError::plain(format!(
-                    "module {}: {}() returned {} (expected True, False or None)",
-                    hooks.module_name,
-                    hooks.process_name,
-                    result
-                        .get_type()
-                        .name()
-                        .map(|n| n.to_string())
-                        .unwrap_or_default()
-                )))
-            }
-        }
-    };
-    let mut report = frame_checks::after_call(element, stats, hooks, &frame);
-    // A write into a shared buffer outweighs what the call returned or raised.
-    let verdict = match report.take_wrote() {
-        Some(error) => Verdict::Failed(error),
-        None => verdict,
-    };
-    let device_mapped = frame.get().device_mapped();
-    // Unmaps now unless Python kept the frame or a view of it.
-    drop(frame);
-    (verdict, report, device_mapped)
-}
-
-/// `process_batch(frames)`: one call for the batch, then each frame's verdict and
-/// checks. It returns None (all pass) or one verdict per frame.
-fn call_batch(
-    py: Python<'_>,
-    hooks: &Hooks,
-    buffers: &[gst::Buffer],
-    layout: &crate::frame::layout::FrameLayout,
-    writable: bool,
-    element: &gst::Element,
-    stats: &StageStats,
-) -> Vec<(Verdict, CallReport, bool)> {
-    let all = |error: StageError| -> Vec<(Verdict, CallReport, bool)> {
-        buffers
-            .iter()
-            .map(|_| (Verdict::Failed(error.clone()), CallReport::default(), false))
-            .collect()
-    };
-    let mut frames = Vec::with_capacity(buffers.len());
-    for buffer in buffers {
-        let check_readonly = !writable && frame_checks::picks_readonly_check(stats);
-        let frame = match Frame::new(buffer, layout, writable, check_readonly) {
-            Ok(frame) => frame,
-            Err(e) => {
-                return buffers
-                    .iter()
-                    .map(|_| (Verdict::Invalid(e.clone()), CallReport::default(), false))
-                    .collect()
-            }
-        };
-        match Bound::new(py, frame.made_by(hooks.stage_name.clone_ref(py))) {
-            Ok(frame) => frames.push(frame),
-            Err(e) => return all(StageError::python(py, "creating the frame", &e)),
-        }
-    }
-    let list = match pyo3::types::PyList::new(py, &frames) {
-        Ok(list) => list,
-        Err(e) => return all(StageError::python(py, "creating the batch", &e)),
-    };
-    let verdicts: Result<Vec<Option<bool>>, StageError> =
-        match hooks.process.bind(py).call1((&list,)) {
-            Err(e) => Err(StageError::python(
-                py,
-                format!(
-                    "module {}: {}() raised",
-                    hooks.module_name, hooks.process_name
-                ),
-                &e,
-            )),
-            Ok(result) if result.is_none() => Ok(vec![Some(true); frames.len()]),
-            Ok(result) => {
-                // An iterable of verdicts; one that raises while iterated (a
-                // generator) is that exception. At most one item past the frames is
-                // taken: an endless iterator (itertools.repeat) is a wrong count, not
-                // a loop holding the GIL while memory grows.
-                let items: Result<Option<Vec<Bound<'_, PyAny>>>, StageError> =
-                    match result.try_iter() {
-                        Err(_) => Ok(None),
-                        Ok(it) => it
-                            .take(frames.len() + 1)
-                            .collect::<PyResult<Vec<_>>>()
-                            .map(Some)
-                            .map_err(|e| {
-                                StageError::python(
-                                    py,
-                                    format!(
-                                        "module {}: iterating what {}() returned raised",
-                                        hooks.module_name, hooks.process_name
-                                    ),
-                                    &e,
-                                )
-                            }),
-                    };
-                match items {
-                    Err(error) => Err(error),
-                    Ok(Some(items)) if items.len() == frames.len() => {
-                        Ok(items.iter().map(crate::frame::values::verdict).collect())
-                    }
-                    Ok(_) => Err(StageError::plain(format!(
-                        "module {}: {}() returned {} for {} frames (expected None or a \
-                         list of {} booleans)",
-                        hooks.module_name,
-                        hooks.process_name,
-                        result.repr().map(|r| r.to_string()).unwrap_or_default(),
-                        frames.len(),
-                        frames.len()
-                    ))),
-                }
-            }
-        };
-    drop(list);
-    frames
-        .into_iter()
-        .enumerate()
-        .map(|(i, frame)| {
-            let verdict = match &verdicts {
-                Err(error) => Verdict::Failed(error.clone()),
-                Ok(v) => match v[i] {
-                    Some(true) => match frame.get().changes(py) {
-                        Ok(changes) => Verdict::Pass(changes),
-                        Err(e) => Verdict::Failed(StageError::python(
-                            py,
-                            format!("module {}: frame changes", hooks.module_name),
-                            &e,
-                        )),
-                    },
-                    Some(false) => Verdict::Drop,
-                    None => Verdict::Failed(StageError::plain(format!(
-                        "module {}: {}() returned a verdict that is not a boolean for frame {i}",
-                        hooks.module_name, hooks.process_name
-                    ))),
-                },
-            };
-            let mut report = frame_checks::after_call(element, stats, hooks, &frame);
-            let verdict = match report.take_wrote() {
-                Some(error) => Verdict::Failed(error),
-                None => verdict,
-            };
-            let device_mapped = frame.get().device_mapped();
-            drop(frame);
-            (verdict, report, device_mapped)
-        })
-        .collect()
 }
 
 #[glib::object_subclass]
@@ -854,7 +487,6 @@ impl ObjectSubclass for PyFunc {
             batcher: Mutex::new(None),
             handoff: Handoff::default(),
             writable: AtomicBool::new(DEFAULT_WRITABLE),
-            pooled: AtomicBool::new(false),
             batching: AtomicBool::new(false),
         }
     }
@@ -993,7 +625,10 @@ impl ElementImpl for PyFunc {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            crate::sink_and_src_templates(&StageRuntime::template_caps(FRAME_FORMATS, true))
+            crate::stage::pads::sink_and_src_templates(&StageRuntime::template_caps(
+                FRAME_FORMATS,
+                true,
+            ))
         });
         PAD_TEMPLATES.as_ref()
     }

@@ -10,19 +10,18 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use gst::prelude::*;
-use gst::subclass::prelude::*;
+use crate::stage::call::Outcome;
+
+/// What the workers do with a frame: call the stage (several at once), then push
+/// (in input order). Closures, so the pool knows no element.
+pub struct Jobs {
+    pub process: Box<dyn Fn(gst::Buffer, usize) -> Outcome + Send + Sync>,
+    pub push: Box<dyn Fn(gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> + Send + Sync>,
+}
 
 struct Job {
     sequence: u64,
     buffer: gst::Buffer,
-}
-
-/// What became of a processed frame (errors are already posted).
-pub enum Outcome {
-    Push(gst::Buffer),
-    Dropped,
-    Failed,
 }
 
 struct PoolState {
@@ -52,7 +51,8 @@ pub struct WorkerPool {
 impl WorkerPool {
     /// Starts `workers` threads; worker i calls the stage's instance i (or its only
     /// instance when they share one).
-    pub fn start(element: &super::PyFunc, workers: usize) -> Self {
+    pub fn start(jobs: Jobs, workers: usize) -> Self {
+        let jobs = Arc::new(jobs);
         let shared = Arc::new(Shared {
             state: Mutex::new(PoolState {
                 jobs: VecDeque::new(),
@@ -70,13 +70,13 @@ impl WorkerPool {
         let threads = (0..workers)
             .map(|i| {
                 let shared = shared.clone();
-                let element = element.downgrade();
+                let jobs = jobs.clone();
                 // As deep as a streaming thread's: Python code that recurses deeply
                 // there (C-level recursion included) must not overflow here.
                 std::thread::Builder::new()
                     .name(format!("savant-worker{i}"))
                     .stack_size(stack_size)
-                    .spawn(move || work(&shared, &element, i))
+                    .spawn(move || work(&shared, &jobs, i))
                     .expect("spawn a worker thread")
             })
             .collect();
@@ -162,7 +162,7 @@ impl WorkerPool {
     }
 }
 
-fn work(shared: &Shared, element: &gst::glib::WeakRef<super::PyFunc>, worker: usize) {
+fn work(shared: &Shared, jobs: &Jobs, worker: usize) {
     loop {
         let (job, flushing) = {
             let mut state = shared.state.lock().unwrap();
@@ -176,10 +176,10 @@ fn work(shared: &Shared, element: &gst::glib::WeakRef<super::PyFunc>, worker: us
                 state = shared.changed.wait(state).unwrap();
             }
         };
-        let element = element.upgrade();
-        let outcome = match (&element, flushing) {
-            (Some(element), false) => element.imp().process(job.buffer, worker),
-            _ => Outcome::Dropped,
+        let outcome = if flushing {
+            Outcome::Dropped
+        } else {
+            (jobs.process)(job.buffer, worker)
         };
 
         // Wait for this frame's turn, then push outside the lock: the next frame
@@ -191,10 +191,10 @@ fn work(shared: &Shared, element: &gst::glib::WeakRef<super::PyFunc>, worker: us
         // After a failed push or a `fail` error, later frames are not pushed.
         if !state.flushing && state.flow.is_ok() {
             drop(state);
-            let flow = match (outcome, &element) {
-                (Outcome::Push(buffer), Some(element)) => element.imp().push(buffer),
-                (Outcome::Failed, _) => Err(gst::FlowError::Error),
-                _ => Ok(gst::FlowSuccess::Ok),
+            let flow = match outcome {
+                Outcome::Push(buffer, _) => (jobs.push)(buffer),
+                Outcome::Failed => Err(gst::FlowError::Error),
+                Outcome::Dropped => Ok(gst::FlowSuccess::Ok),
             };
             state = shared.state.lock().unwrap();
             if flow.is_err() && state.flow.is_ok() {

@@ -7,7 +7,7 @@
 //!
 //! mode=auto: when the Python stage right behind the queue is GIL-bound and waits
 //! for the GIL, or its calls are shorter than a hand-over (the rule and its
-//! invariants: `python/handoff.rs`), the queue drains and then lets upstream run the
+//! invariants: `stage/handoff.rs`), the queue drains and then lets upstream run the
 //! stage *inline*, on upstream's own thread, until the stage releases the GIL again.
 //!
 //! When inline is allowed (`inline_is_safe`), on top of handoff.rs's invariants:
@@ -662,7 +662,7 @@ impl ElementImpl for SavantQueue {
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             let caps = gst::Caps::new_any();
-            crate::sink_and_src_templates(&caps)
+            crate::stage::pads::sink_and_src_templates(&caps)
         });
         PAD_TEMPLATES.as_ref()
     }

@@ -11,6 +11,8 @@ glib::wrapper! {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    // A property's enum is documented with the element (gst-inspect, the plugin docs).
+    imp::QueueMode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "savantqueue",

@@ -4,7 +4,9 @@
 use gst::glib;
 use gst::prelude::*;
 
-use super::runtime::{FrameMemory, OnError, RunSettings};
+use super::caps::FrameMemory;
+use super::policy::OnError;
+use super::runtime::RunSettings;
 use super::stats::StageStats;
 use crate::frame::held::{DEFAULT_MAX_BYTES, DEFAULT_MAX_FRAMES};
 use crate::frame::readonly_check::VerifyReadonly;

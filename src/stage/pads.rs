@@ -1,0 +1,17 @@
+//! Pad templates shared by the one-in, one-out elements (savantpyfunc,
+//! savantdrawfunc, savantqueue, savantmodule): below the elements, so no element
+//! imports from the crate root.
+
+/// The always-present `sink` and `src` pad templates of a one-in, one-out element.
+pub fn sink_and_src_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
+    [
+        ("src", gst::PadDirection::Src),
+        ("sink", gst::PadDirection::Sink),
+    ]
+    .into_iter()
+    .map(|(name, direction)| {
+        gst::PadTemplate::new(name, direction, gst::PadPresence::Always, caps)
+            .expect("valid pad template")
+    })
+    .collect()
+}
