@@ -4,6 +4,7 @@
 
 pub mod analytics;
 pub mod attributes;
+pub mod custom_meta;
 mod device;
 pub mod held;
 pub mod layout;

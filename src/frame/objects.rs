@@ -47,6 +47,8 @@ const CONFIDENCE: &str = "confidence";
 const TRACK_ID: &str = "track-id";
 const MODEL: &str = "model";
 pub const PARAMS_META_NAME: &str = "SavantObjectParams";
+static PARAMS_META: super::custom_meta::CustomMetaKind =
+    super::custom_meta::CustomMetaKind::new(PARAMS_META_NAME);
 /// The frame's size when the params meta was written, to scale restored boxes.
 const WIDTH: &str = "width";
 const HEIGHT: &str = "height";
@@ -131,14 +133,11 @@ impl Roi<'_> {
 
 /// The buffer's ROI metas, in order.
 fn rois(buffer: &gst::BufferRef) -> Vec<Roi<'_>> {
-    let carrier = gst::meta::CustomMeta::from_buffer(buffer, PARAMS_META_NAME).ok();
+    let carrier = PARAMS_META.structure(buffer);
     let metas: Vec<_> = buffer.iter_meta::<VideoRegionOfInterestMeta>().collect();
     // Only buffers that went through a stage that wrote objects pay for this.
     let (ids, stored) = match &carrier {
-        Some(carrier) => (
-            id_counts(metas.iter().map(|m| m.id())),
-            Stored::of(carrier.structure()),
-        ),
+        Some(carrier) => (id_counts(metas.iter().map(|m| m.id())), Stored::of(carrier)),
         None => (HashMap::new(), Stored::default()),
     };
     metas
@@ -1140,11 +1139,8 @@ fn remove_param(meta: &mut VideoRegionOfInterestMeta, name: &str) {
 /// survive elements that drop ROI metas; params of ROIs that already lost theirs
 /// are kept.
 fn store_params(buffer: &mut gst::BufferRef, size: (u32, u32)) {
-    let carrier = gst::meta::CustomMeta::from_buffer(buffer, PARAMS_META_NAME).ok();
-    let stored = carrier
-        .as_ref()
-        .map(|c| Stored::of(c.structure()))
-        .unwrap_or_default();
+    let carrier = PARAMS_META.structure(buffer);
+    let stored = carrier.as_ref().map(|c| Stored::of(c)).unwrap_or_default();
     let metas: Vec<_> = buffer.iter_meta::<VideoRegionOfInterestMeta>().collect();
     let ids = id_counts(metas.iter().map(|m| m.id()));
     let mut entries = Vec::with_capacity(metas.len());
@@ -1190,7 +1186,7 @@ fn store_params(buffer: &mut gst::BufferRef, size: (u32, u32)) {
 /// others: a GPU detector after `cudaupload` adds its own). Checked on every frame;
 /// frames without the params meta cost one meta lookup.
 fn dropped(buffer: &gst::BufferRef) -> bool {
-    let Ok(carrier) = gst::meta::CustomMeta::from_buffer(buffer, PARAMS_META_NAME) else {
+    let Some(carrier) = PARAMS_META.structure(buffer) else {
         return false;
     };
     let mut metas = buffer.iter_meta::<VideoRegionOfInterestMeta>().peekable();
@@ -1198,7 +1194,6 @@ fn dropped(buffer: &gst::BufferRef) -> bool {
         return true;
     }
     // Usually the first ROI meta is the first entry's object: one comparison.
-    let carrier = carrier.structure();
     !metas.any(|meta| stored_entries(carrier).any(|entry| stands_for(entry, &meta)))
 }
 
@@ -1222,10 +1217,9 @@ pub fn restore_dropped(buffer: &mut gst::Buffer, size: (u32, u32)) -> usize {
         return 0;
     }
     let dropped: Vec<Dropped> = {
-        let Ok(carrier) = gst::meta::CustomMeta::from_buffer(buffer, PARAMS_META_NAME) else {
+        let Some(carrier) = PARAMS_META.structure(buffer) else {
             return 0;
         };
-        let carrier = carrier.structure();
         let stored = (
             carrier.get::<u32>(WIDTH).unwrap_or(0),
             carrier.get::<u32>(HEIGHT).unwrap_or(0),

@@ -6,6 +6,8 @@
 //! so queues, tees and video filters carry it.
 
 pub const META_NAME: &str = "SavantSource";
+static META: super::custom_meta::CustomMetaKind =
+    super::custom_meta::CustomMetaKind::new(META_NAME);
 const FIELD: &str = "source-id";
 const CAPS_FIELD: &str = "caps";
 
@@ -26,15 +28,13 @@ pub fn register() {
 
 /// The frame's source id, when a savantmux marked it.
 pub fn read(buffer: &gst::BufferRef) -> Option<String> {
-    let meta = gst::meta::CustomMeta::from_buffer(buffer, META_NAME).ok()?;
-    meta.structure().get::<String>(FIELD).ok()
+    META.structure(buffer)?.get::<String>(FIELD).ok()
 }
 
 /// Calls `f` with the frame's source id, when a savantmux marked it, without
 /// copying the id (the per-frame path of the stages).
 pub fn with_id<R>(buffer: &gst::BufferRef, f: impl FnOnce(&str) -> R) -> Option<R> {
-    let meta = gst::meta::CustomMeta::from_buffer(buffer, META_NAME).ok()?;
-    let id = meta.structure().get::<&str>(FIELD).ok()?;
+    let id = META.structure(buffer)?.get::<&str>(FIELD).ok()?;
     Some(f(id))
 }
 
@@ -66,8 +66,7 @@ pub fn same_layout(reference: &gst::CapsRef, caps: &gst::CapsRef) -> bool {
 /// The caps of the frame's source, when a savantmux marked it (they may differ from
 /// the stream's caps in fields that do not change the memory layout).
 pub fn read_caps(buffer: &gst::BufferRef) -> Option<gst::Caps> {
-    let meta = gst::meta::CustomMeta::from_buffer(buffer, META_NAME).ok()?;
-    meta.structure().get::<gst::Caps>(CAPS_FIELD).ok()
+    META.structure(buffer)?.get::<gst::Caps>(CAPS_FIELD).ok()
 }
 
 /// Marks `buffer` as a frame of `source_id` with its source's caps, replacing an

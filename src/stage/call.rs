@@ -175,7 +175,7 @@ pub fn run<P: Protocol>(
     }
     let _logging = log_bridge::enter(element, stage.cat);
     let calls = &stats.calls;
-    let buffers_ref = &buffers;
+    let (buffers_ref, layouts_ref) = (&buffers, &layouts);
     let attached = thread_state::attach(move |py| {
         let started = Instant::now();
         calls.enter();
@@ -184,7 +184,7 @@ pub fn run<P: Protocol>(
             protocol,
             hooks,
             buffers_ref,
-            layouts,
+            layouts_ref,
             writable,
             element,
             stats,
@@ -206,25 +206,25 @@ pub fn run<P: Protocol>(
     } else {
         stats.record_call(python_ns, gil_wait_ns);
     }
-    let mut settled: SmallVec<[(Read<P::Kept>, bool); 1]> = SmallVec::with_capacity(buffers.len());
-    for (called, buffer) in called.into_iter().zip(&buffers) {
-        called.report.post_warnings(element);
-        let device_done = !called.device_mapped || finish_device_work(element, buffer);
-        settled.push((called.verdict, device_done));
-    }
-    stage.maybe_post_periodic_stats(element, context.stats_interval_ms);
-    Ok(buffers
+    let outcomes = called
         .into_iter()
-        .zip(settled)
-        .map(|(buffer, (verdict, device_done))| match verdict {
-            _ if !device_done => Outcome::Failed,
-            Err(invalid) => {
-                gst::element_error!(element, gst::StreamError::Format, ("{}", invalid));
-                Outcome::Failed
+        .zip(buffers)
+        .map(|(called, buffer)| {
+            called.report.post_warnings(element);
+            if called.device_mapped && !finish_device_work(element, &buffer) {
+                return Outcome::Failed;
             }
-            Ok(verdict) => settle(stage, element, verdict, buffer, context.on_error),
+            match called.verdict {
+                Err(invalid) => {
+                    gst::element_error!(element, gst::StreamError::Format, ("{}", invalid));
+                    Outcome::Failed
+                }
+                Ok(verdict) => settle(stage, element, verdict, buffer, context.on_error),
+            }
         })
-        .collect())
+        .collect();
+    stage.maybe_post_periodic_stats(element, context.stats_interval_ms);
+    Ok(outcomes)
 }
 
 /// The buffer's layout, checked against the caps' (a VideoMeta may move planes);
@@ -246,7 +246,7 @@ fn call<'py, P: Protocol>(
     protocol: &mut P,
     hooks: &Hooks,
     buffers: &[gst::Buffer],
-    layouts: SmallVec<[FrameLayout; 1]>,
+    layouts: &[FrameLayout],
     writable: bool,
     element: &gst::Element,
     stats: &super::stats::StageStats,
@@ -264,7 +264,7 @@ fn call<'py, P: Protocol>(
     let mut frames: SmallVec<[Bound<'py, Frame>; 1]> = SmallVec::with_capacity(buffers.len());
     for (buffer, layout) in buffers.iter().zip(layouts) {
         let check_readonly = !writable && frame_checks::picks_readonly_check(stats);
-        let frame = match Frame::with_checked_layout(buffer, layout, writable, check_readonly) {
+        let frame = match Frame::with_checked_layout(buffer, *layout, writable, check_readonly) {
             Ok(frame) => frame,
             Err(e) => return every(&|| Err(e.clone())),
         };
