@@ -417,7 +417,7 @@ impl ObjectImpl for DrawFunc {
                 function: "The draw hook, called as draw(frame, artist); returns None/True (pass) or False (drop)",
                 on_error: "What an exception in the hook does: fail (ERROR, stop), skip (WARNING, draw the spec only), drop (WARNING, drop the buffer)",
                 formats: "Comma-separated pixel formats the stage takes, e.g. BGRx or RGBA,I420 (a subset of the sink template). Unset: the hook class's `formats` attribute, else every format it draws on",
-                stats: "As savantpyfunc's (frames, dropped, errors, python-ns, gil-wait-ns, ...) plus draw-ns, the time spent rasterizing, readonly-checks (frames checked for writes by the hook), frames-held and bytes-held (kept by Python after the calls returned)",
+                stats: crate::stage::stats::DRAW_FIELDS,
             }));
             properties
         });

@@ -47,6 +47,17 @@ const DEFAULT_BATCH_TIMEOUT_MS: u32 = 40;
 const DEFAULT_CUDA_DEVICE_ID: u32 = 0;
 const DEFAULT_WORKERS: u32 = 1;
 const MAX_WORKERS: u32 = 64;
+/// The fields savantpyfunc adds to the shared stats (stage/stats.rs) with workers.
+const POOL_FIELDS: &[(&str, &str)] = &[
+    (
+        "max-in-flight",
+        "with workers: the most frames in the pool at once",
+    ),
+    (
+        "workers-inline",
+        "with workers: whether frames run inline now",
+    ),
+];
 
 /// Which instance of the user's class the workers call. One per worker is the
 /// default, as inference servers keep one model instance per worker: detector and
@@ -500,7 +511,7 @@ impl ObjectImpl for PyFunc {
                 function: "Per-frame callable: a method of class-name, or a module-level function; it gets the frame and returns None/True (pass) or False (drop)",
                 on_error: "What an exception in user code does: fail (ERROR, stop), skip (WARNING, pass the buffer), drop (WARNING, drop the buffer)",
                 formats: "Comma-separated pixel formats the stage takes, e.g. BGR or RGBA,I420 (a subset of the sink template). Unset: the class's `formats` attribute, else every format a frame maps to arrays",
-                stats: "frames, dropped, errors, python-ns(-max) in Python, gil-wait-ns(-max) waiting for the GIL, wall-ns since the first call, gil-free-samples of gil-samples (GIL released during a call), verdict on queues, readonly-checks (frames checked for writes by a read-only stage), frames-held and bytes-held (kept by Python after the calls returned); with workers max-in-flight, workers-inline",
+                stats: POOL_FIELDS,
             });
             properties.extend([
                 glib::ParamSpecBoolean::builder("writable")

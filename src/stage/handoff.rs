@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
 use super::stats::{Snapshot, StageStats};
+use super::thresholds::{holds_gil, mostly_short};
 
 /// Frames per decision window.
 pub const WINDOW_FRAMES: u64 = 32;
@@ -52,14 +53,12 @@ pub fn next_mode(inline: bool, window: &Snapshot, total: &Snapshot) -> Option<bo
     };
     // Evidence, not its absence: a sampler starved of CPU takes few samples, and a
     // stage that sleeps must not go inline for that.
-    let holds_gil = samples >= WINDOW_SAMPLES && free * 2 < samples;
+    let holds_gil = holds_gil(free, samples, WINDOW_SAMPLES);
     let mean_call_ns = window.python_ns / window.frames;
     if !inline {
         let contended = window.gil_wait_ns * 5 > window.python_ns;
         let worth_it = mean_call_ns < GIL_BOUND_INLINE_MAX_CALL_NS;
-        // Most calls under SHORT_CALL_NS (stats.rs): counted, not averaged, so a
-        // call preempted on a loaded machine does not hide a short stage.
-        let mostly_short = window.short_calls * 2 > window.frames;
+        let mostly_short = mostly_short(window.short_calls, window.frames);
         ((contended && holds_gil && worth_it) || mostly_short).then_some(true)
     } else {
         let releases_gil = samples >= 10 && free * 10 >= samples * 6;

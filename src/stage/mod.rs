@@ -34,3 +34,4 @@ pub mod runtime;
 pub mod settings;
 pub mod sources;
 pub mod stats;
+pub mod thresholds;

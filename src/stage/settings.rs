@@ -17,7 +17,8 @@ pub struct Blurbs {
     pub module: &'static str,
     pub function: &'static str,
     pub on_error: &'static str,
-    pub stats: &'static str,
+    /// Fields the element adds to the shared stats (`stats::FIELDS`).
+    pub stats: &'static [(&'static str, &'static str)],
     pub formats: &'static str,
 }
 
@@ -120,7 +121,7 @@ impl CodeSettings {
                 .build(),
             glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                 .nick("Statistics")
-                .blurb(blurbs.stats)
+                .blurb(&super::stats::blurb(blurbs.stats))
                 .read_only()
                 .build(),
         ]

@@ -6,13 +6,56 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
-use super::gil_probe::{self, CallTracker};
+use super::gil_probe::CallTracker;
+use super::thresholds;
 use crate::frame::held::HeldFrames;
 use crate::frame::readonly_check::ReadonlySampler;
 
-/// A call shorter than this costs about what a thread hand-over does (5-13 us
-/// here, see handoff.rs).
-pub const SHORT_CALL_NS: u64 = 50_000;
+pub use super::thresholds::SHORT_CALL_NS;
+
+/// Every field of a stage's `stats`, with what it means. The `stats` property's
+/// blurb is made from this list (see `blurb`), and a test checks `to_structure`
+/// against it, so the two cannot drift apart.
+pub const FIELDS: &[(&str, &str)] = &[
+    ("frames", "frames the stage handled"),
+    ("dropped", "frames dropped by the code or by on-error=drop"),
+    ("errors", "failed calls"),
+    ("python-ns", "time in Python"),
+    ("python-ns-max", "the longest call"),
+    ("gil-wait-ns", "time waiting to take the GIL"),
+    ("gil-wait-ns-max", "the longest wait"),
+    ("wall-ns", "wall time since the first call"),
+    (
+        "gil-free-samples",
+        "GIL samples that found the GIL released during a call",
+    ),
+    ("gil-samples", "GIL samples taken during calls"),
+    ("verdict", "whether queues ahead of the stage help"),
+    (
+        "readonly-checks",
+        "frames checked for writes by a read-only stage",
+    ),
+    (
+        "readonly-check-period",
+        "one frame in this many is checked after the first ones",
+    ),
+    ("frames-held", "frames Python still keeps after their calls"),
+    ("bytes-held", "the bytes of those frames"),
+    ("batches", "process_batch calls"),
+];
+
+/// The field savantdrawfunc adds.
+pub const DRAW_FIELDS: &[(&str, &str)] = &[("draw-ns", "time spent rasterizing")];
+
+/// The `stats` property's blurb: every shared field, then the element's own.
+pub fn blurb(own: &[(&str, &str)]) -> String {
+    let fields: Vec<String> = FIELDS
+        .iter()
+        .chain(own)
+        .map(|(name, meaning)| format!("{name} ({meaning})"))
+        .collect();
+    format!("Statistics, read-only: {}", fields.join(", "))
+}
 
 /// Origin for the first/last frame times kept in atomics.
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
@@ -196,7 +239,13 @@ impl StageStats {
             .field(
                 "verdict",
                 if self.runs_python() || frames == 0 {
-                    gil_probe::verdict(frames, free, samples, mean_call_ns)
+                    thresholds::verdict(&thresholds::Counts {
+                        frames,
+                        short_calls: self.short_calls.load(Relaxed),
+                        free_samples: free,
+                        samples,
+                        mean_call_ns,
+                    })
                 } else {
                     "no Python code: the GIL is never taken"
                 },
@@ -240,5 +289,27 @@ impl StageStats {
             samples,
             s.get::<&str>("verdict").unwrap_or("")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{StageStats, DRAW_FIELDS, FIELDS};
+
+    fn names(structure: &gst::StructureRef) -> Vec<String> {
+        structure.fields().map(|f| f.to_string()).collect()
+    }
+
+    #[test]
+    fn the_documented_fields_are_the_fields() {
+        gst::init().unwrap();
+        let documented: Vec<String> = FIELDS.iter().map(|(n, _)| n.to_string()).collect();
+        assert_eq!(names(&StageStats::default().to_structure("s")), documented);
+        let drawing: Vec<String> = FIELDS
+            .iter()
+            .chain(DRAW_FIELDS)
+            .map(|(n, _)| n.to_string())
+            .collect();
+        assert_eq!(names(&StageStats::for_drawing().to_structure("s")), drawing);
     }
 }
