@@ -14,10 +14,11 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use pyo3::prelude::*;
 
+use super::spec_bridge::{py_to_value, value_to_py};
 use crate::draw::artist::Artist;
 use crate::draw::canvas::{packed_order, Canvas, Planes};
 use crate::draw::ops::{render, DrawOp};
-use crate::draw::spec::{parse_object_spec, py_to_value, value_to_py, DrawSpec, SpecOverride};
+use crate::draw::spec::{parse_object_spec, DrawSpec, SpecOverride};
 use crate::frame::layout::FrameLayout;
 use crate::frame::objects::{self, ObjectData};
 use crate::frame::Frame;

@@ -4,6 +4,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod spec_bridge;
 
 glib::wrapper! {
     pub struct DrawFunc(ObjectSubclass<imp::DrawFunc>) @extends gst::Element, gst::Object;
