@@ -1,0 +1,165 @@
+//! Reading a buffer's objects: its ROI metas (with params the params meta kept for
+//! them) and, with `analytics`, the relation meta's detections no ROI stands for.
+
+// The parent's names (metas, constants, the other rooms).
+use super::*;
+
+/// One object as Rust sees it (for drawing).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectData {
+    pub label: String,
+    pub x: i64,
+    pub y: i64,
+    pub w: i64,
+    pub h: i64,
+    pub confidence: Option<f64>,
+    pub track_id: Option<i64>,
+    /// The stage (model) that made it, as Savant's `{model}` prints it.
+    pub model: Option<String>,
+    pub attributes: Option<gst::Structure>,
+    /// The frame's source (savantmux), for `{source_id}` in labels.
+    pub source_id: Option<String>,
+}
+
+/// A ROI meta with the params it lost in a video filter put back.
+pub(super) struct Roi<'a> {
+    pub(super) meta: gst::MetaRef<'a, VideoRegionOfInterestMeta>,
+    pub(super) restored: Vec<gst::Structure>,
+}
+
+impl Roi<'_> {
+    pub(super) fn param(&self, name: &str) -> Option<&gst::StructureRef> {
+        self.meta.param(name).or_else(|| {
+            self.restored
+                .iter()
+                .find(|s| s.name() == name)
+                .map(|s| s.as_ref())
+        })
+    }
+
+    pub(super) fn confidence(&self) -> Option<f64> {
+        let value = self.param(DETECTION)?.value(CONFIDENCE).ok()?;
+        value
+            .get::<f64>()
+            .ok()
+            .or_else(|| value.get::<f32>().ok().map(f64::from))
+    }
+
+    pub(super) fn track_id(&self) -> Option<i64> {
+        let value = self.param(SAVANT_OBJECT)?.value(TRACK_ID).ok()?;
+        value
+            .get::<i64>()
+            .ok()
+            .or_else(|| value.get::<i32>().ok().map(i64::from))
+            .or_else(|| value.get::<u32>().ok().map(i64::from))
+    }
+
+    pub(super) fn model(&self) -> Option<String> {
+        self.param(SAVANT_OBJECT)?
+            .get::<Option<String>>(MODEL)
+            .ok()
+            .flatten()
+    }
+
+    pub(super) fn field_type(&self, param: &str, field: &str) -> Option<glib::Type> {
+        self.param(param)?.value(field).ok().map(|v| v.type_())
+    }
+
+    pub(super) fn rect(&self) -> (i64, i64, i64, i64) {
+        let (x, y, w, h) = self.meta.rect();
+        (x as i64, y as i64, w as i64, h as i64)
+    }
+}
+
+/// The buffer's ROI metas, in order.
+pub(super) fn rois(buffer: &gst::BufferRef) -> Vec<Roi<'_>> {
+    let carrier = PARAMS_META.structure(buffer);
+    let metas: Vec<_> = buffer.iter_meta::<VideoRegionOfInterestMeta>().collect();
+    // Only buffers that went through a stage that wrote objects pay for this.
+    let (ids, stored) = match &carrier {
+        Some(carrier) => (id_counts(metas.iter().map(|m| m.id())), Stored::of(carrier)),
+        None => (HashMap::new(), Stored::default()),
+    };
+    metas
+        .into_iter()
+        .map(|meta| {
+            let restored = if ids.get(&meta.id()) == Some(&1) {
+                stored.lost_params(&meta, |s| meta.param(s.name()).is_none())
+            } else {
+                Vec::new()
+            };
+            Roi { meta, restored }
+        })
+        .collect()
+}
+
+pub(super) fn id_counts(ids: impl Iterator<Item = i32>) -> HashMap<i32, usize> {
+    let mut counts = HashMap::new();
+    for id in ids {
+        *counts.entry(id).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Reads every region-of-interest meta of `buffer`.
+pub fn read(buffer: &gst::BufferRef) -> Vec<ObjectData> {
+    let rois = rois(buffer);
+    let source_id = crate::frame::source::read(buffer);
+    let detections = foreign(buffer, &rois).into_iter().map(|f| ObjectData {
+        label: f.label,
+        x: f.rect.0,
+        y: f.rect.1,
+        w: f.rect.2,
+        h: f.rect.3,
+        confidence: Some(f.confidence),
+        track_id: f.track_id,
+        model: None,
+        attributes: None,
+        source_id: source_id.clone(),
+    });
+    rois.iter()
+        .map(|roi| {
+            let (x, y, w, h) = roi.rect();
+            ObjectData {
+                label: roi.meta.roi_type().to_owned(),
+                x,
+                y,
+                w,
+                h,
+                confidence: roi.confidence(),
+                track_id: roi.track_id(),
+                model: roi.model(),
+                attributes: roi.param(SAVANT_ATTRIBUTES).map(|a| a.to_owned()),
+                source_id: source_id.clone(),
+            }
+        })
+        .chain(detections)
+        .collect()
+}
+
+/// The ROI metas as the relation meta mirrors them.
+pub(super) fn mirrored(buffer: &gst::BufferRef) -> Vec<Mirrored> {
+    rois(buffer)
+        .iter()
+        .map(|roi| Mirrored {
+            id: roi.meta.id(),
+            parent_id: roi.meta.parent_id(),
+            label: roi.meta.roi_type().to_owned(),
+            rect: roi.meta.rect(),
+            confidence: roi.confidence(),
+            track_id: roi.track_id(),
+        })
+        .collect()
+}
+
+/// Detections of the relation meta that none of `rois` stands for.
+pub(super) fn foreign(buffer: &gst::BufferRef, rois: &[Roi<'_>]) -> Vec<Foreign> {
+    if !analytics::ENABLED {
+        return Vec::new();
+    }
+    let pairs: Vec<(i32, &str)> = rois
+        .iter()
+        .map(|r| (r.meta.id(), r.meta.roi_type()))
+        .collect();
+    analytics::foreign(buffer, &pairs)
+}
