@@ -15,6 +15,20 @@ pub mod source;
 pub mod value_text;
 pub mod values;
 
+// The Frame's own rooms: array views it exports, construction from arrays and
+// buffers, planes, what Python changed, the caps info on_caps gets.
+mod array_view;
+mod caps_info;
+mod changes;
+mod construction;
+mod plane;
+
+use array_view::ArrayView;
+pub use caps_info::CapsInfo;
+pub use changes::FrameChanges;
+use construction::*;
+pub use plane::Plane;
+
 use std::ffi::{c_int, CStr};
 use std::sync::{Arc, OnceLock};
 
@@ -28,147 +42,6 @@ use held::{Crossing, HeldFrames};
 use layout::{Arrangement, FrameLayout, ARRAY_FORMATS};
 use mapping::Mapping;
 use readonly_check::PlaneHashes;
-
-/// Shape and strides of one exported array, stored inside the exporting object so the
-/// pointers handed to Python stay valid for as long as the view holds that object.
-#[derive(Debug, Clone, Copy)]
-struct ArrayView {
-    offset: usize,
-    /// The byte the last row ends at; exports check it against the mapping.
-    end: Option<usize>,
-    ndim: c_int,
-    shape: [isize; 3],
-    strides: [isize; 3],
-    item_size: usize,
-    item_format: &'static CStr,
-}
-
-impl ArrayView {
-    fn of_plane(layout: &FrameLayout, index: usize) -> Self {
-        let p = &layout.planes[index];
-        let item = layout.item_size as isize;
-        let (ndim, shape, strides) = if p.channels == 1 {
-            (
-                2,
-                [p.rows as isize, p.columns as isize, 0],
-                [p.stride as isize, item, 0],
-            )
-        } else {
-            let c = p.channels as isize;
-            (
-                3,
-                [p.rows as isize, p.columns as isize, c],
-                [p.stride as isize, c * item, item],
-            )
-        };
-        Self {
-            offset: p.offset,
-            end: layout.plane_end(index),
-            ndim,
-            shape,
-            strides,
-            item_size: layout.item_size,
-            item_format: layout.item_format,
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.shape[..self.ndim as usize]
-            .iter()
-            .map(|&d| d as usize)
-            .product::<usize>()
-            * self.item_size
-    }
-
-    fn is_c_contiguous(&self) -> bool {
-        let mut expected = self.item_size as isize;
-        for d in (0..self.ndim as usize).rev() {
-            if self.shape[d] > 1 && self.strides[d] != expected {
-                return false;
-            }
-            expected *= self.shape[d];
-        }
-        true
-    }
-
-    /// The view lies inside `mapping` (what every export's pointer arithmetic needs).
-    fn check_within(&self, mapping: &Mapping) -> PyResult<()> {
-        if self.end.is_none_or(|end| end > mapping.size()) {
-            return Err(PyBufferError::new_err(format!(
-                "plane at offset {} does not fit the mapped {} bytes",
-                self.offset,
-                mapping.size()
-            )));
-        }
-        Ok(())
-    }
-
-    /// Fills a Py_buffer for this view of `mapping`, with `owner` as its exporter.
-    ///
-    /// # Safety
-    /// `view` must be the Py_buffer CPython passed to `__getbuffer__`, and `self` must
-    /// live inside `owner`.
-    unsafe fn export(
-        &self,
-        owner: Bound<'_, PyAny>,
-        mapping: &Mapping,
-        view: *mut ffi::Py_buffer,
-        flags: c_int,
-    ) -> PyResult<()> {
-        if view.is_null() {
-            return Err(PyBufferError::new_err("NULL Py_buffer"));
-        }
-        let readonly = !mapping.writable();
-        if readonly && flags & ffi::PyBUF_WRITABLE != 0 {
-            return Err(PyBufferError::new_err(
-                "the frame is read-only; set writable=true on the element to modify it",
-            ));
-        }
-        let wants_strides = flags & ffi::PyBUF_STRIDES == ffi::PyBUF_STRIDES;
-        let wants_contiguous = flags & (ffi::PyBUF_C_CONTIGUOUS & !ffi::PyBUF_STRIDES) != 0
-            || flags & (ffi::PyBUF_F_CONTIGUOUS & !ffi::PyBUF_STRIDES) != 0
-            || flags & (ffi::PyBUF_ANY_CONTIGUOUS & !ffi::PyBUF_STRIDES) != 0;
-        if (!wants_strides || wants_contiguous) && !self.is_c_contiguous() {
-            return Err(PyBufferError::new_err(
-                "the frame's rows are padded (stride > row size); use np.asarray(frame), \
-                 which understands strides",
-            ));
-        }
-        // The layout was checked against the buffer's size; the mapping spans the
-        // whole buffer. Checked again here because the pointer arithmetic below
-        // relies on it.
-        self.check_within(mapping)?;
-        // SAFETY: view is valid per the caller. The array spans bytes offset..end of
-        // the mapping (checked above); the mapping is owned by owner and the shape and
-        // strides live in `self` inside owner, all alive while view.obj holds owner.
-        unsafe {
-            (*view).buf = mapping.data().add(self.offset).cast();
-            (*view).len = self.len() as isize;
-            (*view).readonly = readonly as c_int;
-            (*view).itemsize = self.item_size as isize;
-            (*view).format = if flags & ffi::PyBUF_FORMAT != 0 {
-                self.item_format.as_ptr().cast_mut()
-            } else {
-                std::ptr::null_mut()
-            };
-            (*view).ndim = self.ndim;
-            (*view).shape = if flags & ffi::PyBUF_ND == ffi::PyBUF_ND {
-                self.shape.as_ptr().cast_mut()
-            } else {
-                std::ptr::null_mut()
-            };
-            (*view).strides = if wants_strides {
-                self.strides.as_ptr().cast_mut()
-            } else {
-                std::ptr::null_mut()
-            };
-            (*view).suboffsets = std::ptr::null_mut();
-            (*view).internal = std::ptr::null_mut();
-            (*view).obj = owner.into_ptr();
-        }
-        Ok(())
-    }
-}
 
 /// The error a device protocol raises on a system-memory frame: AttributeError for
 /// `__cuda_array_interface__` (so `hasattr` is False and CuPy copies through numpy),
@@ -224,33 +97,6 @@ pub struct AfterCall {
     pub writable: bool,
     /// Keeping it took the stage past max-frames-held or max-bytes-held.
     pub crossing: Option<Crossing>,
-}
-
-/// What Python changed on a frame, to be written to the outgoing buffer.
-#[derive(Debug, Default)]
-pub struct FrameChanges {
-    pub attributes: Option<attributes::Edit>,
-    pub objects: Option<objects::Edit>,
-}
-
-impl FrameChanges {
-    pub fn is_empty(&self) -> bool {
-        self.attributes.is_none() && self.objects.is_none()
-    }
-
-    /// Writes the changes; copies the buffer header only if it is shared.
-    pub fn apply(self, buffer: &mut gst::Buffer) {
-        if self.is_empty() {
-            return;
-        }
-        let buffer = buffer.make_mut();
-        if let Some(edit) = self.attributes {
-            attributes::apply(buffer, edit);
-        }
-        if let Some(edit) = self.objects {
-            objects::apply(buffer, edit);
-        }
-    }
 }
 
 impl Frame {
@@ -347,39 +193,6 @@ impl Frame {
         after
     }
 
-    /// Everything Python changed (attributes, objects) that differs from the buffer.
-    pub fn changes(&self, py: Python<'_>) -> PyResult<FrameChanges> {
-        Ok(FrameChanges {
-            attributes: self.changed_attributes(py)?,
-            objects: self.changed_objects(py)?,
-        })
-    }
-
-    fn changed_objects(&self, py: Python<'_>) -> PyResult<Option<objects::Edit>> {
-        match self.objects.get(py) {
-            Some(objects) => objects.edit(py, &self.buffer),
-            None => Ok(None),
-        }
-    }
-
-    fn objects_state(&self, py: Python<'_>) -> PyResult<&objects::Objects> {
-        if self.objects.get(py).is_none() {
-            let objects =
-                objects::Objects::new(py, &self.buffer, (self.layout.width, self.layout.height))?;
-            let _ = self.objects.set(py, objects);
-        }
-        Ok(self.objects.get(py).expect("set above"))
-    }
-
-    /// What Python changed in the attributes, when it looked at them.
-    pub fn changed_attributes(&self, py: Python<'_>) -> PyResult<Option<attributes::Edit>> {
-        let Some(tracked) = self.attributes.get(py) else {
-            return Ok(None);
-        };
-        let meta = attributes::read(&self.buffer);
-        tracked.edit(py, meta.as_ref().map(|m| m.structure()), "frame.attributes")
-    }
-
     fn mapping(&self) -> PyResult<&Mapping> {
         if let Some(mapping) = self.mapping.get() {
             return Ok(mapping);
@@ -454,111 +267,6 @@ impl Drop for Frame {
         if let Some((held, bytes)) = self.checks().and_then(|checks| checks.held.get()) {
             held.release(*bytes);
         }
-    }
-}
-
-/// How `Frame.from_array` reads an array: the packed formats as (h, w, channels) or
-/// (h, w), the planar ones as their planes one after another, each without row
-/// padding, in (rows, w) form: (h * 3 / 2, w) for I420/YV12/NV12/NV21 (what
-/// `cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)` gives), (h * 3, w) for Y444.
-fn array_frame_size(
-    format: gst_video::VideoFormat,
-    arrangement: Arrangement,
-    channels: usize,
-    shape: &[usize],
-) -> PyResult<(u32, u32)> {
-    use gst_video::VideoFormat as F;
-    let bad_shape = |expected: &str| {
-        PyValueError::new_err(format!(
-            "Frame.from_array: a {} array needs shape {expected}, got {shape:?}",
-            format.to_str()
-        ))
-    };
-    let (h, w) = match (arrangement, shape) {
-        (Arrangement::Packed, &[h, w, c]) if c == channels => (h, w),
-        (Arrangement::Packed, &[h, w]) if channels == 1 => (h, w),
-        (Arrangement::Packed, _) if channels == 1 => return Err(bad_shape("(h, w)")),
-        (Arrangement::Packed, _) => return Err(bad_shape(&format!("(h, w, {channels})"))),
-        (Arrangement::Planar, &[rows, w]) => match format {
-            F::Y444 if rows % 3 == 0 => (rows / 3, w),
-            F::Y444 => return Err(bad_shape("(h * 3, w)")),
-            _ if rows % 3 == 0 && w % 2 == 0 => (rows / 3 * 2, w),
-            _ => return Err(bad_shape("(h * 3 / 2, w) with h and w even")),
-        },
-        (Arrangement::Planar, _) if format == F::Y444 => return Err(bad_shape("(h * 3, w)")),
-        (Arrangement::Planar, _) => return Err(bad_shape("(h * 3 / 2, w)")),
-        (Arrangement::Opaque, _) => return Err(bad_shape("of a format with an array layout")),
-    };
-    if h == 0 || w == 0 || h > i32::MAX as usize || w > i32::MAX as usize {
-        return Err(bad_shape("with a non-zero height and width"));
-    }
-    Ok((w as u32, h as u32))
-}
-
-/// The longest caps text `Frame.from_buffer` hands to GStreamer; raw video caps are a
-/// few hundred bytes.
-const MAX_CAPS_TEXT_BYTES: usize = 64 * 1024;
-
-/// The `GstBuffer*` inside a PyGObject `Gst.Buffer`.
-///
-/// PyGObject has no function for this: its own C API (`pyg_boxed_get`) and
-/// gst-python's C code read the `boxed` field of the `PyGBoxed` struct every boxed
-/// wrapper starts with, a layout unchanged since PyGObject 3.0 (3.42 in Debian 12).
-/// We do the same, and only after proving it is such a wrapper: an instance of
-/// `gobject.GBoxed`, whose own `gtype` field says GstBuffer, pointing at a mini
-/// object whose type is GstBuffer.
-fn gst_buffer_of(buffer: &Bound<'_, PyAny>) -> PyResult<gst::Buffer> {
-    use gst::glib::translate::{from_glib_none, IntoGlib};
-
-    #[repr(C)]
-    struct PyGBoxed {
-        ob_base: ffi::PyObject,
-        boxed: *mut std::ffi::c_void,
-        gtype: gst::glib::ffi::GType,
-        free_on_dealloc: c_int,
-    }
-
-    static GBOXED: PyOnceLock<Py<pyo3::types::PyType>> = PyOnceLock::new();
-    let py = buffer.py();
-    let not_a_buffer = || {
-        pyo3::exceptions::PyTypeError::new_err(format!(
-            "Frame.from_buffer needs a Gst.Buffer (PyGObject), got {}",
-            buffer
-                .get_type()
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_default()
-        ))
-    };
-    let gboxed = GBOXED.get_or_try_init(py, || -> PyResult<_> {
-        Ok(py
-            .import("gi.repository.GObject")?
-            .getattr("GBoxed")?
-            .cast_into::<pyo3::types::PyType>()?
-            .unbind())
-    })?;
-    if !buffer.is_instance(gboxed.bind(py))? {
-        return Err(not_a_buffer());
-    }
-    let buffer_type = <gst::Buffer as gst::glib::prelude::StaticType>::static_type().into_glib();
-    // SAFETY: `buffer` is an instance of gobject.GBoxed (checked above), so its
-    // object starts with the PyGBoxed struct; the GIL keeps it alive while we read.
-    let (boxed, gtype) = unsafe {
-        let raw = buffer.as_ptr().cast::<PyGBoxed>();
-        ((*raw).boxed, (*raw).gtype)
-    };
-    if gtype != buffer_type || boxed.is_null() {
-        return Err(not_a_buffer());
-    }
-    let mini_object = boxed.cast::<gst::ffi::GstMiniObject>();
-    // SAFETY: a boxed of type GstBuffer is a GstBuffer, which starts with its
-    // GstMiniObject; the wrapper holds a reference, so it is alive, and
-    // from_glib_none takes our own.
-    unsafe {
-        if (*mini_object).type_ != buffer_type {
-            return Err(not_a_buffer());
-        }
-        Ok(from_glib_none(boxed.cast::<gst::ffi::GstBuffer>()))
     }
 }
 
@@ -937,121 +645,6 @@ impl Frame {
             self.pts()
                 .map(|p| p.to_string())
                 .unwrap_or_else(|| "None".to_owned())
-        )
-    }
-}
-
-/// One plane of a frame; exports a zero-copy array and keeps the frame alive.
-#[pyclass(frozen, module = "savant_gst")]
-pub struct Plane {
-    frame: Py<Frame>,
-    view: ArrayView,
-}
-
-#[pymethods]
-impl Plane {
-    /// (rows, columns[, channels]) of the plane's array.
-    #[getter]
-    fn shape(&self) -> Vec<isize> {
-        self.view.shape[..self.view.ndim as usize].to_vec()
-    }
-
-    unsafe fn __getbuffer__(
-        slf: Bound<'_, Self>,
-        view: *mut ffi::Py_buffer,
-        flags: c_int,
-    ) -> PyResult<()> {
-        let this = slf.get();
-        let frame = this.frame.get();
-        if frame.layout.cuda {
-            return Err(PyBufferError::new_err(device::CPU_ARRAY_OF_CUDA_FRAME));
-        }
-        // SAFETY: `this.view` lives inside `slf`, which holds the frame and its mapping.
-        unsafe {
-            this.view
-                .export(slf.clone().into_any(), frame.mapping()?, view, flags)
-        }
-    }
-
-    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
-
-    /// CUDA frames: the plane's device array (see Frame.__cuda_array_interface__).
-    #[getter]
-    fn __cuda_array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let mapping = self.frame.get().device_mapping(PyAttributeError::new_err)?;
-        device::cuda_array_interface(py, mapping, &self.view)
-    }
-
-    /// CUDA frames: a DLPack capsule of the plane.
-    #[pyo3(signature = (*, stream=None, max_version=None, dl_device=None, copy=None))]
-    fn __dlpack__<'py>(
-        slf: &Bound<'py, Self>,
-        stream: Option<Bound<'py, PyAny>>,
-        max_version: Option<(u32, u32)>,
-        dl_device: Option<(i32, i32)>,
-        copy: Option<bool>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let _ = stream;
-        let this = slf.get();
-        let mapping = this.frame.get().device_mapping(PyBufferError::new_err)?;
-        device::dlpack(
-            slf.clone().into_any(),
-            mapping,
-            &this.view,
-            max_version,
-            dl_device,
-            copy,
-        )
-    }
-
-    fn __dlpack_device__(&self) -> PyResult<(i32, i32)> {
-        device::dlpack_device(self.frame.get().device_mapping(PyBufferError::new_err)?)
-    }
-
-    fn __repr__(&self) -> String {
-        format!("<savant_gst.Plane shape={:?}>", self.shape())
-    }
-}
-
-/// What `on_caps(info)` receives.
-#[pyclass(frozen, module = "savant_gst", get_all)]
-pub struct CapsInfo {
-    pub width: u32,
-    pub height: u32,
-    pub format: String,
-    /// Frames per second as a float (0.0 for variable rate).
-    pub fps: f64,
-    pub fps_n: i32,
-    pub fps_d: i32,
-    /// The full caps string.
-    pub caps: String,
-}
-
-impl CapsInfo {
-    pub fn new(info: &gst_video::VideoInfo, caps: &gst::CapsRef) -> Self {
-        let fps = info.fps();
-        Self {
-            width: info.width(),
-            height: info.height(),
-            format: info.format().to_str().to_string(),
-            fps: if fps.denom() == 0 {
-                0.0
-            } else {
-                fps.numer() as f64 / fps.denom() as f64
-            },
-            fps_n: fps.numer(),
-            fps_d: fps.denom(),
-            caps: caps.to_string(),
-        }
-    }
-}
-
-#[pymethods]
-impl CapsInfo {
-    fn __repr__(&self) -> String {
-        format!(
-            "<savant_gst.CapsInfo {}x{} {} {}/{} fps>",
-            self.width, self.height, self.format, self.fps_n, self.fps_d
         )
     }
 }

@@ -1,0 +1,67 @@
+//! What Python changed on a frame (attributes, objects), read at the end of the
+//! call and written to the outgoing buffer.
+
+// The Frame and what the parent imports.
+use super::*;
+
+/// What Python changed on a frame, to be written to the outgoing buffer.
+#[derive(Debug, Default)]
+pub struct FrameChanges {
+    pub attributes: Option<attributes::Edit>,
+    pub objects: Option<objects::Edit>,
+}
+
+impl FrameChanges {
+    pub fn is_empty(&self) -> bool {
+        self.attributes.is_none() && self.objects.is_none()
+    }
+
+    /// Writes the changes; copies the buffer header only if it is shared.
+    pub fn apply(self, buffer: &mut gst::Buffer) {
+        if self.is_empty() {
+            return;
+        }
+        let buffer = buffer.make_mut();
+        if let Some(edit) = self.attributes {
+            attributes::apply(buffer, edit);
+        }
+        if let Some(edit) = self.objects {
+            objects::apply(buffer, edit);
+        }
+    }
+}
+
+impl Frame {
+    /// Everything Python changed (attributes, objects) that differs from the buffer.
+    pub fn changes(&self, py: Python<'_>) -> PyResult<FrameChanges> {
+        Ok(FrameChanges {
+            attributes: self.changed_attributes(py)?,
+            objects: self.changed_objects(py)?,
+        })
+    }
+
+    fn changed_objects(&self, py: Python<'_>) -> PyResult<Option<objects::Edit>> {
+        match self.objects.get(py) {
+            Some(objects) => objects.edit(py, &self.buffer),
+            None => Ok(None),
+        }
+    }
+
+    pub(super) fn objects_state(&self, py: Python<'_>) -> PyResult<&objects::Objects> {
+        if self.objects.get(py).is_none() {
+            let objects =
+                objects::Objects::new(py, &self.buffer, (self.layout.width, self.layout.height))?;
+            let _ = self.objects.set(py, objects);
+        }
+        Ok(self.objects.get(py).expect("set above"))
+    }
+
+    /// What Python changed in the attributes, when it looked at them.
+    pub fn changed_attributes(&self, py: Python<'_>) -> PyResult<Option<attributes::Edit>> {
+        let Some(tracked) = self.attributes.get(py) else {
+            return Ok(None);
+        };
+        let meta = attributes::read(&self.buffer);
+        tracked.edit(py, meta.as_ref().map(|m| m.structure()), "frame.attributes")
+    }
+}
