@@ -54,19 +54,22 @@
 //! pipeline.set_state(gst::State::Null).unwrap();
 //! ```
 
+// A public function says how it fails (and why it does not panic where it could).
+#![warn(clippy::missing_errors_doc, clippy::missing_panics_doc)]
+
 mod api;
-pub mod cuda;
-pub mod demux;
+pub(crate) mod cuda;
+pub(crate) mod demux;
 pub mod draw;
-pub mod drawfunc;
+pub(crate) mod drawfunc;
 pub mod frame;
 pub mod module;
-pub mod mux;
-pub mod pyfunc;
+pub(crate) mod mux;
+pub(crate) mod pyfunc;
 pub mod python;
-pub mod queue;
-pub mod stage;
-pub mod yaml;
+pub(crate) mod queue;
+pub(crate) mod stage;
+pub(crate) mod yaml;
 
 use gst::glib;
 

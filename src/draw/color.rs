@@ -13,6 +13,16 @@ impl Rgba {
         Self { r, g, b, a }
     }
 
+    /// A colour as Savant writes it: `RRGGBBAA` or `RRGGBB` (opaque) in hex, a
+    /// leading `#` allowed.
+    ///
+    /// # Errors
+    ///
+    /// Text that is not such a colour, with the reason.
+    ///
+    /// # Panics
+    ///
+    /// Never: the digits are checked before they are read.
     pub fn parse(text: &str) -> Result<Self, String> {
         let hex = text.trim().trim_start_matches('#');
         let valid =

@@ -1,11 +1,11 @@
 //! Drawing in Rust: draw specs, the display list, shapes, text and blur on raw
 //! frames (packed RGB formats, I420, NV12).
 
-pub mod artist;
+pub(crate) mod artist;
 pub mod canvas;
 pub mod color;
 pub mod ops;
-pub mod pyformat;
+pub(crate) mod pyformat;
 pub mod shapes;
 pub mod spec;
 pub mod text;

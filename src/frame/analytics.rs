@@ -47,8 +47,9 @@ pub struct Foreign {
     pub parent_roi: Option<i32>,
 }
 
-/// A ROI meta as the relation meta mirrors it.
+/// A ROI meta as the relation meta mirrors it (read only with `analytics`).
 #[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "analytics"), allow(dead_code))]
 pub struct Mirrored {
     pub id: i32,
     pub parent_id: i32,

@@ -33,7 +33,7 @@ impl FrameChanges {
 
 impl Frame {
     /// Everything Python changed (attributes, objects) that differs from the buffer.
-    pub fn changes(&self, py: Python<'_>) -> PyResult<FrameChanges> {
+    pub(crate) fn changes(&self, py: Python<'_>) -> PyResult<FrameChanges> {
         Ok(FrameChanges {
             attributes: self.changed_attributes(py)?,
             objects: self.changed_objects(py)?,
@@ -57,7 +57,7 @@ impl Frame {
     }
 
     /// What Python changed in the attributes, when it looked at them.
-    pub fn changed_attributes(&self, py: Python<'_>) -> PyResult<Option<attributes::Edit>> {
+    pub(crate) fn changed_attributes(&self, py: Python<'_>) -> PyResult<Option<attributes::Edit>> {
         let Some(tracked) = self.attributes.get(py) else {
             return Ok(None);
         };

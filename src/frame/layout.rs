@@ -245,6 +245,11 @@ impl FrameLayout {
     /// when they differ from the caps' defaults), checked against the buffer's size.
     /// Every array or canvas over a buffer comes from here, so a crafted meta is an
     /// error, never a read or write outside the memory.
+    ///
+    /// # Errors
+    ///
+    /// A VideoMeta that disagrees with the caps (format, size, plane count), or
+    /// planes that do not fit the buffer's memory or overlap.
     pub fn for_buffer(&self, buffer: &gst::BufferRef) -> Result<Self, LayoutError> {
         let mut layout = *self;
         if let Some(meta) = buffer.meta::<gst_video::VideoMeta>() {
@@ -301,6 +306,10 @@ impl FrameLayout {
     /// Every plane lies inside `size` bytes, rows do not overlap each other, and
     /// planes do not overlap each other (a writable array of one plane must never
     /// write into another).
+    ///
+    /// # Errors
+    ///
+    /// The first plane or row that lies outside `size` or overlaps another.
     pub fn check_fits(&self, size: usize) -> Result<(), LayoutError> {
         let mut spans = [(0usize, 0usize, 0usize); MAX_PLANES];
         for (i, span) in spans.iter_mut().enumerate().take(self.n_planes) {

@@ -78,10 +78,6 @@ impl Mapping {
         })
     }
 
-    pub fn buffer(&self) -> &gst::BufferRef {
-        &self.buffer
-    }
-
     pub fn data(&self) -> *mut u8 {
         self.info.data
     }

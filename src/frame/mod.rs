@@ -2,18 +2,18 @@
 //! attributes. Zero copy: arrays point into the mapped GstBuffer, and every exported
 //! view keeps the mapping (and so the buffer) alive until the last view is gone.
 
-pub mod analytics;
-pub mod attributes;
-pub mod custom_meta;
+pub(crate) mod analytics;
+pub(crate) mod attributes;
+pub(crate) mod custom_meta;
 mod device;
-pub mod held;
+pub(crate) mod held;
 pub mod layout;
-pub mod mapping;
-pub mod objects;
-pub mod readonly_check;
+pub(crate) mod mapping;
+pub(crate) mod objects;
+pub(crate) mod readonly_check;
 pub mod source;
-pub mod value_text;
-pub mod values;
+pub(crate) mod value_text;
+pub(crate) mod values;
 
 // The Frame's own rooms: array views it exports, construction from arrays and
 // buffers, planes, what Python changed, the caps info on_caps gets.
@@ -104,7 +104,7 @@ impl Frame {
     /// made it writable. A read-only frame with `check_readonly` is checked for
     /// writes by Python (see readonly_check.rs; the caller picks the frames). Fails
     /// when the buffer's layout (caps and VideoMeta) does not fit its memory.
-    pub fn new(
+    pub(crate) fn new(
         buffer: &gst::Buffer,
         layout: &FrameLayout,
         writable: bool,
@@ -118,7 +118,7 @@ impl Frame {
     }
 
     /// As `new`, with a layout that `FrameLayout::for_buffer` returned for this buffer.
-    pub fn with_checked_layout(
+    pub(crate) fn with_checked_layout(
         buffer: &gst::Buffer,
         layout: FrameLayout,
         writable: bool,

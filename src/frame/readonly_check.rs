@@ -203,6 +203,7 @@ fn round(accumulator: u64, word: u64) -> u64 {
 /// 32-byte blocks, so the multiplies pipeline). It only has to notice accidental
 /// writes, not resist crafted ones; for frames larger than the cache it runs at memory
 /// speed, where a SIMD hash from a new dependency would gain little.
+#[cfg(test)]
 pub fn hash_bytes(bytes: &[u8]) -> u64 {
     // SAFETY: a slice is `len` readable bytes, borrowed for the whole call.
     unsafe { hash_raw(bytes.as_ptr(), bytes.len()) }

@@ -127,6 +127,11 @@ pub(super) fn build_into(bin: &gst::Bin, config: &str) -> Result<(), ConfigError
 /// gstsavant::plugin_register_static().unwrap();
 /// let bin = gstsavant::module::build_bin("module.yml").unwrap();
 /// ```
+///
+/// # Errors
+///
+/// A config that cannot be read or does not check out, or an element it names that
+/// cannot be made or linked, naming the YAML path.
 pub fn build_bin(config: &str) -> Result<gst::Bin, ConfigError> {
     let nesting = Nesting::enter(config)?;
     let module = ModuleConfig::load(config)?;
@@ -143,7 +148,7 @@ pub fn build_bin(config: &str) -> Result<gst::Bin, ConfigError> {
 
 /// Adds the config's elements and queues to `bin`, linked in order; returns the
 /// first and last element.
-pub fn populate(
+pub(crate) fn populate(
     bin: &gst::Bin,
     config: &ModuleConfig,
 ) -> Result<(gst::Element, gst::Element), ConfigError> {
@@ -189,7 +194,7 @@ pub fn populate(
 }
 
 /// Points `bin`'s ghost pads (made here, or already there) at the chain's ends.
-pub fn add_ghost_pads(
+pub(crate) fn add_ghost_pads(
     bin: &gst::Bin,
     first: &gst::Element,
     last: &gst::Element,

@@ -84,6 +84,10 @@ pub struct ModuleConfig {
 impl ModuleConfig {
     /// `config` is a path to a YAML file or the YAML text itself. Relative module file
     /// paths are resolved against the YAML file's directory when they exist there.
+    ///
+    /// # Errors
+    ///
+    /// As `parse`, and a file that cannot be read (or is not a regular file).
     pub fn load(config: &str) -> Result<Self, ConfigError> {
         if Self::looks_like_path(config) {
             let text = crate::yaml::read_config_file("module config", config)?;
@@ -104,6 +108,12 @@ impl ModuleConfig {
                 || Path::new(config).exists())
     }
 
+    /// A module YAML's text; relative file paths are resolved against `base_dir`.
+    ///
+    /// # Errors
+    ///
+    /// YAML that does not parse, an interpolation that fails or grows past its
+    /// bound, or a key or value that does not check out, naming its YAML path.
     pub fn parse(text: &str, base_dir: Option<&Path>) -> Result<Self, ConfigError> {
         let root: Value =
             serde_yaml::from_str(text).or_else(|e| error("", format!("invalid YAML: {e}")))?;

@@ -9,14 +9,14 @@ pub mod config;
 mod imp;
 mod interpolate;
 
-pub use build::{add_ghost_pads, build_bin, populate};
+pub use build::build_bin;
 pub use config::{ConfigError, ModuleConfig, QueueSpec};
 
 glib::wrapper! {
     pub struct SavantModule(ObjectSubclass<imp::SavantModule>) @extends gst::Bin, gst::Element, gst::Object, @implements gst::ChildProxy;
 }
 
-pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+pub(crate) fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     gst::Element::register(
         Some(plugin),
         "savantmodule",

@@ -7,8 +7,6 @@ use gst::prelude::*;
 mod imp;
 mod pad;
 
-pub use pad::MuxSinkPad;
-
 glib::wrapper! {
     pub struct SavantMux(ObjectSubclass<imp::SavantMux>) @extends gst_base::Aggregator, gst::Element, gst::Object, @implements gst::ChildProxy;
 }

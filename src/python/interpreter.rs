@@ -21,6 +21,11 @@ static INIT: OnceLock<Result<(), String>> = OnceLock::new();
 
 /// Makes sure an interpreter exists. Cheap after the first call. The error is a
 /// one-line reason, suitable for an element error.
+///
+/// # Errors
+///
+/// The interpreter could not be started (libpython not loadable, or its
+/// initialization failed); the same error on every later call.
 pub fn ensure_initialized() -> Result<(), String> {
     INIT.get_or_init(initialize).clone()
 }

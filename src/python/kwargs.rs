@@ -6,6 +6,10 @@ use pyo3::types::{PyDict, PyList};
 use serde_yaml::Value;
 
 /// Parses `text` into a YAML mapping. Empty text or `null` means no kwargs.
+///
+/// # Errors
+///
+/// Text that is not YAML, or YAML that is not a mapping with string keys.
 pub fn parse(text: &str) -> Result<serde_yaml::Mapping, String> {
     if text.trim().is_empty() {
         return Ok(serde_yaml::Mapping::new());
@@ -42,6 +46,11 @@ fn describe(value: &Value) -> String {
 }
 
 /// The mapping as a Python dict, ready for `cls(**kwargs)`.
+///
+/// # Errors
+///
+/// A Python error while building the dict (memory), or a value that has no
+/// Python counterpart (a tagged value).
 pub fn to_py_dict<'py>(py: Python<'py>, map: &serde_yaml::Mapping) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
     for (key, value) in map {

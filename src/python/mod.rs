@@ -1,10 +1,10 @@
 //! The embedded interpreter and everything between a GStreamer element and user code:
 //! bootstrap, per-thread GIL state, loading user modules, exception text.
 
-pub mod error;
+pub(crate) mod error;
 pub mod interpreter;
 pub mod kwargs;
-pub mod loader;
+pub(crate) mod loader;
 pub mod thread_state;
 
 use std::sync::LazyLock;

@@ -52,10 +52,7 @@ impl StageRuntime {
                 }
             }
             if let Some(state) = self.state.lock().unwrap().as_mut() {
-                state.caps = Some(Arc::new(NegotiatedCaps {
-                    layout,
-                    info: info.clone(),
-                }));
+                state.caps = Some(Arc::new(NegotiatedCaps { layout }));
                 state.last_caps = Some(caps.to_owned());
             }
             caps_info = Some((info, caps.to_owned()));

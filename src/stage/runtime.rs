@@ -78,7 +78,6 @@ impl FrameContext {
 /// What the current caps mean for frames; shared by reference with each buffer.
 pub struct NegotiatedCaps {
     pub layout: FrameLayout,
-    pub info: gst_video::VideoInfo,
 }
 
 pub(super) struct State {

@@ -48,7 +48,7 @@ use crate::yaml::{check_keys, error, join, kind, mapping, ConfigError};
 
 /// Largest accepted sizes: beyond these a value is a typo, not a drawing.
 use label::{parse_format, render, Segment};
-pub use parse::parse_object_spec;
+pub(crate) use parse::parse_object_spec;
 use parse::{label_key, object_spec};
 
 const MAX_THICKNESS: f64 = 100.0;
@@ -136,6 +136,10 @@ pub struct DrawSpec {
 impl DrawSpec {
     /// Savant's behaviour without a spec: a green box and a white-on-black
     /// "label #track" for every object.
+    ///
+    /// # Panics
+    ///
+    /// Never: the built-in label formats are valid (a unit test parses them).
     pub fn savant_default() -> Self {
         Self {
             default: Some(ObjectSpec {
@@ -183,6 +187,11 @@ impl DrawSpec {
     }
 
     /// `spec` is a YAML file path or the YAML itself; empty means Savant's default.
+    ///
+    /// # Errors
+    ///
+    /// A file that cannot be read, or YAML that does not check out, naming the YAML
+    /// path of the problem.
     pub fn load(spec: &str) -> Result<Self, ConfigError> {
         if spec.trim().is_empty() {
             return Ok(Self::savant_default());
@@ -199,6 +208,11 @@ impl DrawSpec {
     /// Reads our layout (`default`, `labels`), Savant's `parameters.draw_func` block
     /// (`rendered_objects`), or a whole Savant module YAML (its
     /// `parameters.draw_func`; the rest is the module's business).
+    ///
+    /// # Errors
+    ///
+    /// YAML that does not parse, or a key, colour, size or format string that does
+    /// not check out, naming its YAML path.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
         let root: Value =
             serde_yaml::from_str(text).or_else(|e| error("", format!("invalid YAML: {e}")))?;

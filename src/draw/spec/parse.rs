@@ -43,7 +43,7 @@ pub(super) fn object_spec(value: &Value, path: &str) -> Result<ObjectSpec, Confi
 
 /// One object's spec from YAML (or a dict a draw hook returned), checked as the
 /// file's are; `path` names it in errors.
-pub fn parse_object_spec(value: &Value, path: &str) -> Result<ObjectSpec, ConfigError> {
+pub(crate) fn parse_object_spec(value: &Value, path: &str) -> Result<ObjectSpec, ConfigError> {
     object_spec(value, path)
 }
 
