@@ -35,9 +35,12 @@ pub fn register() {
     }
 }
 
-/// The buffer's attributes meta (its `structure()`), or None when it has none.
-pub fn read(buffer: &gst::BufferRef) -> Option<gst::MetaRef<'_, gst::meta::CustomMeta>> {
-    gst::meta::CustomMeta::from_buffer(buffer, META_NAME).ok()
+static META: super::custom_meta::CustomMetaKind =
+    super::custom_meta::CustomMetaKind::new(META_NAME);
+
+/// The structure of the buffer's attributes meta, or None when it has none.
+pub fn read(buffer: &gst::BufferRef) -> Option<&gst::StructureRef> {
+    META.structure(buffer)
 }
 
 /// Walks a structure's fields in order. `StructureRef::iter` looks every value up by
@@ -254,8 +257,7 @@ pub fn diff(
 
 /// Applies an edit of the buffer's attributes; a set left empty removes the meta.
 pub fn apply(buffer: &mut gst::BufferRef, edit: Edit) {
-    let existing =
-        read(buffer).map(|m| (m.structure().n_fields(), m.structure().name().to_string()));
+    let existing = read(buffer).map(|s| (s.n_fields(), s.name().to_string()));
     let remaining =
         existing.as_ref().map_or(0, |(n, _)| *n) - edit.removed.len() + edit.added.len();
     if remaining == 0 {
@@ -266,7 +268,7 @@ pub fn apply(buffer: &mut gst::BufferRef, edit: Edit) {
     }
     if edit.added.len() > BULK || edit.removed.len() > BULK {
         let name = existing.map_or_else(|| META_NAME.to_owned(), |(_, name)| name);
-        let structure = edit.rebuild(&name, read(buffer).as_ref().map(|m| m.structure()));
+        let structure = edit.rebuild(&name, read(buffer));
         replace_custom_meta_structure(buffer, META_NAME, structure);
         return;
     }

@@ -61,7 +61,6 @@ impl Frame {
         let Some(tracked) = self.attributes.get(py) else {
             return Ok(None);
         };
-        let meta = attributes::read(&self.buffer);
-        tracked.edit(py, meta.as_ref().map(|m| m.structure()), "frame.attributes")
+        tracked.edit(py, attributes::read(&self.buffer), "frame.attributes")
     }
 }

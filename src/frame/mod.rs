@@ -477,8 +477,7 @@ impl Frame {
         if let Some(tracked) = self.attributes.get(py) {
             return Ok(tracked.dict.clone_ref(py));
         }
-        let meta = attributes::read(&self.buffer);
-        let tracked = attributes::Tracked::new(py, meta.as_ref().map(|m| m.structure()))?;
+        let tracked = attributes::Tracked::new(py, attributes::read(&self.buffer))?;
         Ok(self
             .attributes
             .get_or_init(py, || tracked)

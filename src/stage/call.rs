@@ -278,34 +278,46 @@ fn call<'py, P: Protocol>(
     }
     let verdicts = protocol.call(py, hooks, &frames);
     debug_assert_eq!(verdicts.len(), frames.len());
-    frames
-        .into_iter()
-        .zip(verdicts)
-        .map(|(frame, verdict)| {
-            let verdict = match verdict {
-                Verdict::Pass(kept) => match frame.get().changes(py) {
-                    Ok(changes) => Verdict::Pass((changes, kept)),
-                    Err(e) => Verdict::Failed(failure(py, hooks, "frame changes", &e)),
-                },
-                Verdict::Drop => Verdict::Drop,
-                Verdict::Failed(error) => Verdict::Failed(error),
-            };
-            let mut report = frame_checks::after_call(element, stats, hooks, &frame);
-            // A write into a read-only frame outweighs what the call returned or raised.
-            let verdict = match report.take_wrote() {
-                Some(error) => Verdict::Failed(error),
-                None => verdict,
-            };
-            let device_mapped = frame.get().device_mapped();
-            // Unmaps now unless Python kept the frame or a view of it.
-            drop(frame);
-            Called {
-                verdict: Ok(verdict),
-                report,
-                device_mapped,
-            }
-        })
-        .collect()
+    let mut called = SmallVec::with_capacity(frames.len());
+    for (frame, verdict) in frames.into_iter().zip(verdicts) {
+        called.push(finish(py, hooks, frame, verdict, element, stats));
+    }
+    called
+}
+
+/// After the call, for one frame: its changes when it passed, its checks, and
+/// whether Python mapped its device memory.
+#[inline(always)]
+fn finish<K>(
+    py: Python<'_>,
+    hooks: &Hooks,
+    frame: Bound<'_, Frame>,
+    verdict: Verdict<K>,
+    element: &gst::Element,
+    stats: &super::stats::StageStats,
+) -> Called<K> {
+    let verdict = match verdict {
+        Verdict::Pass(kept) => match frame.get().changes(py) {
+            Ok(changes) => Verdict::Pass((changes, kept)),
+            Err(e) => Verdict::Failed(failure(py, hooks, "frame changes", &e)),
+        },
+        Verdict::Drop => Verdict::Drop,
+        Verdict::Failed(error) => Verdict::Failed(error),
+    };
+    let mut report = frame_checks::after_call(element, stats, hooks, &frame);
+    // A write into a read-only frame outweighs what the call returned or raised.
+    let verdict = match report.take_wrote() {
+        Some(error) => Verdict::Failed(error),
+        None => verdict,
+    };
+    let device_mapped = frame.get().device_mapped();
+    // Unmaps now unless Python kept the frame or a view of it.
+    drop(frame);
+    Called {
+        verdict: Ok(verdict),
+        report,
+        device_mapped,
+    }
 }
 
 /// Step 10: changes written, dropped, or the on-error policy for a failure.
