@@ -16,24 +16,14 @@
 //!
 //!     SAVANT_TEST_H264=clip.h264 cargo bench --bench cuda
 
-use std::path::PathBuf;
+mod common;
+
 use std::time::Instant;
 
 use gst::prelude::*;
 
-fn plugin_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SAVANT_PLUGIN_DIR") {
-        return dir.into();
-    }
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
 fn stages() -> String {
-    let path = std::env::var_os("SAVANT_BENCH_STAGES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/stages"))
-        .join("gpu_frames.py");
+    let path = common::stages_dir().join("gpu_frames.py");
     assert!(path.exists(), "{} missing", path.display());
     path.display().to_string()
 }
@@ -131,7 +121,7 @@ fn queue_memory(clip: &str, stages: &str, length: u32) -> (u64, u64, String) {
 
 fn main() {
     gst::init().unwrap();
-    let plugin = plugin_dir().join("libgstsavant.so");
+    let plugin = common::plugin_dir().join("libgstsavant.so");
     gst::Plugin::load_file(&plugin).unwrap_or_else(|e| panic!("{}: {e}", plugin.display()));
     if gst::ElementFactory::find("nvh264dec").is_none() {
         println!("cuda bench: skipped: no nvh264dec (no NVIDIA GPU, driver or NVDEC here)");

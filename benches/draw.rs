@@ -8,9 +8,9 @@
 //! as region-of-interest metas: writable, never copied, so what is measured is the
 //! drawing (the baseline row is the pipeline without it).
 
+mod common;
+
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use gst::prelude::*;
 
@@ -106,17 +106,7 @@ fn fps(_stages: &str, element: &str) -> f64 {
     pool.set_config(config).unwrap();
     pool.set_active(true).unwrap();
 
-    let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::default();
-    let recorder = arrivals.clone();
-    pipeline
-        .by_name("sink")
-        .unwrap()
-        .static_pad("sink")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            recorder.lock().unwrap().push(Instant::now());
-            gst::PadProbeReturn::Ok
-        });
+    let arrivals = common::record_arrivals(pipeline.upcast_ref(), "sink");
     pipeline.set_state(gst::State::Playing).unwrap();
     let feeder = std::thread::spawn(move || {
         for n in 0..FRAMES as u64 {
@@ -168,11 +158,5 @@ fn fps(_stages: &str, element: &str) -> f64 {
         );
     }
     pipeline.set_state(gst::State::Null).unwrap();
-    let arrivals = arrivals.lock().unwrap();
-    let seconds = arrivals
-        .last()
-        .unwrap()
-        .duration_since(arrivals[0])
-        .as_secs_f64();
-    (arrivals.len() - 1) as f64 / seconds
+    common::fps_of(&arrivals)
 }

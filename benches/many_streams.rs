@@ -12,6 +12,8 @@
 //! real one). Each configuration runs with OPENBLAS_NUM_THREADS=1, so parallelism
 //! comes from the pipeline alone.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -29,7 +31,7 @@ fn main() {
         let config = &args[i + 1];
         let frames: u32 = args[i + 2].parse().unwrap();
         let seconds = run(config, frames);
-        println!("seconds={seconds} rss_kib={}", peak_rss_kib());
+        println!("seconds={seconds} rss_kib={}", common::peak_rss_kib());
         return;
     }
     let configs = ["mux-batch-1", "mux-batch-4", "mux-batch-8", "branches"];
@@ -85,15 +87,6 @@ fn child(config: &str, frames: u32) -> (f64, u64) {
         field("seconds=").parse().unwrap(),
         field("rss_kib=").parse().unwrap(),
     )
-}
-
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 fn run(config: &str, frames: u32) -> f64 {

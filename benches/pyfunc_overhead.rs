@@ -7,6 +7,8 @@
 //! the marginal cost per buffer (start-up cancels out). Rounds are interleaved and
 //! the median is kept, because this machine is shared and noisy.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -72,7 +74,7 @@ fn main() {
             samples.push((long - short) / (LONG - SHORT) as f64 * 1e6);
         }
     }
-    let medians: Vec<f64> = slopes.iter_mut().map(|s| median(s)).collect();
+    let medians: Vec<f64> = slopes.iter_mut().map(|s| common::median(s)).collect();
     let baseline = medians[0];
     let overhead = |i: usize| (medians[i] - baseline).max(0.001);
 
@@ -151,9 +153,4 @@ fn run(plugin_path: &str, element: &str, buffers: u64) -> f64 {
         String::from_utf8_lossy(&output.stderr)
     );
     elapsed
-}
-
-fn median(samples: &mut [f64]) -> f64 {
-    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    samples[samples.len() / 2]
 }

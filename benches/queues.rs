@@ -17,6 +17,8 @@
 //! those frames share memory, so a last table runs fresh `videotestsrc` frames through
 //! slow stages to show what queued frames cost in RSS.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -306,13 +308,7 @@ struct Arrivals {
 }
 
 fn peak_rss_mib() -> f64 {
-    // SAFETY: getrusage fills the struct we pass.
-    let usage = unsafe {
-        let mut usage = std::mem::zeroed::<libc::rusage>();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    usage.ru_maxrss as f64 / 1024.0
+    common::peak_rss_kib() as f64 / 1024.0
 }
 
 /// Plain Python threads, one per stage, each blurring every frame: the most a

@@ -4,9 +4,9 @@
 //!
 //!     cargo bench --bench workers
 
+mod common;
+
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use gst::prelude::*;
 
@@ -49,19 +49,7 @@ fn fps(stages: &str, function: &str, workers: u32, frames: u32) -> f64 {
          ! fakesink name=sink sync=false"
     );
     let pipeline = gst::parse::launch(&description).unwrap();
-    let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::default();
-    let recorder = arrivals.clone();
-    pipeline
-        .downcast_ref::<gst::Bin>()
-        .unwrap()
-        .by_name("sink")
-        .unwrap()
-        .static_pad("sink")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            recorder.lock().unwrap().push(Instant::now());
-            gst::PadProbeReturn::Ok
-        });
+    let arrivals = common::record_arrivals(pipeline.upcast_ref(), "sink");
     pipeline.set_state(gst::State::Playing).unwrap();
     for msg in pipeline
         .bus()
@@ -75,11 +63,5 @@ fn fps(stages: &str, function: &str, workers: u32, frames: u32) -> f64 {
         }
     }
     pipeline.set_state(gst::State::Null).unwrap();
-    let arrivals = arrivals.lock().unwrap();
-    let seconds = arrivals
-        .last()
-        .unwrap()
-        .duration_since(arrivals[0])
-        .as_secs_f64();
-    (arrivals.len() - 1) as f64 / seconds
+    common::fps_of(&arrivals)
 }
