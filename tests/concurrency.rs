@@ -130,24 +130,8 @@ fn a_queue_ahead_of_a_draw_hook_runs_it_inline_in_order() {
          ! savantqueue name=q ! savantdrawfunc module={hook} ! appsink name=sink sync=false"
     ))
     .unwrap();
-    let sink = pipeline
-        .downcast_ref::<gst::Bin>()
-        .unwrap()
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    let offsets = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen = offsets.clone();
-    sink.set_callbacks(
-        gst_app::AppSinkCallbacks::builder()
-            .new_sample(move |sink| {
-                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                seen.lock().unwrap().push(sample.buffer().unwrap().offset());
-                Ok(gst::FlowSuccess::Ok)
-            })
-            .build(),
-    );
+    let sink = common::appsink(&pipeline, "sink");
+    let offsets = common::collect_offsets(&sink);
     common::run_to_eos(&pipeline, Duration::from_secs(30));
     let stats = queue_stats(&pipeline, "q");
     pipeline.set_state(gst::State::Null).unwrap();

@@ -82,9 +82,28 @@ fn stat(outcome: &Outcome, field: &str) -> u64 {
 
 /// Draws a filled rectangle with OpenCV into whatever np.asarray(frame) gives, on
 /// the frames whose offset is in `frames` (None: every frame); maps every frame.
+/// A module beside the stages: `ignoring_readonly(a)` writes through a read-only
+/// array's pointer, as OpenCV before 4.7 (or any C code that ignores numpy's flag)
+/// does. OpenCV 4.7+ refuses read-only arrays itself; this keeps the tests
+/// meaningful on every version. Stages import it as a sibling module.
+fn ignoring_readonly_module() {
+    module(
+        "integrity_ignoring_readonly",
+        r#"
+        import ctypes
+        import numpy as np
+        def ignoring_readonly(a):
+            extent = sum((n - 1) * s for n, s in zip(a.shape, a.strides)) + a.itemsize
+            raw = (ctypes.c_char * extent).from_address(a.ctypes.data)
+            return np.ndarray(a.shape, a.dtype, buffer=raw, strides=a.strides)
+        "#,
+    );
+}
+
 /// Calls last 1 ms, so that sampling keeps its base period even in a debug build
 /// (where hashing is slow).
 fn opencv_scribbler(name: &str, frames: &str) -> String {
+    ignoring_readonly_module();
     module(
         name,
         &format!(
@@ -93,15 +112,7 @@ fn opencv_scribbler(name: &str, frames: &str) -> String {
             import cv2
             import numpy as np
             WRITE_ON = {frames}
-            def ignoring_readonly(a):
-                # What OpenCV before 4.7 (or any C code that ignores numpy's flag)
-                # does with a read-only array: write through its pointer anyway.
-                # OpenCV 4.7+ refuses read-only arrays itself; this keeps the test
-                # meaningful on every version.
-                import ctypes
-                extent = sum((n - 1) * s for n, s in zip(a.shape, a.strides)) + a.itemsize
-                raw = (ctypes.c_char * extent).from_address(a.ctypes.data)
-                return np.ndarray(a.shape, a.dtype, buffer=raw, strides=a.strides)
+            from integrity_ignoring_readonly import ignoring_readonly
             def process_frame(frame):
                 img = np.asarray(frame)
                 if WRITE_ON is None or frame.offset in WRITE_ON:
@@ -243,20 +254,13 @@ fn reading_stages_pass_the_check_and_stages_that_never_map_are_not_hashed() {
 
 #[test]
 fn planar_writes_name_the_plane_and_workers_are_checked_too() {
+    ignoring_readonly_module();
     let path = module(
         "integrity_planar_writer",
         r#"
         import cv2
         import numpy as np
-        def ignoring_readonly(a):
-            # What OpenCV before 4.7 (or any C code that ignores numpy's flag)
-            # does with a read-only array: write through its pointer anyway.
-            # OpenCV 4.7+ refuses read-only arrays itself; this keeps the test
-            # meaningful on every version.
-            import ctypes
-            extent = sum((n - 1) * s for n, s in zip(a.shape, a.strides)) + a.itemsize
-            raw = (ctypes.c_char * extent).from_address(a.ctypes.data)
-            return np.ndarray(a.shape, a.dtype, buffer=raw, strides=a.strides)
+        from integrity_ignoring_readonly import ignoring_readonly
         def process_frame(frame):
             u = np.asarray(frame.plane(1))
             if frame.offset == 20:
@@ -274,20 +278,13 @@ fn planar_writes_name_the_plane_and_workers_are_checked_too() {
 
 #[test]
 fn a_draw_hook_writing_into_its_read_only_frame_is_an_error_naming_the_element() {
+    ignoring_readonly_module();
     let path = module(
         "integrity_draw_hook_writer",
         r#"
         import cv2
         import numpy as np
-        def ignoring_readonly(a):
-            # What OpenCV before 4.7 (or any C code that ignores numpy's flag)
-            # does with a read-only array: write through its pointer anyway.
-            # OpenCV 4.7+ refuses read-only arrays itself; this keeps the test
-            # meaningful on every version.
-            import ctypes
-            extent = sum((n - 1) * s for n, s in zip(a.shape, a.strides)) + a.itemsize
-            raw = (ctypes.c_char * extent).from_address(a.ctypes.data)
-            return np.ndarray(a.shape, a.dtype, buffer=raw, strides=a.strides)
+        from integrity_ignoring_readonly import ignoring_readonly
         def draw(frame, artist):
             cv2.line(ignoring_readonly(np.asarray(frame)), (0, 0), (10, 10), (255, 255, 255, 255), 2)
         "#,

@@ -130,22 +130,8 @@ fn two_stage_run(
     .unwrap()
     .downcast::<gst::Pipeline>()
     .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    let offsets = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen = offsets.clone();
-    sink.set_callbacks(
-        gst_app::AppSinkCallbacks::builder()
-            .new_sample(move |sink| {
-                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                seen.lock().unwrap().push(sample.buffer().unwrap().offset());
-                Ok(gst::FlowSuccess::Ok)
-            })
-            .build(),
-    );
+    let sink = common::appsink(pipeline.upcast_ref(), "sink");
+    let offsets = common::collect_offsets(&sink);
     pipeline.set_state(gst::State::Playing).unwrap();
     let msg = pipeline
         .bus()

@@ -179,11 +179,7 @@ fn flushing_seek_in_a_file_pipeline_then_eos_through_every_element() {
     .unwrap()
     .downcast::<gst::Pipeline>()
     .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = common::appsink(pipeline.upcast_ref(), "sink");
     pipeline.set_state(gst::State::Playing).unwrap();
     for _ in 0..10 {
         sink.pull_sample().unwrap();

@@ -111,11 +111,7 @@ fn a_flushing_seek_mid_stream_discards_in_flight_frames() {
     .unwrap()
     .downcast::<gst::Pipeline>()
     .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = common::appsink(pipeline.upcast_ref(), "sink");
     pipeline.set_state(gst::State::Playing).unwrap();
     for _ in 0..20 {
         sink.pull_sample().unwrap();
@@ -173,11 +169,7 @@ fn short_calls_run_inline_instead_of_paying_for_hand_overs() {
     .unwrap()
     .downcast::<gst::Pipeline>()
     .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = common::appsink(pipeline.upcast_ref(), "sink");
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut offsets = Vec::new();
     while let Ok(sample) = sink.pull_sample() {

@@ -367,3 +367,30 @@ pub fn compile_c_app(name: &str, packages: &[&str]) -> PathBuf {
     std::fs::rename(&temporary, &binary).unwrap();
     binary
 }
+
+/// The appsink named `name` in `pipeline`.
+pub fn appsink(pipeline: &gst::Element, name: &str) -> gst_app::AppSink {
+    pipeline
+        .downcast_ref::<gst::Bin>()
+        .expect("a bin")
+        .by_name(name)
+        .unwrap_or_else(|| panic!("no element {name}"))
+        .downcast::<gst_app::AppSink>()
+        .unwrap_or_else(|_| panic!("{name} is not an appsink"))
+}
+
+/// Records the offset of every buffer `sink` receives, in order.
+pub fn collect_offsets(sink: &gst_app::AppSink) -> std::sync::Arc<std::sync::Mutex<Vec<u64>>> {
+    let offsets = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = offsets.clone();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                seen.lock().unwrap().push(sample.buffer().unwrap().offset());
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    offsets
+}
