@@ -612,10 +612,8 @@ impl ObjectImpl for PyFunc {
 
     fn constructed(&self) {
         self.parent_constructed();
-        let obj = self.obj();
-        obj.add_pad(&self.sinkpad).unwrap();
-        obj.add_pad(&self.srcpad).unwrap();
-        self.runtime.attach_to(obj.upcast_ref());
+        self.runtime
+            .attach_to(self.obj().upcast_ref(), [&self.sinkpad, &self.srcpad]);
     }
 }
 
@@ -635,12 +633,8 @@ impl ElementImpl for PyFunc {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            crate::stage::pads::sink_and_src_templates(&StageRuntime::template_caps(
-                FRAME_FORMATS,
-                true,
-            ))
-        });
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
+            LazyLock::new(|| crate::stage::pads::stage_templates(FRAME_FORMATS, true));
         PAD_TEMPLATES.as_ref()
     }
 

@@ -39,12 +39,6 @@ impl StageRuntime {
         self
     }
 
-    /// The pad template caps of an element that takes `supported` (in CUDA memory
-    /// too when `cuda`).
-    pub fn template_caps(supported: &[&str], cuda: bool) -> gst::Caps {
-        formats_caps(supported, true, cuda)
-    }
-
     /// Caps and accept-caps queries on either pad (both proxy caps): what downstream
     /// and the templates allow, narrowed to the stage's formats and in the stage's
     /// order of preference, so that a source offering many formats picks the first

@@ -2,6 +2,12 @@
 //! savantdrawfunc, savantqueue, savantmodule): below the elements, so no element
 //! imports from the crate root.
 
+/// The templates of a Python stage that takes `formats` (in CUDA memory too when
+/// `cuda`).
+pub fn stage_templates(formats: &[&str], cuda: bool) -> Vec<gst::PadTemplate> {
+    sink_and_src_templates(&super::caps::formats_caps(formats, true, cuda))
+}
+
 /// The always-present `sink` and `src` pad templates of a one-in, one-out element.
 pub fn sink_and_src_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
     [

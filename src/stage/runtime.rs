@@ -156,8 +156,16 @@ impl StageRuntime {
         }
     }
 
-    /// Makes the element a Python stage for `stage_stats`; from `constructed`.
-    pub fn attach_to(&self, element: &gst::Element) {
+    /// From `constructed`: adds the element's sink and src pads and makes it a
+    /// Python stage for `stage_stats`.
+    ///
+    /// # Panics
+    ///
+    /// When a pad cannot be added (a programming error: the pads are new).
+    pub fn attach_to(&self, element: &gst::Element, pads: [&gst::Pad; 2]) {
+        for pad in pads {
+            element.add_pad(pad).expect("a new pad");
+        }
         // SAFETY: the key is ours and always holds an Arc<StageStats> (see stage_stats).
         unsafe { element.set_data(STAGE_STATS_KEY, self.stats.clone()) };
     }
