@@ -91,9 +91,16 @@ struct Drawing {
 impl Protocol for DrawCall<'_> {
     type Kept = Drawing;
 
-    fn prepare(&mut self, hooks: Option<&Hooks>, buffers: &[gst::Buffer], layouts: &[FrameLayout]) {
+    fn prepare(
+        &mut self,
+        hooks: Option<&Hooks>,
+        buffers: &[gst::Buffer],
+        caps_layout: &FrameLayout,
+    ) {
         self.objects = objects::read(&buffers[0]);
-        self.layout = Some(layouts[0]);
+        // A buffer whose layout does not check out fails in the protocol (a stream
+        // error) before anything is drawn.
+        self.layout = caps_layout.for_buffer(&buffers[0]).ok();
         self.spec_pending = hooks.is_some_and(|hooks| hooks.override_draw_spec.is_some());
         if !self.spec_pending {
             self.spec.ops(&self.objects, &mut self.ops);

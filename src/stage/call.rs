@@ -9,15 +9,15 @@
 //! 3. sources the instances were not told of yet get `on_source_add`;
 //! 4. objects whose ROI metas an element upstream dropped are put back;
 //! 5. buffers are made writable when the stage maps frames read-write;
-//! 6. each buffer's layout is checked against the caps (CUDA buffers too);
-//! 7. [`Protocol::prepare`]: Rust work before the GIL (the draw spec's drawing);
-//! 8. one GIL hand-over, timed: frames built, [`Protocol::call`], each passing
+//! 6. [`Protocol::prepare`]: Rust work before the GIL (the draw spec's drawing);
+//! 7. one GIL hand-over, timed: frames built on each buffer's layout, checked
+//!    against the caps (CUDA buffers too), [`Protocol::call`], each passing
 //!    frame's changes read, each frame's checks (a write into a read-only frame,
 //!    a frame Python kept);
-//! 9. without the GIL: statistics, the checks' warnings, the CUDA work Python
+//! 8. without the GIL: statistics, the checks' warnings, the CUDA work Python
 //!    queued on a frame it mapped, periodic statistics;
-//! 10. each frame settled: passed on with its changes, dropped, or the on-error
-//!     policy applied (its message posted, with one wording for every stage).
+//! 9. each frame settled: passed on with its changes, dropped, or the on-error
+//!    policy applied (its message posted, with one wording for every stage).
 //!
 //! Two result types: a [`Verdict`] is what the call made of a frame; an [`Outcome`]
 //! is what becomes of its buffer.
@@ -73,13 +73,14 @@ pub trait Protocol {
     /// One `process_batch` call for several frames (counted as a batch).
     const BATCH: bool = false;
 
-    /// Before the GIL, after dropped objects are back: Rust work on the buffers,
-    /// with `hooks` when the stage has user code.
+    /// Before the GIL, after dropped objects are back: Rust work on the buffers
+    /// (whose layouts are checked against `caps_layout` when their frames are
+    /// built), with `hooks` when the stage has user code.
     fn prepare(
         &mut self,
         _hooks: Option<&Hooks>,
         _buffers: &[gst::Buffer],
-        _layouts: &[FrameLayout],
+        _caps_layout: &FrameLayout,
     ) {
     }
 
@@ -134,21 +135,18 @@ pub fn run<P: Protocol>(
             buffer.make_mut();
         }
     }
-    let mut layouts: SmallVec<[FrameLayout; 1]> = SmallVec::with_capacity(buffers.len());
-    for buffer in &buffers {
-        match layout_of(buffer, caps_layout) {
-            Ok(layout) => layouts.push(layout),
-            Err(e) => {
+    let hooks = context.instance(worker);
+    protocol.prepare(hooks.map(|h| &**h), &buffers, caps_layout);
+    let stats = &*stage.stats;
+    let Some(hooks) = hooks else {
+        // No user code (savantdrawfunc drawing from its spec alone): the layouts are
+        // checked here, as the frames would check them.
+        for buffer in &buffers {
+            if let Err(e) = layout_of(buffer, caps_layout) {
                 gst::element_error!(element, gst::StreamError::Format, ("{}", e));
                 return Ok(failed(buffers.len()));
             }
         }
-    }
-    let hooks = context.instance(worker);
-    protocol.prepare(hooks.map(|h| &**h), &buffers, &layouts);
-    let stats = &*stage.stats;
-    let Some(hooks) = hooks else {
-        // No user code (savantdrawfunc drawing from its spec alone).
         stats.frames.fetch_add(buffers.len() as u64, Relaxed);
         stage.maybe_post_periodic_stats(element, context.stats_interval_ms);
         return Ok(buffers
@@ -175,7 +173,7 @@ pub fn run<P: Protocol>(
     }
     let _logging = log_bridge::enter(element, stage.cat);
     let calls = &stats.calls;
-    let (buffers_ref, layouts_ref) = (&buffers, &layouts);
+    let buffers_ref = &buffers;
     let attached = thread_state::attach(move |py| {
         let started = Instant::now();
         calls.enter();
@@ -184,7 +182,7 @@ pub fn run<P: Protocol>(
             protocol,
             hooks,
             buffers_ref,
-            layouts_ref,
+            caps_layout,
             writable,
             element,
             stats,
@@ -238,7 +236,7 @@ fn layout_of(buffer: &gst::Buffer, caps_layout: &FrameLayout) -> Result<FrameLay
     Ok(layout)
 }
 
-/// Step 8, under the GIL.
+/// Step 7, under the GIL.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn call<'py, P: Protocol>(
@@ -246,7 +244,7 @@ fn call<'py, P: Protocol>(
     protocol: &mut P,
     hooks: &Hooks,
     buffers: &[gst::Buffer],
-    layouts: &[FrameLayout],
+    caps_layout: &FrameLayout,
     writable: bool,
     element: &gst::Element,
     stats: &super::stats::StageStats,
@@ -262,9 +260,12 @@ fn call<'py, P: Protocol>(
             .collect()
     };
     let mut frames: SmallVec<[Bound<'py, Frame>; 1]> = SmallVec::with_capacity(buffers.len());
-    for (buffer, layout) in buffers.iter().zip(layouts) {
+    for buffer in buffers {
         let check_readonly = !writable && frame_checks::picks_readonly_check(stats);
-        let frame = match Frame::with_checked_layout(buffer, *layout, writable, check_readonly) {
+        let frame = layout_of(buffer, caps_layout).and_then(|layout| {
+            Frame::with_checked_layout(buffer, layout, writable, check_readonly)
+        });
+        let frame = match frame {
             Ok(frame) => frame,
             Err(e) => return every(&|| Err(e.clone())),
         };
@@ -320,7 +321,7 @@ fn finish<K>(
     }
 }
 
-/// Step 10: changes written, dropped, or the on-error policy for a failure.
+/// Step 9: changes written, dropped, or the on-error policy for a failure.
 fn settle<K>(
     stage: &StageRuntime,
     element: &gst::Element,

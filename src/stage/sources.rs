@@ -43,6 +43,11 @@ impl StageRuntime {
         if context.instances.is_empty() {
             return true;
         }
+        let buffers: smallvec::SmallVec<[&gst::BufferRef; 1]> = buffers.into_iter().collect();
+        // Frames no savantmux marked (a single stream) need no lock.
+        if !buffers.iter().any(|b| source::with_id(b, |_| ()).is_some()) {
+            return true;
+        }
         let mut told = self.told.lock().unwrap();
         told.renew(context.generation);
         let mut new: Vec<String> = Vec::new();
