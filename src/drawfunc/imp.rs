@@ -22,10 +22,10 @@ use crate::draw::spec::{parse_object_spec, DrawSpec, SpecOverride};
 use crate::frame::layout::FrameLayout;
 use crate::frame::objects::{self, ObjectData};
 use crate::frame::Frame;
-use crate::python::loader::{Hooks, StageError};
+use crate::python::loader::{StageError, UserInstance};
 use crate::stage::call::{self, failure, raised, verdict_of, Outcome, Protocol, Verdict, Verdicts};
 use crate::stage::runtime::{RunSettings, StageRuntime};
-use crate::stage::settings::{Blurbs, CodeSettings};
+use crate::stage::settings::{Blurbs, StageSettings};
 use crate::stage::stats::StageStats;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -44,14 +44,14 @@ const FORMATS: &[&str] = &["RGBA", "BGRx", "BGR", "I420", "NV12", "BGRA", "RGBx"
 #[derive(Debug, Clone)]
 struct Settings {
     draw_spec: Option<String>,
-    code: CodeSettings,
+    code: StageSettings,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
             draw_spec: None,
-            code: CodeSettings::new(DEFAULT_FUNCTION),
+            code: StageSettings::new(DEFAULT_FUNCTION),
         }
     }
 }
@@ -93,7 +93,7 @@ impl Protocol for DrawCall<'_> {
 
     fn prepare(
         &mut self,
-        hooks: Option<&Hooks>,
+        hooks: Option<&UserInstance>,
         buffers: &[gst::Buffer],
         caps_layout: &FrameLayout,
     ) {
@@ -110,7 +110,7 @@ impl Protocol for DrawCall<'_> {
     fn call<'py>(
         &mut self,
         py: Python<'py>,
-        hooks: &Hooks,
+        hooks: &UserInstance,
         frames: &[Bound<'py, Frame>],
     ) -> Verdicts<Drawing> {
         smallvec::smallvec![self.call_one(py, hooks, &frames[0])]
@@ -123,7 +123,7 @@ impl DrawCall<'_> {
     fn call_one(
         &self,
         py: Python<'_>,
-        hooks: &Hooks,
+        hooks: &UserInstance,
         frame: &Bound<'_, Frame>,
     ) -> Verdict<Drawing> {
         let overrides = match &hooks.override_draw_spec {
@@ -268,7 +268,7 @@ impl DrawFunc {
 /// nothing for the object. What it returns is checked like the spec file.
 fn call_overrides(
     py: Python<'_>,
-    hooks: &Hooks,
+    hooks: &UserInstance,
     override_fn: &Py<PyAny>,
     frame: &Bound<'_, Frame>,
     objects: &[ObjectData],
@@ -420,7 +420,7 @@ impl ObjectImpl for DrawFunc {
                 .blurb("Draw spec YAML (inline or a file path, relative paths from the working directory): Savant's layout (rendered_objects.<unit>.<label> with bbox, label, central_dot, blur; a module YAML's parameters.draw_func block) or default/labels; placeholders take Python format specs ({confidence:.2f}). Unset: a green box and a \"label #track\" label per object")
                 .mutable_ready()
                 .build()];
-            properties.extend(CodeSettings::properties(DEFAULT_FUNCTION, &Blurbs {
+            properties.extend(StageSettings::properties(DEFAULT_FUNCTION, &Blurbs {
                 module: "Optional Python draw hook: a file path or a dotted module name. Unset: drawing never takes the GIL",
                 function: "The draw hook, called as draw(frame, artist); returns None/True (pass) or False (drop)",
                 on_error: "What an exception in the hook does: fail (ERROR, stop), skip (WARNING, draw the spec only), drop (WARNING, drop the buffer)",

@@ -7,6 +7,23 @@ use crate::cuda::{self, DeviceMemory};
 
 use gst::ffi as gst_ffi;
 
+/// Where a frame's planes are: what the caps say (`memory:CUDAMemory` or not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Memory {
+    System,
+    Cuda,
+}
+
+impl Memory {
+    pub fn of(layout: &super::layout::FrameLayout) -> Self {
+        if layout.cuda {
+            Self::Cuda
+        } else {
+            Self::System
+        }
+    }
+}
+
 pub struct Mapping {
     buffer: gst::Buffer,
     info: gst_ffi::GstMapInfo,
@@ -37,10 +54,11 @@ unsafe impl Sync for Mapping {}
 impl Mapping {
     /// Maps `buffer` read-only, or read-write when `writable` (the caller made the
     /// buffer writable first: GStreamer refuses write maps of shared buffers).
-    /// `cuda`: the caps say CUDA memory, so the buffer must hold exactly one
+    /// `Memory::Cuda`: the caps say CUDA memory, so the buffer must hold exactly one
     /// GStreamer CUDA memory, which is mapped on the device after its producer's work
     /// on it is done.
-    pub fn new(buffer: &gst::Buffer, writable: bool, cuda: bool) -> Result<Self, String> {
+    pub fn new(buffer: &gst::Buffer, writable: bool, memory: Memory) -> Result<Self, String> {
+        let cuda = memory == Memory::Cuda;
         let mut flags = if writable {
             gst_ffi::GST_MAP_READWRITE
         } else {

@@ -40,7 +40,7 @@ use pyo3::types::{PyDict, PyList};
 
 use held::{Crossing, HeldFrames};
 use layout::{Arrangement, FrameLayout, ARRAY_FORMATS};
-use mapping::Mapping;
+use mapping::{Mapping, Memory};
 use readonly_check::PlaneHashes;
 
 /// The error a device protocol raises on a system-memory frame: AttributeError for
@@ -99,34 +99,51 @@ pub struct AfterCall {
     pub crossing: Option<Crossing>,
 }
 
+/// The buffer's layout: the caps' layout checked against the buffer (a VideoMeta
+/// may move planes); a buffer under CUDA caps must hold CUDA memory.
+///
+/// # Errors
+///
+/// The layout does not fit the buffer, or CUDA caps come with other memory.
+#[inline]
+pub fn buffer_layout(
+    buffer: &gst::Buffer,
+    caps_layout: &FrameLayout,
+) -> Result<FrameLayout, String> {
+    let layout = caps_layout.for_buffer(buffer).map_err(|e| e.to_string())?;
+    if layout.cuda {
+        crate::cuda::check_buffer(buffer)?;
+    }
+    Ok(layout)
+}
+
+/// How a stage maps its frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Read-write (`writable=true`).
+    Writable,
+    ReadOnly,
+    /// Read-only, and checked after the call for writes Python made anyway
+    /// (readonly_check.rs; the stage picks these frames).
+    ReadOnlyChecked,
+}
+
 impl Frame {
-    /// Wraps a buffer; `writable` maps it read-write now, so the caller must have
-    /// made it writable. A read-only frame with `check_readonly` is checked for
-    /// writes by Python (see readonly_check.rs; the caller picks the frames). Fails
-    /// when the buffer's layout (caps and VideoMeta) does not fit its memory.
+    /// Wraps a buffer whose layout `FrameLayout::for_buffer` returned (and, for
+    /// CUDA caps, whose memory `cuda::check_buffer` accepted). `Access::Writable`
+    /// maps it read-write now, so the caller must have made it writable.
+    ///
+    /// # Errors
+    ///
+    /// A writable buffer that cannot be mapped.
     pub(crate) fn new(
         buffer: &gst::Buffer,
-        layout: &FrameLayout,
-        writable: bool,
-        check_readonly: bool,
-    ) -> Result<Self, String> {
-        let layout = layout.for_buffer(buffer).map_err(|e| e.to_string())?;
-        if layout.cuda {
-            crate::cuda::check_buffer(buffer)?;
-        }
-        Self::with_checked_layout(buffer, layout, writable, check_readonly)
-    }
-
-    /// As `new`, with a layout that `FrameLayout::for_buffer` returned for this buffer.
-    pub(crate) fn with_checked_layout(
-        buffer: &gst::Buffer,
         layout: FrameLayout,
-        writable: bool,
-        check_readonly: bool,
+        access: Access,
     ) -> Result<Self, String> {
         let mapping = std::sync::OnceLock::new();
-        if writable {
-            let _ = mapping.set(Box::new(Mapping::new(buffer, true, layout.cuda)?));
+        if access == Access::Writable {
+            let _ = mapping.set(Box::new(Mapping::new(buffer, true, Memory::of(&layout))?));
         }
         let packed =
             (layout.arrangement == Arrangement::Packed).then(|| ArrayView::of_plane(&layout, 0));
@@ -137,7 +154,7 @@ impl Frame {
             packed,
             attributes: PyOnceLock::new(),
             objects: PyOnceLock::new(),
-            checks: if check_readonly && !writable {
+            checks: if access == Access::ReadOnlyChecked {
                 OnceLock::from(Box::new(FrameChecks {
                     check_readonly: true,
                     ..FrameChecks::default()
@@ -150,7 +167,7 @@ impl Frame {
     }
 
     /// The frame as the stage named `stage` sees it (objects it adds are its own).
-    pub fn made_by(mut self, stage: Py<pyo3::types::PyString>) -> Self {
+    pub fn for_stage(mut self, stage: Py<pyo3::types::PyString>) -> Self {
         self.stage = Some(stage);
         self
     }
@@ -197,8 +214,8 @@ impl Frame {
         if let Some(mapping) = self.mapping.get() {
             return Ok(mapping);
         }
-        let mapping =
-            Mapping::new(&self.buffer, false, self.layout.cuda).map_err(PyBufferError::new_err)?;
+        let mapping = Mapping::new(&self.buffer, false, Memory::of(&self.layout))
+            .map_err(PyBufferError::new_err)?;
         if let Some(checks) = self.checks().filter(|c| c.check_readonly) {
             // Before Python gets a pointer into it.
             let _ = checks
@@ -380,7 +397,14 @@ impl Frame {
                 }
             }
         }
-        Self::new(&buffer, &layout, writable, false).map_err(PyValueError::new_err)
+        let access = if writable {
+            Access::Writable
+        } else {
+            Access::ReadOnly
+        };
+        buffer_layout(&buffer, &layout)
+            .and_then(|layout| Self::new(&buffer, layout, access))
+            .map_err(PyValueError::new_err)
     }
 
     /// A read-only view of a PyGObject `Gst.Buffer` (a pad probe's or an appsink
@@ -402,7 +426,8 @@ impl Frame {
             PyValueError::new_err(format!("not raw video caps with a size: {caps_text}"))
         })?;
         let buffer = gst_buffer_of(buffer)?;
-        Self::new(&buffer, &FrameLayout::from_info(&info), false, false)
+        buffer_layout(&buffer, &FrameLayout::from_info(&info))
+            .and_then(|layout| Self::new(&buffer, layout, Access::ReadOnly))
             .map_err(PyValueError::new_err)
     }
 

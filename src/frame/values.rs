@@ -75,7 +75,7 @@ fn is_numpy(value: &Bound<'_, PyAny>) -> bool {
 /// True, False or None as a verdict (None passes), numpy's bool_ included; None for
 /// anything else. The builtins are checked first: they are what almost every call
 /// returns.
-pub fn verdict(value: &Bound<'_, PyAny>) -> Option<bool> {
+pub fn keeps_frame(value: &Bound<'_, PyAny>) -> Option<bool> {
     let py = value.py();
     if value.is_none() || value.is(PyBool::new(py, true)) {
         return Some(true);

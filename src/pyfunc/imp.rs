@@ -25,7 +25,7 @@ use crate::stage::call::{self, Buffers, Outcome};
 use crate::stage::caps::FrameMemory;
 use crate::stage::handoff::Handoff;
 use crate::stage::runtime::{RunSettings, StageRuntime};
-use crate::stage::settings::{Blurbs, CodeSettings};
+use crate::stage::settings::{Blurbs, StageSettings};
 use crate::stage::stats::StageStats;
 
 use super::batch::Batcher;
@@ -82,7 +82,7 @@ pub enum Instances {
 
 #[derive(Debug, Clone)]
 struct Settings {
-    code: CodeSettings,
+    code: StageSettings,
     writable: bool,
     workers: u32,
     instances: Instances,
@@ -95,7 +95,7 @@ struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            code: CodeSettings::new(DEFAULT_FUNCTION),
+            code: StageSettings::new(DEFAULT_FUNCTION),
             writable: DEFAULT_WRITABLE,
             workers: DEFAULT_WORKERS,
             instances: Instances::default(),
@@ -506,7 +506,7 @@ impl ObjectSubclass for PyFunc {
 impl ObjectImpl for PyFunc {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            let mut properties = CodeSettings::properties(DEFAULT_FUNCTION, &Blurbs {
+            let mut properties = StageSettings::properties(DEFAULT_FUNCTION, &Blurbs {
                 module: "Python module: a file path (examples/ball.py) or a dotted name on sys.path (pkg.mod)",
                 function: "Per-frame callable: a method of class-name, or a module-level function; it gets the frame and returns None/True (pass) or False (drop)",
                 on_error: "What an exception in user code does: fail (ERROR, stop), skip (WARNING, pass the buffer), drop (WARNING, drop the buffer)",

@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 use smallvec::smallvec;
 
 use crate::frame::Frame;
-use crate::python::loader::{Hooks, StageError};
+use crate::python::loader::{StageError, UserInstance};
 use crate::stage::call::{raised, verdict_of, Protocol, Verdict, Verdicts};
 
 /// `process(frame)`: True or None pass, False drops.
@@ -19,7 +19,7 @@ impl Protocol for FrameCall {
     fn call<'py>(
         &mut self,
         py: Python<'py>,
-        hooks: &Hooks,
+        hooks: &UserInstance,
         frames: &[Bound<'py, Frame>],
     ) -> Verdicts<()> {
         let verdict = match hooks.process.bind(py).call1((&frames[0],)) {
@@ -41,7 +41,7 @@ impl Protocol for BatchCall {
     fn call<'py>(
         &mut self,
         py: Python<'py>,
-        hooks: &Hooks,
+        hooks: &UserInstance,
         frames: &[Bound<'py, Frame>],
     ) -> Verdicts<()> {
         let n = frames.len();
@@ -86,7 +86,7 @@ impl Protocol for BatchCall {
             Some(items) if items.len() == n => items
                 .iter()
                 .enumerate()
-                .map(|(i, item)| match crate::frame::values::verdict(item) {
+                .map(|(i, item)| match crate::frame::values::keeps_frame(item) {
                     Some(true) => Verdict::Pass(()),
                     Some(false) => Verdict::Drop,
                     None => Verdict::Failed(StageError::plain(format!(

@@ -71,12 +71,12 @@ impl StageError {
 pub const DEFAULT_FUNCTION: &str = "process_frame";
 pub const BATCH_FUNCTION: &str = "process_batch";
 
-/// The per-source hooks, in the order of `Hooks::on_source` and of the events in
+/// The per-source hooks, in the order of `UserInstance::on_source` and of the events in
 /// frame::source (add, eos, delete).
 pub const SOURCE_HOOKS: [&str; 3] = ["on_source_add", "on_source_eos", "on_source_delete"];
 
 /// The user's callables. Optional hooks are `None` when the class does not define them.
-pub struct Hooks {
+pub struct UserInstance {
     pub module_name: String,
     /// The imported module, so more instances can share it.
     module: Py<PyModule>,
@@ -101,7 +101,7 @@ pub struct Hooks {
     pub formats: Option<Vec<String>>,
 }
 
-impl Hooks {
+impl UserInstance {
     /// Imports the module and makes the first instance.
     pub fn load(py: Python<'_>, config: &StageConfig) -> Result<Self, StageError> {
         if config.module.trim().is_empty() {

@@ -33,8 +33,8 @@ use super::log_bridge;
 use super::policy::OnError;
 use super::runtime::StageRuntime;
 use crate::frame::layout::FrameLayout;
-use crate::frame::{Frame, FrameChanges};
-use crate::python::loader::{Hooks, StageError};
+use crate::frame::{Access, Frame, FrameChanges};
+use crate::python::loader::{StageError, UserInstance};
 use crate::python::thread_state;
 
 /// Frames of one call, inline for the usual single frame (no allocation per buffer).
@@ -78,7 +78,7 @@ pub trait Protocol {
     /// built), with `hooks` when the stage has user code.
     fn prepare(
         &mut self,
-        _hooks: Option<&Hooks>,
+        _hooks: Option<&UserInstance>,
         _buffers: &[gst::Buffer],
         _caps_layout: &FrameLayout,
     ) {
@@ -89,7 +89,7 @@ pub trait Protocol {
     fn call<'py>(
         &mut self,
         py: Python<'py>,
-        hooks: &Hooks,
+        hooks: &UserInstance,
         frames: &[Bound<'py, Frame>],
     ) -> Verdicts<Self::Kept>;
 }
@@ -142,7 +142,7 @@ pub fn run<P: Protocol>(
         // No user code (savantdrawfunc drawing from its spec alone): the layouts are
         // checked here, as the frames would check them.
         for buffer in &buffers {
-            if let Err(e) = layout_of(buffer, caps_layout) {
+            if let Err(e) = crate::frame::buffer_layout(buffer, caps_layout) {
                 gst::element_error!(element, gst::StreamError::Format, ("{}", e));
                 return Ok(failed(buffers.len()));
             }
@@ -225,24 +225,13 @@ pub fn run<P: Protocol>(
     Ok(outcomes)
 }
 
-/// The buffer's layout, checked against the caps' (a VideoMeta may move planes);
-/// a CUDA buffer must hold CUDA memory.
-#[inline]
-fn layout_of(buffer: &gst::Buffer, caps_layout: &FrameLayout) -> Result<FrameLayout, String> {
-    let layout = caps_layout.for_buffer(buffer).map_err(|e| e.to_string())?;
-    if layout.cuda {
-        crate::cuda::check_buffer(buffer)?;
-    }
-    Ok(layout)
-}
-
 /// Step 7, under the GIL.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn call<'py, P: Protocol>(
     py: Python<'py>,
     protocol: &mut P,
-    hooks: &Hooks,
+    hooks: &UserInstance,
     buffers: &[gst::Buffer],
     caps_layout: &FrameLayout,
     writable: bool,
@@ -261,15 +250,20 @@ fn call<'py, P: Protocol>(
     };
     let mut frames: SmallVec<[Bound<'py, Frame>; 1]> = SmallVec::with_capacity(buffers.len());
     for buffer in buffers {
-        let check_readonly = !writable && frame_checks::picks_readonly_check(stats);
-        let frame = layout_of(buffer, caps_layout).and_then(|layout| {
-            Frame::with_checked_layout(buffer, layout, writable, check_readonly)
-        });
+        let access = if writable {
+            Access::Writable
+        } else if frame_checks::picks_readonly_check(stats) {
+            Access::ReadOnlyChecked
+        } else {
+            Access::ReadOnly
+        };
+        let frame = crate::frame::buffer_layout(buffer, caps_layout)
+            .and_then(|layout| Frame::new(buffer, layout, access));
         let frame = match frame {
             Ok(frame) => frame,
             Err(e) => return every(&|| Err(e.clone())),
         };
-        match Bound::new(py, frame.made_by(hooks.stage_name.clone_ref(py))) {
+        match Bound::new(py, frame.for_stage(hooks.stage_name.clone_ref(py))) {
             Ok(frame) => frames.push(frame),
             Err(e) => {
                 let error = failure(py, hooks, "creating the frame", &e);
@@ -291,7 +285,7 @@ fn call<'py, P: Protocol>(
 #[inline(always)]
 fn finish<K>(
     py: Python<'_>,
-    hooks: &Hooks,
+    hooks: &UserInstance,
     frame: Bound<'_, Frame>,
     verdict: Verdict<K>,
     element: &gst::Element,
@@ -374,12 +368,12 @@ fn finish_device_work(element: &gst::Element, buffer: &gst::Buffer) -> bool {
 }
 
 /// "module M: what: the exception", the one wording of a failure around a call.
-pub fn failure(py: Python<'_>, hooks: &Hooks, what: &str, e: &PyErr) -> StageError {
+pub fn failure(py: Python<'_>, hooks: &UserInstance, what: &str, e: &PyErr) -> StageError {
     StageError::python(py, format!("module {}: {what}", hooks.module_name), e)
 }
 
 /// "module M: f() raised ...".
-pub fn raised(py: Python<'_>, hooks: &Hooks, e: &PyErr) -> StageError {
+pub fn raised(py: Python<'_>, hooks: &UserInstance, e: &PyErr) -> StageError {
     StageError::python(
         py,
         format!(
@@ -394,11 +388,11 @@ pub fn raised(py: Python<'_>, hooks: &Hooks, e: &PyErr) -> StageError {
 /// anything else is an error naming its type.
 #[inline]
 pub fn verdict_of<K>(
-    hooks: &Hooks,
+    hooks: &UserInstance,
     result: &Bound<'_, PyAny>,
     kept: impl FnOnce() -> K,
 ) -> Verdict<K> {
-    match crate::frame::values::verdict(result) {
+    match crate::frame::values::keeps_frame(result) {
         Some(true) => Verdict::Pass(kept()),
         Some(false) => Verdict::Drop,
         None => Verdict::Failed(StageError::plain(format!(

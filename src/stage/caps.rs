@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use gst::glib;
 use gst::prelude::*;
 
-use super::runtime::{Instances, StageRuntime};
+use super::runtime::{InstanceSet, StageRuntime};
 use crate::python::loader::StageError;
 
 /// Which memory a stage takes frames in (savantpyfunc's `memory`).
@@ -35,7 +35,13 @@ impl StageRuntime {
     /// after system memory in its order of preference.
     pub fn with_cuda_frames(mut self) -> Self {
         self.cuda = true;
-        self.allowed_caps = Mutex::new(formats_caps(self.supported, true, true));
+        self.allowed_caps = Mutex::new(formats_caps(
+            self.supported,
+            Memories {
+                system: true,
+                cuda: true,
+            },
+        ));
         self
     }
 
@@ -73,7 +79,7 @@ impl StageRuntime {
     pub(super) fn restrict_formats(
         &self,
         property: Option<&str>,
-        instances: &Instances,
+        instances: &InstanceSet,
         memory: FrameMemory,
     ) -> Result<(), StageError> {
         let system = memory != FrameMemory::Cuda;
@@ -96,7 +102,8 @@ impl StageRuntime {
             None => match instances.first().and_then(|h| h.formats.clone()) {
                 Some(names) => (names, "the class's formats attribute"),
                 None => {
-                    *self.allowed_caps.lock().unwrap() = formats_caps(self.supported, system, cuda);
+                    *self.allowed_caps.lock().unwrap() =
+                        formats_caps(self.supported, Memories { system, cuda });
                     return Ok(());
                 }
             },
@@ -117,14 +124,21 @@ impl StageRuntime {
             .copied()
             .filter(|f| names.iter().any(|n| n == f))
             .collect();
-        *self.allowed_caps.lock().unwrap() = formats_caps(&chosen, system, cuda);
+        *self.allowed_caps.lock().unwrap() = formats_caps(&chosen, Memories { system, cuda });
         Ok(())
     }
 }
 
-/// Raw video in `formats` (a list, in that order), in system memory (when
-/// `system`), then in CUDA memory (when `cuda`).
-pub(super) fn formats_caps(formats: &[&str], system: bool, cuda: bool) -> gst::Caps {
+/// Which memories caps offer frames in, system memory first.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Memories {
+    pub system: bool,
+    pub cuda: bool,
+}
+
+/// Raw video in `formats` (a list, in that order), in the memories `memories`.
+pub(super) fn formats_caps(formats: &[&str], memories: Memories) -> gst::Caps {
+    let Memories { system, cuda } = memories;
     let mut caps = if system {
         gst::Caps::builder("video/x-raw")
             .field("format", gst::List::new(formats.iter().copied()))

@@ -10,16 +10,16 @@ use pyo3::prelude::*;
 
 use super::log_bridge;
 use super::policy::OnError;
-use super::runtime::{call_hook, with_python, Instances, NegotiatedCaps, StageRuntime};
+use super::runtime::{call_hook, with_python, InstanceSet, NegotiatedCaps, StageRuntime};
 use crate::frame::layout::FrameLayout;
 use crate::frame::{source, CapsInfo};
-use crate::python::loader::{Hooks, StageError, SOURCE_HOOKS};
+use crate::python::loader::{StageError, UserInstance, SOURCE_HOOKS};
 
 impl StageRuntime {
     /// Handles a sink event: caps, Python's event hooks, stats at EOS; forwards it.
     pub fn sink_event(&self, element: &gst::Element, pad: &gst::Pad, event: gst::Event) -> bool {
         let cat = self.cat;
-        let (instances, on_error): (Instances, _) = match self.state.lock().unwrap().as_ref() {
+        let (instances, on_error): (InstanceSet, _) = match self.state.lock().unwrap().as_ref() {
             Some(state) => (state.instances.clone(), state.on_error),
             None => (Arc::new([]), OnError::Fail),
         };
@@ -58,7 +58,7 @@ impl StageRuntime {
             caps_info = Some((info, caps.to_owned()));
         }
         let is_eos = matches!(event.view(), gst::EventView::Eos(_));
-        // savantmux's source events: (index into Hooks::on_source, source id).
+        // savantmux's source events: (index into UserInstance::on_source, source id).
         let generation = self
             .state
             .lock()
@@ -228,7 +228,7 @@ fn call_event_hooks(
     py: Python<'_>,
     cat: gst::DebugCategory,
     element: &gst::Element,
-    hooks: &Hooks,
+    hooks: &UserInstance,
     event: &gst::Event,
     caps: &Option<(gst_video::VideoInfo, gst::Caps)>,
     is_eos: bool,

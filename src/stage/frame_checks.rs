@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 
 use super::stats::StageStats;
 use crate::frame::{held, readonly_check, AfterCall, Frame};
-use crate::python::loader::{Hooks, StageError};
+use crate::python::loader::{StageError, UserInstance};
 
 /// What to report for one call: nothing (one null pointer, moved cheaply through
 /// the per-buffer path) unless a check found something.
@@ -56,7 +56,7 @@ pub fn picks_readonly_check(stats: &StageStats) -> bool {
 pub fn after_call(
     element: &gst::Element,
     stats: &StageStats,
-    hooks: &Hooks,
+    hooks: &UserInstance,
     frame: &Bound<'_, Frame>,
 ) -> CallReport {
     match Frame::after_call(frame, &stats.held) {
@@ -69,7 +69,7 @@ pub fn after_call(
 fn report(
     element: &gst::Element,
     stats: &StageStats,
-    hooks: &Hooks,
+    hooks: &UserInstance,
     after: AfterCall,
 ) -> CallReport {
     if after.checked {

@@ -5,7 +5,8 @@
 /// The templates of a Python stage that takes `formats` (in CUDA memory too when
 /// `cuda`).
 pub fn stage_templates(formats: &[&str], cuda: bool) -> Vec<gst::PadTemplate> {
-    sink_and_src_templates(&super::caps::formats_caps(formats, true, cuda))
+    let memories = super::caps::Memories { system: true, cuda };
+    sink_and_src_templates(&super::caps::formats_caps(formats, memories))
 }
 
 /// The always-present `sink` and `src` pad templates of a one-in, one-out element.

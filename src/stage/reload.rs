@@ -17,9 +17,9 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::log_bridge;
-use super::runtime::{call_hook, with_python, Instances, StageRuntime};
+use super::runtime::{call_hook, with_python, InstanceSet, StageRuntime};
 use crate::frame::CapsInfo;
-use crate::python::loader::{Hooks, StageError};
+use crate::python::loader::{StageError, UserInstance};
 use crate::python::thread_state;
 
 #[derive(Debug, Clone, Default)]
@@ -36,7 +36,7 @@ fn modified(path: &Path) -> Option<SystemTime> {
 
 impl Watch {
     /// The files behind `hooks`' module, as loaded now.
-    pub fn collect(py: Python<'_>, hooks: &Hooks) -> Self {
+    pub fn collect(py: Python<'_>, hooks: &UserInstance) -> Self {
         let Some(main) = hooks.module_file(py) else {
             return Self::default();
         };
@@ -199,7 +199,7 @@ impl StageRuntime {
     fn replay_caps(
         &self,
         element: &gst::Element,
-        instances: &[Arc<Hooks>],
+        instances: &[Arc<UserInstance>],
         caps: &gst::Caps,
     ) -> Result<(), StageError> {
         let Ok(info) = gst_video::VideoInfo::from_caps(caps) else {
@@ -221,11 +221,11 @@ impl StageRuntime {
 
     /// Stops instances that a reload replaced, once no frame is in their calls any
     /// more (frames hold a reference to the instances they were given).
-    fn retire(&self, element: &gst::Element, old: Instances) {
+    fn retire(&self, element: &gst::Element, old: InstanceSet) {
         // Frame contexts hold the whole set, a call in progress may hold one
         // instance: wait until only this thread holds either. No lock and no GIL is
         // held here, so the calls in progress can finish.
-        let in_use = |old: &Instances| {
+        let in_use = |old: &InstanceSet| {
             Arc::strong_count(old) > 1 || old.iter().any(|hooks| Arc::strong_count(hooks) > 1)
         };
         while in_use(&old) {

@@ -11,7 +11,7 @@
 //! streaming thread may hold the GIL while it waits for the state. `reloading` is
 //! only ever tried (never waited for) on the per-frame path.
 //!
-//! Instances: every instance gets every lifecycle hook (on_start, on_caps,
+//! InstanceSet: every instance gets every lifecycle hook (on_start, on_caps,
 //! on_event, on_eos, on_stop). An instance replaced by a reload gets its on_stop
 //! only after the last frame that was given it has left Python, so no instance is
 //! called after its on_stop.
@@ -24,7 +24,7 @@ use gst::prelude::*;
 use pyo3::prelude::*;
 use pyo3::types::PyBool;
 
-use super::caps::{formats_caps, FrameMemory};
+use super::caps::{formats_caps, FrameMemory, Memories};
 use super::policy::{OnError, RepeatedWarning};
 use super::reload::Watch;
 use super::sources::Told;
@@ -32,7 +32,7 @@ use super::stats::StageStats;
 use super::{gil_probe, log_bridge};
 use crate::frame::layout::FrameLayout;
 use crate::frame::objects;
-use crate::python::loader::{Hooks, StageConfig, StageError};
+use crate::python::loader::{StageConfig, StageError, UserInstance};
 use crate::python::{interpreter, thread_state};
 
 /// Per-run settings the runtime needs from its element's properties.
@@ -44,7 +44,7 @@ pub struct RunSettings {
     pub stats_interval_ms: u32,
     /// Reload the code when its files change (dev-mode).
     pub dev_mode: bool,
-    /// Instances of the user's class to build (one per worker, or one).
+    /// InstanceSet of the user's class to build (one per worker, or one).
     pub instances: usize,
     /// The `formats` property: comma-separated format names, or None.
     pub formats: Option<String>,
@@ -53,11 +53,11 @@ pub struct RunSettings {
 }
 
 /// The user's instances, in worker order; empty without user code.
-pub type Instances = Arc<[Arc<Hooks>]>;
+pub type InstanceSet = Arc<[Arc<UserInstance>]>;
 
 /// What a thread needs for one buffer.
 pub struct FrameContext {
-    pub instances: Instances,
+    pub instances: InstanceSet,
     /// Which set of instances: a reload's new instances are told of every source
     /// again (see sources.rs).
     pub generation: u64,
@@ -68,7 +68,7 @@ pub struct FrameContext {
 
 impl FrameContext {
     /// The instance worker `worker` calls (the first for the streaming thread).
-    pub fn instance(&self, worker: usize) -> Option<&Arc<Hooks>> {
+    pub fn instance(&self, worker: usize) -> Option<&Arc<UserInstance>> {
         self.instances
             .get(worker)
             .or_else(|| self.instances.first())
@@ -81,7 +81,7 @@ pub struct NegotiatedCaps {
 }
 
 pub(super) struct State {
-    pub(super) instances: Instances,
+    pub(super) instances: InstanceSet,
     /// Counts the sets of instances (start, each reload).
     pub(super) generation: u64,
     pub(super) caps: Option<Arc<NegotiatedCaps>>,
@@ -150,7 +150,13 @@ impl StageRuntime {
             reloading: Mutex::new(()),
             supported,
             cuda: false,
-            allowed_caps: Mutex::new(formats_caps(supported, true, false)),
+            allowed_caps: Mutex::new(formats_caps(
+                supported,
+                Memories {
+                    system: true,
+                    cuda: false,
+                },
+            )),
             repeated_warning: Mutex::new(None),
             told: Mutex::new(Told::default()),
         }
@@ -176,16 +182,16 @@ impl StageRuntime {
         &self,
         element: &gst::Element,
         config: &StageConfig,
-        sibling: Option<&Hooks>,
-    ) -> Result<Hooks, StageError> {
+        sibling: Option<&UserInstance>,
+    ) -> Result<UserInstance, StageError> {
         let cat = self.cat;
         ensure_python().map_err(|e| StageError::plain(format!("cannot start Python: {e}")))?;
         let _logging = log_bridge::enter(element, cat);
         gst::debug!(cat, obj = element, "loading {config:?}");
-        let loaded = with_python(|py| -> Result<Hooks, StageError> {
+        let loaded = with_python(|py| -> Result<UserInstance, StageError> {
             let hooks = match sibling {
                 Some(sibling) => sibling.another(py, config)?,
-                None => Hooks::load(py, config)?,
+                None => UserInstance::load(py, config)?,
             };
             if let Some(on_start) = &hooks.on_start {
                 gst::log!(cat, obj = element, "calling on_start");
@@ -221,7 +227,7 @@ impl StageRuntime {
             .map_err(|e| StageError::plain(format!("cannot start Python: {e}")))
             .and_then(|()| {
                 let _logging = log_bridge::enter(element, self.cat);
-                with_python(|py| Hooks::preload(py, config))
+                with_python(|py| UserInstance::preload(py, config))
             });
         preloaded.map_err(StageError::into_error_message)
     }
@@ -233,8 +239,8 @@ impl StageRuntime {
         element: &gst::Element,
         config: &StageConfig,
         count: usize,
-    ) -> Result<Instances, StageError> {
-        let mut instances: Vec<Arc<Hooks>> = Vec::with_capacity(count);
+    ) -> Result<InstanceSet, StageError> {
+        let mut instances: Vec<Arc<UserInstance>> = Vec::with_capacity(count);
         for _ in 0..count.max(1) {
             match self.load_instance(element, config, instances.first().map(|h| &**h)) {
                 Ok(hooks) => instances.push(Arc::new(hooks)),
@@ -258,7 +264,7 @@ impl StageRuntime {
         if let Some(code) = settings.code.as_mut() {
             code.stage = element.name().to_string();
         }
-        let instances: Instances = match &settings.code {
+        let instances: InstanceSet = match &settings.code {
             None => Arc::new([]),
             Some(config) => self
                 .load_instances(element, config, settings.instances)
@@ -338,7 +344,7 @@ impl StageRuntime {
     /// Runs every instance's on_stop, then lets go of them with the GIL held, so
     /// whatever they kept (frames included) is released now, not at the next time
     /// some thread takes the GIL.
-    pub(super) fn stop_instances(&self, element: &gst::Element, instances: Instances) {
+    pub(super) fn stop_instances(&self, element: &gst::Element, instances: InstanceSet) {
         for hooks in instances.iter() {
             self.stop_instance(element, hooks.clone());
         }
@@ -360,7 +366,7 @@ impl StageRuntime {
     }
 
     /// Runs an instance's on_stop and releases it (with the GIL).
-    pub fn stop_instance(&self, element: &gst::Element, hooks: Arc<Hooks>) {
+    pub fn stop_instance(&self, element: &gst::Element, hooks: Arc<UserInstance>) {
         let _logging = log_bridge::enter(element, self.cat);
         thread_state::attach_if_running(|py| {
             if let Some(on_stop) = &hooks.on_stop {
@@ -474,7 +480,7 @@ fn ensure_python() -> Result<(), String> {
 
 pub fn call_hook<'py>(
     py: Python<'py>,
-    hooks: &Hooks,
+    hooks: &UserInstance,
     name: &str,
     hook: &Py<PyAny>,
     args: impl pyo3::call::PyCallArgs<'py>,

@@ -23,7 +23,7 @@ pub struct Blurbs {
 }
 
 #[derive(Debug, Clone)]
-pub struct CodeSettings {
+pub struct StageSettings {
     pub module: Option<String>,
     pub class_name: Option<String>,
     pub function: String,
@@ -39,7 +39,7 @@ pub struct CodeSettings {
     default_function: &'static str,
 }
 
-impl CodeSettings {
+impl StageSettings {
     pub fn new(default_function: &'static str) -> Self {
         Self {
             module: None,

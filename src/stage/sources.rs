@@ -6,7 +6,7 @@
 use super::log_bridge;
 use super::policy::OnError;
 use super::runtime::{call_hook, with_python};
-use super::runtime::{FrameContext, Instances, StageRuntime};
+use super::runtime::{FrameContext, InstanceSet, StageRuntime};
 use crate::frame::source;
 use crate::python::loader::SOURCE_HOOKS;
 
@@ -65,7 +65,7 @@ impl StageRuntime {
     pub(super) fn announce_event_source(
         &self,
         element: &gst::Element,
-        instances: &Instances,
+        instances: &InstanceSet,
         generation: u64,
         id: &str,
         on_error: OnError,
@@ -82,7 +82,7 @@ impl StageRuntime {
     fn tell(
         &self,
         element: &gst::Element,
-        instances: &Instances,
+        instances: &InstanceSet,
         mut told: std::sync::MutexGuard<'_, Told>,
         new: Vec<String>,
         on_error: OnError,
