@@ -152,7 +152,22 @@ pub(super) fn dropped(buffer: &gst::BufferRef) -> bool {
         return true;
     }
     // Usually the first ROI meta is the first entry's object: one comparison.
-    !metas.any(|meta| stored_entries(carrier).any(|entry| stands_for(entry, &meta)))
+    if let (Some(meta), Some(entry)) = (metas.peek(), stored_entries(carrier).next()) {
+        if stands_for(entry, meta) {
+            return false;
+        }
+    }
+    // Otherwise one pass over each: entries and metas come in the thousands from a
+    // detector, and a pairwise search was quadratic on every frame.
+    let stored: HashSet<(i32, &str)> = stored_entries(carrier)
+        .filter_map(|entry| {
+            Some((
+                entry.get::<i32>("id").ok()?,
+                entry.get::<&str>("label").ok()?,
+            ))
+        })
+        .collect();
+    !metas.any(|meta| stored.contains(&(meta.id(), meta.roi_type())))
 }
 
 /// One object of the params meta, as `restore_dropped` puts it back.
