@@ -218,3 +218,36 @@ fn an_exception_while_iterating_the_verdicts_is_reported() {
     let text = format!("{message} {debug}");
     assert!(text.contains("ZeroDivisionError"), "{text}");
 }
+
+/// Verdicts that are not booleans, frame after frame, with on-error=skip: one
+/// WARNING (plus the count of repeats at EOS), not one per frame; the frame and the
+/// value are in the details.
+#[test]
+fn non_boolean_verdicts_are_reported_once_per_interval_not_per_frame() {
+    let stage = batch_stage(
+        "batch_non_boolean",
+        "        return ['yes' if i % 2 else True for i in range(len(frames))]",
+    );
+    let result = run(&format!(
+        "videotestsrc num-buffers=200 ! video/x-raw,format=GRAY8,width=16,height=8 \
+         ! savantpyfunc module={stage} class-name=Stage batch-size=4 on-error=skip \
+         ! appsink name=sink"
+    ));
+    assert!(result.eos, "{:?}", result.error);
+    // Skipped frames pass unchanged: none is lost.
+    assert_eq!(result.buffers.len(), 200);
+    assert!(
+        (1..=2).contains(&result.warnings.len()),
+        "{:?}",
+        result.warnings
+    );
+    let (message, details) = &result.warnings[0];
+    assert!(
+        message.contains("returned a verdict that is not a boolean (str)"),
+        "{message}"
+    );
+    assert!(details.contains("frame 1 of 4: 'yes'"), "{details}");
+    if let Some((last, _)) = result.warnings.get(1) {
+        assert!(last.contains("99 more time(s)"), "{last}");
+    }
+}

@@ -89,10 +89,24 @@ impl Protocol for BatchCall {
                 .map(|(i, item)| match crate::frame::values::keeps_frame(item) {
                     Some(true) => Verdict::Pass(()),
                     Some(false) => Verdict::Drop,
-                    None => Verdict::Failed(StageError::plain(format!(
-                        "module {}: {}() returned a verdict that is not a boolean for frame {i}",
-                        hooks.module_name, hooks.process_name
-                    ))),
+                    // The same message for every such frame (the frame and the
+                    // value in the details): on-error=skip/drop report it once per
+                    // interval, not once per frame.
+                    None => Verdict::Failed(StageError {
+                        message: format!(
+                            "module {}: {}() returned a verdict that is not a boolean ({})",
+                            hooks.module_name,
+                            hooks.process_name,
+                            crate::frame::values::type_name(item)
+                        ),
+                        traceback: Some(format!(
+                            "frame {i} of {n}: {}",
+                            // Bounded: a verdict may be any object, a huge string too.
+                            item.repr()
+                                .map(|r| r.to_string().chars().take(200).collect::<String>())
+                                .unwrap_or_default()
+                        )),
+                    }),
                 })
                 .collect(),
             _ => all(StageError::plain(format!(
