@@ -313,3 +313,44 @@ fn buffers_smaller_than_their_caps_are_refused() {
     let short = gst::Buffer::from_mut_slice(vec![0u8; 100]);
     assert_eq!(h.push(short), Err(gst::FlowError::Error));
 }
+
+/// An exception in on_stop is a WARNING with its traceback, posted at PAUSED ->
+/// READY (not an on-error case: the element stops anyway).
+#[test]
+fn an_exception_in_on_stop_is_a_warning_on_the_bus() {
+    use gst::prelude::*;
+    let stage = common::module(
+        "on_stop_raises",
+        "class Stage:\n    def process_frame(self, frame):\n        pass\n    def on_stop(self):\n        raise RuntimeError('closing the model failed')\n",
+    );
+    common::init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=3 ! video/x-raw,format=GRAY8,width=8,height=8 \
+         ! savantpyfunc module={stage} class-name=Stage ! fakesink"
+    ))
+    .unwrap();
+    common::run_to_eos(&pipeline, std::time::Duration::from_secs(30));
+    pipeline.set_state(gst::State::Ready).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let warning = bus
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(5),
+            &[gst::MessageType::Warning],
+        )
+        .expect("a WARNING for on_stop");
+    let gst::MessageView::Warning(w) = warning.view() else {
+        unreachable!()
+    };
+    let message = w.error().to_string();
+    assert!(
+        message.contains("on_stop() raised RuntimeError: closing the model failed"),
+        "{message}"
+    );
+    assert!(!message.contains("on-error"), "{message}");
+    assert!(
+        w.debug().is_some_and(|d| d.contains("Traceback")),
+        "{:?}",
+        w.debug()
+    );
+    pipeline.set_state(gst::State::Null).unwrap();
+}

@@ -372,7 +372,17 @@ impl StageRuntime {
             if let Some(on_stop) = &hooks.on_stop {
                 gst::log!(self.cat, obj = element, "calling on_stop");
                 if let Err(error) = call_hook(py, &hooks, "on_stop", on_stop, ()) {
-                    self.on_hook_error(element, &error, OnError::Skip);
+                    // Not an on-error case: nothing is left to pass or drop, and the
+                    // element stops whatever on_stop did.
+                    self.stats.errors.fetch_add(1, Relaxed);
+                    let traceback = error.traceback.as_deref().unwrap_or("");
+                    gst::warning!(self.cat, obj = element, "{}\n{}", error.message, traceback);
+                    gst::element_warning!(
+                        element,
+                        gst::LibraryError::Failed,
+                        ("{}", error.message),
+                        ["{}", traceback]
+                    );
                 }
             }
             // No Py_Finalize ever runs in a GStreamer process, so atexit never flushes.
