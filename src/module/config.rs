@@ -158,9 +158,20 @@ impl ModuleConfig {
                 }
             }
         };
+        let dev_mode = match parameter("dev_mode") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(flag)) => *flag,
+            Some(other) => {
+                return error(
+                    "parameters.dev_mode",
+                    format!("must be a boolean, got {}", kind(other)),
+                )
+            }
+        };
         let context = Context {
             module_queues: buffer_queues,
             base_dir,
+            dev_mode,
         };
         for (i, entry) in entries.iter().enumerate() {
             entry_plans(
@@ -247,6 +258,9 @@ fn scalar_text(value: &Value, path: &str) -> Result<String, ConfigError> {
 struct Context<'a> {
     module_queues: Option<QueueSpec>,
     base_dir: Option<&'a Path>,
+    /// Savant's `parameters.dev_mode`: every Python stage reloads its code when its
+    /// files change, unless the stage says otherwise.
+    dev_mode: bool,
 }
 
 /// Savant's `frame: {width, height}`: every frame scaled to that size as it enters.
@@ -487,6 +501,9 @@ fn element(value: &Value, path: &str, context: &Context<'_>) -> Result<ElementPl
             if let Some(value) = optional_string(map, path, key)? {
                 properties.push((property.to_owned(), value));
             }
+        }
+        if context.dev_mode && !map.contains_key("dev_mode") {
+            properties.push(("dev-mode".to_owned(), "true".to_owned()));
         }
         for (key, property) in [("writable", "writable"), ("dev_mode", "dev-mode")] {
             if let Some(flag) = map.get(key) {
@@ -884,5 +901,43 @@ pipeline:
             assert_eq!(error.as_ref().unwrap_err(), expected);
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn savants_dev_mode_parameter_reaches_every_python_stage_that_does_not_say_otherwise() {
+        let config = parse(
+            r"
+parameters:
+  dev_mode: true
+  draw_func: {module: draw.py}
+pipeline:
+  elements:
+  - {element: pyfunc, module: a.py}
+  - {element: pyfunc, module: b.py, dev_mode: false}
+  - {element: identity}
+",
+        )
+        .unwrap();
+        let dev_mode = |i: usize| -> Vec<String> {
+            config.elements[i]
+                .properties
+                .iter()
+                .filter(|(k, _)| k == "dev-mode")
+                .map(|(_, v)| v.clone())
+                .collect()
+        };
+        assert_eq!(dev_mode(0), ["true"]);
+        assert_eq!(dev_mode(1), ["false"]);
+        assert!(dev_mode(2).is_empty());
+        assert_eq!(dev_mode(3), ["true"], "the draw_func");
+        let error =
+            parse("parameters: {dev_mode: 1}\npipeline: {elements: [{element: identity}]}\n")
+                .unwrap_err();
+        assert_eq!(error.path, "parameters.dev_mode");
+        assert!(
+            error.message.contains("must be a boolean"),
+            "{}",
+            error.message
+        );
     }
 }
