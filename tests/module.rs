@@ -379,3 +379,37 @@ fn draw_spec_paths_resolve_against_the_module_yaml() {
         "left border from boxes.yml"
     );
 }
+
+/// Savant settings that mean something only inside Savant's runtime (telemetry,
+/// etcd, output_frame) are accepted, and one WARNING names them.
+#[test]
+fn savant_settings_this_plugin_does_not_apply_are_named_in_one_warning() {
+    let config =
+        std::env::temp_dir().join(format!("savant-ignored-keys-{}.yml", std::process::id()));
+    std::fs::write(
+        &config,
+        "name: ignored_keys\n\
+         parameters:\n  telemetry: {sampling_period: 100}\n  etcd: {hosts: ['127.0.0.1:2379']}\n  \
+         output_frame: {codec: raw-rgba, condition: {tag: encode}}\n  batch_size: 1\n\
+         pipeline:\n  elements:\n  - element: identity\n",
+    )
+    .unwrap();
+    let result = run(&format!(
+        "videotestsrc num-buffers=3 ! video/x-raw,format=GRAY8,width=8,height=8 \
+         ! savantmodule config={} ! appsink name=sink",
+        config.display()
+    ));
+    assert!(result.eos, "{result:?}");
+    assert_eq!(result.buffers.len(), 3);
+    assert_eq!(result.warnings.len(), 1, "{:?}", result.warnings);
+    let warning = &result.warnings[0].0;
+    for key in [
+        "parameters.telemetry",
+        "parameters.etcd",
+        "parameters.output_frame",
+    ] {
+        assert!(warning.contains(key), "{warning}");
+    }
+    assert!(!warning.contains("batch_size"), "{warning}");
+    std::fs::remove_file(&config).ok();
+}

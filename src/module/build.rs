@@ -110,12 +110,15 @@ fn identify(config: &str) -> (String, String) {
 
 /// Loads `config` and builds it into `bin` (elements, links, ghost pads), failing on
 /// include cycles and on errors of nested module configs.
-pub(super) fn build_into(bin: &gst::Bin, config: &str) -> Result<(), ConfigError> {
+/// Builds `bin` from `config`; returns the Savant settings it read but does not
+/// apply (`ModuleConfig::ignored`).
+pub(super) fn build_into(bin: &gst::Bin, config: &str) -> Result<Vec<&'static str>, ConfigError> {
     let nesting = Nesting::enter(config)?;
     let module = ModuleConfig::load(config)?;
     let (first, last) = populate(bin, &module)?;
     nesting.check_nested()?;
-    add_ghost_pads(bin, &first, &last)
+    add_ghost_pads(bin, &first, &last)?;
+    Ok(module.ignored)
 }
 
 /// Builds a bin with `sink` and `src` ghost pads from a module config (a YAML file

@@ -79,7 +79,18 @@ pub struct ModuleConfig {
     /// Everything in order: `parameters.frame`'s scaling first, then
     /// `pipeline.elements`, then `parameters.draw_func`'s savantdrawfunc.
     pub elements: Vec<ElementPlan>,
+    /// Savant settings the YAML sets that this module reads but does not apply
+    /// (`parameters.telemetry`, `parameters.etcd`, `parameters.output_frame`):
+    /// savantmodule names them in one WARNING.
+    pub ignored: Vec<&'static str>,
 }
+
+/// Savant's own settings that only mean something inside Savant's runtime.
+const IGNORED_PARAMETERS: &[(&str, &str)] = &[
+    ("telemetry", "parameters.telemetry"),
+    ("etcd", "parameters.etcd"),
+    ("output_frame", "parameters.output_frame"),
+];
 
 impl ModuleConfig {
     /// `config` is a path to a YAML file or the YAML text itself. Relative module file
@@ -194,10 +205,16 @@ impl ModuleConfig {
                 )
             };
         }
+        let ignored = IGNORED_PARAMETERS
+            .iter()
+            .filter(|(key, _)| parameter(key).is_some_and(|v| !v.is_null()))
+            .map(|(_, path)| *path)
+            .collect();
         Ok(Self {
             name,
             buffer_queues,
             elements,
+            ignored,
         })
     }
 

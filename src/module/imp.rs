@@ -22,6 +22,8 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 struct State {
     config: Option<String>,
     error: Option<ConfigError>,
+    /// Savant settings the config sets and this module does not apply.
+    ignored: Vec<&'static str>,
 }
 
 #[derive(Default)]
@@ -36,9 +38,14 @@ impl SavantModule {
             let _ = child.set_state(gst::State::Null);
             let _ = obj.remove(&child);
         }
-        let error = config
+        let built = config
             .as_deref()
-            .and_then(|config| super::build::build_into(obj.upcast_ref(), config).err());
+            .map(|config| super::build::build_into(obj.upcast_ref(), config));
+        let (ignored, error) = match built {
+            Some(Ok(ignored)) => (ignored, None),
+            Some(Err(error)) => (Vec::new(), Some(error)),
+            None => (Vec::new(), None),
+        };
         if let Some(error) = &error {
             // This module may be an entry of another being built right now.
             super::build::report_to_enclosing(error);
@@ -50,6 +57,7 @@ impl SavantModule {
         let mut state = self.state.lock().unwrap();
         state.config = config;
         state.error = error;
+        state.ignored = ignored;
     }
 }
 
@@ -137,10 +145,23 @@ impl ElementImpl for SavantModule {
                 (_, Some(error)) => Some(format!("invalid module config: {error}")),
                 _ => None,
             };
+            let ignored = state.ignored.join(", ");
             drop(state);
             if let Some(problem) = problem {
                 gst::element_imp_error!(self, gst::LibraryError::Settings, ("{}", problem));
                 return Err(gst::StateChangeError);
+            }
+            if !ignored.is_empty() {
+                // One WARNING for all of them, each start.
+                gst::element_imp_warning!(
+                    self,
+                    gst::LibraryError::Settings,
+                    (
+                        "{} set in the module YAML: Savant settings this plugin reads \
+                         but does not apply (README: savantmodule)",
+                        ignored
+                    )
+                );
             }
         }
         self.parent_change_state(transition)
