@@ -41,6 +41,21 @@ pub fn mapping<'a>(value: &'a Value, path: &str) -> Result<&'a Mapping, ConfigEr
     }
 }
 
+/// A boolean as Savant's YAML loader (OmegaConf over PyYAML, YAML 1.1) reads one:
+/// `true`/`false`, and `yes`/`no`/`on`/`off` in lower, title or upper case. Only
+/// where a boolean is expected: elsewhere such text stays text.
+pub fn boolean(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => match s.as_str() {
+            "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => Some(true),
+            "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False" | "FALSE" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 pub fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",

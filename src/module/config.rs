@@ -171,7 +171,9 @@ impl ModuleConfig {
         };
         let dev_mode = match parameter("dev_mode") {
             None | Some(Value::Null) => false,
-            Some(Value::Bool(flag)) => *flag,
+            Some(flag) if crate::yaml::boolean(flag).is_some() => {
+                crate::yaml::boolean(flag) == Some(true)
+            }
             Some(other) => {
                 return error(
                     "parameters.dev_mode",
@@ -524,7 +526,7 @@ fn element(value: &Value, path: &str, context: &Context<'_>) -> Result<ElementPl
         }
         for (key, property) in [("writable", "writable"), ("dev_mode", "dev-mode")] {
             if let Some(flag) = map.get(key) {
-                let Value::Bool(flag) = flag else {
+                let Some(flag) = crate::yaml::boolean(flag) else {
                     return error(
                         join(path, key),
                         format!("must be a boolean, got {}", kind(flag)),
@@ -951,6 +953,34 @@ pipeline:
             parse("parameters: {dev_mode: 1}\npipeline: {elements: [{element: identity}]}\n")
                 .unwrap_err();
         assert_eq!(error.path, "parameters.dev_mode");
+        assert!(
+            error.message.contains("must be a boolean"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn yaml_1_1_booleans_read_as_savants_loader_reads_them() {
+        let config = parse(
+            r"
+parameters:
+  dev_mode: on
+pipeline:
+  elements:
+  - {element: pyfunc, module: a.py, writable: yes}
+  - {element: pyfunc, module: b.py, dev_mode: Off, writable: NO}
+",
+        )
+        .unwrap();
+        let props = |i: usize| config.elements[i].properties.clone();
+        assert!(props(0).contains(&("writable".into(), "true".into())));
+        assert!(props(0).contains(&("dev-mode".into(), "true".into())));
+        assert!(props(1).contains(&("writable".into(), "false".into())));
+        assert!(props(1).contains(&("dev-mode".into(), "false".into())));
+        let error =
+            parse("pipeline: {elements: [{element: pyfunc, module: a.py, writable: maybe}]}")
+                .unwrap_err();
         assert!(
             error.message.contains("must be a boolean"),
             "{}",

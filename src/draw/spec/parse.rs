@@ -29,7 +29,7 @@ pub(super) fn object_spec(value: &Value, path: &str) -> Result<ObjectSpec, Confi
             .transpose()?,
         blur: match map.get("blur") {
             None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
+            Some(v) if crate::yaml::boolean(v).is_some() => crate::yaml::boolean(v) == Some(true),
             Some(other) => {
                 return error(
                     join(path, "blur"),
