@@ -712,3 +712,40 @@ fn a_frame_of_twenty_thousand_dropped_objects_is_restored_in_one_pass() {
     );
     eprintln!("restored {N} objects next to {N} others in {elapsed:?}");
 }
+
+/// Savant code writes UNTRACKED_OBJECT_ID (the largest uint64) for "no track id":
+/// accepted where a track id is, read back as None, and not written to the meta; a
+/// value that fits no int64 is a clear error.
+#[test]
+fn savants_untracked_sentinel_is_no_track_id() {
+    let stage = module(
+        "untracked_sentinel",
+        r#"
+        seen = []
+        def process_frame(frame):
+            a = frame.add_object("car", (1, 1, 4, 4), track_id=2**64 - 1)
+            b = frame.add_object("car", (2, 2, 4, 4), track_id=7)
+            b.track_id = 2**64 - 1
+            try:
+                a.track_id = 2**64
+                error = None
+            except ValueError as e:
+                error = str(e)
+            seen.append((a.track_id, b.track_id, error))
+        "#,
+    );
+    let result = run(&format!(
+        "videotestsrc num-buffers=1 ! video/x-raw,format=RGBA,width=16,height=16 \
+         ! savantpyfunc module={stage} ! appsink name=sink"
+    ));
+    assert!(result.eos, "{:?}", result.error);
+    let seen: String = py_eval("repr(__import__('untracked_sentinel').seen[0])");
+    assert!(seen.starts_with("(None, None, "), "{seen}");
+    assert!(seen.contains("track_id must be None or an int"), "{seen}");
+    for meta in result.buffers[0].iter_meta::<VideoRegionOfInterestMeta>() {
+        let tracked = meta
+            .param("savant-object")
+            .is_some_and(|p| p.has_field("track-id"));
+        assert!(!tracked, "{meta:?}");
+    }
+}

@@ -527,7 +527,7 @@ impl Frame {
         label: &Bound<'_, PyAny>,
         r#box: &Bound<'_, PyAny>,
         confidence: Option<f64>,
-        track_id: Option<i64>,
+        track_id: Option<Bound<'_, PyAny>>,
         attributes: Option<Bound<'_, PyDict>>,
         parent_id: i32,
         model: Option<Bound<'_, PyAny>>,

@@ -39,7 +39,7 @@ pub struct Object {
     pub(super) h: i64,
     #[pyo3(get, set)]
     pub(super) confidence: Option<f64>,
-    #[pyo3(get, set)]
+    #[pyo3(get)]
     pub(super) track_id: Option<i64>,
     /// The stage (model) that made the object: the creating element's name unless
     /// set; what Savant's draw spec prints for `{model}`.
@@ -66,11 +66,12 @@ impl Object {
         label: &Bound<'_, PyAny>,
         r#box: &Bound<'_, PyAny>,
         confidence: Option<f64>,
-        track_id: Option<i64>,
+        track_id: Option<Bound<'_, PyAny>>,
         attributes: Option<Bound<'_, PyDict>>,
         parent_id: i32,
         model: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let track_id = checked_track_id(track_id.as_ref())?;
         let (x, y, w, h) = pixel_box(r#box)?;
         let attributes = match attributes {
             Some(a) => a.copy()?,
@@ -90,6 +91,12 @@ impl Object {
             parent_id,
             origin: None,
         })
+    }
+
+    #[setter]
+    pub(super) fn set_track_id(&mut self, value: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        self.track_id = checked_track_id(value.as_ref())?;
+        Ok(())
     }
 
     #[setter]
@@ -182,6 +189,28 @@ impl Object {
                 .map_or_else(|| "None".to_owned(), |t| t.to_string())
         )
     }
+}
+
+/// Savant's "no track id" (`UNTRACKED_OBJECT_ID`, the largest uint64), as Savant
+/// code writes it.
+const UNTRACKED_OBJECT_ID: u64 = u64::MAX;
+
+/// A track id: None, Savant's untracked sentinel (read as None), or an int that
+/// fits an int64.
+pub(super) fn checked_track_id(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<i64>> {
+    let Some(value) = value.filter(|v| !v.is_none()) else {
+        return Ok(None);
+    };
+    if value.extract::<u64>().ok() == Some(UNTRACKED_OBJECT_ID) {
+        return Ok(None);
+    }
+    value.extract::<i64>().map(Some).map_err(|_| {
+        PyValueError::new_err(format!(
+            "track_id must be None or an int that fits in 64 bits (signed; Savant's \
+             UNTRACKED_OBJECT_ID means None), got {}",
+            values::type_name(value)
+        ))
+    })
 }
 
 pub(super) fn checked_model(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
