@@ -627,3 +627,24 @@ fn override_draw_spec_changes_or_skips_one_objects_spec() {
     let error = error.expect("an ERROR");
     assert!(error.contains("nested deeper than 16 levels"), "{error}");
 }
+
+/// As in Savant: a draw hook without a spec (no `rendered_objects`) draws only what
+/// the hook draws; without a hook, every object gets Savant's default drawing.
+#[test]
+fn a_hook_without_a_spec_draws_only_what_the_hook_draws() {
+    let hook = module(
+        "hook_only",
+        "def draw(frame, artist):\n    artist.add_bbox((40, 40, 10, 10), 2, (0, 0, 255, 255))\n",
+    );
+    let objects = [("car", (10, 10, 20, 20))];
+    let hooked = draw_rgba(&[("module", hook.as_str())], [0, 0, 0, 255], &objects);
+    // The car's box edge is untouched; the hook's box is drawn.
+    assert_eq!(pixel(&hooked, 10, 10), [0, 0, 0, 255]);
+    assert_eq!(pixel(&hooked, 40, 40), [0, 0, 255, 255]);
+    let default = draw_rgba(&[], [0, 0, 0, 255], &objects);
+    assert_ne!(
+        pixel(&default, 10, 10),
+        [0, 0, 0, 255],
+        "Savant's default box"
+    );
+}

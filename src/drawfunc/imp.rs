@@ -254,9 +254,14 @@ impl DrawFunc {
             .unwrap()
             .code
             .configure_checks(&self.runtime.stats);
-        let spec = DrawSpec::load(spec.as_deref().unwrap_or("")).map_err(|e| {
-            gst::error_msg!(gst::LibraryError::Settings, ("invalid draw-spec: {}", e))
-        })?;
+        // As in Savant: without a spec, a draw hook draws only what it draws, and
+        // no hook means Savant's default drawing of every object.
+        let spec = match spec.as_deref() {
+            None | Some("") if run.code.is_some() => DrawSpec::nothing(),
+            spec => DrawSpec::load(spec.unwrap_or("")).map_err(|e| {
+                gst::error_msg!(gst::LibraryError::Settings, ("invalid draw-spec: {}", e))
+            })?,
+        };
         *self.spec.lock().unwrap() = Some(Arc::new(spec));
         self.runtime.start(self.obj().upcast_ref(), run)
     }

@@ -194,7 +194,8 @@ impl ModuleConfig {
                 &mut elements,
             )?;
         }
-        if let Some(draw_func) = parameter("draw_func") {
+        // As in Savant, `draw_func: null` draws nothing: no element.
+        if let Some(draw_func) = parameter("draw_func").filter(|d| !d.is_null()) {
             elements.push(draw_func_plan(draw_func, "parameters.draw_func", &context)?);
         }
         if elements.is_empty() {
@@ -985,6 +986,26 @@ pipeline:
             error.message.contains("must be a boolean"),
             "{}",
             error.message
+        );
+    }
+
+    #[test]
+    fn draw_func_null_draws_nothing_and_an_empty_block_is_savants_default() {
+        let factories = |yaml: &str| -> Vec<String> {
+            parse(yaml)
+                .unwrap()
+                .elements
+                .iter()
+                .map(|e| e.factory.clone())
+                .collect()
+        };
+        assert_eq!(
+            factories("parameters: {draw_func: null}\npipeline: {elements: [{element: identity}]}"),
+            ["identity"]
+        );
+        assert_eq!(
+            factories("parameters: {draw_func: {}}\npipeline: {elements: [{element: identity}]}"),
+            ["identity", "savantdrawfunc"]
         );
     }
 }

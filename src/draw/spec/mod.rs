@@ -134,6 +134,16 @@ pub struct DrawSpec {
 }
 
 impl DrawSpec {
+    /// A spec that draws nothing: a Savant draw hook without `rendered_objects`
+    /// draws only what the hook draws.
+    pub fn nothing() -> Self {
+        Self {
+            default: None,
+            labels: HashMap::new(),
+            rendered: Vec::new(),
+        }
+    }
+
     /// Savant's behaviour without a spec: a green box and a white-on-black
     /// "label #track" for every object.
     ///
