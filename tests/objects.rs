@@ -663,9 +663,16 @@ fn a_restore_after_a_tee_changes_only_its_own_branch() {
 /// Thousands of objects whose ROI metas were dropped, and as many a detector added
 /// after the drop (none of them the stage's): the check for dropped objects, made on
 /// every frame, is one pass over each list, and every object comes back once.
+/// With `analytics`, the writing stage also mirrors its objects into a
+/// GstAnalyticsRelationMeta, whose relation matrix grows with the square of the
+/// objects (GStreamer's layout): fewer objects there.
 #[test]
 fn a_frame_of_twenty_thousand_dropped_objects_is_restored_in_one_pass() {
-    const N: usize = 20_000;
+    const N: usize = if cfg!(feature = "analytics") {
+        2_000
+    } else {
+        20_000
+    };
     copier::register();
     let writer = module(
         "many_dropped_writer",
