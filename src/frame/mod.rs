@@ -536,7 +536,7 @@ impl Frame {
         let model = model
             .filter(|m| !m.is_none())
             .or_else(|| self.stage.as_ref().map(|s| s.bind(py).clone().into_any()));
-        let object = objects::new_object(
+        let object = objects::Object::py_new(
             py, label, r#box, confidence, track_id, attributes, parent_id, model,
         )?;
         self.objects_state(py)?.add(py, object)

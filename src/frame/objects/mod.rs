@@ -281,21 +281,3 @@ impl Objects {
         }))
     }
 }
-
-/// A new object for `frame.add_object`: its id comes from the frame, its model
-/// defaults to the stage's name.
-#[allow(clippy::too_many_arguments)]
-pub fn new_object(
-    py: Python<'_>,
-    label: &Bound<'_, PyAny>,
-    r#box: &Bound<'_, PyAny>,
-    confidence: Option<f64>,
-    track_id: Option<Bound<'_, PyAny>>,
-    attributes: Option<Bound<'_, PyDict>>,
-    parent_id: i32,
-    model: Option<Bound<'_, PyAny>>,
-) -> PyResult<Object> {
-    Object::py_new(
-        py, label, r#box, confidence, track_id, attributes, parent_id, model,
-    )
-}

@@ -61,7 +61,7 @@ impl Object {
     #[new]
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (label, r#box, confidence=None, track_id=None, attributes=None, parent_id=0, model=None))]
-    pub(super) fn py_new(
+    pub(crate) fn py_new(
         py: Python<'_>,
         label: &Bound<'_, PyAny>,
         r#box: &Bound<'_, PyAny>,
