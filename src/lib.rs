@@ -63,6 +63,9 @@ pub(crate) mod demux;
 pub mod draw;
 pub(crate) mod drawfunc;
 pub mod frame;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod module;
 pub(crate) mod mux;
 pub(crate) mod pyfunc;

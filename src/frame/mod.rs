@@ -99,6 +99,24 @@ pub struct AfterCall {
     pub crossing: Option<Crossing>,
 }
 
+/// The video info of caps given as text (`Frame.from_buffer`), parsed only once the
+/// text is known to be short and shallow enough for GStreamer's recursive parser.
+///
+/// # Errors
+///
+/// The text is too long or nested too deep, is not caps, or not raw video caps with
+/// a size; the message says which.
+pub(crate) fn video_info_of_caps_text(caps_text: &str) -> Result<gst_video::VideoInfo, String> {
+    // A Gst.Caps comes here as text too (re-parsed below), so both are bounded.
+    value_text::check(caps_text, MAX_CAPS_TEXT_BYTES)
+        .map_err(|e| format!("Frame.from_buffer: the caps text {e}"))?;
+    let caps = caps_text
+        .parse::<gst::Caps>()
+        .map_err(|_| format!("invalid caps: {caps_text}"))?;
+    gst_video::VideoInfo::from_caps(&caps)
+        .map_err(|_| format!("not raw video caps with a size: {caps_text}"))
+}
+
 /// The buffer's layout: the caps' layout checked against the buffer (a VideoMeta
 /// may move planes); a buffer under CUDA caps must hold CUDA memory.
 ///
@@ -416,15 +434,7 @@ impl Frame {
             Ok(text) => text,
             Err(_) => caps.call_method0("to_string")?.extract()?,
         };
-        // A Gst.Caps comes here as text too (re-parsed below), so both are bounded.
-        value_text::check(&caps_text, MAX_CAPS_TEXT_BYTES)
-            .map_err(|e| PyValueError::new_err(format!("Frame.from_buffer: the caps text {e}")))?;
-        let caps = caps_text
-            .parse::<gst::Caps>()
-            .map_err(|_| PyValueError::new_err(format!("invalid caps: {caps_text}")))?;
-        let info = gst_video::VideoInfo::from_caps(&caps).map_err(|_| {
-            PyValueError::new_err(format!("not raw video caps with a size: {caps_text}"))
-        })?;
+        let info = video_info_of_caps_text(&caps_text).map_err(PyValueError::new_err)?;
         let buffer = gst_buffer_of(buffer)?;
         buffer_layout(&buffer, &FrameLayout::from_info(&info))
             .and_then(|layout| Self::new(&buffer, layout, Access::ReadOnly))
