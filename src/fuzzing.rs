@@ -152,11 +152,7 @@ pub fn metadata(data: &[u8]) {
         }
         if input.byte() & 1 == 1 {
             let structure = input.structure(0);
-            attributes::replace_custom_meta_structure(
-                buffer,
-                objects::PARAMS_META_NAME,
-                structure,
-            );
+            attributes::replace_custom_meta_structure(buffer, objects::PARAMS_META_NAME, structure);
         }
         for _ in 0..input.byte() % 8 {
             let label = input.text();

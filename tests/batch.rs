@@ -4,6 +4,7 @@
 mod common;
 
 use common::{expect_error, module, py_eval, run};
+use gst::prelude::*;
 
 fn batch_stage(name: &str, body: &str) -> String {
     module(
@@ -250,4 +251,76 @@ fn non_boolean_verdicts_are_reported_once_per_interval_not_per_frame() {
     if let Some((last, _)) = result.warnings.get(1) {
         assert!(last.contains("99 more time(s)"), "{last}");
     }
+}
+
+#[test]
+fn frames_waiting_for_their_batch_are_counted_and_covered_by_max_bytes_held() {
+    let stage = batch_stage("batch_memory", "");
+    common::init();
+    let element = gst::ElementFactory::make("savantpyfunc")
+        .property("module", &stage)
+        .property("class-name", "Stage")
+        .property("batch-size", 4u32)
+        .property("batch-timeout", 60_000u32)
+        .property("max-bytes-held", 2_500_000u64)
+        .build()
+        .unwrap();
+    let bus = gst::Bus::new();
+    element.set_bus(Some(&bus));
+    let mut harness = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
+    harness.set_src_caps_str("video/x-raw,format=RGBA,width=640,height=480,framerate=30/1");
+    let frame_bytes = 640 * 480 * 4;
+    let stats = |element: &gst::Element| {
+        let stats = element.property::<gst::Structure>("stats");
+        (
+            stats.get::<u64>("batch-frames").unwrap(),
+            stats.get::<u64>("batch-bytes").unwrap(),
+        )
+    };
+    let warnings = |bus: &gst::Bus| -> Vec<String> {
+        std::iter::from_fn(|| bus.pop_filtered(&[gst::MessageType::Warning]))
+            .map(|m| match m.view() {
+                gst::MessageView::Warning(w) => w.error().to_string(),
+                _ => unreachable!(),
+            })
+            .collect()
+    };
+    for i in 0..3u64 {
+        let mut buffer = gst::Buffer::with_size(frame_bytes as usize).unwrap();
+        buffer
+            .get_mut()
+            .unwrap()
+            .set_pts(gst::ClockTime::from_mseconds(i * 33));
+        harness.push(buffer).unwrap();
+    }
+    assert_eq!(stats(&element), (3, 3 * frame_bytes));
+    // 2 frames (2.46 MB) fit under 2.5 MB, the third passes it: one WARNING.
+    let said = warnings(&bus);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(
+        said[0].contains("waiting for their batch") && said[0].contains("max-bytes-held"),
+        "{}",
+        said[0]
+    );
+    assert_eq!(harness.buffers_in_queue(), 0);
+    let mut buffer = gst::Buffer::with_size(frame_bytes as usize).unwrap();
+    buffer
+        .get_mut()
+        .unwrap()
+        .set_pts(gst::ClockTime::from_mseconds(99));
+    harness.push(buffer).unwrap();
+    assert_eq!(harness.buffers_in_queue(), 4);
+    assert_eq!(stats(&element), (0, 0));
+    // A flush discards a partial batch: its frames are no longer counted.
+    let mut buffer = gst::Buffer::with_size(frame_bytes as usize).unwrap();
+    buffer
+        .get_mut()
+        .unwrap()
+        .set_pts(gst::ClockTime::from_mseconds(132));
+    harness.push(buffer).unwrap();
+    assert_eq!(stats(&element), (1, frame_bytes));
+    assert!(harness.push_event(gst::event::FlushStart::new()));
+    assert!(harness.push_event(gst::event::FlushStop::new(true)));
+    assert_eq!(stats(&element), (0, 0));
+    assert!(warnings(&bus).is_empty());
 }

@@ -5,6 +5,11 @@
 //! appends frames to a list grows without bound. After each call a frame that is still
 //! referenced is counted here until Python lets go of it (Frame's Drop), so the stage
 //! reports `frames-held` / `bytes-held` and warns when they pass a limit.
+//!
+//! Frames waiting for their batch (`batch-size` > 1) are counted here too, apart
+//! (`batch-frames` / `batch-bytes`): the stage holds them by design, up to
+//! batch-size x frame size, and `max-bytes-held` covers both, since both are
+//! memory the stage pins that nobody downstream has seen yet.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
@@ -17,6 +22,8 @@ pub struct HeldFrames {
     bytes: AtomicU64,
     max_frames: AtomicU64,
     max_bytes: AtomicU64,
+    batch_frames: AtomicU64,
+    batch_bytes: AtomicU64,
     /// A view of a writable frame outlived its call (warned once per run).
     kept_writable_warned: AtomicBool,
 }
@@ -28,6 +35,8 @@ impl Default for HeldFrames {
             bytes: AtomicU64::new(0),
             max_frames: AtomicU64::new(DEFAULT_MAX_FRAMES),
             max_bytes: AtomicU64::new(DEFAULT_MAX_BYTES),
+            batch_frames: AtomicU64::new(0),
+            batch_bytes: AtomicU64::new(0),
             kept_writable_warned: AtomicBool::new(false),
         }
     }
@@ -37,8 +46,20 @@ impl Default for HeldFrames {
 /// limit before it is reported again).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Crossing {
-    Frames { held: u64, limit: u64 },
-    Bytes { held: u64, limit: u64 },
+    Frames {
+        held: u64,
+        limit: u64,
+    },
+    Bytes {
+        held: u64,
+        limit: u64,
+    },
+    /// Frames kept by Python and frames waiting for their batch together.
+    BatchBytes {
+        held: u64,
+        batched: u64,
+        limit: u64,
+    },
 }
 
 impl HeldFrames {
@@ -65,13 +86,52 @@ impl HeldFrames {
                 limit: max_frames,
             });
         }
-        if max_bytes > 0 && total > max_bytes && total - bytes <= max_bytes {
-            return Some(Crossing::Bytes {
-                held: total,
-                limit: max_bytes,
+        let batched = self.batch_bytes.load(Relaxed);
+        if max_bytes > 0 && total + batched > max_bytes && total + batched - bytes <= max_bytes {
+            return Some(if batched == 0 {
+                Crossing::Bytes {
+                    held: total,
+                    limit: max_bytes,
+                }
+            } else {
+                Crossing::BatchBytes {
+                    held: total,
+                    batched,
+                    limit: max_bytes,
+                }
             });
         }
         None
+    }
+
+    /// Counts a frame of `bytes` that waits for its batch; the crossing when the
+    /// frames waiting and the frames kept together just passed `max-bytes-held`.
+    pub fn enter_batch(&self, bytes: u64) -> Option<Crossing> {
+        self.batch_frames.fetch_add(1, Relaxed);
+        let batched = self.batch_bytes.fetch_add(bytes, Relaxed) + bytes;
+        let held = self.bytes.load(Relaxed);
+        let max_bytes = self.max_bytes.load(Relaxed);
+        (max_bytes > 0 && held + batched > max_bytes && held + batched - bytes <= max_bytes)
+            .then_some(Crossing::BatchBytes {
+                held,
+                batched,
+                limit: max_bytes,
+            })
+    }
+
+    /// `frames` frames of `bytes` in all left the batch (run, or discarded by a
+    /// flush or a stop).
+    pub fn leave_batch(&self, frames: u64, bytes: u64) {
+        self.batch_frames.fetch_sub(frames, Relaxed);
+        self.batch_bytes.fetch_sub(bytes, Relaxed);
+    }
+
+    pub fn batch_frames(&self) -> u64 {
+        self.batch_frames.load(Relaxed)
+    }
+
+    pub fn batch_bytes(&self) -> u64 {
+        self.batch_bytes.load(Relaxed)
     }
 
     /// A held frame was freed by Python.
@@ -108,6 +168,18 @@ impl Crossing {
                 held / (1024 * 1024),
                 limit / (1024 * 1024)
             ),
+            Crossing::BatchBytes {
+                held,
+                batched,
+                limit,
+            } => format!(
+                "{element} holds {} MiB of frames: {} MiB waiting for their batch and {} MiB kept by Python after its calls returned (max-bytes-held={} MiB). A batch holds batch-size x frame size: lower batch-size, or raise max-bytes-held if that is the memory you meant to spend.{}",
+                (held + batched) / (1024 * 1024),
+                batched / (1024 * 1024),
+                held / (1024 * 1024),
+                limit / (1024 * 1024),
+                if *held > 0 { format!(" {advice}") } else { String::new() }
+            ),
         }
     }
 }
@@ -125,6 +197,45 @@ pub fn kept_writable_message(element: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_waiting_for_a_batch_count_against_max_bytes_held() {
+        let held = HeldFrames::default();
+        held.set_limits(0, 100);
+        assert_eq!(held.enter_batch(40), None);
+        assert_eq!(held.enter_batch(40), None);
+        assert_eq!(
+            held.enter_batch(40),
+            Some(Crossing::BatchBytes {
+                held: 0,
+                batched: 120,
+                limit: 100
+            })
+        );
+        assert_eq!((held.batch_frames(), held.batch_bytes()), (3, 120));
+        // A frame kept by Python while the batch still waits: over, but not newly.
+        assert_eq!(held.hold(10), None);
+        held.leave_batch(3, 120);
+        assert_eq!((held.batch_frames(), held.batch_bytes()), (0, 0));
+        // Kept frames alone under the limit again; a full batch crosses it anew.
+        assert_eq!(held.enter_batch(60), None);
+        assert_eq!(
+            held.enter_batch(60),
+            Some(Crossing::BatchBytes {
+                held: 10,
+                batched: 120,
+                limit: 100
+            })
+        );
+        let text = Crossing::BatchBytes {
+            held: 0,
+            batched: 300 << 20,
+            limit: 256 << 20,
+        }
+        .message("stage");
+        assert!(text.contains("300 MiB waiting for their batch"), "{text}");
+        assert!(!text.contains("Python keeps frames"), "{text}");
+    }
 
     #[test]
     fn crossings_are_reported_once_until_the_count_falls_back() {

@@ -9,19 +9,30 @@
 //! leave in order whichever thread runs them), then `pending`. A flush start takes
 //! only `pending`: a thread blocked in a push under `order` is released by the flush
 //! that went downstream first.
+//!
+//! Frames waiting for their batch are counted in the stage's `HeldFrames`
+//! (`batch-frames`, `batch-bytes`) and against `max-bytes-held`.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use crate::frame::held::{Crossing, HeldFrames};
 
 /// Runs one batch and pushes what it keeps (the stage's `process_batch`): a
 /// closure, so the batcher knows no element.
 pub type RunBatch =
     dyn Fn(Vec<gst::Buffer>) -> Result<gst::FlowSuccess, gst::FlowError> + Send + Sync;
 
+/// Tells the element that the frames waiting and the frames kept just passed
+/// `max-bytes-held` (a WARNING on the bus).
+pub type ReportCrossing = dyn Fn(Crossing) + Send + Sync;
+
 #[derive(Default)]
 struct Pending {
     frames: Vec<gst::Buffer>,
+    /// The bytes of `frames`, as counted in `held`.
+    bytes: u64,
     /// When the first frame of the batch arrived.
     since: Option<Instant>,
     flushing: bool,
@@ -37,6 +48,8 @@ struct Shared {
     pending: Mutex<Pending>,
     wake: Condvar,
     run: Box<RunBatch>,
+    held: Arc<HeldFrames>,
+    report: Box<ReportCrossing>,
 }
 
 pub struct Batcher {
@@ -52,6 +65,8 @@ impl Batcher {
             + 'static,
         size: usize,
         timeout: Duration,
+        held: Arc<HeldFrames>,
+        report: impl Fn(Crossing) + Send + Sync + 'static,
     ) -> Self {
         let shared = Arc::new(Shared {
             size,
@@ -60,6 +75,8 @@ impl Batcher {
             pending: Mutex::new(Pending::default()),
             wake: Condvar::new(),
             run: Box::new(run),
+            held,
+            report: Box::new(report),
         });
         let timer_shared = shared.clone();
         let timer = std::thread::Builder::new()
@@ -75,6 +92,7 @@ impl Batcher {
     /// Adds a frame; runs the batch when it is full.
     pub fn add(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         let _order = self.shared.order.lock().unwrap();
+        let crossing;
         let full = {
             let mut pending = self.shared.pending.lock().unwrap();
             if pending.flushing {
@@ -83,13 +101,19 @@ impl Batcher {
             if let Some(error) = pending.flow.take() {
                 return Err(error);
             }
+            let bytes = buffer.size() as u64;
             pending.frames.push(buffer);
+            pending.bytes += bytes;
+            crossing = self.shared.held.enter_batch(bytes);
             if pending.since.is_none() {
                 pending.since = Some(Instant::now());
                 self.shared.wake.notify_one();
             }
-            (pending.frames.len() >= self.shared.size).then(|| take(&mut pending))
+            (pending.frames.len() >= self.shared.size).then(|| take(&self.shared, &mut pending))
         };
+        if let Some(crossing) = crossing {
+            (self.shared.report)(crossing);
+        }
         match full {
             Some(frames) => (self.shared.run)(frames),
             None => Ok(gst::FlowSuccess::Ok),
@@ -99,7 +123,7 @@ impl Batcher {
     /// Runs what is pending now (before a serialized event, at EOS).
     pub fn drain(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
         let _order = self.shared.order.lock().unwrap();
-        let frames = take(&mut self.shared.pending.lock().unwrap());
+        let frames = take(&self.shared, &mut self.shared.pending.lock().unwrap());
         if frames.is_empty() {
             return Ok(gst::FlowSuccess::Ok);
         }
@@ -110,8 +134,7 @@ impl Batcher {
     pub fn start_flushing(&self) {
         let mut pending = self.shared.pending.lock().unwrap();
         pending.flushing = true;
-        pending.frames.clear();
-        pending.since = None;
+        take(&self.shared, &mut pending);
     }
 
     pub fn stop_flushing(&self) {
@@ -125,7 +148,7 @@ impl Batcher {
         {
             let mut pending = self.shared.pending.lock().unwrap();
             pending.shutdown = true;
-            pending.frames.clear();
+            take(&self.shared, &mut pending);
             self.shared.wake.notify_all();
         }
         if let Some(timer) = self.timer.lock().unwrap().take() {
@@ -138,9 +161,14 @@ impl Batcher {
     }
 }
 
-fn take(pending: &mut Pending) -> Vec<gst::Buffer> {
+/// Takes the pending frames out of the batch (to run or to discard).
+fn take(shared: &Shared, pending: &mut Pending) -> Vec<gst::Buffer> {
     pending.since = None;
-    std::mem::take(&mut pending.frames)
+    let frames = std::mem::take(&mut pending.frames);
+    shared
+        .held
+        .leave_batch(frames.len() as u64, std::mem::take(&mut pending.bytes));
+    frames
 }
 
 fn timer(shared: &Shared) {
@@ -167,7 +195,7 @@ fn timer(shared: &Shared) {
             // A full batch may have been taken while this thread waited for `order`.
             match pending.since {
                 Some(since) if since.elapsed() >= shared.timeout && !pending.flushing => {
-                    take(&mut pending)
+                    take(shared, &mut pending)
                 }
                 _ => continue,
             }

@@ -19,6 +19,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+use crate::frame::held::Crossing;
 use crate::frame::layout::FRAME_FORMATS;
 use crate::python::loader::DEFAULT_FUNCTION;
 use crate::stage::call::{self, Buffers, Outcome};
@@ -56,6 +57,14 @@ const POOL_FIELDS: &[(&str, &str)] = &[
     (
         "workers-inline",
         "with workers: whether frames run inline now",
+    ),
+    (
+        "batch-frames",
+        "with batch-size > 1: frames waiting for their batch",
+    ),
+    (
+        "batch-bytes",
+        "the bytes of those frames, counted against max-bytes-held",
     ),
 ];
 
@@ -387,7 +396,17 @@ impl PyFunc {
                 Some(element) => element.imp().run_batch(frames),
                 None => Err(gst::FlowError::Flushing),
             };
-            let batcher = Batcher::start(run, batch_size, batch_timeout);
+            let report = {
+                let weak = self.obj().downgrade();
+                move |crossing: Crossing| {
+                    if let Some(element) = weak.upgrade() {
+                        let text = crossing.message(&element.name());
+                        gst::element_warning!(element, gst::LibraryError::Failed, ("{}", text));
+                    }
+                }
+            };
+            let held = self.runtime.stats.held.clone();
+            let batcher = Batcher::start(run, batch_size, batch_timeout, held, report);
             *self.batcher.lock().unwrap() = Some(Arc::new(batcher));
             self.batching.store(true, Relaxed);
         }
@@ -604,6 +623,9 @@ impl ObjectImpl for PyFunc {
                     stats.set("max-in-flight", pool.max_in_flight() as u64);
                     stats.set("workers-inline", self.handoff.is_inline());
                 }
+                let held = &self.runtime.stats.held;
+                stats.set("batch-frames", held.batch_frames());
+                stats.set("batch-bytes", held.batch_bytes());
                 stats.to_value()
             }
             _ => unimplemented!(),

@@ -115,7 +115,7 @@ impl StageSettings {
                 .build(),
             glib::ParamSpecUInt64::builder("max-bytes-held")
                 .nick("Max bytes held")
-                .blurb("WARNING when the buffers of frames Python keeps after its calls returned pass this many bytes. stats: bytes-held. 0 = no limit")
+                .blurb("WARNING when the buffers of frames Python keeps after its calls returned, together with frames waiting for their batch (batch-size x frame size at most), pass this many bytes. stats: bytes-held, batch-bytes. 0 = no limit")
                 .default_value(DEFAULT_MAX_BYTES)
                 .mutable_ready()
                 .build(),
