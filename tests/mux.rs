@@ -681,3 +681,64 @@ fn releasing_the_last_pad_ends_the_stream() {
     let events = events("mux_release_last");
     assert_eq!(events.last().unwrap().0, "end", "{events:?}");
 }
+
+#[test]
+fn releasing_the_last_pad_during_a_blocked_push_ends_the_stream_from_the_output_thread() {
+    use gst::prelude::*;
+    common::init();
+    // appsink full (max-buffers=1, no drop): the mux's output thread blocks in its
+    // push, inside `aggregate`, when the pad goes away.
+    let pipeline = gst::parse::launch(
+        "savantmux name=m sink_0::source-id=cam ! appsink name=sink max-buffers=1 \
+         sync=false emit-signals=false \
+         videotestsrc name=v num-buffers=1000 ! video/x-raw,format=RGBA,width=32,height=24 \
+         ! m.sink_0",
+    )
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = common::appsink(pipeline.upcast_ref(), "sink");
+    pipeline.set_state(gst::State::Playing).unwrap();
+    // One frame in the sink, the next one blocked in the push.
+    let first = sink.pull_preroll().unwrap();
+    assert!(first.buffer().is_some());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let source = pipeline.by_name("v").unwrap();
+    let capsfilter = source
+        .static_pad("src")
+        .unwrap()
+        .peer()
+        .unwrap()
+        .parent_element()
+        .unwrap();
+    let mux = pipeline.by_name("m").unwrap();
+    let pad = mux.static_pad("sink_0").unwrap();
+    // The source's thread is blocked too, in the mux pad's queue: unlink and release
+    // first (the release flushes that queue), then stop the source.
+    capsfilter.static_pad("src").unwrap().unlink(&pad).unwrap();
+    // The release must not wait on downstream (it did: it pushed EOS itself, on
+    // this thread, into the sink whose stream lock the blocked push holds).
+    let (done, released) = std::sync::mpsc::channel();
+    let releaser = std::thread::spawn({
+        let mux = mux.clone();
+        move || {
+            mux.release_request_pad(&pad);
+            done.send(()).unwrap();
+        }
+    });
+    let returned = released
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .is_ok();
+    source.set_state(gst::State::Null).unwrap();
+    capsfilter.set_state(gst::State::Null).unwrap();
+    // Drain: the frames in flight, then EOS, in order.
+    let mut frames = 0;
+    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(5)) {
+        assert!(sample.buffer().is_some());
+        frames += 1;
+    }
+    assert!(returned, "release_request_pad waited on a blocked push");
+    releaser.join().unwrap();
+    assert!(sink.is_eos(), "no EOS after {frames} frames");
+    pipeline.set_state(gst::State::Null).unwrap();
+}

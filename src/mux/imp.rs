@@ -27,6 +27,11 @@
 //! chroma-site) may differ and are kept per source: the output caps are the first
 //! source's, with framerate 0/1, and each frame carries its source's caps.
 //!
+//! Only the output thread pushes, with one exception: releasing the last pad while
+//! the output thread is idle (it has no pad to wait on, and never will), where the
+//! releasing thread ends the stream; released while the output thread is in
+//! `aggregate`, it ends the stream itself when the call returns.
+//!
 //! Locks: `state` is never held while pushing or while a pad's `source` lock is
 //! taken; a pad's `source` lock is taken alone.
 
@@ -60,6 +65,11 @@ struct State {
     started: bool,
     /// Source events waiting for `started`, or for the output thread (released pads).
     pending: Vec<gst::Event>,
+    /// The output thread is in `aggregate` (it may be pushing).
+    aggregating: bool,
+    /// The last pad was released while the output thread was in `aggregate`: it ends
+    /// the stream when that call returns (see `release_pad`).
+    end_when_aggregated: bool,
 }
 
 #[derive(Default)]
@@ -174,9 +184,20 @@ impl ElementImpl for SavantMux {
             self.state.lock().unwrap().pending.extend(events);
             return;
         }
-        // No source left: the output thread has nothing to do, so this thread ends
-        // the stream (GstAggregator waits for pads that are not there).
-        let started = self.state.lock().unwrap().started;
+        // No source left. While the output thread is in `aggregate` (perhaps blocked
+        // in a push downstream), it ends the stream itself when the call returns:
+        // pushing here would race its push and block this (application) thread on
+        // downstream. Otherwise it has nothing to do and never will (GstAggregator
+        // waits for pads that are not there; with no pads it does not call
+        // `aggregate`), so this thread ends the stream: nothing else pushes.
+        let mut state = self.state.lock().unwrap();
+        if state.aggregating {
+            state.pending.extend(events);
+            state.end_when_aggregated = true;
+            return;
+        }
+        let started = state.started;
+        drop(state);
         let srcpad = self.obj().src_pad().clone();
         if started {
             for event in events {
@@ -211,122 +232,28 @@ impl AggregatorImpl for SavantMux {
     }
 
     fn aggregate(&self, _timeout: bool) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let pads = self.mux_pads();
-        let mut events = std::mem::take(&mut self.state.lock().unwrap().pending);
-
-        // Sources that ended with nothing queued.
-        for pad in &pads {
-            if pad.is_eos() && !pad.has_buffer() && !pad.source().ended {
-                let (id, first) = match self.fix_source_id(pad, &pads) {
-                    Ok(id) => id,
-                    Err(e) => return Err(self.source_error(&e)),
-                };
-                let mut source = pad.source();
-                source.ended = true;
-                if first || !source.announced {
-                    // A source without a single frame is announced and ended all the
-                    // same: a demux downstream makes and ends its pad.
-                    source.announced = true;
-                    events.push(source::event(source::ADD, &id));
-                }
-                drop(source);
-                gst::debug!(CAT, obj = pad, "source '{id}' ended");
-                events.push(source::event(source::EOS, &id));
-            }
+        self.state.lock().unwrap().aggregating = true;
+        let flow = self.aggregate_queued();
+        let mut state = self.state.lock().unwrap();
+        state.aggregating = false;
+        if !std::mem::take(&mut state.end_when_aggregated) {
+            return flow;
         }
-        let all_ended = !pads.is_empty() && pads.iter().all(|p| p.is_eos() && !p.has_buffer());
-        if all_ended {
-            // The last source's end: the real EOS follows at once (see
-            // source::last_eos_event).
-            if let Some(last) = events
-                .iter()
-                .rposition(|e| source::parse(e).is_some_and(|(n, _)| n == source::EOS))
-            {
-                if let Some((_, id)) = source::parse(&events[last]) {
-                    events[last] = source::last_eos_event(&id);
-                }
-            }
-        }
-
-        // The queued frame with the earliest running time.
-        let next = pads
-            .iter()
-            .filter_map(|pad| {
-                let buffer = pad.peek_buffer()?;
-                let running_time = pad
-                    .segment()
-                    .downcast_ref::<gst::ClockTime>()
-                    .and_then(|s| s.to_running_time(buffer.pts()));
-                Some((running_time, pad))
-            })
-            .min_by_key(|(running_time, _)| *running_time);
-
-        let started = self.state.lock().unwrap().started;
-        let Some((_, pad)) = next else {
-            if started || all_ended {
+        // The last pad went away during the call (see `release_pad`): its source
+        // events, then EOS, which GstAggregator pushes (with the seek's seqnum)
+        // when `aggregate` returns EOS.
+        let events = std::mem::take(&mut state.pending);
+        let started = state.started;
+        drop(state);
+        match flow {
+            Ok(_) | Err(gst_base::AGGREGATOR_FLOW_NEED_DATA) if started => {
                 self.push_events(events);
-            } else {
-                self.state.lock().unwrap().pending = events;
-            }
-            return if all_ended {
                 Err(gst::FlowError::Eos)
-            } else {
-                Err(gst_base::AGGREGATOR_FLOW_NEED_DATA)
-            };
-        };
-        let (id, _) = match self.fix_source_id(pad, &pads) {
-            Ok(id) => id,
-            Err(e) => return Err(self.source_error(&e)),
-        };
-        let (announce, caps) = {
-            let mut source = pad.source();
-            (
-                !std::mem::replace(&mut source.announced, true),
-                source.caps.clone(),
-            )
-        };
-        if announce {
-            gst::debug!(CAT, obj = pad, "source '{id}' starts");
-            events.push(source::event(source::ADD, &id));
-        }
-        let Some(mut buffer) = pad.pop_buffer() else {
-            return Err(gst_base::AGGREGATOR_FLOW_NEED_DATA);
-        };
-        let input = pad.segment();
-        let output = self.obj().src_pad().segment();
-        {
-            let buffer = buffer.make_mut();
-            if let (Some(input), Some(output)) = (
-                input.downcast_ref::<gst::ClockTime>(),
-                output.downcast_ref::<gst::ClockTime>(),
-            ) {
-                // The source's running time, as a position of the output segment.
-                let convert = |t: Option<gst::ClockTime>| {
-                    t.and_then(|t| input.to_running_time(t))
-                        .and_then(|rt| output.position_from_running_time(rt))
-                };
-                let (pts, dts) = (convert(buffer.pts()), convert(buffer.dts()));
-                buffer.set_pts(pts);
-                buffer.set_dts(dts);
             }
-            source::mark(buffer, &id, caps.as_ref());
-        }
-        if let Some(pts) = buffer.pts() {
-            self.obj().set_position(pts);
-        }
-        if started {
-            self.push_events(events);
-            self.obj().finish_buffer(buffer)
-        } else {
-            // Stream-start, caps and segment go with the first frame; the events
-            // due before it follow it (see the module comment).
-            let flow = self.obj().finish_buffer(buffer);
-            self.state.lock().unwrap().started = true;
-            self.push_events(events);
-            flow
+            Ok(_) | Err(gst_base::AGGREGATOR_FLOW_NEED_DATA) => Err(gst::FlowError::Eos),
+            flow => flow,
         }
     }
-
     fn next_time(&self) -> Option<gst::ClockTime> {
         // Live: a source that stops sending holds the others back by the latency at
         // most.
@@ -455,6 +382,124 @@ impl AggregatorImpl for SavantMux {
 }
 
 impl SavantMux {
+    /// One step of the output thread: sources that ended, then the earliest frame.
+    fn aggregate_queued(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let pads = self.mux_pads();
+        let mut events = std::mem::take(&mut self.state.lock().unwrap().pending);
+
+        // Sources that ended with nothing queued.
+        for pad in &pads {
+            if pad.is_eos() && !pad.has_buffer() && !pad.source().ended {
+                let (id, first) = match self.fix_source_id(pad, &pads) {
+                    Ok(id) => id,
+                    Err(e) => return Err(self.source_error(&e)),
+                };
+                let mut source = pad.source();
+                source.ended = true;
+                if first || !source.announced {
+                    // A source without a single frame is announced and ended all the
+                    // same: a demux downstream makes and ends its pad.
+                    source.announced = true;
+                    events.push(source::event(source::ADD, &id));
+                }
+                drop(source);
+                gst::debug!(CAT, obj = pad, "source '{id}' ended");
+                events.push(source::event(source::EOS, &id));
+            }
+        }
+        let all_ended = !pads.is_empty() && pads.iter().all(|p| p.is_eos() && !p.has_buffer());
+        if all_ended {
+            // The last source's end: the real EOS follows at once (see
+            // source::last_eos_event).
+            if let Some(last) = events
+                .iter()
+                .rposition(|e| source::parse(e).is_some_and(|(n, _)| n == source::EOS))
+            {
+                if let Some((_, id)) = source::parse(&events[last]) {
+                    events[last] = source::last_eos_event(&id);
+                }
+            }
+        }
+
+        // The queued frame with the earliest running time.
+        let next = pads
+            .iter()
+            .filter_map(|pad| {
+                let buffer = pad.peek_buffer()?;
+                let running_time = pad
+                    .segment()
+                    .downcast_ref::<gst::ClockTime>()
+                    .and_then(|s| s.to_running_time(buffer.pts()));
+                Some((running_time, pad))
+            })
+            .min_by_key(|(running_time, _)| *running_time);
+
+        let started = self.state.lock().unwrap().started;
+        let Some((_, pad)) = next else {
+            if started || all_ended {
+                self.push_events(events);
+            } else {
+                self.state.lock().unwrap().pending = events;
+            }
+            return if all_ended {
+                Err(gst::FlowError::Eos)
+            } else {
+                Err(gst_base::AGGREGATOR_FLOW_NEED_DATA)
+            };
+        };
+        let (id, _) = match self.fix_source_id(pad, &pads) {
+            Ok(id) => id,
+            Err(e) => return Err(self.source_error(&e)),
+        };
+        let (announce, caps) = {
+            let mut source = pad.source();
+            (
+                !std::mem::replace(&mut source.announced, true),
+                source.caps.clone(),
+            )
+        };
+        if announce {
+            gst::debug!(CAT, obj = pad, "source '{id}' starts");
+            events.push(source::event(source::ADD, &id));
+        }
+        let Some(mut buffer) = pad.pop_buffer() else {
+            return Err(gst_base::AGGREGATOR_FLOW_NEED_DATA);
+        };
+        let input = pad.segment();
+        let output = self.obj().src_pad().segment();
+        {
+            let buffer = buffer.make_mut();
+            if let (Some(input), Some(output)) = (
+                input.downcast_ref::<gst::ClockTime>(),
+                output.downcast_ref::<gst::ClockTime>(),
+            ) {
+                // The source's running time, as a position of the output segment.
+                let convert = |t: Option<gst::ClockTime>| {
+                    t.and_then(|t| input.to_running_time(t))
+                        .and_then(|rt| output.position_from_running_time(rt))
+                };
+                let (pts, dts) = (convert(buffer.pts()), convert(buffer.dts()));
+                buffer.set_pts(pts);
+                buffer.set_dts(dts);
+            }
+            source::mark(buffer, &id, caps.as_ref());
+        }
+        if let Some(pts) = buffer.pts() {
+            self.obj().set_position(pts);
+        }
+        if started {
+            self.push_events(events);
+            self.obj().finish_buffer(buffer)
+        } else {
+            // Stream-start, caps and segment go with the first frame; the events
+            // due before it follow it (see the module comment).
+            let flow = self.obj().finish_buffer(buffer);
+            self.state.lock().unwrap().started = true;
+            self.push_events(events);
+            flow
+        }
+    }
+
     fn mux_pads(&self) -> Vec<MuxSinkPad> {
         self.obj()
             .sink_pads()
