@@ -39,8 +39,11 @@ fn real_video_of_two_aspect_ratios_is_byte_identical_per_source() {
         "many_real",
         "
         import numpy, cv2
+        PARS = {}
         def process_frame(frame):
             numpy.asarray(frame)
+            caps = frame.caps
+            PARS.setdefault(frame.source_id, set()).add((caps.par_n, caps.par_d, caps.width))
         ",
     );
     // vtest.avi is 4:3 (square pixels at 160x120), Megamind.avi 15:11 (pixels
@@ -106,6 +109,16 @@ fn real_video_of_two_aspect_ratios_is_byte_identical_per_source() {
         pars[0], pars[1],
         "the clips should differ in pixel-aspect-ratio"
     );
+    // The stage saw each frame's own source's caps (frame.caps).
+    let seen: std::collections::HashMap<String, Vec<(i32, i32, u32)>> =
+        common::py_eval("{k: sorted(v) for k, v in __import__('many_real').PARS.items()}");
+    for (name, par) in ["a", "b"].into_iter().zip(&pars) {
+        assert_eq!(
+            seen[name],
+            [(par.numer(), par.denom(), 160)],
+            "frame.caps of source {name}"
+        );
+    }
 }
 
 fn sources(n: usize, frames: u32) -> (String, String) {

@@ -13,6 +13,9 @@ class CapsInfo:
     fps: float
     fps_n: int
     fps_d: int
+    par_n: int
+    par_d: int
+    colorimetry: str
     caps: str
 
 class Plane:
@@ -147,6 +150,12 @@ class Frame:
     @property
     def source_id(self) -> Optional[str]:
         """The source the frame came from (a savantmux pad's source-id), or None."""
+        ...
+    @property
+    def caps(self) -> Optional[CapsInfo]:
+        """The caps of the frame's source as savantmux received them (framerate,
+        pixel aspect ratio, colorimetry as that source has them), or None without a
+        savantmux upstream (the stage's own caps come to on_caps)."""
         ...
     @property
     def pts(self) -> Optional[int]: ...

@@ -13,6 +13,11 @@ pub struct CapsInfo {
     pub fps: f64,
     pub fps_n: i32,
     pub fps_d: i32,
+    /// Pixel aspect ratio, numerator and denominator.
+    pub par_n: i32,
+    pub par_d: i32,
+    /// The colorimetry as GStreamer writes it ("bt709", "sRGB", ...).
+    pub colorimetry: String,
     /// The full caps string.
     pub caps: String,
 }
@@ -31,6 +36,9 @@ impl CapsInfo {
             },
             fps_n: fps.numer(),
             fps_d: fps.denom(),
+            par_n: info.par().numer(),
+            par_d: info.par().denom(),
+            colorimetry: info.colorimetry().to_string(),
             caps: caps.to_string(),
         }
     }

@@ -441,6 +441,17 @@ impl Frame {
             .map_err(PyValueError::new_err)
     }
 
+    /// The caps of the frame's source as savantmux received them: a `CapsInfo`, with
+    /// the fields sources may differ in (framerate, pixel aspect ratio, colorimetry)
+    /// as that source has them. None when no savantmux is upstream (the stage's own
+    /// caps come to `on_caps`). Read from the frame's source meta on each access.
+    #[getter]
+    fn caps(&self) -> Option<CapsInfo> {
+        let caps = source::read_caps(&self.buffer)?;
+        let info = gst_video::VideoInfo::from_caps(&caps).ok()?;
+        Some(CapsInfo::new(&info, &caps))
+    }
+
     /// The id of the source the frame came from (savantmux's pad `source-id`), or
     /// None when no savantmux is upstream.
     #[getter]
