@@ -446,3 +446,95 @@ fn live_sources_through_a_stage_drop_no_more_than_through_identity() {
         "stage {dropped} vs identity {base_dropped}"
     );
 }
+
+/// What GstValidate's pad monitor does to every pad of a pipeline: keep the pad's
+/// functions, install its own with gst_pad_set_*_function (which frees the data the
+/// old ones were given) and call the old ones from its own. A pad function that
+/// reads its data then reads freed memory: the demux's did, and SIGSEGV'd when its
+/// pads were deactivated under gst-validate.
+mod wrapped_pad_functions {
+    use gst::ffi::{GstEvent, GstObject, GstPad, GstPadMode};
+    use gst::glib::ffi::gboolean;
+    use std::sync::Mutex;
+
+    /// (pad, old activate-mode function, old event function), as addresses.
+    static OLD: Mutex<Vec<(usize, usize, usize)>> = Mutex::new(Vec::new());
+
+    fn old(pad: *mut GstPad) -> (usize, usize) {
+        let old = OLD.lock().unwrap();
+        let (_, activate, event) = old.iter().find(|(p, ..)| *p == pad as usize).unwrap();
+        (*activate, *event)
+    }
+
+    unsafe extern "C" fn activate(
+        pad: *mut GstPad,
+        parent: *mut GstObject,
+        mode: GstPadMode,
+        active: gboolean,
+    ) -> gboolean {
+        type F =
+            unsafe extern "C" fn(*mut GstPad, *mut GstObject, GstPadMode, gboolean) -> gboolean;
+        // SAFETY: the address of the pad's own activate-mode function (see wrap).
+        unsafe { std::mem::transmute::<usize, F>(old(pad).0)(pad, parent, mode, active) }
+    }
+
+    unsafe extern "C" fn event(
+        pad: *mut GstPad,
+        parent: *mut GstObject,
+        e: *mut GstEvent,
+    ) -> gboolean {
+        type F = unsafe extern "C" fn(*mut GstPad, *mut GstObject, *mut GstEvent) -> gboolean;
+        // SAFETY: the address of the pad's own event function (see wrap).
+        unsafe { std::mem::transmute::<usize, F>(old(pad).1)(pad, parent, e) }
+    }
+
+    pub fn wrap(pad: &gst::Pad) {
+        use gst::glib::translate::ToGlibPtr;
+        let raw: *mut GstPad = pad.to_glib_none().0;
+        // SAFETY: as GstValidate does it, from pad-added, before data flows on the
+        // new pad; the old functions stay valid code (only their data is freed).
+        unsafe {
+            let activate_fn = (*raw).activatemodefunc.expect("an activate-mode function");
+            let event_fn = (*raw).eventfunc.expect("an event function");
+            OLD.lock()
+                .unwrap()
+                .push((raw as usize, activate_fn as usize, event_fn as usize));
+            gst::ffi::gst_pad_set_activatemode_function_full(
+                raw,
+                Some(activate),
+                std::ptr::null_mut(),
+                None,
+            );
+            gst::ffi::gst_pad_set_event_function_full(raw, Some(event), std::ptr::null_mut(), None);
+        }
+    }
+}
+
+#[test]
+fn demux_pads_survive_code_that_wraps_their_functions_as_gst_validate_does() {
+    common::init();
+    let (ids, sources) = sources(2, 30);
+    let pipeline = gst::parse::launch(&format!(
+        "savantmux name=m{ids} ! identity ! savantdemux name=d \
+         d.src_s0 ! fakesink sync=true d.src_s1 ! fakesink sync=true {sources}"
+    ))
+    .unwrap();
+    let demux = pipeline
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("d")
+        .unwrap();
+    demux.connect_pad_added(|_, pad| wrapped_pad_functions::wrap(pad));
+    pipeline.set_state(gst::State::Playing).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // An event through the wrapped event functions (each sink sends the seek).
+    pipeline
+        .seek_simple(
+            gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
+            gst::ClockTime::ZERO,
+        )
+        .unwrap();
+    common::wait_for_eos(&pipeline, Duration::from_secs(20));
+    // Deactivation through the wrapped activate-mode functions.
+    pipeline.set_state(gst::State::Null).unwrap();
+}

@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, LazyLock, Mutex};
 
 use gst::glib;
+use gst::glib::translate::{from_glib, from_glib_borrow, from_glib_full, IntoGlib, ToGlibPtr};
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
@@ -286,23 +287,36 @@ impl SavantDemux {
     fn make_pad(&self, id: &str) -> Result<(gst::Pad, Arc<PadQueue>), gst::FlowError> {
         let queue = Arc::new(PadQueue::default());
         let templ = self.obj().pad_template("src_%s").unwrap();
-        let activate_queue = queue.clone();
         let pad = gst::Pad::builder_from_template(&templ)
             .name(format!("src_{id}"))
-            .activatemode_function(move |pad, _parent, mode, active| {
-                if mode != gst::PadMode::Push {
-                    return Err(gst::loggable_error!(CAT, "push mode only"));
-                }
-                set_task(pad, &activate_queue, active)
-            })
-            .event_function(|pad, parent, event| {
-                SavantDemux::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |demux| demux.src_event(pad, event),
-                )
-            })
             .build();
+        // Plain C functions that keep nothing in the pad's function data: code that
+        // wraps a pad's functions, as GstValidate's pad monitor does (it keeps the
+        // old function, installs its own with gst_pad_set_*_function and calls the
+        // old one from it), frees that data and leaves NULL in its place. A Rust
+        // closure's trampoline reads its closure from there: one that captured the
+        // queue read freed memory (SIGSEGV when the pad was deactivated), and even
+        // one that captures nothing fails the null check of debug builds.
+        let raw: *mut gst::ffi::GstPad = pad.to_glib_none().0;
+        // SAFETY: the pad is new (not active, linked or shared yet); no data and no
+        // destroy function, so nothing is freed when someone replaces them.
+        unsafe {
+            gst::ffi::gst_pad_set_activatemode_function_full(
+                raw,
+                Some(src_activate_mode),
+                std::ptr::null_mut(),
+                None,
+            );
+            gst::ffi::gst_pad_set_event_function_full(
+                raw,
+                Some(src_pad_event),
+                std::ptr::null_mut(),
+                None,
+            );
+        }
+        // SAFETY: the only value stored under this quark, always an Arc<PadQueue>
+        // (read back as one in pad_queue), set before the pad is active or shared.
+        unsafe { pad.set_qdata(*PAD_QUEUE, queue.clone()) };
         pad.set_active(true).map_err(|_| gst::FlowError::Error)?;
         self.obj()
             .add_pad(&pad)
@@ -635,6 +649,68 @@ impl SavantDemux {
             return result;
         }
         gst::Pad::event_default(pad, Some(&*self.obj()), event)
+    }
+}
+
+/// A src pad's activate-mode function (see make_pad): starts or stops its task.
+unsafe extern "C" fn src_activate_mode(
+    pad: *mut gst::ffi::GstPad,
+    _parent: *mut gst::ffi::GstObject,
+    mode: gst::ffi::GstPadMode,
+    active: glib::ffi::gboolean,
+) -> glib::ffi::gboolean {
+    // SAFETY: GStreamer calls this with a valid pad it holds for the call.
+    let pad: glib::translate::Borrowed<gst::Pad> = unsafe { from_glib_borrow(pad) };
+    let mode: gst::PadMode = unsafe { from_glib(mode) };
+    let active = active != glib::ffi::GFALSE;
+    let result = std::panic::catch_unwind(|| {
+        if mode != gst::PadMode::Push {
+            return Err(gst::loggable_error!(CAT, "push mode only"));
+        }
+        let queue =
+            pad_queue(&pad).ok_or_else(|| gst::loggable_error!(CAT, "a pad without its queue"))?;
+        set_task(&pad, &queue, active)
+    });
+    match result {
+        Ok(Ok(())) => glib::ffi::GTRUE,
+        Ok(Err(error)) => {
+            error.log_with_object(&*pad);
+            glib::ffi::GFALSE
+        }
+        Err(_) => glib::ffi::GFALSE,
+    }
+}
+
+/// A src pad's event function (see make_pad).
+unsafe extern "C" fn src_pad_event(
+    pad: *mut gst::ffi::GstPad,
+    parent: *mut gst::ffi::GstObject,
+    event: *mut gst::ffi::GstEvent,
+) -> glib::ffi::gboolean {
+    // SAFETY: GStreamer calls this with a valid pad and parent it holds for the
+    // call, and hands over its reference to the event.
+    let pad: glib::translate::Borrowed<gst::Pad> = unsafe { from_glib_borrow(pad) };
+    let parent: glib::translate::Borrowed<Option<gst::Object>> =
+        unsafe { from_glib_borrow(parent) };
+    let event: gst::Event = unsafe { from_glib_full(event) };
+    SavantDemux::catch_panic_pad_function(
+        parent.as_ref().as_ref(),
+        || false,
+        |demux| demux.src_event(&pad, event),
+    )
+    .into_glib()
+}
+
+/// Where a src pad keeps its queue (see make_pad).
+static PAD_QUEUE: LazyLock<glib::Quark> =
+    LazyLock::new(|| glib::Quark::from_str("savant-demux-pad-queue"));
+
+fn pad_queue(pad: &gst::Pad) -> Option<Arc<PadQueue>> {
+    // SAFETY: make_pad stores an Arc<PadQueue> under this quark and nothing else
+    // does; it lives as long as the pad, which the caller holds.
+    unsafe {
+        pad.qdata::<Arc<PadQueue>>(*PAD_QUEUE)
+            .map(|queue| queue.as_ref().clone())
     }
 }
 
