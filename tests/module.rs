@@ -72,6 +72,9 @@ pipeline:
     assert_eq!(
         children,
         [
+            // Savant's frames are RGBA
+            "videoconvert",
+            "capsfilter",
             "savantqueue",
             "savantpyfunc",
             "savantqueue",
@@ -412,4 +415,41 @@ fn savant_settings_this_plugin_does_not_apply_are_named_in_one_warning() {
     }
     assert!(!warning.contains("batch_size"), "{warning}");
     std::fs::remove_file(&config).ok();
+}
+
+#[test]
+fn a_module_gives_its_stages_rgba_frames_whatever_the_decoder_gives() {
+    let stage = module(
+        "module_rgba",
+        r#"
+        import numpy as np
+        SHAPES = []
+        def process_frame(frame):
+            SHAPES.append((frame.format, np.asarray(frame).shape))
+        "#,
+    );
+    let config = write_config(
+        "rgba_module",
+        &format!("pipeline:\n  elements:\n  - {{element: pyfunc, module: {stage}}}\n"),
+    );
+    // I420, as decoders give it, and real video through decodebin.
+    for source in [
+        "videotestsrc num-buffers=3 ! video/x-raw,format=I420,width=32,height=24".to_owned(),
+        format!(
+            "filesrc location=/usr/share/doc/opencv-doc/examples/data/vtest.avi ! decodebin \
+             ! identity eos-after=3"
+        ),
+    ] {
+        let result = run(&format!(
+            "{source} ! savantmodule config={config} ! appsink name=sink"
+        ));
+        assert!(result.eos, "{result:?}");
+        let shapes: Vec<(String, Vec<usize>)> = common::py_eval("__import__('module_rgba').SHAPES");
+        assert!(!shapes.is_empty());
+        for (format, shape) in shapes {
+            assert_eq!(format, "RGBA");
+            assert_eq!(shape.len(), 3);
+            assert_eq!(shape[2], 4);
+        }
+    }
 }

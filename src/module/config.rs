@@ -76,8 +76,11 @@ pub enum Step {
 pub struct ModuleConfig {
     pub name: Option<String>,
     pub buffer_queues: Option<QueueSpec>,
-    /// Everything in order: `parameters.frame`'s scaling first, then
-    /// `pipeline.elements`, then `parameters.draw_func`'s savantdrawfunc.
+    /// The conversion every frame goes through first: to RGBA, and with
+    /// `parameters.frame` to its size.
+    pub frame: Vec<ElementPlan>,
+    /// After it, in order: `pipeline.elements`, then `parameters.draw_func`'s
+    /// savantdrawfunc.
     pub elements: Vec<ElementPlan>,
     /// Savant settings the YAML sets that this module reads but does not apply
     /// (`parameters.telemetry`, `parameters.etcd`, `parameters.output_frame`):
@@ -153,10 +156,9 @@ impl ModuleConfig {
                 );
             }
         }
-        let mut elements = match parameter("frame") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(frame) => frame_elements(frame, "parameters.frame")?,
-        };
+        let sized = parameter("frame").filter(|f| !f.is_null());
+        let frame = frame_elements(sized, "parameters.frame")?;
+        let mut elements = Vec::new();
         let entries = match root.get("pipeline") {
             None | Some(Value::Null) => Vec::new(),
             Some(pipeline) => {
@@ -198,7 +200,7 @@ impl ModuleConfig {
         if let Some(draw_func) = parameter("draw_func").filter(|d| !d.is_null()) {
             elements.push(draw_func_plan(draw_func, "parameters.draw_func", &context)?);
         }
-        if elements.is_empty() {
+        if elements.is_empty() && sized.is_none() {
             return if root.contains_key("pipeline") {
                 error("pipeline.elements", "is empty")
             } else {
@@ -216,15 +218,17 @@ impl ModuleConfig {
         Ok(Self {
             name,
             buffer_queues,
+            frame,
             elements,
             ignored,
         })
     }
 
-    /// The chain with queues inserted as Savant does: before every Python stage and
-    /// after every pyfunc, never two in a row (the queue ahead of a stage wins).
+    /// The chain: the frame conversion, then the elements with queues inserted as
+    /// Savant does: before every Python stage and after every pyfunc, never two in a
+    /// row (the queue ahead of a stage wins).
     pub fn steps(&self) -> Vec<Step> {
-        let mut steps: Vec<Step> = Vec::new();
+        let mut steps: Vec<Step> = self.frame.iter().cloned().map(Step::Element).collect();
         let push_queue =
             |steps: &mut Vec<Step>, spec: QueueSpec, replace: bool| match steps.last_mut() {
                 Some(Step::Queue(previous)) => {
@@ -283,36 +287,11 @@ struct Context<'a> {
     dev_mode: bool,
 }
 
-/// Savant's `frame: {width, height}`: every frame scaled to that size as it enters.
-fn frame_elements(value: &Value, path: &str) -> Result<Vec<ElementPlan>, ConfigError> {
-    let map = mapping(value, path)?;
-    for key in map.keys().filter_map(Value::as_str) {
-        if !["width", "height"].contains(&key) {
-            return error(
-                join(path, key),
-                "not supported (this plugin scales frames to frame.width x frame.height; \
-                 padding and geometry_base belong to Savant's DeepStream muxer)",
-            );
-        }
-    }
-    let side = |key: &str| -> Result<Option<u64>, ConfigError> {
-        match map.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(_) => non_negative(map, path, key, 0, 32768).map(Some),
-        }
-    };
-    let mut caps = "video/x-raw".to_owned();
-    for key in ["width", "height"] {
-        match side(key)? {
-            Some(0) => return error(join(path, key), "must be at least 1"),
-            Some(n) => caps.push_str(&format!(",{key}={n}")),
-            None => {}
-        }
-    }
-    if caps == "video/x-raw" {
-        // Savant's default: FRAME_WIDTH/FRAME_HEIGHT unset, frames keep their size.
-        return Ok(Vec::new());
-    }
+/// Savant's frames: RGBA (as Savant's always are, so `np.asarray(frame)` is an
+/// image whatever the decoder gives), and with `frame: {width, height}` scaled to
+/// that size as they enter. Without a size the conversion keeps any memory
+/// (`videoconvert` passes CUDA frames that are RGBA already through).
+fn frame_elements(value: Option<&Value>, path: &str) -> Result<Vec<ElementPlan>, ConfigError> {
     let plain = |factory: &str, properties: Vec<(String, String)>| ElementPlan {
         factory: factory.to_owned(),
         name: None,
@@ -322,10 +301,44 @@ fn frame_elements(value: &Value, path: &str) -> Result<Vec<ElementPlan>, ConfigE
         is_pyfunc: false,
         queue: None,
     };
+    let mut size = String::new();
+    if let Some(value) = value {
+        let map = mapping(value, path)?;
+        for key in map.keys().filter_map(Value::as_str) {
+            if !["width", "height"].contains(&key) {
+                return error(
+                    join(path, key),
+                    "not supported (this plugin scales frames to frame.width x frame.height; \
+                     padding and geometry_base belong to Savant's DeepStream muxer)",
+                );
+            }
+        }
+        for key in ["width", "height"] {
+            match map.get(key) {
+                None | Some(Value::Null) => {}
+                Some(_) => match non_negative(map, path, key, 0, 32768)? {
+                    0 => return error(join(path, key), "must be at least 1"),
+                    n => size.push_str(&format!(",{key}={n}")),
+                },
+            }
+        }
+    }
+    if size.is_empty() {
+        return Ok(vec![
+            plain("videoconvert", Vec::new()),
+            plain(
+                "capsfilter",
+                vec![("caps".to_owned(), "video/x-raw(ANY),format=RGBA".to_owned())],
+            ),
+        ]);
+    }
     Ok(vec![
         plain("videoconvert", Vec::new()),
         plain("videoscale", Vec::new()),
-        plain("capsfilter", vec![("caps".to_owned(), caps)]),
+        plain(
+            "capsfilter",
+            vec![("caps".to_owned(), format!("video/x-raw,format=RGBA{size}"))],
+        ),
     ])
 }
 
@@ -677,10 +690,12 @@ mod tests {
         ModuleConfig::parse(yaml, None)
     }
 
+    /// The steps after the conversion every module starts with (`frame`).
     fn factories(config: &ModuleConfig) -> Vec<String> {
         config
             .steps()
             .iter()
+            .skip(config.frame.len())
             .map(|s| match s {
                 Step::Queue(q) => format!("q{}", q.length),
                 Step::Element(e) => e.factory.clone(),
@@ -777,6 +792,43 @@ pipeline:
         assert!(props
             .iter()
             .any(|(k, v)| k == "kwargs" && v.contains("a: 1")));
+    }
+
+    #[test]
+    fn every_module_starts_with_frames_made_rgba_as_savants_are() {
+        let head = |yaml: &str| -> Vec<(String, String)> {
+            parse(yaml)
+                .unwrap()
+                .frame
+                .iter()
+                .map(|e| {
+                    let caps = e.properties.iter().find(|(k, _)| k == "caps");
+                    (
+                        e.factory.clone(),
+                        caps.map(|(_, v)| v.clone()).unwrap_or_default(),
+                    )
+                })
+                .collect()
+        };
+        let convert = ("videoconvert".to_owned(), String::new());
+        assert_eq!(
+            head("pipeline: {elements: [{element: identity}]}"),
+            [
+                convert.clone(),
+                ("capsfilter".into(), "video/x-raw(ANY),format=RGBA".into())
+            ]
+        );
+        assert_eq!(
+            head("parameters: {frame: {width: 64, height: 48}}"),
+            [
+                convert,
+                ("videoscale".into(), String::new()),
+                (
+                    "capsfilter".into(),
+                    "video/x-raw,format=RGBA,width=64,height=48".into()
+                )
+            ]
+        );
     }
 
     #[test]
