@@ -435,10 +435,9 @@ fn a_module_gives_its_stages_rgba_frames_whatever_the_decoder_gives() {
     // I420, as decoders give it, and real video through decodebin.
     for source in [
         "videotestsrc num-buffers=3 ! video/x-raw,format=I420,width=32,height=24".to_owned(),
-        format!(
-            "filesrc location=/usr/share/doc/opencv-doc/examples/data/vtest.avi ! decodebin \
-             ! identity eos-after=3"
-        ),
+        "filesrc location=/usr/share/doc/opencv-doc/examples/data/vtest.avi ! decodebin \
+         ! identity eos-after=3"
+            .to_owned(),
     ] {
         let result = run(&format!(
             "{source} ! savantmodule config={config} ! appsink name=sink"
