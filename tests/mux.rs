@@ -647,6 +647,24 @@ fn sources_may_differ_in_framerate() {
     check_order(&events("mux_rates"), &[5, 7]);
 }
 
+/// A pipeline's source `v`, the capsfilter after it, mux `m` and its pad `sink_0`.
+fn source_and_mux_pad(
+    pipeline: &gst::Pipeline,
+) -> (gst::Element, gst::Element, gst::Element, gst::Pad) {
+    use gst::prelude::*;
+    let source = pipeline.by_name("v").unwrap();
+    let capsfilter = source
+        .static_pad("src")
+        .unwrap()
+        .peer()
+        .unwrap()
+        .parent_element()
+        .unwrap();
+    let mux = pipeline.by_name("m").unwrap();
+    let pad = mux.static_pad("sink_0").unwrap();
+    (source, capsfilter, mux, pad)
+}
+
 #[test]
 fn releasing_the_last_pad_ends_the_stream() {
     use gst::prelude::*;
@@ -662,16 +680,7 @@ fn releasing_the_last_pad_ends_the_stream() {
     .unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(200));
-    let source = pipeline.by_name("v").unwrap();
-    let capsfilter = source
-        .static_pad("src")
-        .unwrap()
-        .peer()
-        .unwrap()
-        .parent_element()
-        .unwrap();
-    let mux = pipeline.by_name("m").unwrap();
-    let pad = mux.static_pad("sink_0").unwrap();
+    let (source, capsfilter, mux, pad) = source_and_mux_pad(&pipeline);
     source.set_state(gst::State::Null).unwrap();
     capsfilter.set_state(gst::State::Null).unwrap();
     capsfilter.static_pad("src").unwrap().unlink(&pad).unwrap();
@@ -703,16 +712,7 @@ fn releasing_the_last_pad_during_a_blocked_push_ends_the_stream_from_the_output_
     let first = sink.pull_preroll().unwrap();
     assert!(first.buffer().is_some());
     std::thread::sleep(std::time::Duration::from_millis(200));
-    let source = pipeline.by_name("v").unwrap();
-    let capsfilter = source
-        .static_pad("src")
-        .unwrap()
-        .peer()
-        .unwrap()
-        .parent_element()
-        .unwrap();
-    let mux = pipeline.by_name("m").unwrap();
-    let pad = mux.static_pad("sink_0").unwrap();
+    let (source, capsfilter, mux, pad) = source_and_mux_pad(&pipeline);
     // The source's thread is blocked too, in the mux pad's queue: unlink and release
     // first (the release flushes that queue), then stop the source.
     capsfilter.static_pad("src").unwrap().unlink(&pad).unwrap();
