@@ -648,3 +648,62 @@ fn a_hook_without_a_spec_draws_only_what_the_hook_draws() {
         "Savant's default box"
     );
 }
+
+/// Frames from a stage that adds a car to every frame and tags every other one
+/// with `draw` (Savant's frame tag, an attribute here).
+const TAGGER: &str = r#"
+count = 0
+
+
+def process_frame(frame):
+    global count
+    frame.add_object('car', (10, 10, 20, 20))
+    if count % 2 == 0:
+        frame.attributes['draw'] = True
+    count += 1
+"#;
+
+#[test]
+fn a_condition_tag_draws_only_on_frames_with_that_tag() {
+    init();
+    let tagger = module("condition_tagger", TAGGER);
+    let hook = module(
+        "condition_hook",
+        "def draw(frame, artist):\n    artist.add_bbox((40, 40, 10, 10), 2, (0, 0, 255, 255))\n",
+    );
+    let source = format!(
+        "videotestsrc num-buffers=4 pattern=black ! video/x-raw,format=RGBA,width={W},height={H} \
+         ! savantpyfunc module={tagger}"
+    );
+    // The default drawing (a spec of only a condition), and a hook with a condition
+    // from a module YAML's draw_func block.
+    let spec = run(&format!(
+        "{source} ! savantdrawfunc draw-spec=\"condition: {{tag: draw}}\" ! appsink name=sink"
+    ));
+    let yaml = common::module_dir().join("condition_module.yml");
+    std::fs::write(
+        &yaml,
+        format!("parameters: {{draw_func: {{module: {hook}, condition: {{tag: draw}}}}}}\n"),
+    )
+    .unwrap();
+    let hooked = run(&format!(
+        "{source} ! savantmodule config={} ! appsink name=sink",
+        yaml.display()
+    ));
+    for (run, drawn_at) in [(&spec, (10, 10)), (&hooked, (40, 40))] {
+        assert!(run.eos, "{run:?}");
+        assert_eq!(run.buffers.len(), 4, "no frame dropped");
+        for (i, buffer) in run.buffers.iter().enumerate() {
+            let data = buffer.map_readable().unwrap();
+            let tagged = i % 2 == 0;
+            assert_eq!(
+                pixel(&data, drawn_at.0, drawn_at.1) != [0, 0, 0, 255],
+                tagged,
+                "frame {i} (tagged: {tagged}) at {drawn_at:?}"
+            );
+        }
+    }
+    // The hook alone draws: no default box where the car is.
+    let data = hooked.buffers[0].map_readable().unwrap();
+    assert_eq!(pixel(&data, 10, 10), [0, 0, 0, 255]);
+}

@@ -85,6 +85,35 @@ fn gst_launch_runs_numpy_stages_and_exits_cleanly() {
 }
 
 #[test]
+fn stages_import_the_savant_package_without_pythonpath() {
+    let stage = common::module(
+        "hosts_savant_package",
+        r#"
+        import savant
+        from savant.deepstream.pyfunc import NvDsPyFuncPlugin
+
+
+        class Stage(NvDsPyFuncPlugin):
+            def on_start(self):
+                print('savant package:', savant.__file__, flush=True)
+                return True
+        "#,
+    );
+    let mut command = gst_launch(&format!(
+        "-q videotestsrc num-buffers=2 ! savantpyfunc module={stage} class-name=Stage ! fakesink"
+    ));
+    command.env_remove("PYTHONPATH");
+    let output = run_with_timeout(command, Duration::from_secs(60));
+    let out = text(&output);
+    assert!(output.status.success(), "{out}");
+    let expected = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/savant/__init__.py");
+    assert!(
+        out.contains(&format!("savant package: {}", expected.display())),
+        "{out}"
+    );
+}
+
+#[test]
 fn embedded_python_ignores_a_foreign_python3_first_on_path() {
     // A fake installation whose stdlib is poisoned: if the embedded interpreter took
     // its home from the python3 on PATH, importing `os` would fail.

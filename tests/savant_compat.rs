@@ -582,6 +582,58 @@ fn param_storage_reads_the_module_parameters() {
 }
 
 #[test]
+fn each_savantmodule_gives_its_stages_its_own_parameters() {
+    setup();
+    // One stage file in two modules: the constructor and every frame read the
+    // parameters of the module the stage is in, interpolated by that module.
+    let stage = module(
+        "compat_module_parameters",
+        r#"
+        from savant.parameter_storage import param_storage
+        from savant.deepstream.pyfunc import NvDsPyFuncPlugin
+
+
+        class Stage(NvDsPyFuncPlugin):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.built_in = param_storage()['who']
+
+            def process_frame(self, buffer, frame_meta):
+                parameters = param_storage()
+                frame_meta.set_tag(self.built_in + '_built_in', self.built_in)
+                frame_meta.set_tag(parameters['who'] + '_size', parameters['size'])
+        "#,
+    );
+    let yaml = |who: &str, base: u32| {
+        let path = common::module_dir().join(format!("compat_parameters_{who}.yml"));
+        std::fs::write(
+            &path,
+            format!(
+                "parameters: {{who: {who}, base: {base}, size: '${{parameters.base}}'}}\n\
+                 pipeline: {{elements: [{{element: pyfunc, module: {stage}, class_name: Stage}}]}}\n"
+            ),
+        )
+        .unwrap();
+        path.display().to_string()
+    };
+    let result = run(&format!(
+        "videotestsrc num-buffers=2 ! video/x-raw,format=RGBA,width=16,height=16 \
+         ! savantmodule config={} ! savantmodule config={} ! appsink name=sink",
+        yaml("a", 7),
+        yaml("b", 9)
+    ));
+    assert!(result.eos, "{result:?}");
+    assert_eq!(result.buffers.len(), 2);
+    for buffer in &result.buffers {
+        let tags = attributes(buffer).unwrap();
+        assert_eq!(tags.get::<&str>("a_built_in").unwrap(), "a");
+        assert_eq!(tags.get::<&str>("b_built_in").unwrap(), "b");
+        assert_eq!(tags.get::<i64>("a_size").unwrap(), 7, "a number, interpolated");
+        assert_eq!(tags.get::<i64>("b_size").unwrap(), 9);
+    }
+}
+
+#[test]
 fn importing_deepstream_modules_is_an_error_pointing_at_the_readme() {
     setup();
     let pyds = module(

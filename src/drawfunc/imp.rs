@@ -180,6 +180,14 @@ impl DrawFunc {
         let Some(spec) = self.spec.lock().unwrap().clone() else {
             return Err(gst::FlowError::Flushing);
         };
+        // Savant's `condition.tag`: a frame without the tag is not drawn on, and its
+        // hook is not called (Savant's draw function returns before drawing).
+        if let Some(tag) = &spec.condition_tag {
+            let tagged = crate::frame::attributes::read(&buffer).is_some_and(|a| a.has_field(tag));
+            if !tagged {
+                return self.srcpad.push(buffer);
+            }
+        }
         let mut draw = DrawCall {
             spec: &spec,
             objects: Vec::new(),
@@ -422,7 +430,7 @@ impl ObjectImpl for DrawFunc {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let mut properties = vec![glib::ParamSpecString::builder("draw-spec")
                 .nick("Draw spec")
-                .blurb("Draw spec YAML (inline or a file path, relative paths from the working directory): Savant's layout (rendered_objects.<unit>.<label> with bbox, label, central_dot, blur; a module YAML's parameters.draw_func block) or default/labels; placeholders take Python format specs ({confidence:.2f}). Unset: a green box and a \"label #track\" label per object")
+                .blurb("Draw spec YAML (inline or a file path, relative paths from the working directory): Savant's layout (rendered_objects.<unit>.<label> with bbox, label, central_dot, blur, and condition.tag to draw only on frames with that attribute; a module YAML's parameters.draw_func block) or default/labels; placeholders take Python format specs ({confidence:.2f}). Unset: a green box and a \"label #track\" label per object")
                 .mutable_ready()
                 .build()];
             properties.extend(StageSettings::properties(DEFAULT_FUNCTION, &Blurbs {

@@ -155,6 +155,7 @@ pub(crate) fn populate(
     bin: &gst::Bin,
     config: &ModuleConfig,
 ) -> Result<(gst::Element, gst::Element), ConfigError> {
+    crate::stage::module_parameters::attach(bin, config.parameters.clone());
     let mut elements: Vec<(gst::Element, String)> = Vec::new();
     let mut queue_index = 0;
     for step in config.steps() {

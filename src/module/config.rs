@@ -86,6 +86,9 @@ pub struct ModuleConfig {
     /// (`parameters.telemetry`, `parameters.etcd`, `parameters.output_frame`):
     /// savantmodule names them in one WARNING.
     pub ignored: Vec<&'static str>,
+    /// `parameters`, interpolated: what `savant.parameter_storage.param_storage()`
+    /// gives this module's stages.
+    pub parameters: serde_yaml::Mapping,
 }
 
 /// Savant's own settings that only mean something inside Savant's runtime.
@@ -221,6 +224,7 @@ impl ModuleConfig {
             frame,
             elements,
             ignored,
+            parameters: parameters.cloned().unwrap_or_default(),
         })
     }
 
@@ -355,14 +359,29 @@ fn draw_func_plan(
     check_keys(
         map,
         path,
-        &["module", "class_name", "kwargs", "rendered_objects"],
+        &["module", "class_name", "kwargs", "rendered_objects", "condition"],
     )?;
     let mut entry = map.clone();
     entry.insert("element".into(), "draw_func".into());
     entry.remove("rendered_objects");
-    if let Some(rendered) = map.get("rendered_objects") {
+    entry.remove("condition");
+    let condition = map.get("condition").filter(|c| !c.is_null());
+    let rendered = match map.get("rendered_objects") {
+        // A hook with a condition and no rendered_objects still draws only what
+        // it draws.
+        None if condition.is_some() && map.contains_key("module") => {
+            Some(Value::Mapping(Default::default()))
+        }
+        rendered => rendered.cloned(),
+    };
+    if rendered.is_some() || condition.is_some() {
         let mut spec = serde_yaml::Mapping::new();
-        spec.insert("rendered_objects".into(), rendered.clone());
+        if let Some(rendered) = rendered {
+            spec.insert("rendered_objects".into(), rendered);
+        }
+        if let Some(condition) = condition {
+            spec.insert("condition".into(), condition.clone());
+        }
         let text = serde_yaml::to_string(&spec).or_else(|e| error(path, e.to_string()))?;
         entry.insert("draw_spec".into(), text.into());
     }
@@ -1059,5 +1078,29 @@ pipeline:
             factories("parameters: {draw_func: {}}\npipeline: {elements: [{element: identity}]}"),
             ["identity", "savantdrawfunc"]
         );
+    }
+
+    #[test]
+    fn draw_func_condition_goes_into_the_spec_and_a_hook_still_draws_only_its_own() {
+        use crate::draw::spec::DrawSpec;
+        let spec = |yaml: &str| -> DrawSpec {
+            let config = parse(yaml).unwrap();
+            let plan = config.elements.last().unwrap();
+            let text = plan
+                .properties
+                .iter()
+                .find(|(k, _)| k == "draw-spec")
+                .map(|(_, v)| v.clone())
+                .expect("a draw-spec");
+            DrawSpec::parse(&text).unwrap()
+        };
+        let default = spec("parameters: {draw_func: {condition: {tag: draw}}}");
+        assert_eq!(default.condition_tag.as_deref(), Some("draw"));
+        assert!(default.draws_anything(), "Savant's default drawing");
+        let hooked = spec("parameters: {draw_func: {module: m.py, condition: {tag: draw}}}");
+        assert_eq!(hooked.condition_tag.as_deref(), Some("draw"));
+        assert!(!hooked.draws_anything(), "the hook's drawing only");
+        let error = parse("parameters: {draw_func: {condition: {tags: x}}}").unwrap_err();
+        assert_eq!(error.path, "parameters.draw_func.condition.tags");
     }
 }

@@ -51,6 +51,7 @@ fn initialize() -> Result<(), String> {
     Python::initialize();
     Python::attach(|py| {
         add_virtualenv_site_packages(py)?;
+        add_package_folder(py)?;
         gst::info!(
             super::CAT,
             "Python {} (built against {BUILD_VERSION}, home {}, executable {BUILD_EXECUTABLE})",
@@ -191,6 +192,28 @@ fn status_message(status: &ffi::PyStatus) -> String {
 /// site-packages come after the interpreter's own. A venv made for another Python
 /// version is an error: its compiled packages cannot load here, and ignoring it
 /// would silently run without them.
+/// The checkout's `python/` folder, home of the `savant` compatibility package.
+const PACKAGE_FOLDER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/python");
+
+/// Appends [`PACKAGE_FOLDER`] to `sys.path`, so stages `import savant` with no
+/// PYTHONPATH set. Appended: what PYTHONPATH and a venv put there comes first (a
+/// user's own `savant` wins). A plugin copied away from its checkout has no such
+/// folder and skips this (the README says to put the folder on PYTHONPATH then).
+fn add_package_folder(py: Python<'_>) -> Result<(), String> {
+    let folder = std::path::Path::new(PACKAGE_FOLDER);
+    if !folder.join("savant").join("__init__.py").is_file() {
+        return Ok(());
+    }
+    let appended = (|| -> PyResult<()> {
+        let path = py.import("sys")?.getattr("path")?;
+        if !path.contains(PACKAGE_FOLDER)? {
+            path.call_method1("append", (PACKAGE_FOLDER,))?;
+        }
+        Ok(())
+    })();
+    appended.map_err(|e| super::error::format(py, &e))
+}
+
 fn add_virtualenv_site_packages(py: Python<'_>) -> Result<(), String> {
     let Some(venv) = std::env::var_os("VIRTUAL_ENV") else {
         return Ok(());

@@ -38,6 +38,15 @@ pub fn enter(element: &gst::Element, cat: gst::DebugCategory) -> StageScope {
     }
 }
 
+/// The element whose hook (or import, or constructor) runs on this thread, if any.
+pub fn current_element() -> Option<gst::Element> {
+    CURRENT.get().map(|(element, _)| {
+        // SAFETY: as in `emit`: set only while a hook of that element runs here, and
+        // the element outlives its hooks' calls; the new reference keeps it alive.
+        unsafe { glib::translate::from_glib_none(element.as_ptr()) }
+    })
+}
+
 impl Drop for StageScope {
     #[inline]
     fn drop(&mut self) {

@@ -27,6 +27,7 @@ pub mod frame_checks;
 pub mod gil_probe;
 pub mod handoff;
 pub mod log_bridge;
+pub mod module_parameters;
 pub mod pads;
 pub mod policy;
 pub mod reload;

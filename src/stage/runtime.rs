@@ -473,7 +473,9 @@ fn ensure_python() -> Result<(), String> {
     interpreter::ensure_initialized()?;
     API.get_or_init(|| {
         let registered = thread_state::attach(|py| {
-            crate::api::register_module(py).map_err(|e| crate::python::error::format(py, &e))?;
+            crate::api::register_module(py)
+                .and_then(|()| super::module_parameters::register(&py.import("savant_gst")?))
+                .map_err(|e| crate::python::error::format(py, &e))?;
             // The stage elements' categories exist once the plugin registered them.
             let categories: Vec<gst::DebugCategory> = ["savantpyfunc", "savantdrawfunc"]
                 .iter()

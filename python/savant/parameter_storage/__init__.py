@@ -1,10 +1,11 @@
 """``param_storage()``: the module YAML's ``parameters``, as Savant's stages read them.
 
-savantmodule resolves ``parameters`` for its own use and does not hand them to
-stages, so this reads them from the module YAML named by the environment variable
-``SAVANT_MODULE_CONFIG`` (the file given to savantmodule's ``config``; reading a
-file needs PyYAML), or from ``init_param_storage(mapping_or_path)``.
-Interpolation covers what Savant's samples write in ``parameters``:
+Inside a stage of a savantmodule (its import, constructor and hooks): that
+module's ``parameters`` as it resolved them, each module its own
+(``savant_gst.module_parameters()``). Elsewhere: what
+``init_param_storage(mapping_or_path)`` set, or else the module YAML named by the
+environment variable ``SAVANT_MODULE_CONFIG`` (reading a file needs PyYAML).
+Interpolation of a file covers what Savant's samples write in ``parameters``:
 ``${parameters.a.b}``, ``${oc.env:NAME}``, ``${oc.env:NAME, default}``,
 ``${oc.decode:...}`` and ``${json:...}``, nested; a value that is one
 interpolation keeps its type.
@@ -35,11 +36,20 @@ def init_param_storage(config):
 
 def param_storage():
     """The module's parameters as a dict."""
+    try:
+        import savant_gst
+    except ImportError:
+        savant_gst = None
+    reader = getattr(savant_gst, 'module_parameters', None)
+    from_module = reader() if reader is not None else None
+    if from_module is not None:
+        return from_module
     if _STORAGE is None:
         path = os.environ.get('SAVANT_MODULE_CONFIG')
         if not path:
             raise RuntimeError('param_storage(): the module parameters are not known: set '
-                               'SAVANT_MODULE_CONFIG to the module YAML; ' + HINT)
+                               'SAVANT_MODULE_CONFIG to the module YAML (a stage of a savantmodule '
+                               'gets its module\'s without it); ' + HINT)
         init_param_storage(path)
     return _STORAGE
 

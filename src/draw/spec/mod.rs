@@ -24,6 +24,7 @@
 //!       label:
 //!         format: ["{label} {confidence:.2f}", "{model}"]
 //!         position: {position: TopLeftInside, margin_x: 2, margin_y: 2}
+//! condition: {tag: draw}   # only frames with this attribute are drawn on
 //! ```
 //! Only the parts present are drawn. Every error names its YAML path.
 //!
@@ -131,6 +132,9 @@ pub struct DrawSpec {
     labels: HashMap<String, ObjectSpec>,
     /// Savant's `rendered_objects`: unit, label and spec, in YAML order.
     rendered: Vec<(String, String, ObjectSpec)>,
+    /// Savant's `condition.tag`: only frames whose attributes have this key are
+    /// drawn on (spec and hook); others pass untouched.
+    pub condition_tag: Option<String>,
 }
 
 impl DrawSpec {
@@ -141,7 +145,13 @@ impl DrawSpec {
             default: None,
             labels: HashMap::new(),
             rendered: Vec::new(),
+            condition_tag: None,
         }
+    }
+
+    /// Whether any object gets a drawing from this spec (a hook may still draw).
+    pub fn draws_anything(&self) -> bool {
+        self.default.is_some() || !self.labels.is_empty() || !self.rendered.is_empty()
     }
 
     /// Savant's behaviour without a spec: a green box and a white-on-black
@@ -182,6 +192,7 @@ impl DrawSpec {
             }),
             labels: HashMap::new(),
             rendered: Vec::new(),
+            condition_tag: None,
         }
     }
 
@@ -255,6 +266,7 @@ impl DrawSpec {
                 "default",
                 "labels",
                 "rendered_objects",
+                "condition",
                 "module",
                 "class_name",
                 "kwargs",
@@ -269,9 +281,20 @@ impl DrawSpec {
                 );
             }
         }
+        let condition_tag = match root.get("condition") {
+            None | Some(Value::Null) => None,
+            Some(condition) => {
+                let condition_path = join(path, "condition");
+                check_keys(mapping(condition, &condition_path)?, &condition_path, &["tag"])?;
+                crate::yaml::optional_string(mapping(condition, &condition_path)?, &condition_path, "tag")?
+            }
+        };
         // Savant's `draw_func: {}` is its default drawing of every object.
-        if root.is_empty() {
-            return Ok(Self::savant_default());
+        if root.keys().all(|key| key.as_str() == Some("condition")) {
+            return Ok(Self {
+                condition_tag,
+                ..Self::savant_default()
+            });
         }
         let default = match root.get("default") {
             None | Some(Value::Null) => None,
@@ -320,6 +343,7 @@ impl DrawSpec {
             default,
             labels,
             rendered,
+            condition_tag,
         })
     }
 
