@@ -452,3 +452,104 @@ fn a_module_gives_its_stages_rgba_frames_whatever_the_decoder_gives() {
         }
     }
 }
+
+/// Every ROI meta of a buffer: label and box.
+fn boxes(buffer: &gst::BufferRef) -> Vec<(String, (u32, u32, u32, u32))> {
+    buffer
+        .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+        .map(|m| (m.roi_type().to_string(), m.rect()))
+        .collect()
+}
+
+#[test]
+fn savants_frame_padding_adds_borders_and_objects_follow_the_picture() {
+    // Upstream: a white 64x48 frame with a car at (10, 10). Inside the module: a
+    // stage that records the frame it sees and the primary object, and adds a
+    // person in padded coordinates, one of them inside the top border.
+    let upstream = module(
+        "padding_upstream",
+        "def process_frame(frame):\n    frame.add_object('car', (10, 10, 20, 20))\n",
+    );
+    let inside = module(
+        "padding_inside",
+        r#"
+        import numpy as np
+        SEEN = []
+        def process_frame(frame):
+            pixels = np.asarray(frame)
+            SEEN.append((frame.width, frame.height, frame.attributes.get('savant.roi'),
+                         [(o.label, tuple(o.box)) for o in frame.objects],
+                         pixels[0, 0].tolist(), pixels[20, 12].tolist()))
+            frame.add_object('person', (18, 26, 20, 20))
+            frame.add_object('sign', (0, 0, 8, 8))
+        "#,
+    );
+    for keep in [true, false] {
+        let config = write_config(
+            &format!("padding_{keep}"),
+            &format!(
+                "parameters:\n  frame: {{width: 64, height: 48, padding: {{keep: {keep}, left: 8, top: 16, right: 8, bottom: 0}}}}\n\
+                 pipeline:\n  elements:\n  - {{element: pyfunc, module: {inside}}}\n"
+            ),
+        );
+        let result = run(&format!(
+            "videotestsrc num-buffers=2 pattern=white ! video/x-raw,format=RGBA,width=64,height=48 \
+             ! savantpyfunc module={upstream} ! savantmodule config={config} ! appsink name=sink"
+        ));
+        assert!(result.eos, "{result:?}");
+        assert_eq!(result.buffers.len(), 2, "no frame dropped");
+        type Seen = (
+            u32,
+            u32,
+            Option<String>,
+            Vec<(String, (u32, u32, u32, u32))>,
+            Vec<u8>,
+            Vec<u8>,
+        );
+        let seen: Vec<Seen> = common::py_eval("__import__('padding_inside').SEEN[-2:]");
+        assert_eq!(seen.len(), 2);
+        for (width, height, roi, objects, corner, inner) in seen {
+            assert_eq!((width, height), (80, 64), "64x48 with 8+8 and 16+0 borders");
+            assert_eq!(
+                roi.as_deref(),
+                Some("8,16,64,48"),
+                "the picture inside the borders"
+            );
+            assert_eq!(
+                objects,
+                [("car".to_owned(), (18, 26, 20, 20))],
+                "the upstream car moved with the picture"
+            );
+            assert_eq!(corner, [0, 0, 0, 255], "black border");
+            assert_eq!(inner, [255, 255, 255, 255], "the picture");
+        }
+        let out = &result.buffers[0];
+        if keep {
+            assert_eq!(out.size(), 80 * 64 * 4);
+            assert_eq!(
+                boxes(out),
+                [
+                    ("car".to_owned(), (18, 26, 20, 20)),
+                    ("person".to_owned(), (18, 26, 20, 20)),
+                    ("sign".to_owned(), (0, 0, 8, 8)),
+                ]
+            );
+        } else {
+            assert_eq!(out.size(), 64 * 48 * 4, "the borders cut off again");
+            assert_eq!(
+                boxes(out),
+                [
+                    ("car".to_owned(), (10, 10, 20, 20)),
+                    ("person".to_owned(), (10, 10, 20, 20)),
+                    ("sign".to_owned(), (0, 0, 0, 0)),
+                ],
+                "back in the picture's coordinates; the sign in the border is clipped to nothing"
+            );
+            let data = out.map_readable().unwrap();
+            assert!(
+                data.iter().all(|b| *b == 255),
+                "only the white picture is left"
+            );
+        }
+    }
+}

@@ -628,7 +628,11 @@ fn each_savantmodule_gives_its_stages_its_own_parameters() {
         let tags = attributes(buffer).unwrap();
         assert_eq!(tags.get::<&str>("a_built_in").unwrap(), "a");
         assert_eq!(tags.get::<&str>("b_built_in").unwrap(), "b");
-        assert_eq!(tags.get::<i64>("a_size").unwrap(), 7, "a number, interpolated");
+        assert_eq!(
+            tags.get::<i64>("a_size").unwrap(),
+            7,
+            "a number, interpolated"
+        );
         assert_eq!(tags.get::<i64>("b_size").unwrap(), 9);
     }
 }

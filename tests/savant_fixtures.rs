@@ -165,15 +165,19 @@ fn deepstream_units_are_an_error_naming_the_unit() {
 }
 
 #[test]
-fn interpolation_errors_and_unsupported_frame_keys_name_the_yaml_path() {
+fn interpolation_errors_and_bad_frame_keys_name_the_yaml_path() {
     for (yaml, expected) in [
         (
             "parameters: {a: 1}\npipeline: {elements: [{element: identity, name: '${parameters.b}'}]}\n",
             "pipeline.elements[0].name: ${parameters.b}: no key \"b\"",
         ),
         (
-            "parameters: {frame: {width: 64, height: 64, padding: {keep: true}}}\n",
-            "parameters.frame.padding: not supported",
+            "parameters: {frame: {width: 64, height: 64, padding: {left: 4}}}\n",
+            "parameters.frame.padding.left: must be a multiple of geometry_base (8), got 4",
+        ),
+        (
+            "parameters: {frame: {padding: {top: 8}}}\n",
+            "parameters.frame.padding: needs frame.width and frame.height",
         ),
         (
             "parameters: {draw_func: {rendered_objects: {det: {car: {label: {format: ['{conf}']}}}}}}\n",

@@ -282,6 +282,22 @@ pub fn apply(buffer: &mut gst::BufferRef, edit: Edit) {
     edit.apply_to(meta.mut_structure());
 }
 
+/// Sets `key` to `value` unless the buffer's attributes already have it (what a
+/// stage or producer put there wins).
+pub fn set_if_absent(buffer: &mut gst::BufferRef, key: &str, value: impl Into<glib::SendValue>) {
+    if read(buffer).is_some_and(|s| s.has_field(key)) {
+        return;
+    }
+    let mut meta = match gst::meta::CustomMeta::from_mut_buffer(buffer, META_NAME) {
+        Ok(meta) => meta,
+        Err(_) => match gst::meta::CustomMeta::add(buffer, META_NAME) {
+            Ok(meta) => meta,
+            Err(_) => return,
+        },
+    };
+    meta.mut_structure().set_value(key, value.into());
+}
+
 /// Quarks are GStreamer 1.22's field names (the IdStr API is 1.26's).
 fn set_field(structure: &mut gst::StructureRef, quark: glib::Quark, value: glib::SendValue) {
     #[allow(deprecated)]

@@ -168,7 +168,13 @@ pub(crate) fn populate(
                 queue.set_property("byte-size", spec.byte_size);
                 (queue, path)
             }
-            Step::Element(plan) => (make_element(&plan)?, plan.path),
+            Step::Element(plan) => {
+                let element = make_element(&plan)?;
+                if let Some(reframe) = plan.reframe {
+                    super::reframe::follow(&element, reframe);
+                }
+                (element, plan.path)
+            }
         };
         bin.add(&element).map_err(|e| ConfigError {
             path: path.clone(),

@@ -63,6 +63,31 @@ pub struct ElementPlan {
     pub is_pyfunc: bool,
     /// The queue around this element: the module's buffer_queues unless overridden.
     pub queue: Option<QueueSpec>,
+    /// How this element moves the picture (Savant's padding), so the objects on
+    /// its output are moved with it.
+    pub reframe: Option<Reframe>,
+}
+
+/// A move of the picture by an element that adds or removes borders: `videobox`
+/// copies ROI metas unmoved, so savantmodule moves them after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reframe {
+    /// Borders added: objects move right and down by `left`, `top`; the frame's
+    /// picture (Savant's primary object) is `left, top, width, height`.
+    Padded {
+        left: u32,
+        top: u32,
+        width: u32,
+        height: u32,
+    },
+    /// Borders cut off: objects move back by `left`, `top` and are clipped to the
+    /// `width` x `height` that is left.
+    Cropped {
+        left: u32,
+        top: u32,
+        width: u32,
+        height: u32,
+    },
 }
 
 /// One link of the final chain.
@@ -82,6 +107,8 @@ pub struct ModuleConfig {
     /// After it, in order: `pipeline.elements`, then `parameters.draw_func`'s
     /// savantdrawfunc.
     pub elements: Vec<ElementPlan>,
+    /// After them: Savant's `frame.padding` with `keep: false` cut off again.
+    pub tail: Vec<ElementPlan>,
     /// Savant settings the YAML sets that this module reads but does not apply
     /// (`parameters.telemetry`, `parameters.etcd`, `parameters.output_frame`):
     /// savantmodule names them in one WARNING.
@@ -160,7 +187,7 @@ impl ModuleConfig {
             }
         }
         let sized = parameter("frame").filter(|f| !f.is_null());
-        let frame = frame_elements(sized, "parameters.frame")?;
+        let (frame, tail) = frame_elements(sized, "parameters.frame")?;
         let mut elements = Vec::new();
         let entries = match root.get("pipeline") {
             None | Some(Value::Null) => Vec::new(),
@@ -223,6 +250,7 @@ impl ModuleConfig {
             buffer_queues,
             frame,
             elements,
+            tail,
             ignored,
             parameters: parameters.cloned().unwrap_or_default(),
         })
@@ -251,6 +279,7 @@ impl ModuleConfig {
                 push_queue(&mut steps, spec, false);
             }
         }
+        steps.extend(self.tail.iter().cloned().map(Step::Element));
         steps
     }
 }
@@ -295,7 +324,15 @@ struct Context<'a> {
 /// image whatever the decoder gives), and with `frame: {width, height}` scaled to
 /// that size as they enter. Without a size the conversion keeps any memory
 /// (`videoconvert` passes CUDA frames that are RGBA already through).
-fn frame_elements(value: Option<&Value>, path: &str) -> Result<Vec<ElementPlan>, ConfigError> {
+///
+/// Savant's `padding` adds black borders after the scaling (`videobox`), and
+/// with `keep: false` cuts them off again at the end of the bin (the second list).
+/// `geometry_base` is checked as Savant checks it: the size and every padding
+/// side must be multiples of it.
+fn frame_elements(
+    value: Option<&Value>,
+    path: &str,
+) -> Result<(Vec<ElementPlan>, Vec<ElementPlan>), ConfigError> {
     let plain = |factory: &str, properties: Vec<(String, String)>| ElementPlan {
         factory: factory.to_owned(),
         name: None,
@@ -304,46 +341,137 @@ fn frame_elements(value: Option<&Value>, path: &str) -> Result<Vec<ElementPlan>,
         is_python_stage: false,
         is_pyfunc: false,
         queue: None,
+        reframe: None,
     };
-    let mut size = String::new();
+    let mut size = [None, None];
+    let mut padding = None;
     if let Some(value) = value {
         let map = mapping(value, path)?;
-        for key in map.keys().filter_map(Value::as_str) {
-            if !["width", "height"].contains(&key) {
-                return error(
-                    join(path, key),
-                    "not supported (this plugin scales frames to frame.width x frame.height; \
-                     padding and geometry_base belong to Savant's DeepStream muxer)",
-                );
-            }
-        }
-        for key in ["width", "height"] {
+        check_keys(map, path, &["width", "height", "padding", "geometry_base"])?;
+        for (i, key) in ["width", "height"].into_iter().enumerate() {
             match map.get(key) {
                 None | Some(Value::Null) => {}
                 Some(_) => match non_negative(map, path, key, 0, 32768)? {
                     0 => return error(join(path, key), "must be at least 1"),
-                    n => size.push_str(&format!(",{key}={n}")),
+                    n => size[i] = Some(n as u32),
                 },
             }
         }
+        let base = match non_negative(map, path, "geometry_base", 8, 32768)? {
+            0 => return error(join(path, "geometry_base"), "must be at least 1"),
+            n => n as u32,
+        };
+        let mut multiples: Vec<(String, u32)> = ["width", "height"]
+            .iter()
+            .zip(size)
+            .filter_map(|(key, n)| Some((join(path, key), n?)))
+            .collect();
+        if let Some(value) = map.get("padding").filter(|v| !v.is_null()) {
+            let padding_path = join(path, "padding");
+            let sides = mapping(value, &padding_path)?;
+            check_keys(
+                sides,
+                &padding_path,
+                &["keep", "left", "top", "right", "bottom"],
+            )?;
+            let keep = match sides.get("keep") {
+                None | Some(Value::Null) => true,
+                Some(flag) => crate::yaml::boolean(flag).ok_or_else(|| ConfigError {
+                    path: join(&padding_path, "keep"),
+                    message: format!("must be a boolean, got {}", kind(flag)),
+                })?,
+            };
+            let mut side = |key: &str| -> Result<u32, ConfigError> {
+                let n = non_negative(sides, &padding_path, key, 0, 32768)? as u32;
+                multiples.push((join(&padding_path, key), n));
+                Ok(n)
+            };
+            let (left, top, right, bottom) =
+                (side("left")?, side("top")?, side("right")?, side("bottom")?);
+            // As in Savant, padding of nothing on every side is no padding.
+            if left + top + right + bottom > 0 {
+                let [Some(width), Some(height)] = size else {
+                    return error(
+                        padding_path,
+                        "needs frame.width and frame.height (the size of the picture inside the borders)",
+                    );
+                };
+                padding = Some((keep, left, top, right, bottom, width, height));
+            }
+        }
+        if let Some((key, n)) = multiples.iter().find(|(_, n)| n % base != 0) {
+            return error(
+                key.clone(),
+                format!("must be a multiple of geometry_base ({base}), got {n}"),
+            );
+        }
     }
-    if size.is_empty() {
-        return Ok(vec![
-            plain("videoconvert", Vec::new()),
-            plain(
-                "capsfilter",
-                vec![("caps".to_owned(), "video/x-raw(ANY),format=RGBA".to_owned())],
-            ),
-        ]);
-    }
-    Ok(vec![
-        plain("videoconvert", Vec::new()),
-        plain("videoscale", Vec::new()),
-        plain(
+    let mut head = vec![plain("videoconvert", Vec::new())];
+    // With borders to add, the picture is scaled as RGBx: videobox copies RGBx rows
+    // as they are but scales RGBA's alpha (255 becomes 254); a videoconvert makes
+    // the padded frame RGBA (opaque) after it.
+    let format = if padding.is_some() { "RGBx" } else { "RGBA" };
+    let caps = match size {
+        [None, None] => format!("video/x-raw(ANY),format={format}"),
+        [width, height] => {
+            head.push(plain("videoscale", Vec::new()));
+            let mut caps = format!("video/x-raw,format={format}");
+            for (key, n) in [("width", width), ("height", height)] {
+                if let Some(n) = n {
+                    caps.push_str(&format!(",{key}={n}"));
+                }
+            }
+            caps
+        }
+    };
+    head.push(plain("capsfilter", vec![("caps".to_owned(), caps)]));
+    let mut tail = Vec::new();
+    if let Some((keep, left, top, right, bottom, width, height)) = padding {
+        let borders = |sign: i64| -> Vec<(String, String)> {
+            [
+                ("left", left),
+                ("top", top),
+                ("right", right),
+                ("bottom", bottom),
+            ]
+            .iter()
+            .map(|(key, n)| (key.to_string(), (sign * i64::from(*n)).to_string()))
+            .collect()
+        };
+        let mut pad = plain("videobox", borders(-1));
+        pad.properties.push(("fill".to_owned(), "black".to_owned()));
+        pad.reframe = Some(Reframe::Padded {
+            left,
+            top,
+            width,
+            height,
+        });
+        head.push(pad);
+        head.push(plain("videoconvert", Vec::new()));
+        head.push(plain(
             "capsfilter",
-            vec![("caps".to_owned(), format!("video/x-raw,format=RGBA{size}"))],
-        ),
-    ])
+            vec![(
+                "caps".to_owned(),
+                format!(
+                    "video/x-raw,format=RGBA,width={},height={}",
+                    left + width + right,
+                    top + height + bottom
+                ),
+            )],
+        ));
+        if !keep {
+            // videocrop copies rows as they are, alpha included.
+            let mut crop = plain("videocrop", borders(1));
+            crop.reframe = Some(Reframe::Cropped {
+                left,
+                top,
+                width,
+                height,
+            });
+            tail.push(crop);
+        }
+    }
+    Ok((head, tail))
 }
 
 /// Savant's `parameters.draw_func`: a savantdrawfunc at the end of the bin, drawing
@@ -359,7 +487,13 @@ fn draw_func_plan(
     check_keys(
         map,
         path,
-        &["module", "class_name", "kwargs", "rendered_objects", "condition"],
+        &[
+            "module",
+            "class_name",
+            "kwargs",
+            "rendered_objects",
+            "condition",
+        ],
     )?;
     let mut entry = map.clone();
     entry.insert("element".into(), "draw_func".into());
@@ -618,6 +752,7 @@ fn element(value: &Value, path: &str, context: &Context<'_>) -> Result<ElementPl
             is_python_stage: true,
             is_pyfunc: factory == "savantpyfunc",
             queue,
+            reframe: None,
         })
     };
 
@@ -666,6 +801,7 @@ fn element(value: &Value, path: &str, context: &Context<'_>) -> Result<ElementPl
                 is_python_stage: false,
                 is_pyfunc: false,
                 queue,
+                reframe: None,
             })
         }
     }

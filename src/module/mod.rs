@@ -8,6 +8,7 @@ mod build;
 pub mod config;
 mod imp;
 mod interpolate;
+mod reframe;
 
 pub use build::build_bin;
 pub use config::{ConfigError, ModuleConfig, QueueSpec};

@@ -285,8 +285,16 @@ impl DrawSpec {
             None | Some(Value::Null) => None,
             Some(condition) => {
                 let condition_path = join(path, "condition");
-                check_keys(mapping(condition, &condition_path)?, &condition_path, &["tag"])?;
-                crate::yaml::optional_string(mapping(condition, &condition_path)?, &condition_path, "tag")?
+                check_keys(
+                    mapping(condition, &condition_path)?,
+                    &condition_path,
+                    &["tag"],
+                )?;
+                crate::yaml::optional_string(
+                    mapping(condition, &condition_path)?,
+                    &condition_path,
+                    "tag",
+                )?
             }
         };
         // Savant's `draw_func: {}` is its default drawing of every object.
