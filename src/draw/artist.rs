@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 
 use super::color::Rgba;
-use super::ops::{text_block_size, DrawOp};
+use super::ops::{place, text_block_size, Anchor, DrawOp};
 use super::spec::Padding;
 use super::text::{capped_line, MAX_TEXT_LINES, PX_PER_SCALE};
 
@@ -129,20 +129,6 @@ fn padding_arg(value: Option<&Bound<'_, PyAny>>) -> PyResult<Padding> {
     })
 }
 
-/// Savant's `Position`: which point of the text box the anchor is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Anchor {
-    Center = 1,
-    LeftTop,
-    CenterTop,
-    RightTop,
-    LeftCenter,
-    RightCenter,
-    LeftBottom,
-    CenterBottom,
-    RightBottom,
-}
-
 const ANCHORS: [(&str, Anchor); 9] = [
     ("CENTER", Anchor::Center),
     ("LEFT_TOP", Anchor::LeftTop),
@@ -189,21 +175,6 @@ fn anchor_arg(value: Option<&Bound<'_, PyAny>>) -> PyResult<Anchor> {
         .find(|(n, _)| *n == wanted)
         .map(|(_, a)| *a)
         .ok_or_else(|| PyValueError::new_err(format!("unknown anchor_point_type {name:?}")))
-}
-
-/// Top-left of a `w`x`h` box whose `anchor` point is at (x, y), as Savant places it.
-fn place(anchor: Anchor, (x, y): (f32, f32), (w, h): (f32, f32)) -> (f32, f32) {
-    let left = match anchor {
-        Anchor::LeftTop | Anchor::LeftCenter | Anchor::LeftBottom => x,
-        Anchor::Center | Anchor::CenterTop | Anchor::CenterBottom => x - w / 2.0,
-        Anchor::RightTop | Anchor::RightCenter | Anchor::RightBottom => x - w,
-    };
-    let top = match anchor {
-        Anchor::LeftTop | Anchor::CenterTop | Anchor::RightTop => y,
-        Anchor::Center | Anchor::LeftCenter | Anchor::RightCenter => y - h / 2.0,
-        Anchor::LeftBottom | Anchor::CenterBottom | Anchor::RightBottom => y - h,
-    };
-    (left, top)
 }
 
 /// Savant's `cv2.FILLED` (-1), or any negative thickness, means a filled shape,

@@ -151,3 +151,32 @@ pub fn render(canvas: &mut Canvas<'_>, ops: &[DrawOp]) {
         }
     }
 }
+
+/// Savant's `Position`: which point of the text box the anchor is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anchor {
+    Center = 1,
+    LeftTop,
+    CenterTop,
+    RightTop,
+    LeftCenter,
+    RightCenter,
+    LeftBottom,
+    CenterBottom,
+    RightBottom,
+}
+
+/// Top-left of a `w`x`h` box whose `anchor` point is at (x, y), as Savant places it.
+pub fn place(anchor: Anchor, (x, y): (f32, f32), (w, h): (f32, f32)) -> (f32, f32) {
+    let left = match anchor {
+        Anchor::LeftTop | Anchor::LeftCenter | Anchor::LeftBottom => x,
+        Anchor::Center | Anchor::CenterTop | Anchor::CenterBottom => x - w / 2.0,
+        Anchor::RightTop | Anchor::RightCenter | Anchor::RightBottom => x - w,
+    };
+    let top = match anchor {
+        Anchor::LeftTop | Anchor::CenterTop | Anchor::RightTop => y,
+        Anchor::Center | Anchor::LeftCenter | Anchor::RightCenter => y - h / 2.0,
+        Anchor::LeftBottom | Anchor::CenterBottom | Anchor::RightBottom => y - h,
+    };
+    (left, top)
+}

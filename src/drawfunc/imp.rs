@@ -303,7 +303,7 @@ fn call_overrides(
     let list = frame.getattr("objects").map_err(raised)?;
     let mut overrides = Vec::with_capacity(objects.len());
     for (i, object) in objects.iter().enumerate() {
-        let Some(source) = spec.source_for(object) else {
+        let Some((source, layout)) = spec.source_for(object) else {
             overrides.push(SpecOverride::Keep);
             continue;
         };
@@ -326,8 +326,12 @@ fn call_overrides(
             SpecOverride::Keep
         } else {
             SpecOverride::Replace(Box::new(
-                parse_object_spec(&value, &format!("override_draw_spec({:?})", object.label))
-                    .map_err(|e| bad(e.to_string()))?,
+                parse_object_spec(
+                    &value,
+                    &format!("override_draw_spec({:?})", object.label),
+                    layout,
+                )
+                .map_err(|e| bad(e.to_string()))?,
             ))
         });
     }
@@ -430,7 +434,7 @@ impl ObjectImpl for DrawFunc {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let mut properties = vec![glib::ParamSpecString::builder("draw-spec")
                 .nick("Draw spec")
-                .blurb("Draw spec YAML (inline or a file path, relative paths from the working directory): Savant's layout (rendered_objects.<unit>.<label> with bbox, label, central_dot, blur, and condition.tag to draw only on frames with that attribute; a module YAML's parameters.draw_func block) or default/labels; placeholders take Python format specs ({confidence:.2f}). Unset: a green box and a \"label #track\" label per object")
+                .blurb("Draw spec YAML (inline or a file path, relative paths from the working directory): Savant's layout (rendered_objects.<unit>.<label> with bbox, label, central_dot, blur, and condition.tag to draw only on frames with that attribute; a module YAML's parameters.draw_func block) or default/labels; placeholders take Python format specs ({confidence:.2f}). Unset: Savant's default, a green box and a \"label #track\" label 10 px above it per object")
                 .mutable_ready()
                 .build()];
             properties.extend(StageSettings::properties(DEFAULT_FUNCTION, &Blurbs {

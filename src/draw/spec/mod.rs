@@ -41,7 +41,7 @@ use std::path::Path;
 use serde_yaml::{Mapping, Value};
 
 use super::color::Rgba;
-use super::ops::{text_block_size, DrawOp};
+use super::ops::{place, text_block_size, Anchor, DrawOp};
 use super::pyformat::{short_float, FormatSpec, FormatValue, ValueKind};
 use super::text::{capped_line, PX_PER_SCALE};
 use crate::frame::objects::ObjectData;
@@ -56,6 +56,8 @@ const MAX_THICKNESS: f64 = 100.0;
 const MAX_RADIUS: f64 = 1000.0;
 const MAX_OFFSET: f64 = 10_000.0;
 const MAX_FONT_SCALE: f64 = 20.0;
+/// `savant_rs`'s `LabelPosition` default margin: labels 10 px above the box.
+const SAVANT_MARGIN_Y: f32 = -10.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Padding {
@@ -80,6 +82,20 @@ pub enum LabelPosition {
     Center,
 }
 
+/// Whose rules a spec was written by, for what the YAML leaves unsaid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// Our flat form (`default`, `labels`): a red central dot, a label as one
+    /// block on the box's edge.
+    #[default]
+    Ours,
+    /// Savant's (`rendered_objects`, its default drawing): as `savant_rs` and
+    /// Savant's draw function have it: a green central dot, labels 10 px above
+    /// the box (`margin_y: -10`), each line of a label its own box, stacked from
+    /// the anchor (upwards for TopLeftOutside, last line first).
+    Savant,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct LabelSpec {
     pub font_color: Rgba,
@@ -95,6 +111,8 @@ pub struct LabelSpec {
     /// `margin_y` moves an outside label up and is stored negated).
     pub margin_y: f32,
     pub padding: Padding,
+    /// One block (ours) or Savant's line boxes.
+    pub layout: Layout,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -113,6 +131,9 @@ pub struct ObjectSpec {
     /// The YAML it was read from (Null for Savant's built-in defaults), what a draw
     /// hook's `override_draw_spec` gets to change.
     pub source: Value,
+    /// Whose defaults it was read with (what a spec from `override_draw_spec` is
+    /// read with too).
+    pub layout: Layout,
 }
 
 /// What a draw hook's `override_draw_spec` made of one object's spec.
@@ -154,8 +175,8 @@ impl DrawSpec {
         self.default.is_some() || !self.labels.is_empty() || !self.rendered.is_empty()
     }
 
-    /// Savant's behaviour without a spec: a green box and a white-on-black
-    /// "label #track" for every object.
+    /// Savant's behaviour without a spec (its `get_default_draw_spec`): a green
+    /// box and a white-on-black "label #track" 10 px above it for every object.
     ///
     /// # Panics
     ///
@@ -178,17 +199,14 @@ impl DrawSpec {
                     untracked_format: Some(vec![parse_format("{label}", "").expect("valid")]),
                     position: LabelPosition::TopLeftOutside,
                     margin_x: 0.0,
-                    margin_y: 0.0,
-                    padding: Padding {
-                        left: 2.0,
-                        top: 1.0,
-                        right: 2.0,
-                        bottom: 1.0,
-                    },
+                    margin_y: SAVANT_MARGIN_Y,
+                    padding: Padding::default(),
+                    layout: Layout::Savant,
                 }),
                 central_dot: None,
                 blur: false,
                 source: Value::Null,
+                layout: Layout::Savant,
             }),
             labels: HashMap::new(),
             rendered: Vec::new(),
@@ -306,7 +324,7 @@ impl DrawSpec {
         }
         let default = match root.get("default") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(object_spec(v, &join(path, "default"))?),
+            Some(v) => Some(object_spec(v, &join(path, "default"), Layout::Ours)?),
         };
         let mut labels = HashMap::new();
         match root.get("labels") {
@@ -318,7 +336,7 @@ impl DrawSpec {
                     let path = format!("{labels_path}.{label}");
                     let spec = match spec {
                         Value::Null => ObjectSpec::default(),
-                        v => object_spec(v, &path)?,
+                        v => object_spec(v, &path, Layout::Ours)?,
                     };
                     labels.insert(label.to_owned(), spec);
                 }
@@ -340,7 +358,7 @@ impl DrawSpec {
                         let path = format!("{unit_path}.{label}");
                         let spec = match spec {
                             Value::Null => Self::savant_listed_default(),
-                            v => object_spec(v, &path)?,
+                            v => object_spec(v, &path, Layout::Savant)?,
                         };
                         rendered.push((unit.to_owned(), label.to_owned(), spec));
                     }
@@ -394,8 +412,9 @@ impl DrawSpec {
 
     /// The configured spec's YAML for `object` (Null for Savant's built-in default),
     /// or None when nothing is drawn for it.
-    pub fn source_for(&self, object: &ObjectData) -> Option<&Value> {
-        self.for_object(object).map(|(spec, _)| &spec.source)
+    pub fn source_for(&self, object: &ObjectData) -> Option<(&Value, Layout)> {
+        self.for_object(object)
+            .map(|(spec, _)| (&spec.source, spec.layout))
     }
 
     /// As `ops`, with `overrides[i]` (when given) in place of object i's spec.
@@ -456,40 +475,10 @@ impl DrawSpec {
                     _ => &label.format,
                 };
                 let lines: Vec<String> = format.iter().map(|f| render(f, object, unit)).collect();
-                let px = label.font_scale * PX_PER_SCALE;
-                let p = label.padding;
-                let (text_w, text_h) = text_block_size(&lines, px, 0.0);
-                let (block_w, block_h) = (text_w + p.left + p.right, text_h + p.top + p.bottom);
-                let (bx, by) = match label.position {
-                    LabelPosition::TopLeftInside => (x + label.margin_x, y + label.margin_y),
-                    LabelPosition::TopLeftOutside => {
-                        (x + label.margin_x, y + label.margin_y - block_h)
-                    }
-                    LabelPosition::Center => (
-                        x + (w - block_w) / 2.0 + label.margin_x,
-                        y + (h - block_h) / 2.0 + label.margin_y,
-                    ),
-                };
-                out.push(DrawOp::Rect {
-                    x: bx,
-                    y: by,
-                    w: block_w,
-                    h: block_h,
-                    radius: 0.0,
-                    border: label.border,
-                    background: label.background,
-                    thickness: 1.0,
-                });
-                out.push(DrawOp::Text {
-                    lines,
-                    x: bx + p.left,
-                    y: by + p.top,
-                    px,
-                    color: label.font_color,
-                    background: Rgba::default(),
-                    border: Rgba::default(),
-                    padding: 0.0,
-                });
+                match label.layout {
+                    Layout::Ours => label_block(label, lines, (x, y, w, h), out),
+                    Layout::Savant => savant_label_lines(label, lines, (x, y, w, h), out),
+                }
             }
             // Savant draws the dot last, over the label.
             if let Some(dot) = &spec.central_dot {
@@ -502,6 +491,101 @@ impl DrawSpec {
                 });
             }
         }
+    }
+}
+
+/// Our label: one block of all its lines with one background, on the box's edge.
+fn label_block(
+    label: &LabelSpec,
+    lines: Vec<String>,
+    (x, y, w, h): (f32, f32, f32, f32),
+    out: &mut Vec<DrawOp>,
+) {
+    let px = label.font_scale * PX_PER_SCALE;
+    let p = label.padding;
+    let (text_w, text_h) = text_block_size(&lines, px, 0.0);
+    let (block_w, block_h) = (text_w + p.left + p.right, text_h + p.top + p.bottom);
+    let (bx, by) = match label.position {
+        LabelPosition::TopLeftInside => (x + label.margin_x, y + label.margin_y),
+        LabelPosition::TopLeftOutside => (x + label.margin_x, y + label.margin_y - block_h),
+        LabelPosition::Center => (
+            x + (w - block_w) / 2.0 + label.margin_x,
+            y + (h - block_h) / 2.0 + label.margin_y,
+        ),
+    };
+    out.push(DrawOp::Rect {
+        x: bx,
+        y: by,
+        w: block_w,
+        h: block_h,
+        radius: 0.0,
+        border: label.border,
+        background: label.background,
+        thickness: 1.0,
+    });
+    out.push(DrawOp::Text {
+        lines,
+        x: bx + p.left,
+        y: by + p.top,
+        px,
+        color: label.font_color,
+        background: Rgba::default(),
+        border: Rgba::default(),
+        padding: 0.0,
+    });
+}
+
+/// Savant's label (its draw function's `_draw_label`): each line is its own
+/// `Artist.add_text` box, padding around the text, placed at an anchor that moves
+/// by the text's height after each line. TopLeftOutside: the anchor is the box's
+/// top-left plus the margins, the line's bottom-left sits on it, last line first,
+/// going up; TopLeftInside: the line's top-left, going down; Center: the line's
+/// centre on the box's centre, going down.
+fn savant_label_lines(
+    label: &LabelSpec,
+    lines: Vec<String>,
+    (x, y, w, h): (f32, f32, f32, f32),
+    out: &mut Vec<DrawOp>,
+) {
+    let px = label.font_scale * PX_PER_SCALE;
+    let p = label.padding;
+    let (anchor, (ax, ay), step) = match label.position {
+        LabelPosition::TopLeftOutside => (Anchor::LeftBottom, (x, y), -1.0),
+        LabelPosition::TopLeftInside => (Anchor::LeftTop, (x, y), 1.0),
+        LabelPosition::Center => (Anchor::Center, (x + w / 2.0, y + h / 2.0), 1.0),
+    };
+    let (ax, mut ay) = (ax + label.margin_x, ay + label.margin_y);
+    let outside = label.position == LabelPosition::TopLeftOutside;
+    let ordered: Vec<String> = if outside {
+        lines.into_iter().rev().collect()
+    } else {
+        lines
+    };
+    for line in ordered {
+        let line = vec![line];
+        let (text_w, text_h) = text_block_size(&line, px, 0.0);
+        let (tx, ty) = place(anchor, (ax, ay), (text_w, text_h));
+        out.push(DrawOp::Rect {
+            x: tx - p.left,
+            y: ty - p.top,
+            w: text_w + p.left + p.right,
+            h: text_h + p.top + p.bottom,
+            radius: 0.0,
+            border: label.border,
+            background: label.background,
+            thickness: 1.0,
+        });
+        out.push(DrawOp::Text {
+            lines: line,
+            x: tx,
+            y: ty,
+            px,
+            color: label.font_color,
+            background: Rgba::default(),
+            border: Rgba::default(),
+            padding: 0.0,
+        });
+        ay += step * text_h;
     }
 }
 
@@ -666,15 +750,20 @@ labels:
         }
     }
 
+    /// The label's lines as they read, top to bottom (Savant's layout draws
+    /// each line on its own, the last first).
     fn label_lines(spec: &DrawSpec, object: &ObjectData) -> Vec<String> {
         let mut ops = Vec::new();
         spec.ops(std::slice::from_ref(object), &mut ops);
-        ops.into_iter()
-            .find_map(|op| match op {
-                DrawOp::Text { lines, .. } => Some(lines),
+        let mut texts: Vec<(f32, Vec<String>)> = ops
+            .into_iter()
+            .filter_map(|op| match op {
+                DrawOp::Text { lines, y, .. } => Some((y, lines)),
                 _ => None,
             })
-            .unwrap_or_default()
+            .collect();
+        texts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        texts.into_iter().flat_map(|(_, lines)| lines).collect()
     }
 
     #[test]
@@ -821,5 +910,82 @@ pipeline: {elements: [{element: identity}]}
             let message = DrawSpec::parse(yaml).unwrap_err().to_string();
             assert!(message.contains(expected), "{yaml}: {message}");
         }
+    }
+
+    #[test]
+    fn savants_layout_gets_savants_defaults_and_stacks_label_lines_as_savant_does() {
+        gst::init().unwrap();
+        let car = object("car", None);
+        let px = 0.5 * PX_PER_SCALE;
+        let line_h = text_block_size(&["x".to_owned()], px, 0.0).1;
+        // (position, where each line's text box starts, top to bottom).
+        let texts = |spec: &DrawSpec| -> Vec<(String, f32, f32)> {
+            let mut ops = Vec::new();
+            spec.ops(std::slice::from_ref(&car), &mut ops);
+            let mut texts: Vec<(String, f32, f32)> = ops
+                .into_iter()
+                .filter_map(|op| match op {
+                    DrawOp::Text { lines, x, y, .. } => Some((lines.join("|"), x, y)),
+                    _ => None,
+                })
+                .collect();
+            texts.sort_by(|a, b| a.2.total_cmp(&b.2));
+            texts
+        };
+        let savant = |label: &str| {
+            DrawSpec::parse(&format!(
+                "rendered_objects: {{det: {{car: {{label: {{format: [one, two]{label}}}, central_dot: {{}}}}}}}}"
+            ))
+            .unwrap()
+        };
+        // The box is at (40, 40, 20, 20). Outside: 10 px above it, last line
+        // lowest, each line its own box.
+        assert_eq!(
+            texts(&savant("")),
+            [
+                ("one".to_owned(), 40.0, 30.0 - 2.0 * line_h),
+                ("two".to_owned(), 40.0, 30.0 - line_h)
+            ]
+        );
+        assert_eq!(
+            texts(&savant(
+                ", position: {position: TopLeftInside, margin_y: 0}"
+            )),
+            [
+                ("one".to_owned(), 40.0, 40.0),
+                ("two".to_owned(), 40.0, 40.0 + line_h)
+            ]
+        );
+        let centred = texts(&savant(", position: {position: Center}"));
+        assert_eq!(
+            centred[0].2,
+            50.0 - 10.0 - line_h / 2.0,
+            "centred, margin_y -10"
+        );
+        assert_eq!(centred[1].2, centred[0].2 + line_h);
+        // Savant's central dot is green; ours red.
+        let dot = |spec: &DrawSpec| {
+            let mut ops = Vec::new();
+            spec.ops(std::slice::from_ref(&car), &mut ops);
+            ops.into_iter().find_map(|op| match op {
+                DrawOp::Circle { color, .. } => Some(color),
+                _ => None,
+            })
+        };
+        assert_eq!(dot(&savant("")), Some(Rgba::new(0, 255, 0, 255)));
+        let ours = DrawSpec::parse("labels: {car: {central_dot: {}}}").unwrap();
+        assert_eq!(dot(&ours), Some(Rgba::new(255, 0, 0, 255)));
+        // Savant's default drawing: "car #7" 10 px above the box, no padding.
+        let default = DrawSpec::savant_default();
+        assert_eq!(
+            texts(&default),
+            [("car #7".to_owned(), 40.0, 30.0 - line_h)]
+        );
+        // Our flat form keeps its block on the box's edge.
+        let flat = DrawSpec::parse("labels: {car: {label: {format: [one, two]}}}").unwrap();
+        assert_eq!(
+            texts(&flat),
+            [("one|two".to_owned(), 40.0, 40.0 - 2.0 * line_h)]
+        );
     }
 }

@@ -13,7 +13,11 @@ pub(super) fn label_key<'a>(key: &'a Value, path: &str) -> Result<&'a str, Confi
     }
 }
 
-pub(super) fn object_spec(value: &Value, path: &str) -> Result<ObjectSpec, ConfigError> {
+pub(super) fn object_spec(
+    value: &Value,
+    path: &str,
+    layout: Layout,
+) -> Result<ObjectSpec, ConfigError> {
     let map = mapping(value, path)?;
     check_keys(map, path, &["bbox", "label", "central_dot", "blur"])?;
     let part = |key: &str| map.get(key).filter(|v| !v.is_null());
@@ -22,10 +26,10 @@ pub(super) fn object_spec(value: &Value, path: &str) -> Result<ObjectSpec, Confi
             .map(|v| bbox_spec(v, &join(path, "bbox")))
             .transpose()?,
         label: part("label")
-            .map(|v| label_spec(v, &join(path, "label")))
+            .map(|v| label_spec(v, &join(path, "label"), layout))
             .transpose()?,
         central_dot: part("central_dot")
-            .map(|v| dot_spec(v, &join(path, "central_dot")))
+            .map(|v| dot_spec(v, &join(path, "central_dot"), layout))
             .transpose()?,
         blur: match map.get("blur") {
             None | Some(Value::Null) => false,
@@ -38,13 +42,22 @@ pub(super) fn object_spec(value: &Value, path: &str) -> Result<ObjectSpec, Confi
             }
         },
         source: value.clone(),
+        layout,
     })
 }
 
 /// One object's spec from YAML (or a dict a draw hook returned), checked as the
-/// file's are; `path` names it in errors.
-pub(crate) fn parse_object_spec(value: &Value, path: &str) -> Result<ObjectSpec, ConfigError> {
-    object_spec(value, path)
+/// file's are, with `layout`'s defaults; `path` names it in errors.
+///
+/// # Errors
+///
+/// A key, colour, size or format string that does not check out.
+pub(crate) fn parse_object_spec(
+    value: &Value,
+    path: &str,
+    layout: Layout,
+) -> Result<ObjectSpec, ConfigError> {
+    object_spec(value, path, layout)
 }
 
 fn color(map: &Mapping, path: &str, key: &str, default: Rgba) -> Result<Rgba, ConfigError> {
@@ -128,7 +141,7 @@ fn bbox_spec(value: &Value, path: &str) -> Result<BBoxSpec, ConfigError> {
     })
 }
 
-fn label_spec(value: &Value, path: &str) -> Result<LabelSpec, ConfigError> {
+fn label_spec(value: &Value, path: &str, layout: Layout) -> Result<LabelSpec, ConfigError> {
     let map = mapping(value, path)?;
     check_keys(
         map,
@@ -169,6 +182,11 @@ fn label_spec(value: &Value, path: &str) -> Result<LabelSpec, ConfigError> {
             )
         }
     };
+    // savant_rs's LabelPosition puts labels 10 px above the box unless told.
+    let default_margin_y = match layout {
+        Layout::Ours => 0.0,
+        Layout::Savant => f64::from(SAVANT_MARGIN_Y),
+    };
     let (position, margin_x, margin_y) = match map.get("position") {
         // Savant's form: `position: {position, margin_x, margin_y}`, margins added.
         Some(Value::Mapping(nested)) => {
@@ -194,7 +212,7 @@ fn label_spec(value: &Value, path: &str) -> Result<LabelSpec, ConfigError> {
                     nested,
                     &nested_path,
                     "margin_y",
-                    0.0,
+                    default_margin_y,
                     -MAX_OFFSET,
                     MAX_OFFSET,
                 )?,
@@ -207,7 +225,9 @@ fn label_spec(value: &Value, path: &str) -> Result<LabelSpec, ConfigError> {
             (
                 position,
                 number(map, path, "margin_x", 0.0, -MAX_OFFSET, MAX_OFFSET)?,
-                if position == LabelPosition::TopLeftOutside {
+                if !map.contains_key("margin_y") {
+                    default_margin_y as f32
+                } else if position == LabelPosition::TopLeftOutside {
                     -margin_y
                 } else {
                     margin_y
@@ -226,6 +246,7 @@ fn label_spec(value: &Value, path: &str) -> Result<LabelSpec, ConfigError> {
         margin_x,
         margin_y,
         padding: padding(map, path)?,
+        layout,
     })
 }
 
@@ -251,11 +272,20 @@ fn position_kind(value: Option<&Value>, path: &str) -> Result<LabelPosition, Con
     }
 }
 
-fn dot_spec(value: &Value, path: &str) -> Result<DotSpec, ConfigError> {
+fn dot_spec(value: &Value, path: &str, layout: Layout) -> Result<DotSpec, ConfigError> {
     let map = mapping(value, path)?;
     check_keys(map, path, &["color", "radius"])?;
     Ok(DotSpec {
-        color: color(map, path, "color", Rgba::new(255, 0, 0, 255))?,
+        color: color(
+            map,
+            path,
+            "color",
+            match layout {
+                Layout::Ours => Rgba::new(255, 0, 0, 255),
+                // savant.utils.draw_spec: "default green color".
+                Layout::Savant => Rgba::new(0, 255, 0, 255),
+            },
+        )?,
         radius: number(map, path, "radius", 5.0, 0.0, MAX_RADIUS)?,
     })
 }
