@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Instructions per buffer on the streaming thread, under callgrind, for
 #   videotestsrc pattern=black ! video/x-raw,format=RGBA,width=64,height=64 ! STAGE ! fakesink
-# with STAGE a trivial savantpyfunc, a savantdrawfunc with a trivial hook, and
-# `identity` (the baseline). Two runs per pipeline, N1 and N2 buffers, so start-up
+# with STAGE a trivial savantpyfunc (also with the savantmetrics tracer on), a
+# savantdrawfunc with a trivial hook, and `identity` (the baseline). Two runs per pipeline, N1 and N2 buffers, so start-up
 # cancels: (I(N2) - I(N1)) / (N2 - N1). The streaming thread is the thread whose
 # count grew most between the two runs (threads are numbered in creation order).
 #
@@ -18,11 +18,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 printf 'def draw(frame, artist):\n    pass\n' > "$work/draw_trivial.py"
 
-# Instructions per thread ("NN count" lines) for one run of $2 buffers through $1.
+# Instructions per thread ("NN count" lines) for one run of $2 buffers through $1,
+# with GST_TRACERS=$3.
 instructions() {
     local out="$work/cg.$RANDOM"
     # shellcheck disable=SC2086
-    GST_PLUGIN_PATH=$plugin_dir valgrind --tool=callgrind --separate-threads=yes \
+    GST_TRACERS=${3:-} GST_PLUGIN_PATH=$plugin_dir valgrind --tool=callgrind --separate-threads=yes \
         --callgrind-out-file="$out" gst-launch-1.0 -q videotestsrc pattern=black num-buffers="$2" \
         ! video/x-raw,format=RGBA,width=64,height=64 ! $1 ! fakesink \
         >/dev/null 2>"$out.log" || { cat "$out.log" >&2; exit 1; }
@@ -31,13 +32,15 @@ instructions() {
     done
 }
 
-for stage in \
-    "identity" \
-    "savantpyfunc module=$stages/trivial.py" \
-    "savantdrawfunc module=$work/draw_trivial.py"; do
-    instructions "$stage" "$n1" > "$work/a"
-    instructions "$stage" "$n2" > "$work/b"
+for row in \
+    "identity||identity" \
+    "savantpyfunc||savantpyfunc module=$stages/trivial.py" \
+    "+metrics|savantmetrics(port=0)|savantpyfunc module=$stages/trivial.py" \
+    "savantdrawfunc||savantdrawfunc module=$work/draw_trivial.py"; do
+    IFS='|' read -r label tracers stage <<<"$row"
+    instructions "$stage" "$n1" "$tracers" > "$work/a"
+    instructions "$stage" "$n2" "$tracers" > "$work/b"
     per_buffer=$(join "$work/a" "$work/b" | awk -v d=$((n2 - n1)) \
         '{ g = ($3 - $2) / d; if (g > best) best = g } END { printf "%d", best }')
-    printf '%-14s %8d instructions per buffer (streaming thread)\n' "${stage%% *}" "$per_buffer"
+    printf '%-14s %8d instructions per buffer (streaming thread)\n' "$label" "$per_buffer"
 done

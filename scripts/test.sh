@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
+# The tests also start a Prometheus server (tests/metrics.rs).
+SAVANT_APT_PACKAGES="$SAVANT_APT_PACKAGES prometheus"
 savant_install_deps
 # The host tests load target/debug/libgstsavant.so and run the example binaries.
 cargo build --all-targets

@@ -66,6 +66,7 @@ pub mod frame;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub(crate) mod metrics;
 pub mod module;
 pub(crate) mod mux;
 pub(crate) mod pyfunc;
@@ -86,6 +87,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     module::register(plugin)?;
     mux::register(plugin)?;
     demux::register(plugin)?;
+    metrics::register(plugin)?;
     Ok(())
 }
 

@@ -16,7 +16,9 @@ const LAYERS: &[&[&str]] = &[
     // The machinery every stage shares.
     &["stage"],
     // The elements.
-    &["pyfunc", "drawfunc", "queue", "module", "mux", "demux"],
+    &[
+        "pyfunc", "drawfunc", "queue", "module", "mux", "demux", "metrics",
+    ],
     // Entry points for cargo-fuzz (feature `fuzzing`): they reach into any layer,
     // and nothing reaches into them.
     &["fuzzing"],

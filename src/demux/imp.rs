@@ -152,6 +152,7 @@ impl ObjectImpl for SavantDemux {
     fn constructed(&self) {
         self.parent_constructed();
         self.obj().add_pad(&self.sinkpad).unwrap();
+        crate::stage::registry::register(self.obj().upcast_ref());
     }
 
     fn properties() -> &'static [glib::ParamSpec] {

@@ -601,6 +601,7 @@ impl ObjectImpl for SavantQueue {
     fn constructed(&self) {
         self.parent_constructed();
         let obj = self.obj();
+        crate::stage::registry::register(obj.upcast_ref());
         obj.add(&self.queue).unwrap();
         self.sinkpad
             .set_target(Some(&self.queue.static_pad("sink").unwrap()))

@@ -204,6 +204,11 @@ pub fn run<P: Protocol>(
     } else {
         stats.record_call(python_ns, gil_wait_ns);
     }
+    if super::stats::metrics_enabled() {
+        for buffer in &buffers {
+            crate::frame::source::with_id(buffer, |id| stats.sources.count(id));
+        }
+    }
     let outcomes = called
         .into_iter()
         .zip(buffers)

@@ -174,6 +174,7 @@ impl StageRuntime {
         }
         // SAFETY: the key is ours and always holds an Arc<StageStats> (see stage_stats).
         unsafe { element.set_data(STAGE_STATS_KEY, self.stats.clone()) };
+        super::registry::register(element);
     }
 
     /// Loads one instance of the user's code (from `sibling`'s module when given,

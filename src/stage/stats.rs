@@ -2,8 +2,9 @@
 //! GIL, and whether the Python code releases the GIL. Lock-free so streaming threads
 //! never contend with property reads.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Instant;
 
 use super::gil_probe::CallTracker;
@@ -57,6 +58,123 @@ pub fn blurb(own: &[(&str, &str)]) -> String {
     format!("Statistics, read-only: {}", fields.join(", "))
 }
 
+/// Set once the `savantmetrics` tracer runs in this process: only then do stages
+/// keep per-call histograms and frames per source (a relaxed load per call when
+/// off).
+static METRICS: AtomicBool = AtomicBool::new(false);
+
+/// Stages keep what the metrics export from now on.
+pub fn enable_metrics() {
+    METRICS.store(true, Relaxed);
+}
+
+#[inline]
+pub fn metrics_enabled() -> bool {
+    METRICS.load(Relaxed)
+}
+
+/// Upper bounds (nanoseconds) of the per-call histograms' buckets, Prometheus's
+/// `le`; a last bucket takes the rest.
+pub const HISTOGRAM_BOUNDS_NS: [u64; 15] = [
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    1_000_000_000,
+];
+
+/// Durations by bucket, lock-free.
+#[derive(Default, Debug)]
+pub struct Histogram {
+    buckets: [AtomicU64; HISTOGRAM_BOUNDS_NS.len() + 1],
+    sum_ns: AtomicU64,
+}
+
+/// A histogram at one moment: cumulative counts per bound (the last is +Inf), and
+/// the sum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistogramReading {
+    pub cumulative: Vec<u64>,
+    pub sum_ns: u64,
+}
+
+impl Histogram {
+    #[inline]
+    pub fn observe(&self, ns: u64) {
+        let bucket = HISTOGRAM_BOUNDS_NS.partition_point(|bound| *bound < ns);
+        self.buckets[bucket].fetch_add(1, Relaxed);
+        self.sum_ns.fetch_add(ns, Relaxed);
+    }
+
+    pub fn read(&self) -> HistogramReading {
+        let mut total = 0;
+        let cumulative = self
+            .buckets
+            .iter()
+            .map(|b| {
+                total += b.load(Relaxed);
+                total
+            })
+            .collect();
+        HistogramReading {
+            cumulative,
+            sum_ns: self.sum_ns.load(Relaxed),
+        }
+    }
+
+    fn reset(&self) {
+        for bucket in &self.buckets {
+            bucket.store(0, Relaxed);
+        }
+        self.sum_ns.store(0, Relaxed);
+    }
+}
+
+/// Most source ids a stage counts frames of; frames of others count under
+/// [`OTHER_SOURCES`] (a bound on the metrics' label values).
+pub const MAX_SOURCE_LABELS: usize = 64;
+pub const OTHER_SOURCES: &str = "(other)";
+
+/// Frames per source id (savantmux's), kept while metrics are on.
+#[derive(Default, Debug)]
+pub struct SourceCounts(Mutex<HashMap<String, u64>>);
+
+impl SourceCounts {
+    pub fn count(&self, id: &str) {
+        let mut counts = self.0.lock().unwrap();
+        if let Some(n) = counts.get_mut(id) {
+            *n += 1;
+        } else if counts.len() < MAX_SOURCE_LABELS {
+            counts.insert(id.to_owned(), 1);
+        } else {
+            *counts.entry(OTHER_SOURCES.to_owned()).or_default() += 1;
+        }
+    }
+
+    /// (source id, frames), sorted by id.
+    pub fn read(&self) -> Vec<(String, u64)> {
+        let mut counts: Vec<(String, u64)> = self
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, n)| (id.clone(), *n))
+            .collect();
+        counts.sort();
+        counts
+    }
+}
+
 /// Origin for the first/last frame times kept in atomics.
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 
@@ -87,6 +205,12 @@ pub struct StageStats {
     pub held: Arc<HeldFrames>,
     /// `process_batch` calls (their frames count in `frames`).
     pub batches: AtomicU64,
+    /// With metrics on: time in Python per call (a batch's share per frame).
+    pub python_calls: Histogram,
+    /// With metrics on: time waiting for the GIL per call.
+    pub gil_waits: Histogram,
+    /// With metrics on: frames per source.
+    pub sources: SourceCounts,
 }
 
 /// Cumulative counters at one moment; the difference of two is a window.
@@ -161,6 +285,10 @@ impl StageStats {
         if gil_wait_ns > self.gil_wait_ns_max.load(Relaxed) {
             self.gil_wait_ns_max.fetch_max(gil_wait_ns, Relaxed);
         }
+        if metrics_enabled() {
+            self.python_calls.observe(python_ns);
+            self.gil_waits.observe(gil_wait_ns);
+        }
         // Only the first call reads the clock here: the hot path has enough of those.
         if self.first_call_at.load(Relaxed) == 0 {
             let end = EPOCH.elapsed().as_nanos() as u64 + 1;
@@ -200,6 +328,8 @@ impl StageStats {
         self.calls.reset();
         self.readonly.reset();
         self.held.reset();
+        self.python_calls.reset();
+        self.gil_waits.reset();
     }
 
     /// Mean time of one call in Python so far.

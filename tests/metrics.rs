@@ -1,0 +1,451 @@
+//! The savantmetrics tracer: a real Prometheus server scrapes a pipeline of two
+//! stages behind a mux with two sources, and its HTTP API gives back the frames
+//! each stage saw, per source; the text passes `promtool check metrics`; the
+//! endpoint stays bounded under bad scrapers while frames keep flowing.
+//!
+//! Needs Debian's `prometheus` package (scripts/test.sh installs it).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{module, plugin_dir};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// (status code, body) of `GET path`, or None when the connection fails.
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split(' ').nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n")?.1.to_owned();
+    Some((status, body))
+}
+
+/// Kills the child when dropped (a failed assertion leaves no server behind).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ready() {
+        assert!(
+            started.elapsed() < timeout,
+            "{what}: not within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A Prometheus server scraping 127.0.0.1:`target` every second; its API port.
+fn prometheus(target: u16) -> (Killed, u16, tempdir::Dir) {
+    let dir = tempdir::Dir::new("prometheus");
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
+             scrape_configs:\n\
+             - job_name: savant\n  static_configs: [{{targets: ['127.0.0.1:{target}']}}]\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus runs (Debian's prometheus package; scripts/test.sh installs it)");
+    let child = Killed(child);
+    wait_for("prometheus ready", Duration::from_secs(30), || {
+        http_get(port, "/-/ready").is_some_and(|(status, _)| status == 200)
+    });
+    (child, port, dir)
+}
+
+/// A scratch directory removed when dropped.
+mod tempdir {
+    pub struct Dir(std::path::PathBuf);
+
+    impl Dir {
+        pub fn new(name: &str) -> Self {
+            let path = super::common::module_dir().join(format!(
+                "{name}-{}",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos()
+            ));
+            std::fs::create_dir_all(&path).unwrap();
+            Self(path)
+        }
+
+        pub fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// The one value of a Prometheus instant query for `selector`, once it has one.
+fn query(port: u16, selector: &str) -> Option<f64> {
+    let mut encoded = String::new();
+    for byte in selector.bytes() {
+        match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' | b'.' => {
+                encoded.push(byte as char)
+            }
+            other => encoded.push_str(&format!("%{other:02X}")),
+        }
+    }
+    let (status, body) = http_get(port, &format!("/api/v1/query?query={encoded}"))?;
+    if status != 200 || body.matches("\"value\":[").count() != 1 {
+        return None;
+    }
+    // ..."value":[1733455555.123,"40"]...
+    let value = body.split("\"value\":[").nth(1)?;
+    let value = value.split(",\"").nth(1)?.split('"').next()?;
+    value.parse().ok()
+}
+
+fn counting_stage(name: &str) -> String {
+    module(
+        name,
+        r#"
+        SEEN = {}
+        def process_frame(frame):
+            SEEN[frame.source_id] = SEEN.get(frame.source_id, 0) + 1
+        "#,
+    )
+}
+
+/// Starts the serve-after-EOS app on `pipeline` with the tracer on `port`.
+fn serve_after_eos(
+    pipeline: &str,
+    port: u16,
+    modules: &[&str],
+) -> (Killed, ChildStdin, Vec<String>) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/serve_after_eos.py");
+    let mut child = Command::new(gstsavant::python::interpreter::BUILD_EXECUTABLE)
+        .env("GST_PLUGIN_PATH", plugin_dir())
+        .env(
+            "GST_TRACERS",
+            format!("savantmetrics(port={port},healthz-seconds=2)"),
+        )
+        .arg(script)
+        .arg(pipeline)
+        .args(modules)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        if line == "READY" {
+            break;
+        }
+        assert!(!line.starts_with("FAILED"), "{line}");
+        lines.push(line);
+    }
+    assert!(!lines.is_empty(), "the app ended before EOS");
+    (Killed(child), stdin, lines)
+}
+
+#[test]
+fn prometheus_reads_back_the_frames_each_stage_saw_per_source() {
+    let a = counting_stage("metrics_stage_a");
+    let b = counting_stage("metrics_stage_b");
+    let source = |n: u32| {
+        format!("videotestsrc num-buffers={n} ! video/x-raw,format=RGBA,width=32,height=24")
+    };
+    let pipeline = format!(
+        "savantmux name=m sink_0::source-id=cam-a sink_1::source-id=cam-b \
+         ! savantpyfunc name=a module={a} ! savantqueue ! savantpyfunc name=b module={b} \
+         ! savantdemux name=d d. ! fakesink d. ! fakesink \
+         {} ! m.sink_0 {} ! m.sink_1",
+        source(40),
+        source(25)
+    );
+    let metrics_port = free_port();
+    let (prometheus, api, _dir) = prometheus(metrics_port);
+    let (app, stdin, seen) = serve_after_eos(
+        &pipeline,
+        metrics_port,
+        &["metrics_stage_a", "metrics_stage_b"],
+    );
+    // "SEEN metrics_stage_a cam-a 40"
+    let seen: Vec<(String, String, f64)> = seen
+        .iter()
+        .map(|line| {
+            let parts: Vec<&str> = line.split(' ').collect();
+            (
+                parts[1].to_owned(),
+                parts[2].to_owned(),
+                parts[3].parse().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(seen.len(), 4, "two stages, two sources each: {seen:?}");
+    let (status, text) = http_get(metrics_port, "/metrics").expect("the endpoint answers");
+    assert_eq!(status, 200);
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool: {}{}\n{text}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    for (stage_module, source_id, frames) in &seen {
+        let element = if stage_module.ends_with("_a") {
+            "a"
+        } else {
+            "b"
+        };
+        let selector = format!(
+            "savant_stage_source_frames_total{{element=\"{element}\",source_id=\"{source_id}\"}}"
+        );
+        wait_for(
+            &format!("{selector} = {frames}"),
+            Duration::from_secs(30),
+            || query(api, &selector) == Some(*frames),
+        );
+    }
+    for element in ["a", "b"] {
+        let total: f64 = seen
+            .iter()
+            .filter(|(m, _, _)| m.ends_with(&format!("_{element}")))
+            .map(|(_, _, n)| n)
+            .sum();
+        assert_eq!(total, 65.0, "stage {element} saw every frame");
+        let selector = format!("savant_stage_frames_total{{element=\"{element}\"}}");
+        wait_for(&selector, Duration::from_secs(30), || {
+            query(api, &selector) == Some(total)
+        });
+        let selector = format!("savant_stage_call_python_seconds_count{{element=\"{element}\"}}");
+        wait_for(&selector, Duration::from_secs(30), || {
+            query(api, &selector) == Some(total)
+        });
+    }
+    // Ended: /healthz says so once the window passed.
+    wait_for("/healthz 503", Duration::from_secs(15), || {
+        http_get(metrics_port, "/healthz").is_some_and(|(status, body)| {
+            status == 503 && body.contains(": no frames within the window")
+        })
+    });
+    drop(stdin);
+    drop(app);
+    drop(prometheus);
+}
+
+/// The process's thread count and resident memory (kB).
+fn threads_and_rss(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    };
+    (field("Threads:"), field("VmRSS:"))
+}
+
+/// `savant_stage_frames_total` of the stage, scraped.
+fn frames_total(port: u16) -> Option<f64> {
+    let (_, text) = http_get(port, "/metrics")?;
+    text.lines()
+        .find(|l| l.starts_with("savant_stage_frames_total{"))?
+        .rsplit(' ')
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn bad_scrapers_get_bounded_threads_and_memory_and_frames_keep_flowing() {
+    // Room for a thousand connections in this process.
+    // SAFETY: plain getrlimit/setrlimit on this process's own limit.
+    unsafe {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_cur = limit.rlim_max.min(4096);
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    }
+    let stage = counting_stage("metrics_stage_live");
+    let port = free_port();
+    let child = Command::new("gst-launch-1.0")
+        .env("GST_PLUGIN_PATH", plugin_dir())
+        .env("GST_TRACERS", format!("savantmetrics(port={port})"))
+        .args(
+            format!(
+                "-q videotestsrc is-live=true num-buffers=600 \
+                 ! video/x-raw,format=RGBA,width=32,height=24,framerate=30/1 \
+                 ! savantpyfunc module={stage} ! fakesink"
+            )
+            .split_whitespace(),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let _child = Killed(child);
+    wait_for("the endpoint", Duration::from_secs(30), || {
+        frames_total(port).is_some_and(|n| n > 0.0)
+    });
+    let (status, body) = http_get(port, "/healthz").unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(": flowing"), "{body}");
+    let (threads_before, rss_before) = threads_and_rss(pid);
+    let (frames_before, started) = (frames_total(port).unwrap(), Instant::now());
+
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    // A thousand clients that connect and say nothing, some that send a byte at a
+    // time, one that sends 100 KB of header, and malformed requests.
+    let mut idle: Vec<TcpStream> = (0..1000)
+        .filter_map(|_| TcpStream::connect_timeout(&address, Duration::from_secs(2)).ok())
+        .collect();
+    assert!(idle.len() >= 900, "only {} connections made", idle.len());
+    let trickle: Vec<std::thread::JoinHandle<bool>> = (0..3)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let Ok(mut stream) = TcpStream::connect(address) else {
+                    return true;
+                };
+                let started = Instant::now();
+                // The server closes it at its deadline, whatever comes in between.
+                for byte in b"GET /metrics HTTP/1.1\r\nX-Slow: yes".iter().cycle() {
+                    if stream.write_all(&[*byte]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(300));
+                    if started.elapsed() > Duration::from_secs(20) {
+                        return false;
+                    }
+                }
+                true
+            })
+        })
+        .collect();
+    let huge = std::thread::spawn(move || {
+        let Ok(mut stream) = TcpStream::connect(address) else {
+            return;
+        };
+        let _ = stream.write_all(b"GET /metrics HTTP/1.1\r\nX-Huge: ");
+        let _ = stream.write_all(&vec![b'a'; 100_000]);
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    let (threads_during, rss_during) = threads_and_rss(pid);
+    idle.clear();
+    huge.join().unwrap();
+    for slow in trickle {
+        assert!(
+            slow.join().unwrap(),
+            "a byte-at-a-time client was never cut off"
+        );
+    }
+    // Answers again once the flood is gone, and frames kept coming meanwhile.
+    wait_for(
+        "the endpoint after the flood",
+        Duration::from_secs(30),
+        || frames_total(port).is_some(),
+    );
+    let frames_after = frames_total(port).unwrap();
+    let fps = (frames_after - frames_before) / started.elapsed().as_secs_f64();
+    assert!(
+        fps > 25.0,
+        "{fps:.1} frames a second through a 30 fps live stage"
+    );
+    for request in ["GARBAGE\r\n\r\n", "GET\r\n\r\n", "\r\n\r\n"] {
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        assert!(
+            response.starts_with("HTTP/1.1 400"),
+            "{request:?}: {response}"
+        );
+    }
+    let (status, text) = http_get(port, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    let counter = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing"))
+    };
+    assert!(counter("savant_metrics_refused_connections_total") > 0.0);
+    assert!(counter("savant_metrics_bad_requests_total") >= 3.0);
+    assert!(
+        threads_during <= threads_before + 1,
+        "threads {threads_before} -> {threads_during}"
+    );
+    assert!(
+        rss_during < rss_before + 32 * 1024,
+        "RSS {rss_before} kB -> {rss_during} kB"
+    );
+    eprintln!(
+        "flood: {fps:.1} fps, threads {threads_before} -> {threads_during}, RSS {rss_before} -> {rss_during} kB, refused {}",
+        counter("savant_metrics_refused_connections_total")
+    );
+}
