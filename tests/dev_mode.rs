@@ -286,7 +286,7 @@ fn reloaded_instances_are_told_of_the_sources_already_streaming() {
     // A frame of source "cam", as a savantmux marks it.
     let mut frame = || {
         let mut buffer = gst::Buffer::from_mut_slice(vec![0u8; 64]);
-        gstsavant::frame::source::mark(buffer.get_mut().unwrap(), "cam", None);
+        gstsavant::frame::source::mark(buffer.get_mut().unwrap(), "cam", None, None);
         let out = stage.harness.push_and_pull(buffer).unwrap();
         let attributes = attributes(&out).unwrap();
         (

@@ -293,7 +293,7 @@ fn play_marked(
         .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             if let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data {
                 let (id, caps) = mark(n.fetch_add(1, Ordering::SeqCst) as u64);
-                gstsavant::frame::source::mark(buffer.make_mut(), &id, caps.as_ref());
+                gstsavant::frame::source::mark(buffer.make_mut(), &id, caps.as_ref(), None);
             }
             gst::PadProbeReturn::Ok
         });
@@ -380,7 +380,7 @@ fn forged_source_caps_do_not_reach_a_demux_pad() {
         .unwrap()
         .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             if let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data {
-                gstsavant::frame::source::mark(buffer.make_mut(), "a", Some(&forged));
+                gstsavant::frame::source::mark(buffer.make_mut(), "a", Some(&forged), None);
             }
             gst::PadProbeReturn::Ok
         });

@@ -274,10 +274,15 @@ fn prometheus_reads_back_the_frames_each_stage_saw_per_source() {
         wait_for(&selector, Duration::from_secs(30), || {
             query(api, &selector) == Some(total)
         });
-        let selector = format!("savant_stage_call_python_seconds_count{{element=\"{element}\"}}");
-        wait_for(&selector, Duration::from_secs(30), || {
-            query(api, &selector) == Some(total)
-        });
+        for histogram in [
+            "savant_stage_call_python_seconds",
+            "savant_stage_mux_latency_seconds",
+        ] {
+            let selector = format!("{histogram}_count{{element=\"{element}\"}}");
+            wait_for(&selector, Duration::from_secs(30), || {
+                query(api, &selector) == Some(total)
+            });
+        }
     }
     // Ended: /healthz says so once the window passed.
     wait_for("/healthz 503", Duration::from_secs(15), || {

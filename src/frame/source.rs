@@ -10,6 +10,9 @@ static META: super::custom_meta::CustomMetaKind =
     super::custom_meta::CustomMetaKind::new(META_NAME);
 const FIELD: &str = "source-id";
 const CAPS_FIELD: &str = "caps";
+/// When the mux pushed the frame (GStreamer's monotonic clock, ns), written while
+/// metrics are on: stages measure the latency from the mux.
+const MUXED_FIELD: &str = "muxed-ns";
 
 /// The most source ids an element keeps apart (savantdemux's pads, a stage's
 /// announced sources): frames marked by something other than a savantmux with ids
@@ -69,9 +72,20 @@ pub fn read_caps(buffer: &gst::BufferRef) -> Option<gst::Caps> {
     META.structure(buffer)?.get::<gst::Caps>(CAPS_FIELD).ok()
 }
 
-/// Marks `buffer` as a frame of `source_id` with its source's caps, replacing an
-/// older mark (a stream that went through two muxes belongs to the last).
-pub fn mark(buffer: &mut gst::BufferRef, source_id: &str, caps: Option<&gst::Caps>) {
+/// When the mux pushed the frame (`gst::get_timestamp`, ns), if it said.
+pub fn muxed_ns(buffer: &gst::BufferRef) -> Option<u64> {
+    META.structure(buffer)?.get::<u64>(MUXED_FIELD).ok()
+}
+
+/// Marks `buffer` as a frame of `source_id` with its source's caps (and the time it
+/// left the mux, when given), replacing an older mark (a stream that went through
+/// two muxes belongs to the last).
+pub fn mark(
+    buffer: &mut gst::BufferRef,
+    source_id: &str,
+    caps: Option<&gst::Caps>,
+    muxed_ns: Option<u64>,
+) {
     let mut meta = match gst::meta::CustomMeta::from_mut_buffer(buffer, META_NAME) {
         Ok(meta) => meta,
         Err(_) => match gst::meta::CustomMeta::add(buffer, META_NAME) {
@@ -84,6 +98,10 @@ pub fn mark(buffer: &mut gst::BufferRef, source_id: &str, caps: Option<&gst::Cap
     match caps {
         Some(caps) => structure.set(CAPS_FIELD, caps),
         None => structure.remove_field(CAPS_FIELD),
+    }
+    match muxed_ns {
+        Some(ns) => structure.set(MUXED_FIELD, ns),
+        None => structure.remove_field(MUXED_FIELD),
     }
 }
 

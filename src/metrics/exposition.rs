@@ -373,6 +373,13 @@ fn stage(families: &mut Families, element: &gst::Element, stats: &gst::Structure
         labels,
         &stage_stats.gil_waits.read(),
     );
+    histogram(
+        families,
+        "savant_stage_mux_latency_seconds",
+        "Time from savantmux to the end of the stage's call, per frame",
+        labels,
+        &stage_stats.mux_latency.read(),
+    );
     for (source, frames) in stage_stats.sources.read() {
         families.value(
             (

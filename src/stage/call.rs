@@ -205,8 +205,12 @@ pub fn run<P: Protocol>(
         stats.record_call(python_ns, gil_wait_ns);
     }
     if super::stats::metrics_enabled() {
+        let now = gst::get_timestamp().nseconds();
         for buffer in &buffers {
             crate::frame::source::with_id(buffer, |id| stats.sources.count(id));
+            if let Some(muxed) = crate::frame::source::muxed_ns(buffer) {
+                stats.mux_latency.observe(now.saturating_sub(muxed));
+            }
         }
     }
     let outcomes = called

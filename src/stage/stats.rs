@@ -211,6 +211,8 @@ pub struct StageStats {
     pub gil_waits: Histogram,
     /// With metrics on: frames per source.
     pub sources: SourceCounts,
+    /// With metrics on: from savantmux to the end of this stage's call, per frame.
+    pub mux_latency: Histogram,
 }
 
 /// Cumulative counters at one moment; the difference of two is a window.
@@ -330,6 +332,7 @@ impl StageStats {
         self.held.reset();
         self.python_calls.reset();
         self.gil_waits.reset();
+        self.mux_latency.reset();
     }
 
     /// Mean time of one call in Python so far.
