@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Instructions per buffer on the streaming thread, under callgrind, for
 #   videotestsrc pattern=black ! video/x-raw,format=RGBA,width=64,height=64 ! STAGE ! fakesink
-# with STAGE a trivial savantpyfunc (also with the savantmetrics tracer on), a
+# with STAGE a trivial savantpyfunc (also with the savantmetrics tracer on, and
+# with every frame's span sent to a collector that is not there), a
 # savantdrawfunc with a trivial hook, and `identity` (the baseline). Two runs per pipeline, N1 and N2 buffers, so start-up
 # cancels: (I(N2) - I(N1)) / (N2 - N1). The streaming thread is the thread whose
 # count grew most between the two runs (threads are numbered in creation order).
@@ -36,6 +37,7 @@ for row in \
     "identity||identity" \
     "savantpyfunc||savantpyfunc module=$stages/trivial.py" \
     "+metrics|savantmetrics(port=0)|savantpyfunc module=$stages/trivial.py" \
+    "+spans 1.0|savantmetrics(port=0,otlp-endpoint=\"http://127.0.0.1:9\")|savantpyfunc module=$stages/trivial.py" \
     "savantdrawfunc||savantdrawfunc module=$work/draw_trivial.py"; do
     IFS='|' read -r label tracers stage <<<"$row"
     instructions "$stage" "$n1" "$tracers" > "$work/a"

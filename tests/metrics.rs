@@ -156,10 +156,12 @@ fn counting_stage(name: &str) -> String {
     )
 }
 
-/// Starts the serve-after-EOS app on `pipeline` with the tracer on `port`.
+/// Starts the serve-after-EOS app on `pipeline` with the tracer on `port` (and
+/// `more` params).
 fn serve_after_eos(
     pipeline: &str,
     port: u16,
+    more: &str,
     modules: &[&str],
 ) -> (Killed, ChildStdin, Vec<String>) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/serve_after_eos.py");
@@ -167,7 +169,7 @@ fn serve_after_eos(
         .env("GST_PLUGIN_PATH", plugin_dir())
         .env(
             "GST_TRACERS",
-            format!("savantmetrics(port={port},healthz-seconds=2)"),
+            format!("savantmetrics(port={port},healthz-seconds=2{more})"),
         )
         .arg(script)
         .arg(pipeline)
@@ -211,6 +213,7 @@ fn prometheus_reads_back_the_frames_each_stage_saw_per_source() {
     let (app, stdin, seen) = serve_after_eos(
         &pipeline,
         metrics_port,
+        "",
         &["metrics_stage_a", "metrics_stage_b"],
     );
     // "SEEN metrics_stage_a cam-a 40"
@@ -453,4 +456,156 @@ fn bad_scrapers_get_bounded_threads_and_memory_and_frames_keep_flowing() {
         "flood: {fps:.1} fps, threads {threads_before} -> {threads_during}, RSS {rss_before} -> {rss_during} kB, refused {}",
         counter("savant_metrics_refused_connections_total")
     );
+}
+
+/// An OTLP/HTTP collector: answers every POST with 200 and keeps its bodies.
+fn otlp_collector() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = bodies.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                if line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                line.clear();
+            }
+            let mut body = vec![0u8; length];
+            if reader.read_exact(&mut body).is_ok() {
+                kept.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&body).into_owned());
+            }
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+        }
+    });
+    (port, bodies)
+}
+
+/// A span as the collector got it.
+#[derive(Debug)]
+struct ReceivedSpan {
+    trace_id: String,
+    span_id: String,
+    parent: String,
+    name: String,
+    /// Key and value as text.
+    attributes: Vec<(String, String)>,
+}
+
+impl ReceivedSpan {
+    fn attribute(&self, key: &str) -> String {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{key} missing on {self:?}"))
+    }
+}
+
+/// Every span in the OTLP JSON requests the collector got.
+fn spans(bodies: &[String]) -> Vec<ReceivedSpan> {
+    let mut out = Vec::new();
+    for body in bodies {
+        let request: serde_json::Value = serde_json::from_str(body).expect("OTLP JSON");
+        for resource in request["resourceSpans"].as_array().into_iter().flatten() {
+            for scope in resource["scopeSpans"].as_array().into_iter().flatten() {
+                for span in scope["spans"].as_array().into_iter().flatten() {
+                    let text = |key: &str| span[key].as_str().unwrap_or_default().to_owned();
+                    let attributes = span["attributes"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|a| {
+                            let value = &a["value"];
+                            let value = value["stringValue"]
+                                .as_str()
+                                .map(str::to_owned)
+                                .unwrap_or_else(|| {
+                                    value["intValue"].to_string().trim_matches('"').to_owned()
+                                });
+                            (a["key"].as_str().unwrap_or_default().to_owned(), value)
+                        })
+                        .collect();
+                    out.push(ReceivedSpan {
+                        trace_id: text("traceId"),
+                        span_id: text("spanId"),
+                        parent: text("parentSpanId"),
+                        name: text("name"),
+                        attributes,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_frame_is_one_trace_with_a_span_per_stage_sent_over_otlp() {
+    let a = counting_stage("metrics_trace_a");
+    let b = counting_stage("metrics_trace_b");
+    let (collector, bodies) = otlp_collector();
+    let pipeline = format!(
+        "savantmux name=m sink_0::source-id=cam-a sink_1::source-id=cam-b \
+         ! savantpyfunc name=a module={a} ! savantqueue ! savantpyfunc name=b module={b} \
+         ! fakesink \
+         videotestsrc num-buffers=12 ! video/x-raw,format=RGBA,width=32,height=24 ! m.sink_0 \
+         videotestsrc num-buffers=7 ! video/x-raw,format=RGBA,width=32,height=24 ! m.sink_1"
+    );
+    let (app, stdin, _) = serve_after_eos(
+        &pipeline,
+        free_port(),
+        &format!(",otlp-endpoint=\"http://127.0.0.1:{collector}\",trace-ratio=1.0"),
+        &["metrics_trace_a"],
+    );
+    let mut got = Vec::new();
+    wait_for("38 spans at the collector", Duration::from_secs(20), || {
+        got = spans(&bodies.lock().unwrap());
+        got.len() >= 38
+    });
+    assert_eq!(got.len(), 38, "19 frames, 2 stages");
+    let mut traces: std::collections::BTreeMap<&str, Vec<&ReceivedSpan>> = Default::default();
+    for span in &got {
+        traces.entry(span.trace_id.as_str()).or_default().push(span);
+    }
+    assert_eq!(traces.len(), 19, "one trace per frame");
+    let mut per_source = std::collections::BTreeMap::<String, usize>::new();
+    for (trace, spans) in &traces {
+        let mut names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["a process_frame", "b process_frame"], "{trace}");
+        assert!(!spans[0].parent.is_empty(), "a parent");
+        assert_eq!(
+            spans[0].parent, spans[1].parent,
+            "both stages under the frame"
+        );
+        assert_ne!(spans[0].span_id, spans[1].span_id);
+        for span in spans {
+            assert_eq!(span.attribute("gst.element"), &span.name[..1]);
+            assert!(span.attribute("savant.python_ns").parse::<u64>().unwrap() > 0);
+            assert!(!span.attribute("gst.pipeline").is_empty());
+            span.attribute("savant.pts");
+            *per_source
+                .entry(span.attribute("savant.source_id"))
+                .or_default() += 1;
+        }
+    }
+    assert_eq!(
+        per_source,
+        [("cam-a".to_owned(), 24), ("cam-b".to_owned(), 14)]
+            .into_iter()
+            .collect()
+    );
+    drop(stdin);
+    drop(app);
 }

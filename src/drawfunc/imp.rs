@@ -90,6 +90,7 @@ struct Drawing {
 
 impl Protocol for DrawCall<'_> {
     type Kept = Drawing;
+    const NAME: &'static str = "draw";
 
     fn prepare(
         &mut self,

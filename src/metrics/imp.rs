@@ -24,12 +24,15 @@ const DEFAULT_ADDRESS: &str = "127.0.0.1";
 // is an int.
 const DEFAULT_PORT: i32 = 9464;
 const DEFAULT_HEALTHZ_SECONDS: i32 = 10;
+const DEFAULT_TRACE_RATIO: f64 = 1.0;
 
 #[derive(Debug, Clone)]
 struct Settings {
     address: String,
     port: i32,
     healthz_seconds: i32,
+    otlp_endpoint: Option<String>,
+    trace_ratio: f64,
 }
 
 impl Default for Settings {
@@ -38,14 +41,18 @@ impl Default for Settings {
             address: DEFAULT_ADDRESS.to_owned(),
             port: DEFAULT_PORT,
             healthz_seconds: DEFAULT_HEALTHZ_SECONDS,
+            otlp_endpoint: None,
+            trace_ratio: DEFAULT_TRACE_RATIO,
         }
     }
 }
 
+/// GStreamer drops a tracer without hooks right after making it: what must last
+/// (the endpoint's threads, the span exporter) is owned by those threads and by
+/// statics, not by this object.
 #[derive(Default)]
 pub struct SavantMetrics {
     settings: Mutex<Settings>,
-    shared: Mutex<Option<Arc<Shared>>>,
 }
 
 #[glib::object_subclass]
@@ -78,6 +85,17 @@ impl ObjectImpl for SavantMetrics {
                     .maximum(86400)
                     .default_value(DEFAULT_HEALTHZ_SECONDS)
                     .build(),
+                glib::ParamSpecString::builder("otlp-endpoint")
+                    .nick("OTLP endpoint")
+                    .blurb("OpenTelemetry collector (http://host:4318) that gets a span per frame and stage call, OTLP JSON over HTTP; unset: no spans")
+                    .build(),
+                glib::ParamSpecDouble::builder("trace-ratio")
+                    .nick("Trace ratio")
+                    .blurb("Share of frames traced (decided per frame, alike in every stage)")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_TRACE_RATIO)
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -96,6 +114,8 @@ impl ObjectImpl for SavantMetrics {
             "healthz-seconds" => {
                 settings.healthz_seconds = value.get().expect("type checked upstream")
             }
+            "otlp-endpoint" => settings.otlp_endpoint = value.get().expect("type checked upstream"),
+            "trace-ratio" => settings.trace_ratio = value.get().expect("type checked upstream"),
             _ => unimplemented!(),
         }
     }
@@ -106,6 +126,8 @@ impl ObjectImpl for SavantMetrics {
             "address" => settings.address.to_value(),
             "port" => settings.port.to_value(),
             "healthz-seconds" => settings.healthz_seconds.to_value(),
+            "otlp-endpoint" => settings.otlp_endpoint.to_value(),
+            "trace-ratio" => settings.trace_ratio.to_value(),
             _ => unimplemented!(),
         }
     }
@@ -113,6 +135,29 @@ impl ObjectImpl for SavantMetrics {
     fn constructed(&self) {
         self.parent_constructed();
         let settings = self.settings.lock().unwrap().clone();
+        if let Some(endpoint) = &settings.otlp_endpoint {
+            match super::otlp::tracer(endpoint) {
+                // The tracer (and the provider it holds) lives as long as the
+                // process: GStreamer drops a tracer without hooks right after
+                // making it, so this object cannot own it.
+                Ok(tracer) => {
+                    crate::stage::tracing::enable(crate::stage::tracing::Tracing {
+                        tracer,
+                        ratio: settings.trace_ratio,
+                    });
+                    gst::info!(
+                        CAT,
+                        imp = self,
+                        "spans to {endpoint}, ratio {}",
+                        settings.trace_ratio
+                    );
+                }
+                Err(e) => glib::g_warning!(
+                    "savantmetrics",
+                    "otlp-endpoint {endpoint:?}: {e}: no spans are sent"
+                ),
+            }
+        }
         let Ok(ip) = settings.address.parse::<IpAddr>() else {
             glib::g_warning!(
                 "savantmetrics",
@@ -134,7 +179,6 @@ impl ObjectImpl for SavantMetrics {
                 // No tracer hook: the elements register themselves
                 // (stage::registry says why).
                 crate::stage::stats::enable_metrics();
-                *self.shared.lock().unwrap() = Some(shared);
             }
             Err(e) => glib::g_warning!(
                 "savantmetrics",

@@ -27,7 +27,10 @@
 //! are read from the elements at scrape time, where Prometheus client crates want
 //! to own the counters (a second bookkeeping).
 //!
-//! Rooms: `imp.rs` the tracer (settings), `exposition.rs`
+//! With `otlp-endpoint`, stages also send a span per frame and call to an
+//! OpenTelemetry collector (`stage::tracing`, sampled by `trace-ratio`; `otlp.rs`).
+//!
+//! Rooms: `imp.rs` the tracer (settings), `otlp.rs` the span export, `exposition.rs`
 //! the text, `server.rs` the HTTP side.
 
 use gst::glib;
@@ -35,6 +38,7 @@ use gst::prelude::*;
 
 mod exposition;
 mod imp;
+mod otlp;
 mod server;
 
 glib::wrapper! {

@@ -482,8 +482,8 @@ impl SavantMux {
                 buffer.set_pts(pts);
                 buffer.set_dts(dts);
             }
-            let muxed_ns = crate::stage::stats::metrics_enabled()
-                .then(|| gst::get_timestamp().nseconds());
+            let muxed_ns =
+                crate::stage::stats::metrics_enabled().then(|| gst::get_timestamp().nseconds());
             source::mark(buffer, &id, caps.as_ref(), muxed_ns);
         }
         if let Some(pts) = buffer.pts() {

@@ -37,6 +37,7 @@ pub struct BatchCall;
 impl Protocol for BatchCall {
     type Kept = ();
     const BATCH: bool = true;
+    const NAME: &'static str = "process_batch";
 
     fn call<'py>(
         &mut self,

@@ -73,6 +73,9 @@ pub trait Protocol {
     /// One `process_batch` call for several frames (counted as a batch).
     const BATCH: bool = false;
 
+    /// What the call is, in trace spans.
+    const NAME: &'static str = "process_frame";
+
     /// Before the GIL, after dropped objects are back: Rust work on the buffers
     /// (whose layouts are checked against `caps_layout` when their frames are
     /// built), with `hooks` when the stage has user code.
@@ -203,6 +206,9 @@ pub fn run<P: Protocol>(
         stats.record_batch(buffers.len() as u64, python_ns, gil_wait_ns);
     } else {
         stats.record_call(python_ns, gil_wait_ns);
+    }
+    if super::tracing::enabled() {
+        super::tracing::record(element, P::NAME, &buffers, gil_wait_ns, python_ns);
     }
     if super::stats::metrics_enabled() {
         let now = gst::get_timestamp().nseconds();

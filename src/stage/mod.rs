@@ -37,3 +37,4 @@ pub mod settings;
 pub mod sources;
 pub mod stats;
 pub mod thresholds;
+pub mod tracing;
