@@ -195,40 +195,74 @@ fn serve_after_eos(
 
 #[test]
 fn prometheus_reads_back_the_frames_each_stage_saw_per_source() {
-    let a = counting_stage("metrics_stage_a");
+    // Stage a drops every fourth frame of a source and fails on every fifth left
+    // (on-error=skip passes those on); stage b counts what reaches it.
+    let a = module(
+        "metrics_stage_a",
+        r#"
+        SEEN, DROPPED, ERRORS = {}, {}, {}
+        def process_frame(frame):
+            source = frame.source_id
+            n = SEEN[source] = SEEN.get(source, 0) + 1
+            if n % 4 == 0:
+                DROPPED[source] = DROPPED.get(source, 0) + 1
+                return False
+            if n % 5 == 0:
+                ERRORS[source] = ERRORS.get(source, 0) + 1
+                raise ValueError("every fifth frame")
+        "#,
+    );
     let b = counting_stage("metrics_stage_b");
     let source = |n: u32| {
         format!("videotestsrc num-buffers={n} ! video/x-raw,format=RGBA,width=32,height=24")
     };
     let pipeline = format!(
         "savantmux name=m sink_0::source-id=cam-a sink_1::source-id=cam-b \
-         ! savantpyfunc name=a module={a} ! savantqueue ! savantpyfunc name=b module={b} \
-         ! savantdemux name=d d. ! fakesink d. ! fakesink \
+         ! savantpyfunc name=a module={a} on-error=skip ! savantqueue \
+         ! savantpyfunc name=b module={b} ! savantdemux name=d d. ! fakesink d. ! fakesink \
          {} ! m.sink_0 {} ! m.sink_1",
         source(40),
         source(25)
     );
     let metrics_port = free_port();
     let (prometheus, api, _dir) = prometheus(metrics_port);
-    let (app, stdin, seen) = serve_after_eos(
+    let (app, stdin, lines) = serve_after_eos(
         &pipeline,
         metrics_port,
         "",
         &["metrics_stage_a", "metrics_stage_b"],
     );
-    // "SEEN metrics_stage_a cam-a 40"
-    let seen: Vec<(String, String, f64)> = seen
+    // "SEEN metrics_stage_a cam-a 40", "DROPPED ...", "ERRORS ..."
+    let figures: Vec<(String, String, String, f64)> = lines
         .iter()
         .map(|line| {
             let parts: Vec<&str> = line.split(' ').collect();
+            let element = if parts[1].ends_with("_a") { "a" } else { "b" };
             (
-                parts[1].to_owned(),
+                parts[0].to_owned(),
+                element.to_owned(),
                 parts[2].to_owned(),
                 parts[3].parse().unwrap(),
             )
         })
         .collect();
-    assert_eq!(seen.len(), 4, "two stages, two sources each: {seen:?}");
+    let figure = |what: &str, element: &str, source: &str| -> f64 {
+        figures
+            .iter()
+            .find(|f| f.0 == what && f.1 == element && f.2 == source)
+            .map_or(0.0, |f| f.3)
+    };
+    // What Python counted: every frame at a; the drops and failures as computed.
+    assert_eq!(figure("SEEN", "a", "cam-a"), 40.0);
+    assert_eq!(figure("SEEN", "a", "cam-b"), 25.0);
+    assert_eq!(figure("DROPPED", "a", "cam-a"), 10.0);
+    assert_eq!(figure("ERRORS", "a", "cam-a"), 6.0);
+    assert_eq!(figure("DROPPED", "a", "cam-b"), 6.0);
+    assert_eq!(figure("ERRORS", "a", "cam-b"), 4.0);
+    assert_eq!(
+        figure("SEEN", "b", "cam-a") + figure("SEEN", "b", "cam-b"),
+        49.0
+    );
     let (status, text) = http_get(metrics_port, "/metrics").expect("the endpoint answers");
     assert_eq!(status, 200);
     let mut promtool = Command::new("promtool")
@@ -251,42 +285,47 @@ fn prometheus_reads_back_the_frames_each_stage_saw_per_source() {
         String::from_utf8_lossy(&checked.stdout),
         String::from_utf8_lossy(&checked.stderr)
     );
-    for (stage_module, source_id, frames) in &seen {
-        let element = if stage_module.ends_with("_a") {
-            "a"
-        } else {
-            "b"
-        };
-        let selector = format!(
-            "savant_stage_source_frames_total{{element=\"{element}\",source_id=\"{source_id}\"}}"
-        );
+    let expect = |selector: String, value: f64| {
         wait_for(
-            &format!("{selector} = {frames}"),
+            &format!("{selector} = {value}"),
             Duration::from_secs(30),
-            || query(api, &selector) == Some(*frames),
+            || query(api, &selector) == Some(value),
         );
+    };
+    for (what, metric) in [
+        ("SEEN", "savant_stage_source_frames_total"),
+        ("DROPPED", "savant_stage_source_dropped_frames_total"),
+        ("ERRORS", "savant_stage_source_errors_total"),
+    ] {
+        for element in ["a", "b"] {
+            for source in ["cam-a", "cam-b"] {
+                expect(
+                    format!("{metric}{{element=\"{element}\",source_id=\"{source}\"}}"),
+                    figure(what, element, source),
+                );
+            }
+        }
     }
-    for element in ["a", "b"] {
-        let total: f64 = seen
-            .iter()
-            .filter(|(m, _, _)| m.ends_with(&format!("_{element}")))
-            .map(|(_, _, n)| n)
-            .sum();
-        assert_eq!(total, 65.0, "stage {element} saw every frame");
-        let selector = format!("savant_stage_frames_total{{element=\"{element}\"}}");
-        wait_for(&selector, Duration::from_secs(30), || {
-            query(api, &selector) == Some(total)
-        });
+    for (element, frames) in [("a", 65.0), ("b", 49.0)] {
+        expect(
+            format!("savant_stage_frames_total{{element=\"{element}\"}}"),
+            frames,
+        );
         for histogram in [
             "savant_stage_call_python_seconds",
             "savant_stage_mux_latency_seconds",
         ] {
-            let selector = format!("{histogram}_count{{element=\"{element}\"}}");
-            wait_for(&selector, Duration::from_secs(30), || {
-                query(api, &selector) == Some(total)
-            });
+            expect(
+                format!("{histogram}_count{{element=\"{element}\"}}"),
+                frames,
+            );
         }
     }
+    expect(
+        "savant_stage_dropped_frames_total{element=\"a\"}".to_owned(),
+        16.0,
+    );
+    expect("savant_stage_errors_total{element=\"a\"}".to_owned(), 10.0);
     // Ended: /healthz says so once the window passed.
     wait_for("/healthz 503", Duration::from_secs(15), || {
         http_get(metrics_port, "/healthz").is_some_and(|(status, body)| {

@@ -380,16 +380,36 @@ fn stage(families: &mut Families, element: &gst::Element, stats: &gst::Structure
         labels,
         &stage_stats.mux_latency.read(),
     );
-    for (source, frames) in stage_stats.sources.read() {
-        families.value(
+    for (source, figures) in stage_stats.sources.read() {
+        let labels = format!("{labels},source_id=\"{}\"", escape(&source));
+        for (family, value) in [
             (
-                "savant_stage_source_frames_total",
-                Kind::Counter,
-                "Frames the stage handled per source (savantmux's source id)",
+                (
+                    "savant_stage_source_frames_total",
+                    Kind::Counter,
+                    "Frames the stage handled per source (savantmux's source id)",
+                ),
+                figures.frames,
             ),
-            &format!("{labels},source_id=\"{}\"", escape(&source)),
-            frames as f64,
-        );
+            (
+                (
+                    "savant_stage_source_dropped_frames_total",
+                    Kind::Counter,
+                    "Frames dropped per source",
+                ),
+                figures.dropped,
+            ),
+            (
+                (
+                    "savant_stage_source_errors_total",
+                    Kind::Counter,
+                    "Failed calls per source",
+                ),
+                figures.errors,
+            ),
+        ] {
+            families.value(family, &labels, value as f64);
+        }
     }
 }
 

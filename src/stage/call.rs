@@ -32,6 +32,7 @@ use super::frame_checks;
 use super::log_bridge;
 use super::policy::OnError;
 use super::runtime::StageRuntime;
+use super::stats::{metrics_enabled, SourceEvent};
 use crate::frame::layout::FrameLayout;
 use crate::frame::{Access, Frame, FrameChanges};
 use crate::python::loader::{StageError, UserInstance};
@@ -210,10 +211,10 @@ pub fn run<P: Protocol>(
     if super::tracing::enabled() {
         super::tracing::record(element, P::NAME, &buffers, gil_wait_ns, python_ns);
     }
-    if super::stats::metrics_enabled() {
+    if metrics_enabled() {
         let now = gst::get_timestamp().nseconds();
         for buffer in &buffers {
-            crate::frame::source::with_id(buffer, |id| stats.sources.count(id));
+            stats.sources.count_frame(buffer, SourceEvent::Frame);
             if let Some(muxed) = crate::frame::source::muxed_ns(buffer) {
                 stats.mux_latency.observe(now.saturating_sub(muxed));
             }
@@ -352,16 +353,27 @@ fn settle<K>(
                 buffer.pts()
             );
             stats.dropped.fetch_add(1, Relaxed);
+            if metrics_enabled() {
+                stats.sources.count_frame(&buffer, SourceEvent::Dropped);
+            }
             Outcome::Dropped
         }
-        Verdict::Failed(error) => match stage.on_hook_error(element, &error, on_error) {
-            OnError::Fail => Outcome::Failed,
-            OnError::Skip => Outcome::Push(buffer, None),
-            OnError::Drop => {
-                stats.dropped.fetch_add(1, Relaxed);
-                Outcome::Dropped
+        Verdict::Failed(error) => {
+            if metrics_enabled() {
+                stats.sources.count_frame(&buffer, SourceEvent::Error);
             }
-        },
+            match stage.on_hook_error(element, &error, on_error) {
+                OnError::Fail => Outcome::Failed,
+                OnError::Skip => Outcome::Push(buffer, None),
+                OnError::Drop => {
+                    stats.dropped.fetch_add(1, Relaxed);
+                    if metrics_enabled() {
+                        stats.sources.count_frame(&buffer, SourceEvent::Dropped);
+                    }
+                    Outcome::Dropped
+                }
+            }
+        }
     }
 }
 

@@ -145,32 +145,60 @@ impl Histogram {
 pub const MAX_SOURCE_LABELS: usize = 64;
 pub const OTHER_SOURCES: &str = "(other)";
 
-/// Frames per source id (savantmux's), kept while metrics are on.
+/// What a stage counts per source.
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceFigures {
+    pub frames: u64,
+    pub dropped: u64,
+    pub errors: u64,
+}
+
+/// Which of a source's figures a frame adds to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceEvent {
+    Frame,
+    Dropped,
+    Error,
+}
+
+/// Figures per source id (savantmux's), kept while metrics are on.
 #[derive(Default, Debug)]
-pub struct SourceCounts(Mutex<HashMap<String, u64>>);
+pub struct SourceCounts(Mutex<HashMap<String, SourceFigures>>);
 
 impl SourceCounts {
-    pub fn count(&self, id: &str) {
+    pub fn count(&self, id: &str, event: SourceEvent) {
         let mut counts = self.0.lock().unwrap();
-        if let Some(n) = counts.get_mut(id) {
-            *n += 1;
-        } else if counts.len() < MAX_SOURCE_LABELS {
-            counts.insert(id.to_owned(), 1);
+        let key = if counts.contains_key(id) || counts.len() < MAX_SOURCE_LABELS {
+            id
         } else {
-            *counts.entry(OTHER_SOURCES.to_owned()).or_default() += 1;
+            OTHER_SOURCES
+        };
+        let figures = match counts.get_mut(key) {
+            Some(figures) => figures,
+            None => counts.entry(key.to_owned()).or_default(),
+        };
+        match event {
+            SourceEvent::Frame => figures.frames += 1,
+            SourceEvent::Dropped => figures.dropped += 1,
+            SourceEvent::Error => figures.errors += 1,
         }
     }
 
-    /// (source id, frames), sorted by id.
-    pub fn read(&self) -> Vec<(String, u64)> {
-        let mut counts: Vec<(String, u64)> = self
+    /// Counts `event` for the source of `buffer`, if a savantmux marked it.
+    pub fn count_frame(&self, buffer: &gst::BufferRef, event: SourceEvent) {
+        crate::frame::source::with_id(buffer, |id| self.count(id, event));
+    }
+
+    /// (source id, figures), sorted by id.
+    pub fn read(&self) -> Vec<(String, SourceFigures)> {
+        let mut counts: Vec<(String, SourceFigures)> = self
             .0
             .lock()
             .unwrap()
             .iter()
-            .map(|(id, n)| (id.clone(), *n))
+            .map(|(id, figures)| (id.clone(), *figures))
             .collect();
-        counts.sort();
+        counts.sort_by(|a, b| a.0.cmp(&b.0));
         counts
     }
 }

@@ -1,6 +1,7 @@
 """Runs a pipeline (argv[1]) to EOS with the savantmetrics tracer of GST_TRACERS,
 then prints what the named stage modules saw (argv[2:], each a module with a SEEN
-dict of frames per source: "SEEN module source frames" lines, then "READY") and
+dict of frames per source, and DROPPED and ERRORS ones if it has them: "SEEN module
+source frames" lines, then "READY") and
 keeps the pipeline alive, its metrics served, until stdin closes."""
 
 import sys
@@ -21,8 +22,9 @@ if message is None or message.type != Gst.MessageType.EOS:
     print("FAILED", detail, flush=True)
     sys.exit(1)
 for name in sys.argv[2:]:
-    for source, frames in sorted(sys.modules[name].SEEN.items()):
-        print(f"SEEN {name} {source} {frames}", flush=True)
+    for what in ("SEEN", "DROPPED", "ERRORS"):
+        for source, frames in sorted(getattr(sys.modules[name], what, {}).items()):
+            print(f"{what} {name} {source} {frames}", flush=True)
 print("READY", flush=True)
 sys.stdin.read()
 pipeline.set_state(Gst.State.NULL)
