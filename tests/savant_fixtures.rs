@@ -180,6 +180,10 @@ fn interpolation_errors_and_bad_frame_keys_name_the_yaml_path() {
             "parameters.frame.padding: needs frame.width and frame.height",
         ),
         (
+            "parameters: {frame: {width: 32768, height: 64, padding: {left: 8}}}\n",
+            "parameters.frame.padding: makes frames of 32776x64, more than 32768 on a side",
+        ),
+        (
             "parameters: {draw_func: {rendered_objects: {det: {car: {label: {format: ['{conf}']}}}}}}\n",
             "parameters.draw_func.rendered_objects.det.car.label.format[0]: unknown placeholder {conf}",
         ),

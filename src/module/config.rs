@@ -396,6 +396,13 @@ fn frame_elements(
                         "needs frame.width and frame.height (the size of the picture inside the borders)",
                     );
                 };
+                let (total_w, total_h) = (left + width + right, top + height + bottom);
+                if total_w > 32768 || total_h > 32768 {
+                    return error(
+                        padding_path,
+                        format!("makes frames of {total_w}x{total_h}, more than 32768 on a side"),
+                    );
+                }
                 padding = Some((keep, left, top, right, bottom, width, height));
             }
         }
