@@ -272,14 +272,19 @@ pub fn apply(buffer: &mut gst::BufferRef, edit: Edit) {
         replace_custom_meta_structure(buffer, META_NAME, structure);
         return;
     }
-    let mut meta = match gst::meta::CustomMeta::from_mut_buffer(buffer, META_NAME) {
-        Ok(meta) => meta,
-        Err(_) => match gst::meta::CustomMeta::add(buffer, META_NAME) {
-            Ok(meta) => meta,
-            Err(_) => return,
-        },
-    };
-    edit.apply_to(meta.mut_structure());
+    if let Some(mut meta) = meta_mut(buffer) {
+        edit.apply_to(meta.mut_structure());
+    }
+}
+
+/// The buffer's attributes meta, added when it has none.
+fn meta_mut(
+    buffer: &mut gst::BufferRef,
+) -> Option<gst::meta::MetaRefMut<'_, gst::meta::CustomMeta, gst::meta::Standalone>> {
+    if read(buffer).is_none() {
+        return gst::meta::CustomMeta::add(buffer, META_NAME).ok();
+    }
+    gst::meta::CustomMeta::from_mut_buffer(buffer, META_NAME).ok()
 }
 
 /// Sets `key` to `value` unless the buffer's attributes already have it (what a
@@ -288,14 +293,9 @@ pub fn set_if_absent(buffer: &mut gst::BufferRef, key: &str, value: impl Into<gl
     if read(buffer).is_some_and(|s| s.has_field(key)) {
         return;
     }
-    let mut meta = match gst::meta::CustomMeta::from_mut_buffer(buffer, META_NAME) {
-        Ok(meta) => meta,
-        Err(_) => match gst::meta::CustomMeta::add(buffer, META_NAME) {
-            Ok(meta) => meta,
-            Err(_) => return,
-        },
-    };
-    meta.mut_structure().set_value(key, value.into());
+    if let Some(mut meta) = meta_mut(buffer) {
+        meta.mut_structure().set_value(key, value.into());
+    }
 }
 
 /// Quarks are GStreamer 1.22's field names (the IdStr API is 1.26's).

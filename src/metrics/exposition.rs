@@ -264,17 +264,6 @@ fn field(structure: &gst::StructureRef, name: &str) -> Option<f64> {
         .ok()
 }
 
-/// The name of the top-level bin `element` is in ("" for none).
-fn pipeline_of(element: &gst::Element) -> String {
-    let mut top: Option<gst::Object> = None;
-    let mut parent = element.parent();
-    while let Some(object) = parent {
-        parent = object.parent();
-        top = Some(object);
-    }
-    top.map(|t| t.name().to_string()).unwrap_or_default()
-}
-
 fn histogram(
     families: &mut Families,
     name: &'static str,
@@ -444,7 +433,7 @@ fn collect() -> (Families, HashMap<String, u64>) {
             continue;
         }
         let stats = element.property::<gst::Structure>("stats");
-        let pipeline = pipeline_of(&element);
+        let pipeline = crate::stage::registry::pipeline_name(&element).unwrap_or_default();
         *frames.entry(pipeline.clone()).or_default() += frames_seen(&kind, &stats);
         let labels = format!(
             "pipeline=\"{}\",element=\"{}\"",

@@ -53,6 +53,18 @@ pub fn alive() -> Vec<gst::Element> {
     alive
 }
 
+/// The name of the top-level bin `element` is in (its pipeline), if any: what the
+/// metrics and the spans label an element's figures with.
+pub fn pipeline_name(element: &gst::Element) -> Option<String> {
+    let mut top = None;
+    let mut parent = element.parent();
+    while let Some(object) = parent {
+        parent = object.parent();
+        top = Some(object);
+    }
+    top.map(|t| t.name().to_string())
+}
+
 /// Elements not served because [`MAX_ELEMENTS`] were.
 pub fn unserved() -> u64 {
     UNSERVED.load(Relaxed)

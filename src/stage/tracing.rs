@@ -110,7 +110,7 @@ pub fn record(
             KeyValue::new("savant.python_ns", (python_ns / share) as i64),
             KeyValue::new("savant.batch_frames", buffers.len() as i64),
         ];
-        if let Some(pipeline) = top_level(element) {
+        if let Some(pipeline) = super::registry::pipeline_name(element) {
             attributes.push(KeyValue::new("gst.pipeline", pipeline));
         }
         if let Some(pts) = buffer.pts() {
@@ -128,16 +128,6 @@ pub fn record(
             .start_with_context(&tracing.tracer, &parent);
         span.end_with_timestamp(end);
     }
-}
-
-fn top_level(element: &gst::Element) -> Option<String> {
-    let mut top = None;
-    let mut parent = element.parent();
-    while let Some(object) = parent {
-        parent = object.parent();
-        top = Some(object);
-    }
-    top.map(|t| t.name().to_string())
 }
 
 #[cfg(test)]

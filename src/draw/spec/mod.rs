@@ -513,11 +513,30 @@ fn label_block(
             y + (h - block_h) / 2.0 + label.margin_y,
         ),
     };
+    label_box(
+        label,
+        lines,
+        (bx + p.left, by + p.top),
+        (text_w, text_h),
+        out,
+    );
+}
+
+/// A label's text with its top-left at `(x, y)`, on a `w`x`h` box grown by the
+/// label's padding.
+fn label_box(
+    label: &LabelSpec,
+    lines: Vec<String>,
+    (x, y): (f32, f32),
+    (w, h): (f32, f32),
+    out: &mut Vec<DrawOp>,
+) {
+    let p = label.padding;
     out.push(DrawOp::Rect {
-        x: bx,
-        y: by,
-        w: block_w,
-        h: block_h,
+        x: x - p.left,
+        y: y - p.top,
+        w: w + p.left + p.right,
+        h: h + p.top + p.bottom,
         radius: 0.0,
         border: label.border,
         background: label.background,
@@ -525,9 +544,9 @@ fn label_block(
     });
     out.push(DrawOp::Text {
         lines,
-        x: bx + p.left,
-        y: by + p.top,
-        px,
+        x,
+        y,
+        px: label.font_scale * PX_PER_SCALE,
         color: label.font_color,
         background: Rgba::default(),
         border: Rgba::default(),
@@ -548,7 +567,6 @@ fn savant_label_lines(
     out: &mut Vec<DrawOp>,
 ) {
     let px = label.font_scale * PX_PER_SCALE;
-    let p = label.padding;
     let (anchor, (ax, ay), step) = match label.position {
         LabelPosition::TopLeftOutside => (Anchor::LeftBottom, (x, y), -1.0),
         LabelPosition::TopLeftInside => (Anchor::LeftTop, (x, y), 1.0),
@@ -564,27 +582,8 @@ fn savant_label_lines(
     for line in ordered {
         let line = vec![line];
         let (text_w, text_h) = text_block_size(&line, px, 0.0);
-        let (tx, ty) = place(anchor, (ax, ay), (text_w, text_h));
-        out.push(DrawOp::Rect {
-            x: tx - p.left,
-            y: ty - p.top,
-            w: text_w + p.left + p.right,
-            h: text_h + p.top + p.bottom,
-            radius: 0.0,
-            border: label.border,
-            background: label.background,
-            thickness: 1.0,
-        });
-        out.push(DrawOp::Text {
-            lines: line,
-            x: tx,
-            y: ty,
-            px,
-            color: label.font_color,
-            background: Rgba::default(),
-            border: Rgba::default(),
-            padding: 0.0,
-        });
+        let top_left = place(anchor, (ax, ay), (text_w, text_h));
+        label_box(label, line, top_left, (text_w, text_h), out);
         ay += step * text_h;
     }
 }
