@@ -4,6 +4,8 @@
 //! - `savantdrawfunc`: draws objects per a draw spec in Rust, plus a Python draw hook.
 //! - `savantqueue`: the bounded queue ahead of a Python stage, with statistics.
 //! - `savantmodule`: a bin built from a Savant module YAML ([`module::build_bin`]).
+//! - `savantpublish`: each frame's metadata as JSON to JSON Lines, MQTT, Redis Streams
+//!   or NATS, off the streaming thread.
 //!
 //! Python is initialized lazily at the first element start, never at plugin load.
 //!
@@ -69,6 +71,7 @@ pub mod fuzzing;
 pub(crate) mod metrics;
 pub mod module;
 pub(crate) mod mux;
+pub(crate) mod publish;
 pub(crate) mod pyfunc;
 pub mod python;
 pub(crate) mod queue;
@@ -88,6 +91,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     mux::register(plugin)?;
     demux::register(plugin)?;
     metrics::register(plugin)?;
+    publish::register(plugin)?;
     Ok(())
 }
 

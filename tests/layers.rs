@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["stage"],
     // The elements.
     &[
-        "pyfunc", "drawfunc", "queue", "module", "mux", "demux", "metrics",
+        "pyfunc", "drawfunc", "queue", "module", "mux", "demux", "metrics", "publish",
     ],
     // Entry points for cargo-fuzz (feature `fuzzing`): they reach into any layer,
     // and nothing reaches into them.

@@ -41,7 +41,7 @@ use object::*;
 pub use params_meta::restore_dropped;
 use params_meta::*;
 use roi::*;
-pub use roi::{read, ObjectData};
+pub use roi::{read, visit, ObjectData};
 use write::*;
 pub use write::{apply, Edit};
 

@@ -137,6 +137,65 @@ pub fn read(buffer: &gst::BufferRef) -> Vec<ObjectData> {
         .collect()
 }
 
+/// One object as the frame's metas hold it, borrowed: what savantpublish writes for
+/// every object of every frame, without copying a label or an attributes structure.
+#[derive(Debug)]
+pub struct ObjectView<'a> {
+    /// The ROI meta's id (None for a detection only the relation meta holds).
+    pub id: Option<i64>,
+    /// The ROI id of the object this one is part of.
+    pub parent_id: Option<i64>,
+    pub label: std::borrow::Cow<'a, str>,
+    pub x: i64,
+    pub y: i64,
+    pub w: i64,
+    pub h: i64,
+    pub confidence: Option<f64>,
+    pub track_id: Option<i64>,
+    pub model: Option<&'a str>,
+    pub attributes: Option<&'a gst::StructureRef>,
+}
+
+/// Calls `f` with the buffer's objects, in `frame.objects`' order (ROI metas, then
+/// the relation meta's own detections).
+pub fn visit<'a>(buffer: &'a gst::BufferRef, mut f: impl FnMut(ObjectView<'_>)) {
+    let rois = rois(buffer);
+    for roi in &rois {
+        let (x, y, w, h) = roi.rect();
+        let parent = roi.meta.parent_id();
+        f(ObjectView {
+            id: Some(i64::from(roi.meta.id())),
+            parent_id: (parent >= 0).then_some(i64::from(parent)),
+            label: std::borrow::Cow::Borrowed(roi.meta.roi_type()),
+            x,
+            y,
+            w,
+            h,
+            confidence: roi.confidence(),
+            track_id: roi.track_id(),
+            model: roi
+                .param(SAVANT_OBJECT)
+                .and_then(|p| p.get::<&str>(MODEL).ok()),
+            attributes: roi.param(SAVANT_ATTRIBUTES),
+        });
+    }
+    for detection in foreign(buffer, &rois) {
+        f(ObjectView {
+            id: None,
+            parent_id: detection.parent_roi.map(i64::from),
+            label: std::borrow::Cow::Owned(detection.label),
+            x: detection.rect.0,
+            y: detection.rect.1,
+            w: detection.rect.2,
+            h: detection.rect.3,
+            confidence: Some(detection.confidence),
+            track_id: detection.track_id,
+            model: None,
+            attributes: None,
+        });
+    }
+}
+
 /// The ROI metas as the relation meta mirrors them.
 pub(super) fn mirrored(buffer: &gst::BufferRef) -> Vec<Mirrored> {
     rois(buffer)
