@@ -26,7 +26,8 @@ packages="ca-certificates gcc libc6-dev pkg-config libgstreamer1.0-dev \
 libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev gstreamer1.0-tools gstreamer1.0-plugins-base \
 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav python3-dev \
 python3-numpy python3-opencv python3-gi python3-gst-1.0 \
-gstreamer1.0-python3-plugin-loader opencv-data opencv-doc valgrind cargo-c prometheus"
+gstreamer1.0-python3-plugin-loader opencv-data opencv-doc valgrind cargo-c prometheus \
+mosquitto redis-server nats-server"
 
 if [ ! -x "$root/usr/bin/apt-get" ]; then
     debootstrap --variant=minbase trixie "$root" "$mirror"
