@@ -648,3 +648,38 @@ fn every_frame_is_one_trace_with_a_span_per_stage_sent_over_otlp() {
     drop(stdin);
     drop(app);
 }
+
+#[test]
+fn savantpublish_counters_are_served() {
+    let port = free_port();
+    let file = std::env::temp_dir().join(format!("savant-metrics-publish-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&file);
+    let stage = counting_stage("publish_counting");
+    let (_app, _stdin, seen) = serve_after_eos(
+        &format!(
+            "videotestsrc num-buffers=20 ! video/x-raw,width=64,height=48 \
+             ! savantpyfunc module={stage} ! savantpublish name=p location={}",
+            file.display()
+        ),
+        port,
+        "",
+        &["publish_counting"],
+    );
+    assert_eq!(seen, ["SEEN publish_counting None 20"]);
+    let (status, body) = http_get(port, "/metrics").expect("metrics served");
+    assert_eq!(status, 200);
+    for (metric, value) in [
+        ("savant_publish_messages_total", 20),
+        ("savant_publish_sent_total", 20),
+        ("savant_publish_dropped_total", 0),
+        ("savant_publish_buffered_messages", 0),
+        ("savant_stage_frames_total", 20),
+    ] {
+        let line = body
+            .lines()
+            .find(|l| l.starts_with(metric) && l.contains("element=\"p\""))
+            .unwrap_or_else(|| panic!("{metric} missing:\n{body}"));
+        assert!(line.ends_with(&format!(" {value}")), "{line}");
+    }
+    let _ = std::fs::remove_file(&file);
+}

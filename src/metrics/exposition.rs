@@ -182,6 +182,52 @@ const QUEUE_FIELDS: &[Field] = &[
     ),
 ];
 
+/// savantpublish's own `stats` fields (its stage figures are served as a stage's).
+const PUBLISH_FIELDS: &[Field] = &[
+    (
+        "messages",
+        "savant_publish_messages_total",
+        Kind::Counter,
+        "Messages made (one per frame unless to_message returned None)",
+        1.0,
+    ),
+    (
+        "messages-sent",
+        "savant_publish_sent_total",
+        Kind::Counter,
+        "Messages the broker confirmed (written, for files)",
+        1.0,
+    ),
+    (
+        "messages-dropped",
+        "savant_publish_dropped_total",
+        Kind::Counter,
+        "Messages dropped: buffer full (drop-oldest), too large, or undelivered at the flush timeout or stop",
+        1.0,
+    ),
+    (
+        "retries",
+        "savant_publish_retries_total",
+        Kind::Counter,
+        "Connection attempts after a failure, and batches sent again",
+        1.0,
+    ),
+    (
+        "buffered",
+        "savant_publish_buffered_messages",
+        Kind::Gauge,
+        "Messages waiting or unconfirmed",
+        1.0,
+    ),
+    (
+        "buffered-bytes",
+        "savant_publish_buffered_bytes",
+        Kind::Gauge,
+        "Bytes of the messages waiting or unconfirmed",
+        1.0,
+    ),
+];
+
 /// Samples by metric name, each family's help and kind once.
 #[derive(Default)]
 struct Families(BTreeMap<&'static str, (Kind, &'static str, Vec<String>)>);
@@ -304,7 +350,7 @@ fn histogram(
 fn frames_seen(kind: &str, stats: &gst::StructureRef) -> u64 {
     let name = match kind {
         "savantqueue" => "passed",
-        "savantpyfunc" | "savantdrawfunc" => "frames",
+        "savantpyfunc" | "savantdrawfunc" | "savantpublish" => "frames",
         _ => return 0,
     };
     field(stats, name).unwrap_or(0.0) as u64
@@ -442,6 +488,14 @@ fn collect() -> (Families, HashMap<String, u64>) {
         );
         match kind.as_str() {
             "savantpyfunc" | "savantdrawfunc" => stage(&mut families, &element, &stats, &labels),
+            "savantpublish" => {
+                stage(&mut families, &element, &stats, &labels);
+                for (name, metric, kind, help, scale) in PUBLISH_FIELDS {
+                    if let Some(value) = field(&stats, name) {
+                        families.value((metric, *kind, help), &labels, value * scale);
+                    }
+                }
+            }
             "savantqueue" => {
                 for (name, metric, kind, help, scale) in QUEUE_FIELDS {
                     if let Some(value) = field(&stats, name) {
