@@ -652,7 +652,10 @@ fn every_frame_is_one_trace_with_a_span_per_stage_sent_over_otlp() {
 #[test]
 fn savantpublish_counters_are_served() {
     let port = free_port();
-    let file = std::env::temp_dir().join(format!("savant-metrics-publish-{}.jsonl", std::process::id()));
+    let file = std::env::temp_dir().join(format!(
+        "savant-metrics-publish-{}.jsonl",
+        std::process::id()
+    ));
     let _ = std::fs::remove_file(&file);
     let stage = counting_stage("publish_counting");
     let (_app, _stdin, seen) = serve_after_eos(

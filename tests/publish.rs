@@ -18,6 +18,13 @@ use serde_json::Value;
 
 const VIDEOS: &str = "/usr/share/doc/opencv-doc/examples/data";
 
+/// Messages a consumer received, per topic, stream key or subject.
+type Received = Arc<Mutex<HashMap<String, Vec<Value>>>>;
+/// An XRANGE entry: its id and its fields.
+type StreamEntry = (String, Vec<(String, Vec<u8>)>);
+/// An object as the stage recorded it: label, box, track id.
+type SeenObject = (String, Vec<i64>, i64);
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -29,7 +36,10 @@ fn free_port() -> u16 {
 fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
     let started = Instant::now();
     while !ready() {
-        assert!(started.elapsed() < timeout, "{what}: not within {timeout:?}");
+        assert!(
+            started.elapsed() < timeout,
+            "{what}: not within {timeout:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -50,7 +60,9 @@ impl Broker {
         let mut broker = Broker {
             child: None,
             port,
-            command: std::iter::once(program.to_owned()).chain(args.iter().cloned()).collect(),
+            command: std::iter::once(program.to_owned())
+                .chain(args.iter().cloned())
+                .collect(),
         };
         broker.restart();
         broker
@@ -70,9 +82,11 @@ impl Broker {
             });
         self.child = Some(child);
         let port = self.port;
-        wait_for(&format!("{} listening", self.command[0]), Duration::from_secs(20), || {
-            listening(port)
-        });
+        wait_for(
+            &format!("{} listening", self.command[0]),
+            Duration::from_secs(20),
+            || listening(port),
+        );
     }
 
     fn stop(&mut self) {
@@ -110,7 +124,11 @@ fn mosquitto() -> Broker {
         format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n"),
     )
     .unwrap();
-    Broker::start("mosquitto", &["-c".into(), config.display().to_string()], port)
+    Broker::start(
+        "mosquitto",
+        &["-c".into(), config.display().to_string()],
+        port,
+    )
 }
 
 /// Redis with its append-only file in a folder of its own, so a restart keeps the
@@ -143,7 +161,12 @@ fn nats() -> Broker {
     let port = free_port();
     Broker::start(
         "nats-server",
-        &["-a".into(), "127.0.0.1".into(), "-p".into(), port.to_string()],
+        &[
+            "-a".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string(),
+        ],
         port,
     )
 }
@@ -159,7 +182,7 @@ fn redis_streams(port: u16, password: Option<&str>) -> HashMap<String, Vec<Value
     let keys: Vec<String> = redis::cmd("KEYS").arg("savant:*").query(&mut con).unwrap();
     let mut out = HashMap::new();
     for key in keys {
-        let entries: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE")
+        let entries: Vec<StreamEntry> = redis::cmd("XRANGE")
             .arg(&key)
             .arg("-")
             .arg("+")
@@ -179,7 +202,9 @@ fn mqtt_subscriber(port: u16) -> Arc<Mutex<HashMap<String, Vec<Value>>>> {
     let mut options = rumqttc::MqttOptions::new(format!("consumer-{port}"), "127.0.0.1", port);
     options.set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut connection) = rumqttc::Client::new(options, 100);
-    client.subscribe("savant/#", rumqttc::QoS::AtLeastOnce).unwrap();
+    client
+        .subscribe("savant/#", rumqttc::QoS::AtLeastOnce)
+        .unwrap();
     let received = Arc::new(Mutex::new(HashMap::<String, Vec<Value>>::new()));
     let subscribed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (out, flag) = (received.clone(), subscribed.clone());
@@ -209,7 +234,7 @@ fn mqtt_subscriber(port: u16) -> Arc<Mutex<HashMap<String, Vec<Value>>>> {
 }
 
 /// A NATS subscriber to `savant.>`, collecting payloads per subject.
-fn nats_subscriber(port: u16) -> (tokio::runtime::Runtime, Arc<Mutex<HashMap<String, Vec<Value>>>>) {
+fn nats_subscriber(port: u16) -> (tokio::runtime::Runtime, Received) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -218,7 +243,9 @@ fn nats_subscriber(port: u16) -> (tokio::runtime::Runtime, Arc<Mutex<HashMap<Str
     let received = Arc::new(Mutex::new(HashMap::<String, Vec<Value>>::new()));
     let out = received.clone();
     let mut subscriber = runtime.block_on(async {
-        let client = async_nats::connect(format!("nats://127.0.0.1:{port}")).await.unwrap();
+        let client = async_nats::connect(format!("nats://127.0.0.1:{port}"))
+            .await
+            .unwrap();
         let subscriber = client.subscribe("savant.>").await.unwrap();
         client.flush().await.unwrap();
         // The client lives as long as the subscription task.
@@ -287,7 +314,10 @@ fn run_pipeline(description: &str, limit: Duration) -> gst::Pipeline {
 }
 
 fn stats(pipeline: &gst::Pipeline, name: &str) -> gst::Structure {
-    pipeline.by_name(name).unwrap().property::<gst::Structure>("stats")
+    pipeline
+        .by_name(name)
+        .unwrap()
+        .property::<gst::Structure>("stats")
 }
 
 /// The (label, box, track id) of each object of a message, as the stage recorded.
@@ -310,7 +340,12 @@ fn objects_of(message: &Value) -> Vec<(String, Vec<i64>, i64)> {
         .collect()
 }
 
-fn check_source(what: &str, messages: &[Value], seen: &[Vec<(String, Vec<i64>, i64)>], source: &str) {
+fn check_source(
+    what: &str,
+    messages: &[Value],
+    seen: &[Vec<(String, Vec<i64>, i64)>],
+    source: &str,
+) {
     assert_eq!(messages.len(), seen.len(), "{what}: messages of {source}");
     for (n, (message, objects)) in messages.iter().zip(seen).enumerate() {
         assert_eq!(message["schema"], "savant-gst.frame/1");
@@ -321,6 +356,19 @@ fn check_source(what: &str, messages: &[Value], seen: &[Vec<(String, Vec<i64>, i
         let first = &message["objects"][1];
         assert_eq!(first["attributes"]["n"], n as u64, "{what}");
         assert_eq!(first["model"], "stage", "{what}");
+        let ids: std::collections::BTreeSet<i64> = message["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                assert!(o["parent_id"].is_null(), "{what}: {o}");
+                o["id"].as_i64().unwrap()
+            })
+            .collect();
+        assert!(
+            ids.len() == 3 && ids.iter().all(|id| *id > 0),
+            "{what}: ids {ids:?}"
+        );
         assert_eq!(message["width"], 160);
     }
 }
@@ -354,7 +402,7 @@ fn real_video_through_mux_and_a_stage_reaches_every_broker_exactly() {
         ),
         Duration::from_secs(120),
     );
-    let seen: HashMap<String, Vec<Vec<(String, Vec<i64>, i64)>>> = common::py_eval(
+    let seen: HashMap<String, Vec<Vec<SeenObject>>> = common::py_eval(
         "{k: [[(o[0], o[1], o[2]) for o in f] for f in v] \
          for k, v in __import__('publish_recording').SEEN.items()}",
     );
@@ -362,8 +410,16 @@ fn real_video_through_mux_and_a_stage_reaches_every_broker_exactly() {
     let total: usize = seen.values().map(Vec::len).sum();
     for name in ["mqtt", "redis", "nats", "file"] {
         let s = stats(&pipeline, name);
-        assert_eq!(s.get::<u64>("messages").unwrap(), total as u64, "{name}: {s}");
-        assert_eq!(s.get::<u64>("messages-sent").unwrap(), total as u64, "{name}: {s}");
+        assert_eq!(
+            s.get::<u64>("messages").unwrap(),
+            total as u64,
+            "{name}: {s}"
+        );
+        assert_eq!(
+            s.get::<u64>("messages-sent").unwrap(),
+            total as u64,
+            "{name}: {s}"
+        );
         assert_eq!(s.get::<u64>("messages-dropped").unwrap(), 0, "{name}: {s}");
         assert_eq!(s.get::<u64>("buffered").unwrap(), 0, "{name}: {s}");
     }
@@ -384,8 +440,18 @@ fn real_video_through_mux_and_a_stage_reaches_every_broker_exactly() {
     for source in ["cam-a", "cam-b"] {
         let seen = &seen[source];
         check_source("redis", &streams[&format!("savant:{source}")], seen, source);
-        check_source("mqtt", &mqtt_received.lock().unwrap()[&format!("savant/{source}")], seen, source);
-        check_source("nats", &nats_received.lock().unwrap()[&format!("savant.{source}")], seen, source);
+        check_source(
+            "mqtt",
+            &mqtt_received.lock().unwrap()[&format!("savant/{source}")],
+            seen,
+            source,
+        );
+        check_source(
+            "nats",
+            &nats_received.lock().unwrap()[&format!("savant.{source}")],
+            seen,
+            source,
+        );
         let from_file: Vec<Value> = lines
             .iter()
             .filter(|m| m["source_id"] == source)
@@ -408,7 +474,11 @@ fn max_gap(times: &[Instant]) -> Duration {
 /// A live pipeline of `frames` frames at 50 fps through savantpublish into a
 /// fakesink whose arrivals are timed; `during` runs on another thread while it
 /// plays. Returns the publisher's stats and the arrival times.
-fn live_run(publish: &str, frames: u32, during: impl FnOnce() + Send + 'static) -> (gst::Structure, Vec<Instant>, Duration) {
+fn live_run(
+    publish: &str,
+    frames: u32,
+    during: impl FnOnce() + Send + 'static,
+) -> (gst::Structure, Vec<Instant>, Duration) {
     common::init();
     let description = format!(
         "videotestsrc is-live=true num-buffers={frames} ! video/x-raw,format=RGBA,width=64,height=48,framerate=50/1 \
@@ -475,7 +545,11 @@ fn a_broker_stopped_for_ten_seconds_loses_nothing_with_a_large_buffer() {
         },
     );
     assert_eq!(times.len(), 750);
-    assert!(max_gap(&times) < Duration::from_millis(500), "video stalled: {:?}", max_gap(&times));
+    assert!(
+        max_gap(&times) < Duration::from_millis(500),
+        "video stalled: {:?}",
+        max_gap(&times)
+    );
     assert_eq!(s.get::<u64>("messages-dropped").unwrap(), 0, "{s}");
     assert_eq!(s.get::<u64>("messages-sent").unwrap(), 750, "{s}");
     assert!(s.get::<u64>("retries").unwrap() > 0, "{s}");
@@ -489,7 +563,11 @@ fn a_broker_stopped_for_ten_seconds_loses_nothing_with_a_large_buffer() {
             first.push(n);
         }
     }
-    assert_eq!(first, (0..750).collect::<Vec<u64>>(), "nothing lost, order kept");
+    assert_eq!(
+        first,
+        (0..750).collect::<Vec<u64>>(),
+        "nothing lost, order kept"
+    );
 }
 
 #[test]
@@ -516,7 +594,11 @@ fn with_a_small_buffer_the_loss_is_the_dropped_count_and_video_never_stalls() {
     assert_eq!(sent + dropped, 750, "{s}");
     let numbers = messages_by_source(&redis_streams(port, None));
     let distinct: std::collections::HashSet<u64> = numbers.iter().copied().collect();
-    assert_eq!(distinct.len() as u64, 750 - dropped, "received = made - dropped ({s})");
+    assert_eq!(
+        distinct.len() as u64,
+        750 - dropped,
+        "received = made - dropped ({s})"
+    );
     println!("small buffer: {s}; largest frame gap {gap:?}");
 }
 
@@ -541,7 +623,10 @@ fn a_broker_never_reachable_is_an_error_at_start_or_retries_without_stalling() {
     };
     let text = format!("{} {:?}", e.error(), e.debug());
     assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
-    assert!(!text.contains("hunter22") && !text.contains("user:"), "{text}");
+    assert!(
+        !text.contains("hunter22") && !text.contains("user:"),
+        "{text}"
+    );
     pipeline.set_state(gst::State::Null).unwrap();
 
     // retry: the stream goes on, the messages are dropped and counted, EOS comes
@@ -589,13 +674,23 @@ fn a_broker_that_accepts_and_never_reads_never_stalls_the_video() {
         );
         assert_eq!(times.len(), 100, "{location}");
         let gap = max_gap(&times);
-        assert!(gap < Duration::from_millis(500), "{location}: stalled {gap:?}");
+        assert!(
+            gap < Duration::from_millis(500),
+            "{location}: stalled {gap:?}"
+        );
         let dropped = s.get::<u64>("messages-dropped").unwrap();
-        assert_eq!(s.get::<u64>("messages-sent").unwrap() + dropped, 100, "{location}: {s}");
+        assert_eq!(
+            s.get::<u64>("messages-sent").unwrap() + dropped,
+            100,
+            "{location}: {s}"
+        );
         assert!(dropped > 0, "{location}: {s}");
         assert!(elapsed < Duration::from_secs(15), "{location}: {elapsed:?}");
     }
-    assert!(!held.lock().unwrap().is_empty(), "the publisher did connect");
+    assert!(
+        !held.lock().unwrap().is_empty(),
+        "the publisher did connect"
+    );
 }
 
 #[test]
@@ -620,13 +715,24 @@ fn credentials_come_from_the_environment_and_never_show() {
     };
     let text = format!("{} {:?}", e.error(), e.debug());
     assert!(!text.contains("wrong-pass-123"), "{text}");
-    assert!(text.contains(&format!("redis://127.0.0.1:{}", redis.port)), "{text}");
+    assert!(
+        text.contains(&format!("redis://127.0.0.1:{}", redis.port)),
+        "{text}"
+    );
     pipeline.set_state(gst::State::Null).unwrap();
 
     // The right one from the environment, in a gst-launch child (the environment
     // is the process's): messages arrive; the debug log never shows it.
     let output = Command::new("gst-launch-1.0")
-        .args(["-q", "videotestsrc", "num-buffers=5", "!", "video/x-raw,width=64,height=48", "!", "savantpublish"])
+        .args([
+            "-q",
+            "videotestsrc",
+            "num-buffers=5",
+            "!",
+            "video/x-raw,width=64,height=48",
+            "!",
+            "savantpublish",
+        ])
         .arg(format!("location=redis://127.0.0.1:{}", redis.port))
         .env("GST_PLUGIN_PATH", common::plugin_dir())
         .env("SAVANT_PUBLISH_PASSWORD", "s3cr3t-pass")
@@ -745,5 +851,9 @@ fn block_backpressure_waits_for_the_broker_instead_of_dropping() {
     assert_eq!(s.get::<u64>("messages-dropped").unwrap(), 0, "{s}");
     assert_eq!(s.get::<u64>("messages-sent").unwrap(), 150, "{s}");
     // The stream waited for the broker.
-    assert!(max_gap(&times) > Duration::from_secs(2), "{:?}", max_gap(&times));
+    assert!(
+        max_gap(&times) > Duration::from_secs(2),
+        "{:?}",
+        max_gap(&times)
+    );
 }

@@ -64,7 +64,10 @@ impl Destination {
             topic: String::new(),
         };
         if location.is_empty() {
-            return Err("location is not set (a file path, stdout, or an mqtt://, redis:// or nats:// URL)".into());
+            return Err(
+                "location is not set (a file path, stdout, or an mqtt://, redis:// or nats:// URL)"
+                    .into(),
+            );
         }
         if location == "stdout" || location == "-" {
             destination.kind = Kind::Stdout;
@@ -75,7 +78,10 @@ impl Destination {
             return Ok(destination);
         };
         let url = url::Url::parse(location).map_err(|e| {
-            format!("location is not a valid URL ({e}): {}", redact_url(location))
+            format!(
+                "location is not a valid URL ({e}): {}",
+                redact_url(location)
+            )
         })?;
         let (kind, tls, default_port) = match scheme {
             "file" => {
@@ -112,7 +118,8 @@ impl Destination {
             }
         }
         let decoded = |s: &str| {
-            percent_decode(s).map_err(|()| "location's user or password is not valid UTF-8".to_owned())
+            percent_decode(s)
+                .map_err(|()| "location's user or password is not valid UTF-8".to_owned())
         };
         if !url.username().is_empty() {
             destination.username = Some(decoded(url.username())?);
@@ -242,12 +249,18 @@ mod tests {
         assert!(!format!("{d:?}").contains("cret"));
         assert_eq!(d.scrub("auth failed for s@cret"), "auth failed for ***");
         let d = parse("rediss://h/3").unwrap();
-        assert_eq!((d.kind, d.tls, d.port, d.database), (Kind::Redis, true, 6379, 3));
+        assert_eq!(
+            (d.kind, d.tls, d.port, d.database),
+            (Kind::Redis, true, 6379, 3)
+        );
         assert_eq!(parse("nats://h").unwrap().port, 4222);
         assert_eq!(parse("/tmp/x.jsonl").unwrap().kind, Kind::File);
         assert_eq!(parse("stdout").unwrap().kind, Kind::Stdout);
         let error = parse("kafka://user:topsecret@h").unwrap_err();
-        assert!(error.contains("kafka") && !error.contains("topsecret"), "{error}");
+        assert!(
+            error.contains("kafka") && !error.contains("topsecret"),
+            "{error}"
+        );
         let error = parse("mqtt://user:topsecret@").unwrap_err();
         assert!(!error.contains("topsecret"), "{error}");
         assert!(parse("").is_err());

@@ -53,6 +53,7 @@ pub const PUBLISH_FIELDS: &[(&str, &str)] = &[
     ("retries", "connection attempts after a failure, and batches sent again"),
     ("buffered", "messages waiting or unconfirmed now"),
     ("buffered-bytes", "their bytes"),
+    ("serialize-ns", "time the streaming thread spent writing messages in the built-in schema (reading the metas included; a hook's time is python-ns)"),
 ];
 
 #[derive(Clone)]
@@ -147,9 +148,7 @@ impl Publish {
         let element = self.obj();
         let element = element.upcast_ref::<gst::Element>();
         let (outbox, has_hook) = match self.state.lock().unwrap().as_ref() {
-            Some(running) if running.sender.is_some() => {
-                (running.outbox.clone(), running.has_hook)
-            }
+            Some(running) if running.sender.is_some() => (running.outbox.clone(), running.has_hook),
             _ => return Err(gst::FlowError::Flushing),
         };
         let outcome = call::run(
@@ -166,7 +165,8 @@ impl Publish {
             Some(Outcome::Dropped) => return Ok(gst::FlowSuccess::Ok),
             Some(Outcome::Failed) | None => return Err(gst::FlowError::Error),
         };
-        let source_id: Option<Arc<str>> = crate::frame::source::with_id(&buffer, |id| Arc::from(id));
+        let source_id: Option<Arc<str>> =
+            crate::frame::source::with_id(&buffer, |id| Arc::from(id));
         let payload = if has_hook {
             // None: the hook returned None, or failed with on-error=skip.
             made.flatten()
@@ -201,9 +201,14 @@ impl Publish {
                 width: stream.width,
                 height: stream.height,
             };
+            let started = quanta::Instant::now();
             let mut out = Vec::with_capacity(stream.last_len + 64);
             message::write_frame(&buffer, &info, &mut out);
             stream.last_len = out.len();
+            outbox
+                .counters
+                .serialize_ns
+                .fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
             Some(out)
         };
         if let Some(payload) = payload {
@@ -256,7 +261,12 @@ impl Publish {
         let is_eos = matches!(event.view(), gst::EventView::Eos(_));
         let forwarded = self.runtime.sink_event(element, pad, event);
         if is_eos && self.sink_mode.load(Relaxed) {
-            let _ = element.post_message(gst::message::Eos::builder().src(element).seqnum(seqnum).build());
+            let _ = element.post_message(
+                gst::message::Eos::builder()
+                    .src(element)
+                    .seqnum(seqnum)
+                    .build(),
+            );
             return true;
         }
         forwarded || self.sink_mode.load(Relaxed)
@@ -301,11 +311,7 @@ impl Publish {
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))?;
         let mut settings = settings;
         if settings.client_id.is_empty() {
-            settings.client_id = format!(
-                "savantpublish-{}-{}",
-                std::process::id(),
-                element.name()
-            );
+            settings.client_id = format!("savantpublish-{}-{}", std::process::id(), element.name());
         }
         let has_hook = run.code.is_some();
         self.runtime.start(element, run)?;
@@ -325,9 +331,17 @@ impl Publish {
             settings.on_connect_error,
         )
         .map_err(|e| {
-            gst::error_msg!(gst::ResourceError::Failed, ("cannot start the publisher thread: {}", e))
+            gst::error_msg!(
+                gst::ResourceError::Failed,
+                ("cannot start the publisher thread: {}", e)
+            )
         })?;
-        gst::info!(CAT, obj = element, "publishing to {}", destination.redacted());
+        gst::info!(
+            CAT,
+            obj = element,
+            "publishing to {}",
+            destination.redacted()
+        );
         *self.stream.lock().unwrap() = Stream::default();
         *self.state.lock().unwrap() = Some(Running {
             outbox,
@@ -360,16 +374,19 @@ impl Publish {
     fn stats(&self) -> gst::Structure {
         let mut structure = self.runtime.stats_structure();
         let state = self.state.lock().unwrap();
-        let counters = state.as_ref().map(|r| (&r.outbox.counters, r.outbox.level()));
-        let (made, sent, dropped, retries, (buffered, bytes)) = match counters {
+        let counters = state
+            .as_ref()
+            .map(|r| (&r.outbox.counters, r.outbox.level()));
+        let (made, sent, dropped, retries, serialize_ns, (buffered, bytes)) = match counters {
             Some((c, level)) => (
                 c.made.load(Relaxed),
                 c.sent.load(Relaxed),
                 c.dropped.load(Relaxed),
                 c.retries.load(Relaxed),
+                c.serialize_ns.load(Relaxed),
                 level,
             ),
-            None => (0, 0, 0, 0, (0, 0)),
+            None => (0, 0, 0, 0, 0, (0, 0)),
         };
         structure.set("messages", made);
         structure.set("messages-sent", sent);
@@ -377,6 +394,7 @@ impl Publish {
         structure.set("retries", retries);
         structure.set("buffered", buffered as u64);
         structure.set("buffered-bytes", bytes as u64);
+        structure.set("serialize-ns", serialize_ns);
         structure
     }
 }
@@ -443,7 +461,14 @@ impl ObjectSubclass for Publish {
     }
 }
 
-fn u64_property(name: &str, nick: &str, blurb: &str, default: u64, min: u64, max: u64) -> glib::ParamSpec {
+fn u64_property(
+    name: &str,
+    nick: &str,
+    blurb: &str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> glib::ParamSpec {
     glib::ParamSpecUInt64::builder(name)
         .nick(nick)
         .blurb(blurb)

@@ -181,7 +181,10 @@ impl Serialize for GValue<'_> {
             return finite(serializer, f64::from(v));
         }
         if value.type_() == glib::Type::STRING {
-            return value.get::<Option<&str>>().unwrap_or(None).serialize(serializer);
+            return value
+                .get::<Option<&str>>()
+                .unwrap_or(None)
+                .serialize(serializer);
         }
         if let Ok(array) = value.get::<gst::ArrayRef>() {
             return values(serializer, array.as_slice(), depth);
@@ -256,9 +259,7 @@ impl Serialize for PyJson<'_, '_> {
             if let Ok(v) = value.extract::<u64>() {
                 return serializer.serialize_u64(v);
             }
-            return Err(S::Error::custom(format!(
-                "{path}: int beyond 64 bits"
-            )));
+            return Err(S::Error::custom(format!("{path}: int beyond 64 bits")));
         }
         if let Ok(v) = value.cast::<PyFloat>() {
             return finite(serializer, v.value());
@@ -317,7 +318,8 @@ mod tests {
         let mut buffer = gst::Buffer::with_size(16).unwrap();
         {
             let buffer = buffer.get_mut().unwrap();
-            let mut meta = gst_video::VideoRegionOfInterestMeta::add(buffer, "car", (10, 20, 64, 48));
+            let mut meta =
+                gst_video::VideoRegionOfInterestMeta::add(buffer, "car", (10, 20, 64, 48));
             meta.add_param(
                 gst::Structure::builder(objects::DETECTION)
                     .field("confidence", 0.5f64)
@@ -368,7 +370,9 @@ mod tests {
         gst::init().unwrap();
         let mut inner = gst::Structure::builder("leaf").field("v", 1i32).build();
         for _ in 0..100 {
-            inner = gst::Structure::builder("level").field("next", inner).build();
+            inner = gst::Structure::builder("level")
+                .field("next", inner)
+                .build();
         }
         let mut out = Vec::new();
         serde_json::to_writer(&mut out, &Fields(&inner, 0)).unwrap();

@@ -28,7 +28,10 @@ pub struct Message {
 pub enum Backpressure {
     /// Drop the oldest waiting messages (counted as dropped); the video never waits.
     #[default]
-    #[enum_value(name = "Drop the oldest waiting messages, counted in stats' dropped", nick = "drop-oldest")]
+    #[enum_value(
+        name = "Drop the oldest waiting messages, counted in stats' dropped",
+        nick = "drop-oldest"
+    )]
     DropOldest,
     /// Make the streaming thread wait for room.
     #[enum_value(name = "Block the stream until there is room", nick = "block")]
@@ -47,6 +50,8 @@ pub struct Counters {
     pub retries: AtomicU64,
     /// Messages the hook or the schema made (sent, dropped or still buffered).
     pub made: AtomicU64,
+    /// Time the streaming thread spent writing schema messages (not a hook's).
+    pub serialize_ns: AtomicU64,
 }
 
 #[derive(Debug, Default)]

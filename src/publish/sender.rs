@@ -32,7 +32,14 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("savantpublish".into())
         .spawn(move || {
-            run(&element, cat, &outbox, &mut *transport, &destination, on_connect_error);
+            run(
+                &element,
+                cat,
+                &outbox,
+                &mut *transport,
+                &destination,
+                on_connect_error,
+            );
         })
 }
 

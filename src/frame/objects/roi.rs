@@ -141,9 +141,9 @@ pub fn read(buffer: &gst::BufferRef) -> Vec<ObjectData> {
 /// every object of every frame, without copying a label or an attributes structure.
 #[derive(Debug)]
 pub struct ObjectView<'a> {
-    /// The ROI meta's id (None for a detection only the relation meta holds).
+    /// The id `frame.objects` shows.
     pub id: Option<i64>,
-    /// The ROI id of the object this one is part of.
+    /// The id of the object this one is part of, None for none.
     pub parent_id: Option<i64>,
     pub label: std::borrow::Cow<'a, str>,
     pub x: i64,
@@ -156,16 +156,19 @@ pub struct ObjectView<'a> {
     pub attributes: Option<&'a gst::StructureRef>,
 }
 
-/// Calls `f` with the buffer's objects, in `frame.objects`' order (ROI metas, then
-/// the relation meta's own detections).
-pub fn visit<'a>(buffer: &'a gst::BufferRef, mut f: impl FnMut(ObjectView<'_>)) {
+/// Calls `f` with the buffer's objects as `frame.objects` shows them: ROI metas,
+/// then the relation meta's own detections with the ids Python gives them (after
+/// the largest ROI id, in mtd order); a parent id of 0 (or less) is none.
+pub fn visit(buffer: &gst::BufferRef, mut f: impl FnMut(ObjectView<'_>)) {
     let rois = rois(buffer);
+    let mut max_id = 0;
     for roi in &rois {
         let (x, y, w, h) = roi.rect();
+        max_id = max_id.max(roi.meta.id());
         let parent = roi.meta.parent_id();
         f(ObjectView {
             id: Some(i64::from(roi.meta.id())),
-            parent_id: (parent >= 0).then_some(i64::from(parent)),
+            parent_id: (parent > 0).then_some(i64::from(parent)),
             label: std::borrow::Cow::Borrowed(roi.meta.roi_type()),
             x,
             y,
@@ -179,11 +182,24 @@ pub fn visit<'a>(buffer: &'a gst::BufferRef, mut f: impl FnMut(ObjectView<'_>)) 
             attributes: roi.param(SAVANT_ATTRIBUTES),
         });
     }
-    for detection in foreign(buffer, &rois) {
+    let foreign = foreign(buffer, &rois);
+    let first = i64::from(max_id) + 1;
+    let id_of = |mtd: u32| {
+        foreign
+            .iter()
+            .position(|d| d.mtd_id == mtd)
+            .map(|i| first + i as i64)
+    };
+    for (i, detection) in foreign.iter().enumerate() {
+        let parent = detection
+            .parent_roi
+            .map(i64::from)
+            .or_else(|| detection.parent_mtd.and_then(id_of))
+            .filter(|p| *p > 0);
         f(ObjectView {
-            id: None,
-            parent_id: detection.parent_roi.map(i64::from),
-            label: std::borrow::Cow::Owned(detection.label),
+            id: Some(first + i as i64),
+            parent_id: parent,
+            label: std::borrow::Cow::Borrowed(detection.label.as_str()),
             x: detection.rect.0,
             y: detection.rect.1,
             w: detection.rect.2,

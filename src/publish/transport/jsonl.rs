@@ -114,8 +114,7 @@ impl Transport for JsonLines {
     }
 
     fn send(&mut self, batch: &[Message]) -> Result<(), (usize, String)> {
-        let mut written = 0;
-        for message in batch {
+        for (written, message) in batch.iter().enumerate() {
             let line = message.payload.len() as u64 + 1;
             self.rotate_if_due(line).map_err(|e| (written, e))?;
             let Some(open) = self.out.as_mut() else {
@@ -130,7 +129,6 @@ impl Transport for JsonLines {
                 return Err((written, format!("cannot write: {e}")));
             }
             open.bytes += line;
-            written += 1;
         }
         if let Some(open) = self.out.as_mut() {
             if let Err(e) = open.writer.flush() {

@@ -45,7 +45,8 @@ impl Transport for Nats {
             .connection_timeout(self.connect_timeout)
             .name("gst-savant savantpublish");
         if let Some(user) = &d.username {
-            options = options.user_and_password(user.clone(), d.password.clone().unwrap_or_default());
+            options =
+                options.user_and_password(user.clone(), d.password.clone().unwrap_or_default());
         }
         if d.tls {
             options = options.require_tls(true);
@@ -53,7 +54,11 @@ impl Transport for Nats {
         let url = format!(
             "{}://{}:{}",
             if d.tls { "tls" } else { "nats" },
-            if d.host.contains(':') { format!("[{}]", d.host) } else { d.host.clone() },
+            if d.host.contains(':') {
+                format!("[{}]", d.host)
+            } else {
+                d.host.clone()
+            },
             d.port
         );
         let timeout = self.connect_timeout;

@@ -44,7 +44,12 @@ impl RedisStreams {
         };
         let mut url = url::Url::parse(&format!("{scheme}://{host}:{}/{}", d.port, d.database))
             .map_err(|e| format!("{}: {e}", d.redacted()))?;
-        let bad = |()| format!("{}: the user or password cannot be put in a URL", d.redacted());
+        let bad = |()| {
+            format!(
+                "{}: the user or password cannot be put in a URL",
+                d.redacted()
+            )
+        };
         if let Some(user) = &d.username {
             url.set_username(user).map_err(bad)?;
         }
@@ -58,7 +63,8 @@ impl RedisStreams {
 impl Transport for RedisStreams {
     fn connect(&mut self) -> Result<(), String> {
         self.connection = None;
-        let client = redis::Client::open(self.url()?).map_err(|e| self.destination.scrub(&e.to_string()))?;
+        let client =
+            redis::Client::open(self.url()?).map_err(|e| self.destination.scrub(&e.to_string()))?;
         let connection = client
             .get_connection_with_timeout(self.connect_timeout)
             .map_err(|e| self.destination.scrub(&e.to_string()))?;

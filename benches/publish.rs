@@ -1,0 +1,335 @@
+//! savantpublish: what it costs the streaming thread per frame, and how many
+//! messages per second each protocol delivers, with 16 sources and 20 objects per
+//! frame (boxes, confidences, track ids, an attribute each; frames made once by
+//! savantmux and a stage, then replayed from appsrc).
+//!
+//!     cargo bench --bench publish
+//!
+//! Streaming thread: appsrc ! savantpublish ! fakesink against appsrc ! identity !
+//! fakesink, the time from the first to the last frame at the sink, for two frame
+//! counts (start-up cancelled); the publisher's own thread works on the other core.
+//! Delivery: messages per second from PLAYING to EOS (savantpublish's EOS waits
+//! until the broker confirmed every message), for two counts; brokers (mosquitto,
+//! redis-server, nats-server) are started here on loopback when installed.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+
+const SOURCES: usize = 16;
+const OBJECTS: usize = 20;
+const FEW: usize = 2_000;
+const MANY: usize = 8_000;
+
+fn main() {
+    gst::init().unwrap();
+    gstsavant::plugin_register_static().unwrap();
+    let frames = make_frames(MANY / SOURCES + 1);
+    println!(
+        "{} frames of {SOURCES} sources, {OBJECTS} objects each; a message is {} bytes",
+        frames.len(),
+        message_size(&frames[0])
+    );
+
+    let dir = std::env::temp_dir().join(format!("savant-bench-publish-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("out.jsonl");
+    let mut identity = Vec::new();
+    let mut publish = Vec::new();
+    let mut serialize = Vec::new();
+    for _ in 0..5 {
+        let _ = std::fs::remove_file(&file);
+        serialize.push(serialize_us(&frames[..MANY], &file));
+        identity.push(per_frame_us(&frames, "identity"));
+        let _ = std::fs::remove_file(&file);
+        publish.push(per_frame_us(
+            &frames,
+            &format!(
+                "savantpublish location={} max-messages=1000000 max-bytes=4000000000",
+                file.display()
+            ),
+        ));
+    }
+    let identity = common::median(&mut identity);
+    let publish = common::median(&mut publish);
+    println!(
+        "serialization per frame (savantpublish's serialize-ns over its messages): {:.2} us (target < 2 us)",
+        common::median(&mut serialize)
+    );
+    println!(
+        "streaming thread per frame: identity {identity:.2} us, savantpublish {publish:.2} us; \
+         savantpublish's own cost {:.2} us per frame (target < 2 us)",
+        publish - identity
+    );
+
+    let mut brokers = Vec::new();
+    let mut targets = vec![(
+        "jsonl file".to_owned(),
+        format!("location={}", file.display()),
+    )];
+    if let Some(port) = start(&mut brokers, "mosquitto", |p| {
+        vec!["-p".into(), p.to_string()]
+    }) {
+        targets.push((
+            "mqtt qos=1".into(),
+            format!("location=mqtt://127.0.0.1:{port} qos=1"),
+        ));
+        targets.push((
+            "mqtt qos=0".into(),
+            format!("location=mqtt://127.0.0.1:{port} qos=0"),
+        ));
+    }
+    if let Some(port) = start(&mut brokers, "redis-server", |p| {
+        [
+            "--port",
+            &p.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }) {
+        targets.push((
+            "redis".into(),
+            format!("location=redis://127.0.0.1:{port} max-len=100000"),
+        ));
+    }
+    if let Some(port) = start(&mut brokers, "nats-server", |p| {
+        vec!["-a".into(), "127.0.0.1".into(), "-p".into(), p.to_string()]
+    }) {
+        targets.push(("nats".into(), format!("location=nats://127.0.0.1:{port}")));
+    }
+    for (name, location) in targets {
+        let _ = std::fs::remove_file(&file);
+        let few = delivery_seconds(&frames[..FEW], &location);
+        let many = delivery_seconds(&frames[..MANY], &location);
+        println!(
+            "{name:>11}: {:>8.0} messages/s ({:.1} MB/s)",
+            (MANY - FEW) as f64 / (many - few),
+            (MANY - FEW) as f64 * message_size(&frames[0]) as f64 / (many - few) / 1e6
+        );
+    }
+    drop(brokers);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Frames with 20 objects each from 16 sources, made once.
+fn make_frames(per_source: usize) -> Vec<gst::Buffer> {
+    let dir =
+        std::env::temp_dir().join(format!("savant-bench-publish-stage-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let stage = dir.join("publish_objects.py");
+    std::fs::write(
+        &stage,
+        format!(
+            "def process_frame(frame):\n    for i in range({OBJECTS}):\n        \
+             frame.add_object('car', (i, i, 10 + i, 20 + i), confidence=0.5, track_id=i, \
+             attributes={{'color': 'red', 'speed': i * 1.5}})\n"
+        ),
+    )
+    .unwrap();
+    let sources: String = (0..SOURCES)
+        .map(|i| {
+            format!(
+                " videotestsrc num-buffers={per_source} pattern=black \
+                 ! video/x-raw,format=RGBA,width=64,height=48,framerate=30/1 ! m.sink_{i}"
+            )
+        })
+        .collect();
+    let names: String = (0..SOURCES)
+        .map(|i| format!(" sink_{i}::source-id=camera-{i:02}"))
+        .collect();
+    let pipeline = gst::parse::launch(&format!(
+        "savantmux name=m{names} ! savantpyfunc module={} ! appsink name=out sync=false{sources}",
+        stage.display()
+    ))
+    .unwrap();
+    let sink = pipeline
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("out")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut frames = Vec::new();
+    while let Ok(sample) = sink.pull_sample() {
+        frames.push(sample.buffer_owned().unwrap());
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(frames.len() >= MANY, "{} frames made", frames.len());
+    frames
+}
+
+fn message_size(frame: &gst::Buffer) -> usize {
+    let dir = std::env::temp_dir().join(format!("savant-bench-publish-one-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("one.jsonl");
+    run(
+        std::slice::from_ref(frame),
+        &format!("savantpublish location={}", file.display()),
+        false,
+    );
+    let size = std::fs::read(&file).unwrap().len() - 1;
+    let _ = std::fs::remove_dir_all(&dir);
+    size
+}
+
+/// Plays `frames` through `element` into a fakesink; returns the arrival times.
+fn run(frames: &[gst::Buffer], element: &str, to_fakesink: bool) -> (Vec<Instant>, Duration) {
+    let tail = if to_fakesink {
+        " ! fakesink name=sink sync=false"
+    } else {
+        ""
+    };
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src format=time caps=video/x-raw,format=RGBA,width=64,height=48,framerate=30/1 \
+         max-bytes=0 ! {element}{tail}"
+    ))
+    .unwrap();
+    let arrivals = if to_fakesink {
+        Some(common::record_arrivals(&pipeline, "sink"))
+    } else {
+        None
+    };
+    let src = pipeline
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    for frame in frames {
+        src.push_buffer(frame.clone()).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    let started = Instant::now();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let message = bus
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(300),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("EOS");
+    if let gst::MessageView::Error(e) = message.view() {
+        panic!("{element}: {}", e.error());
+    }
+    let elapsed = started.elapsed();
+    pipeline.set_state(gst::State::Null).unwrap();
+    let arrivals = arrivals
+        .map(|a| a.lock().unwrap().clone())
+        .unwrap_or_default();
+    (arrivals, elapsed)
+}
+
+/// Microseconds per frame on the streaming thread: first-to-last arrival at the
+/// sink for MANY and FEW frames, the difference over the difference.
+fn per_frame_us(frames: &[gst::Buffer], element: &str) -> f64 {
+    let span = |n: usize| {
+        let (arrivals, _) = run(&frames[..n], element, true);
+        assert_eq!(arrivals.len(), n, "{element}");
+        (arrivals[n - 1] - arrivals[0]).as_secs_f64()
+    };
+    let few = span(FEW);
+    let many = span(MANY);
+    (many - few) / (MANY - FEW) as f64 * 1e6
+}
+
+/// Microseconds per message spent writing it (the element's serialize-ns).
+fn serialize_us(frames: &[gst::Buffer], file: &std::path::Path) -> f64 {
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src format=time caps=video/x-raw,format=RGBA,width=64,height=48,framerate=30/1 \
+         max-bytes=0 ! savantpublish name=p location={} max-messages=1000000 max-bytes=4000000000",
+        file.display()
+    ))
+    .unwrap();
+    let bin = pipeline.downcast_ref::<gst::Bin>().unwrap();
+    let src = bin
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    for frame in frames {
+        src.push_buffer(frame.clone()).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(300), &[gst::MessageType::Eos])
+        .expect("EOS");
+    let stats = bin
+        .by_name("p")
+        .unwrap()
+        .property::<gst::Structure>("stats");
+    pipeline.set_state(gst::State::Null).unwrap();
+    let messages = stats.get::<u64>("messages").unwrap();
+    assert_eq!(messages, frames.len() as u64);
+    stats.get::<u64>("serialize-ns").unwrap() as f64 / messages as f64 / 1e3
+}
+
+/// Seconds from PLAYING until every message is delivered (savantpublish's EOS).
+fn delivery_seconds(frames: &[gst::Buffer], location: &str) -> f64 {
+    let (_, elapsed) = run(
+        frames,
+        &format!("savantpublish {location} max-messages=1000000 max-bytes=4000000000 flush-timeout=120000"),
+        false,
+    );
+    elapsed.as_secs_f64()
+}
+
+struct Broker(Child);
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `program` on a free loopback port; None (with a note) when it is not installed.
+fn start(
+    brokers: &mut Vec<Broker>,
+    program: &str,
+    args: impl Fn(u16) -> Vec<String>,
+) -> Option<u16> {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let child = match Command::new(program)
+        .args(args(port))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => {
+            println!("{program}: not run ({e}); scripts/test.sh installs it");
+            return None;
+        }
+    };
+    brokers.push(Broker(child));
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > Duration::from_secs(20) {
+            println!("{program}: not listening after 20 s");
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(port)
+}
