@@ -201,7 +201,7 @@ impl Publish {
                 width: stream.width,
                 height: stream.height,
             };
-            let started = quanta::Instant::now();
+            let started = std::time::Instant::now();
             let mut out = Vec::with_capacity(stream.last_len + 64);
             message::write_frame(&buffer, &info, &mut out);
             stream.last_len = out.len();

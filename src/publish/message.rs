@@ -24,6 +24,7 @@ use gst::prelude::*;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde::ser::{Error as _, SerializeMap, SerializeSeq};
+
 use serde::{Serialize, Serializer};
 
 use crate::frame::attributes;
@@ -49,156 +50,218 @@ pub struct FrameInfo<'a> {
 /// Writes `buffer`'s message in the schema into `out` (cleared first).
 pub fn write_frame(buffer: &gst::BufferRef, info: &FrameInfo<'_>, out: &mut Vec<u8>) {
     out.clear();
-    let message = FrameMessage {
-        schema: SCHEMA,
-        source_id: info.source_id,
-        frame_num: info.frame_num,
-        pts: info.pts,
-        running_time: info.running_time,
-        width: info.width,
-        height: info.height,
-        objects: ObjectsOf { buffer },
-        attributes: attributes::read(buffer).map(|s| Fields(s, 0)),
-    };
-    // Writing into a Vec fails only on a Serialize error, which these types never
-    // raise (depth is capped, every value has a form).
-    let _ = serde_json::to_writer(out, &message);
-}
-
-#[derive(Serialize)]
-struct FrameMessage<'a> {
-    schema: &'static str,
-    source_id: Option<&'a str>,
-    frame_num: u64,
-    pts: Option<u64>,
-    running_time: Option<u64>,
-    width: u32,
-    height: u32,
-    objects: ObjectsOf<'a>,
-    attributes: Option<Fields<'a>>,
-}
-
-/// The objects array, written during one walk of the metas (a label or an
-/// attributes structure is never copied).
-struct ObjectsOf<'a> {
-    buffer: &'a gst::BufferRef,
-}
-
-impl Serialize for ObjectsOf<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(None)?;
-        let mut result = Ok(());
-        objects::visit(self.buffer, |view| {
-            if result.is_ok() {
-                result = seq.serialize_element(&ObjectMessage {
-                    id: view.id,
-                    parent_id: view.parent_id,
-                    label: &view.label,
-                    model: view.model,
-                    r#box: BoxMessage {
-                        x: view.x,
-                        y: view.y,
-                        width: view.w,
-                        height: view.h,
-                    },
-                    confidence: view.confidence.filter(|c| c.is_finite()),
-                    track_id: view.track_id,
-                    attributes: view.attributes.map(|s| Fields(s, 1)),
-                });
-            }
-        });
-        result?;
-        seq.end()
-    }
-}
-
-#[derive(Serialize)]
-struct ObjectMessage<'a> {
-    id: Option<i64>,
-    parent_id: Option<i64>,
-    label: &'a str,
-    model: Option<&'a str>,
-    #[serde(rename = "box")]
-    r#box: BoxMessage,
-    confidence: Option<f64>,
-    track_id: Option<i64>,
-    attributes: Option<Fields<'a>>,
-}
-
-#[derive(Serialize)]
-struct BoxMessage {
-    x: i64,
-    y: i64,
-    width: i64,
-    height: i64,
-}
-
-/// A structure's fields as a JSON object, at nesting `.1`.
-struct Fields<'a>(&'a gst::StructureRef, usize);
-
-impl Serialize for Fields<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if self.1 >= MAX_DEPTH {
-            return serializer.serialize_none();
+    let mut json = Json(out);
+    json.raw(b"{\"schema\":\"");
+    json.raw(SCHEMA.as_bytes());
+    json.raw(b"\",\"source_id\":");
+    json.opt_str(info.source_id);
+    json.raw(b",\"frame_num\":");
+    json.uint(info.frame_num);
+    json.raw(b",\"pts\":");
+    json.opt_uint(info.pts);
+    json.raw(b",\"running_time\":");
+    json.opt_uint(info.running_time);
+    json.raw(b",\"width\":");
+    json.uint(u64::from(info.width));
+    json.raw(b",\"height\":");
+    json.uint(u64::from(info.height));
+    json.raw(b",\"objects\":[");
+    let mut first = true;
+    objects::visit(buffer, |o| {
+        if !std::mem::take(&mut first) {
+            json.raw(b",");
         }
-        let mut map = serializer.serialize_map(Some(self.0.n_fields()))?;
-        let mut result = Ok(());
-        attributes::for_each_field(self.0, |quark, value| {
-            result = map.serialize_entry(quark.as_str().as_str(), &GValue(value, self.1 + 1));
-            if result.is_err() {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        });
-        result?;
-        map.end()
+        json.raw(b"{\"id\":");
+        json.opt_int(o.id);
+        json.raw(b",\"parent_id\":");
+        json.opt_int(o.parent_id);
+        json.raw(b",\"label\":");
+        json.str(&o.label);
+        json.raw(b",\"model\":");
+        json.opt_str(o.model);
+        json.raw(b",\"box\":{\"x\":");
+        json.int(o.x);
+        json.raw(b",\"y\":");
+        json.int(o.y);
+        json.raw(b",\"width\":");
+        json.int(o.w);
+        json.raw(b",\"height\":");
+        json.int(o.h);
+        json.raw(b"},\"confidence\":");
+        match o.confidence {
+            Some(c) => json.float(c),
+            None => json.null(),
+        }
+        json.raw(b",\"track_id\":");
+        json.opt_int(o.track_id);
+        json.raw(b",\"attributes\":");
+        match o.attributes {
+            Some(a) => json.fields(a, 1),
+            None => json.null(),
+        }
+        json.raw(b"}");
+    });
+    json.raw(b"],\"attributes\":");
+    match attributes::read(buffer) {
+        Some(a) => json.fields(a, 0),
+        None => json.null(),
     }
+    json.raw(b"}");
 }
 
-/// A GValue as JSON, at nesting `.1`.
-struct GValue<'a>(&'a glib::Value, usize);
+/// A JSON writer for the schema: its keys are written as they are (they need no
+/// escaping), values through itoa and zmij (the integer and float formatters
+/// serde_json uses), strings escaped here. serde's derive spent 70% of a message
+/// (20 objects) escaping the same keys again on every frame.
+struct Json<'a>(&'a mut Vec<u8>);
 
-impl Serialize for GValue<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let value = self.0;
-        let depth = self.1;
-        if depth >= MAX_DEPTH {
-            return serializer.serialize_none();
+impl Json<'_> {
+    fn raw(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+
+    fn null(&mut self) {
+        self.raw(b"null");
+    }
+
+    fn uint(&mut self, v: u64) {
+        self.raw(itoa::Buffer::new().format(v).as_bytes());
+    }
+
+    fn int(&mut self, v: i64) {
+        self.raw(itoa::Buffer::new().format(v).as_bytes());
+    }
+
+    fn opt_uint(&mut self, v: Option<u64>) {
+        match v {
+            Some(v) => self.uint(v),
+            None => self.null(),
         }
-        macro_rules! number {
-            ($($t:ty),*) => {
-                $(if let Ok(v) = value.get::<$t>() {
-                    return v.serialize(serializer);
-                })*
+    }
+
+    fn opt_int(&mut self, v: Option<i64>) {
+        match v {
+            Some(v) => self.int(v),
+            None => self.null(),
+        }
+    }
+
+    /// Non-finite floats are null: JSON has no NaN.
+    fn float(&mut self, v: f64) {
+        if v.is_finite() {
+            self.raw(zmij::Buffer::new().format_finite(v).as_bytes());
+        } else {
+            self.null();
+        }
+    }
+
+    fn opt_str(&mut self, v: Option<&str>) {
+        match v {
+            Some(v) => self.str(v),
+            None => self.null(),
+        }
+    }
+
+    /// A JSON string: `"`, `\` and control characters escaped (RFC 8259), the rest
+    /// as it is (Rust strings are UTF-8).
+    fn str(&mut self, v: &str) {
+        let out = &mut *self.0;
+        out.push(b'"');
+        let bytes = v.as_bytes();
+        let mut start = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            let escape: &[u8] = match b {
+                b'"' => b"\\\"",
+                b'\\' => b"\\\\",
+                b'\n' => b"\\n",
+                b'\r' => b"\\r",
+                b'\t' => b"\\t",
+                0..=0x1f => b"",
+                _ => continue,
             };
+            out.extend_from_slice(&bytes[start..i]);
+            if escape.is_empty() {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            } else {
+                out.extend_from_slice(escape);
+            }
+            start = i + 1;
         }
-        number!(bool, i32, u32, i64, u64);
-        if let Ok(v) = value.get::<f64>() {
-            return finite(serializer, v);
+        out.extend_from_slice(&bytes[start..]);
+        out.push(b'"');
+    }
+
+    /// A structure's fields as an object, at nesting `depth`.
+    fn fields(&mut self, structure: &gst::StructureRef, depth: usize) {
+        if depth >= MAX_DEPTH {
+            return self.null();
         }
-        if let Ok(v) = value.get::<f32>() {
-            return finite(serializer, f64::from(v));
+        self.raw(b"{");
+        let mut first = true;
+        attributes::for_each_field(structure, |quark, value| {
+            if !std::mem::take(&mut first) {
+                self.raw(b",");
+            }
+            self.str(quark.as_str().as_str());
+            self.raw(b":");
+            self.value(value, depth + 1);
+            ControlFlow::Continue(())
+        });
+        self.raw(b"}");
+    }
+
+    /// A GValue: dispatched on its type once (a failed `get` is a type check each).
+    fn value(&mut self, value: &glib::Value, depth: usize) {
+        if depth >= MAX_DEPTH {
+            return self.null();
         }
-        if value.type_() == glib::Type::STRING {
-            return value
-                .get::<Option<&str>>()
-                .unwrap_or(None)
-                .serialize(serializer);
+        use glib::gobject_ffi as ffi;
+        use glib::translate::ToGlibPtr;
+        let raw: *const glib::gobject_ffi::GValue = value.to_glib_none().0;
+        // SAFETY: each getter is called for a value of exactly its type (matched
+        // on the value's type just before): what `Value::get` checks again, a
+        // GType check per value otherwise.
+        match value.type_() {
+            glib::Type::BOOL => {
+                let v = unsafe { ffi::g_value_get_boolean(raw) } != 0;
+                self.raw(if v { b"true" } else { b"false" });
+            }
+            glib::Type::I32 => self.int(i64::from(unsafe { ffi::g_value_get_int(raw) })),
+            glib::Type::U32 => self.uint(u64::from(unsafe { ffi::g_value_get_uint(raw) })),
+            glib::Type::I64 => self.int(unsafe { ffi::g_value_get_int64(raw) }),
+            glib::Type::U64 => self.uint(unsafe { ffi::g_value_get_uint64(raw) }),
+            glib::Type::F64 => self.float(unsafe { ffi::g_value_get_double(raw) }),
+            glib::Type::F32 => self.float(f64::from(unsafe { ffi::g_value_get_float(raw) })),
+            glib::Type::STRING => self.opt_str(value.get::<Option<&str>>().unwrap_or(None)),
+            _ => {
+                if let Ok(array) = value.get::<gst::ArrayRef>() {
+                    self.values(array.as_slice(), depth);
+                } else if let Ok(list) = value.get::<gst::ListRef>() {
+                    self.values(list.as_slice(), depth);
+                } else if let Ok(structure) = value.get::<&gst::StructureRef>() {
+                    self.fields(structure, depth);
+                } else {
+                    match value.serialize() {
+                        Ok(text) => self.str(text.as_str()),
+                        Err(_) => self.null(),
+                    }
+                }
+            }
         }
-        if let Ok(array) = value.get::<gst::ArrayRef>() {
-            return values(serializer, array.as_slice(), depth);
+    }
+
+    fn values(&mut self, items: &[glib::SendValue], depth: usize) {
+        self.raw(b"[");
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                self.raw(b",");
+            }
+            self.value(item, depth + 1);
         }
-        if let Ok(list) = value.get::<gst::ListRef>() {
-            return values(serializer, list.as_slice(), depth);
-        }
-        if let Ok(structure) = value.get::<&gst::StructureRef>() {
-            return Fields(structure, depth).serialize(serializer);
-        }
-        match value.serialize() {
-            Ok(text) => serializer.serialize_str(text.as_str()),
-            Err(_) => serializer.serialize_none(),
-        }
+        self.raw(b"]");
     }
 }
 
@@ -208,18 +271,6 @@ fn finite<S: Serializer>(serializer: S, v: f64) -> Result<S::Ok, S::Error> {
     } else {
         serializer.serialize_none()
     }
-}
-
-fn values<S: Serializer>(
-    serializer: S,
-    items: &[glib::SendValue],
-    depth: usize,
-) -> Result<S::Ok, S::Error> {
-    let mut seq = serializer.serialize_seq(Some(items.len()))?;
-    for item in items {
-        seq.serialize_element(&GValue(item, depth + 1))?;
-    }
-    seq.end()
 }
 
 /// A hook's returned dict as JSON into `out` (cleared first). Keys must be str;
@@ -375,7 +426,7 @@ mod tests {
                 .build();
         }
         let mut out = Vec::new();
-        serde_json::to_writer(&mut out, &Fields(&inner, 0)).unwrap();
+        Json(&mut out).fields(&inner, 0);
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("null"), "{text}");
         assert!(!text.contains("\"v\""), "{text}");
@@ -390,19 +441,115 @@ mod tests {
             .field("u", u32::MAX)
             .field("f", f64::NAN)
             .field("g", 1.5f32)
-            .field("s", "x\"y")
+            .field("s", "x\"y\\\n\u{1}é")
+            .field("whole", 3.0f64)
+            .field("big", 1e300f64)
             .field("arr", gst::Array::new([1i32, 2]))
             .field("frac", gst::Fraction::new(2, 3))
             .build();
         let mut out = Vec::new();
-        serde_json::to_writer(&mut out, &Fields(&s, 0)).unwrap();
+        Json(&mut out).fields(&s, 0);
         let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(json["b"], true);
         assert_eq!(json["u"], u32::MAX);
         assert!(json["f"].is_null());
         assert_eq!(json["g"], 1.5);
-        assert_eq!(json["s"], "x\"y");
+        assert_eq!(json["s"], "x\"y\\\n\u{1}é");
+        assert_eq!(json["whole"], 3.0);
+        assert_eq!(json["big"], 1e300);
         assert_eq!(json["arr"], serde_json::json!([1, 2]));
         assert_eq!(json["frac"], "2/3");
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+
+    /// `cargo test --release --lib publish::message::timing -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn write_frame_of_twenty_objects() {
+        gst::init().unwrap();
+        crate::frame::attributes::register();
+        crate::frame::objects::register();
+        let mut buffer = gst::Buffer::with_size(16).unwrap();
+        {
+            let buffer = buffer.get_mut().unwrap();
+            for i in 0..20 {
+                let mut meta =
+                    gst_video::VideoRegionOfInterestMeta::add(buffer, "car", (i, i, 10, 20));
+                meta.add_param(
+                    gst::Structure::builder(objects::DETECTION)
+                        .field("confidence", 0.5f64)
+                        .build(),
+                );
+                meta.add_param(
+                    gst::Structure::builder(objects::SAVANT_OBJECT)
+                        .field("track-id", i as i64)
+                        .field("model", "stage")
+                        .build(),
+                );
+                meta.add_param(
+                    gst::Structure::builder("savant-object-attributes")
+                        .field("color", "red")
+                        .field("speed", i as f64 * 1.5)
+                        .build(),
+                );
+            }
+        }
+        let info = FrameInfo {
+            source_id: Some("camera-01"),
+            frame_num: 1,
+            pts: Some(1),
+            running_time: Some(1),
+            width: 64,
+            height: 48,
+        };
+        let mut out = Vec::with_capacity(8192);
+        let n = 20_000;
+        let mut bare = gst::Buffer::with_size(16).unwrap();
+        for i in 0..20 {
+            let mut meta = gst_video::VideoRegionOfInterestMeta::add(
+                bare.get_mut().unwrap(),
+                "car",
+                (i, i, 10, 20),
+            );
+            meta.add_param(
+                gst::Structure::builder(objects::DETECTION)
+                    .field("confidence", 0.5f64)
+                    .build(),
+            );
+            meta.add_param(
+                gst::Structure::builder(objects::SAVANT_OBJECT)
+                    .field("track-id", i as i64)
+                    .field("model", "stage")
+                    .build(),
+            );
+        }
+        let started = std::time::Instant::now();
+        for _ in 0..n {
+            write_frame(&bare, &info, &mut out);
+        }
+        let without = started.elapsed().as_nanos() as f64 / n as f64;
+        println!(
+            "write_frame without attributes {without:.0} ns ({} bytes)",
+            out.len()
+        );
+        let started = std::time::Instant::now();
+        for _ in 0..n {
+            write_frame(&buffer, &info, &mut out);
+        }
+        let per = started.elapsed().as_nanos() as f64 / n as f64;
+        let started = std::time::Instant::now();
+        let mut count = 0;
+        for _ in 0..n {
+            objects::visit(&buffer, |v| count += v.label.len());
+        }
+        let visit = started.elapsed().as_nanos() as f64 / n as f64;
+        println!(
+            "write_frame {per:.0} ns ({} bytes), visit alone {visit:.0} ns",
+            out.len()
+        );
     }
 }

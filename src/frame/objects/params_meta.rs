@@ -106,7 +106,9 @@ pub(super) fn store_params(buffer: &mut gst::BufferRef, size: (u32, u32)) {
         let mut params: Vec<gst::Structure> = meta.params().map(|p| p.to_owned()).collect();
         // Without a unique id, params could come back on the wrong object.
         if ids[&meta.id()] == 1 {
-            params.extend(stored.lost_params(meta, |s| meta.param(s.name()).is_none()));
+            params.extend(stored.lost_params(meta, |s| {
+                super::roi::meta_param(meta, super::roi::name_quark(s)).is_none()
+            }));
         }
         let (x, y, w, h) = meta.rect();
         entries.push(

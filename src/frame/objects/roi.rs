@@ -2,6 +2,8 @@
 //! them) and, with `analytics`, the relation meta's detections no ROI stands for.
 
 // The parent's names (metas, constants, the other rooms).
+use std::sync::LazyLock;
+
 use super::*;
 
 /// One object as Rust sees it (for drawing).
@@ -27,18 +29,82 @@ pub(super) struct Roi<'a> {
     pub(super) restored: Vec<gst::Structure>,
 }
 
+/// The quarks of the params this crate reads, interned once: GStreamer's
+/// `gst_video_region_of_interest_meta_get_param` compares names as strings, a
+/// quark lookup and a strcmp per param on every read.
+static KNOWN_PARAMS: LazyLock<[(&'static str, glib::Quark); 3]> = LazyLock::new(|| {
+    [DETECTION, SAVANT_OBJECT, SAVANT_ATTRIBUTES].map(|name| (name, glib::Quark::from_str(name)))
+});
+
+fn quark_of(name: &str) -> glib::Quark {
+    KNOWN_PARAMS
+        .iter()
+        .find(|(known, _)| *known == name)
+        .map_or_else(|| glib::Quark::from_str(name), |(_, quark)| *quark)
+}
+
+/// A structure's name as a quark: GStreamer 1.22's own form of it (1.26 deprecates
+/// quarks for interned strings, which 1.22 lacks).
+pub(super) fn name_quark(s: &gst::StructureRef) -> glib::Quark {
+    #[allow(deprecated)]
+    s.name_quark()
+}
+
+/// The params and fields this crate reads, interned once: looking a field up by
+/// name interns the name again (a global lock) on every read.
+struct Quarks {
+    detection: glib::Quark,
+    savant_object: glib::Quark,
+    attributes: glib::Quark,
+    confidence: glib::Quark,
+    track_id: glib::Quark,
+    model: glib::Quark,
+}
+
+static QUARKS: LazyLock<Quarks> = LazyLock::new(|| Quarks {
+    detection: glib::Quark::from_str(DETECTION),
+    savant_object: glib::Quark::from_str(SAVANT_OBJECT),
+    attributes: glib::Quark::from_str(SAVANT_ATTRIBUTES),
+    confidence: glib::Quark::from_str(CONFIDENCE),
+    track_id: glib::Quark::from_str(TRACK_ID),
+    model: glib::Quark::from_str(MODEL),
+});
+
+/// A param's field by quark.
+fn field(param: &gst::StructureRef, quark: glib::Quark) -> Option<&glib::SendValue> {
+    #[allow(deprecated)] // 1.26's interned strings replace quarks; 1.22 has quarks
+    param.value_by_quark(quark).ok()
+}
+
+/// The meta's param named `quark`, compared as quarks.
+pub(super) fn meta_param(
+    meta: &VideoRegionOfInterestMeta,
+    quark: glib::Quark,
+) -> Option<&gst::StructureRef> {
+    meta.params().find(|s| name_quark(s) == quark)
+}
+
 impl Roi<'_> {
     pub(super) fn param(&self, name: &str) -> Option<&gst::StructureRef> {
-        self.meta.param(name).or_else(|| {
+        self.param_by_quark(quark_of(name))
+    }
+
+    fn param_by_quark(&self, quark: glib::Quark) -> Option<&gst::StructureRef> {
+        meta_param(&self.meta, quark).or_else(|| {
             self.restored
                 .iter()
-                .find(|s| s.name() == name)
+                .find(|s| name_quark(s) == quark)
                 .map(|s| s.as_ref())
         })
     }
 
+    /// The object's attributes param.
+    pub(super) fn attributes(&self) -> Option<&gst::StructureRef> {
+        self.param_by_quark(QUARKS.attributes)
+    }
+
     pub(super) fn confidence(&self) -> Option<f64> {
-        let value = self.param(DETECTION)?.value(CONFIDENCE).ok()?;
+        let value = field(self.param_by_quark(QUARKS.detection)?, QUARKS.confidence)?;
         value
             .get::<f64>()
             .ok()
@@ -46,7 +112,7 @@ impl Roi<'_> {
     }
 
     pub(super) fn track_id(&self) -> Option<i64> {
-        let value = self.param(SAVANT_OBJECT)?.value(TRACK_ID).ok()?;
+        let value = field(self.param_by_quark(QUARKS.savant_object)?, QUARKS.track_id)?;
         value
             .get::<i64>()
             .ok()
@@ -55,8 +121,12 @@ impl Roi<'_> {
     }
 
     pub(super) fn model(&self) -> Option<String> {
-        self.param(SAVANT_OBJECT)?
-            .get::<Option<String>>(MODEL)
+        self.model_str().map(str::to_owned)
+    }
+
+    pub(super) fn model_str(&self) -> Option<&str> {
+        field(self.param_by_quark(QUARKS.savant_object)?, QUARKS.model)?
+            .get::<Option<&str>>()
             .ok()
             .flatten()
     }
@@ -75,7 +145,10 @@ impl Roi<'_> {
 pub(super) fn rois(buffer: &gst::BufferRef) -> Vec<Roi<'_>> {
     let carrier = PARAMS_META.structure(buffer);
     let metas: Vec<_> = buffer.iter_meta::<VideoRegionOfInterestMeta>().collect();
-    // Only buffers that went through a stage that wrote objects pay for this.
+    // Only buffers that went through a stage that wrote objects, and then through
+    // an element that dropped a meta's params, pay for this. GStreamer's video
+    // filters drop every param of a meta or none: a meta with a param lost none.
+    let carrier = carrier.filter(|_| metas.iter().any(|m| m.params().next().is_none()));
     let (ids, stored) = match &carrier {
         Some(carrier) => (id_counts(metas.iter().map(|m| m.id())), Stored::of(carrier)),
         None => (HashMap::new(), Stored::default()),
@@ -84,7 +157,7 @@ pub(super) fn rois(buffer: &gst::BufferRef) -> Vec<Roi<'_>> {
         .into_iter()
         .map(|meta| {
             let restored = if ids.get(&meta.id()) == Some(&1) {
-                stored.lost_params(&meta, |s| meta.param(s.name()).is_none())
+                stored.lost_params(&meta, |s| meta_param(&meta, name_quark(s)).is_none())
             } else {
                 Vec::new()
             };
@@ -176,10 +249,8 @@ pub fn visit(buffer: &gst::BufferRef, mut f: impl FnMut(ObjectView<'_>)) {
             h,
             confidence: roi.confidence(),
             track_id: roi.track_id(),
-            model: roi
-                .param(SAVANT_OBJECT)
-                .and_then(|p| p.get::<&str>(MODEL).ok()),
-            attributes: roi.param(SAVANT_ATTRIBUTES),
+            model: roi.model_str(),
+            attributes: roi.attributes(),
         });
     }
     let foreign = foreign(buffer, &rois);
