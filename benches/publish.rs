@@ -94,6 +94,15 @@ fn main() {
             format!("location=mqtt://127.0.0.1:{port} qos=0"),
         ));
     }
+    // mosquitto as installed: its PUBACKs wait for our delayed ACKs.
+    if let Some(port) = start(&mut brokers, "mosquitto", |p| {
+        vec!["-p".into(), p.to_string()]
+    }) {
+        targets.push((
+            "mqtt qos=1, mosquitto's default (no TCP_NODELAY)".into(),
+            format!("location=mqtt://127.0.0.1:{port} qos=1"),
+        ));
+    }
     if let Some(port) = start(&mut brokers, "redis-server", |p| {
         [
             "--port",
@@ -131,7 +140,7 @@ fn main() {
             .collect();
         let rate = common::median(&mut rates);
         println!(
-            "{name:>11}: {rate:>8.0} messages/s ({:.1} MB/s), median of 3",
+            "{name}: {rate:.0} messages/s ({:.1} MB/s), median of 3",
             rate * size / 1e6
         );
     }
@@ -332,7 +341,13 @@ fn start(
         .local_addr()
         .ok()?
         .port();
-    let child = match Command::new(program)
+    // Debian puts mosquitto and nats-server in /usr/sbin.
+    let path = ["/usr/sbin", "/sbin"]
+        .iter()
+        .map(|dir| std::path::Path::new(dir).join(program))
+        .find(|path| path.exists())
+        .unwrap_or_else(|| program.into());
+    let child = match Command::new(path)
         .args(args(port))
         .stdout(Stdio::null())
         .stderr(Stdio::null())

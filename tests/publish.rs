@@ -48,6 +48,16 @@ fn listening(port: u16) -> bool {
     std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
 
+/// `program`, also where Debian puts daemons (mosquitto and nats-server live in
+/// /usr/sbin, which a non-login PATH may lack).
+fn sbin(program: &str) -> PathBuf {
+    ["/usr/sbin", "/sbin"]
+        .iter()
+        .map(|dir| Path::new(dir).join(program))
+        .find(|path| path.exists())
+        .unwrap_or_else(|| PathBuf::from(program))
+}
+
 /// A broker process, killed when dropped.
 struct Broker {
     child: Option<Child>,
@@ -69,7 +79,7 @@ impl Broker {
     }
 
     fn restart(&mut self) {
-        let child = Command::new(&self.command[0])
+        let child = Command::new(sbin(&self.command[0]))
             .args(&self.command[1..])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

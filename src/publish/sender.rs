@@ -15,7 +15,7 @@ use std::time::Duration;
 use gst::glib;
 
 use super::outbox::Outbox;
-use super::transport::{Transport, MAX_BATCH};
+use super::transport::Transport;
 use super::OnConnectError;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -102,7 +102,7 @@ fn run(
             }
         }
         if batch.is_empty() {
-            batch = outbox.take(MAX_BATCH, Duration::from_millis(200));
+            batch = outbox.take(transport.batch_limit(), Duration::from_millis(200));
             if batch.is_empty() {
                 continue;
             }

@@ -70,6 +70,40 @@ static QUARKS: LazyLock<Quarks> = LazyLock::new(|| Quarks {
     model: glib::Quark::from_str(MODEL),
 });
 
+/// A ROI's `detection`, `savant-object` and attributes params.
+#[derive(Default, Clone, Copy)]
+pub(super) struct Known<'a> {
+    pub(super) detection: Option<&'a gst::StructureRef>,
+    pub(super) object: Option<&'a gst::StructureRef>,
+    pub(super) attributes: Option<&'a gst::StructureRef>,
+}
+
+impl<'a> Known<'a> {
+    pub(super) fn confidence(&self) -> Option<f64> {
+        let value = field(self.detection?, QUARKS.confidence)?;
+        value
+            .get::<f64>()
+            .ok()
+            .or_else(|| value.get::<f32>().ok().map(f64::from))
+    }
+
+    pub(super) fn track_id(&self) -> Option<i64> {
+        let value = field(self.object?, QUARKS.track_id)?;
+        value
+            .get::<i64>()
+            .ok()
+            .or_else(|| value.get::<i32>().ok().map(i64::from))
+            .or_else(|| value.get::<u32>().ok().map(i64::from))
+    }
+
+    pub(super) fn model(&self) -> Option<&'a str> {
+        field(self.object?, QUARKS.model)?
+            .get::<Option<&str>>()
+            .ok()
+            .flatten()
+    }
+}
+
 /// A param's field by quark.
 fn field(param: &gst::StructureRef, quark: glib::Quark) -> Option<&glib::SendValue> {
     #[allow(deprecated)] // 1.26's interned strings replace quarks; 1.22 has quarks
@@ -98,37 +132,38 @@ impl Roi<'_> {
         })
     }
 
-    /// The object's attributes param.
-    pub(super) fn attributes(&self) -> Option<&gst::StructureRef> {
-        self.param_by_quark(QUARKS.attributes)
+    /// The params this crate reads, found in one walk of the meta's list (the
+    /// params a video filter dropped, from the params meta).
+    pub(super) fn known(&self) -> Known<'_> {
+        let q = &*QUARKS;
+        let mut known = Known::default();
+        let restored = self.restored.iter().map(|s| s.as_ref());
+        for param in self.meta.params().chain(restored) {
+            let name = name_quark(param);
+            let slot = if name == q.detection {
+                &mut known.detection
+            } else if name == q.savant_object {
+                &mut known.object
+            } else if name == q.attributes {
+                &mut known.attributes
+            } else {
+                continue;
+            };
+            slot.get_or_insert(param);
+        }
+        known
     }
 
     pub(super) fn confidence(&self) -> Option<f64> {
-        let value = field(self.param_by_quark(QUARKS.detection)?, QUARKS.confidence)?;
-        value
-            .get::<f64>()
-            .ok()
-            .or_else(|| value.get::<f32>().ok().map(f64::from))
+        self.known().confidence()
     }
 
     pub(super) fn track_id(&self) -> Option<i64> {
-        let value = field(self.param_by_quark(QUARKS.savant_object)?, QUARKS.track_id)?;
-        value
-            .get::<i64>()
-            .ok()
-            .or_else(|| value.get::<i32>().ok().map(i64::from))
-            .or_else(|| value.get::<u32>().ok().map(i64::from))
+        self.known().track_id()
     }
 
     pub(super) fn model(&self) -> Option<String> {
-        self.model_str().map(str::to_owned)
-    }
-
-    pub(super) fn model_str(&self) -> Option<&str> {
-        field(self.param_by_quark(QUARKS.savant_object)?, QUARKS.model)?
-            .get::<Option<&str>>()
-            .ok()
-            .flatten()
+        self.known().model().map(str::to_owned)
     }
 
     pub(super) fn field_type(&self, param: &str, field: &str) -> Option<glib::Type> {
@@ -239,6 +274,7 @@ pub fn visit(buffer: &gst::BufferRef, mut f: impl FnMut(ObjectView<'_>)) {
         let (x, y, w, h) = roi.rect();
         max_id = max_id.max(roi.meta.id());
         let parent = roi.meta.parent_id();
+        let known = roi.known();
         f(ObjectView {
             id: Some(i64::from(roi.meta.id())),
             parent_id: (parent > 0).then_some(i64::from(parent)),
@@ -247,10 +283,10 @@ pub fn visit(buffer: &gst::BufferRef, mut f: impl FnMut(ObjectView<'_>)) {
             y,
             w,
             h,
-            confidence: roi.confidence(),
-            track_id: roi.track_id(),
-            model: roi.model_str(),
-            attributes: roi.attributes(),
+            confidence: known.confidence(),
+            track_id: known.track_id(),
+            model: known.model(),
+            attributes: known.attributes,
         });
     }
     let foreign = foreign(buffer, &rois);

@@ -24,6 +24,11 @@ pub trait Transport: Send {
     /// Sends `batch` in order and returns when the broker confirmed all of it.
     /// On failure: how many from the front were confirmed, and why (no secrets).
     fn send(&mut self, batch: &[Message]) -> Result<(), (usize, String)>;
+
+    /// Most messages in one batch: one round trip's worth of confirmations.
+    fn batch_limit(&self) -> usize {
+        MAX_BATCH
+    }
 }
 
 /// The transport for `destination`.

@@ -11,7 +11,14 @@ use tokio::sync::mpsc;
 
 use super::super::destination::Destination;
 use super::super::outbox::Message;
-use super::{Transport, MAX_BATCH};
+use super::Transport;
+
+/// Messages a batch publishes before waiting for their PUBACKs. A broker without
+/// TCP_NODELAY (mosquitto's default) holds acknowledgements back ~40 ms, so a
+/// batch's size sets QoS 1's rate there: 512 a round trip.
+const BATCH: usize = 512;
+/// Unacknowledged publishes rumqttc allows (its default, 100, would stall a batch).
+const INFLIGHT: u16 = 1024;
 
 /// What the sender needs of an MQTT session, whatever the protocol version.
 pub struct MqttSettings {
@@ -53,7 +60,8 @@ macro_rules! session {
                     options.set_transport(rumqttc::Transport::tls_with_default_config());
                 }
                 nodelay_options(&mut options);
-                let (client, mut eventloop) = m::AsyncClient::new(options, 2 * MAX_BATCH);
+                set_inflight(&mut options);
+                let (client, mut eventloop) = m::AsyncClient::new(options, 2 * BATCH);
                 nodelay_loop(&mut eventloop);
                 let (tx, events) = mpsc::unbounded_channel();
                 let task = runtime.spawn(async move {
@@ -127,6 +135,9 @@ mod v4 {
 
     // 3.1.1 keeps network options on the event loop.
     fn nodelay_options(_: &mut m::MqttOptions) {}
+    fn set_inflight(options: &mut m::MqttOptions) {
+        options.set_inflight(INFLIGHT);
+    }
     fn nodelay_loop(eventloop: &mut m::EventLoop) {
         eventloop.set_network_options(nodelay());
     }
@@ -142,6 +153,10 @@ mod v5 {
     // 5 keeps them on the options.
     fn nodelay_options(options: &mut m::MqttOptions) {
         options.set_network_options(nodelay());
+    }
+    // The broker's receive maximum may lower it.
+    fn set_inflight(options: &mut m::MqttOptions) {
+        options.set_outgoing_inflight_upper_limit(INFLIGHT);
     }
     fn nodelay_loop(_: &mut m::EventLoop) {}
 }
@@ -184,6 +199,10 @@ impl Mqtt {
 }
 
 impl Transport for Mqtt {
+    fn batch_limit(&self) -> usize {
+        BATCH
+    }
+
     fn connect(&mut self) -> Result<(), String> {
         self.session = None;
         let mut session = if self.settings.version5 {
