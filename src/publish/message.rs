@@ -76,7 +76,7 @@ pub fn write_frame(buffer: &gst::BufferRef, info: &FrameInfo<'_>, out: &mut Vec<
         json.raw(b",\"parent_id\":");
         json.opt_int(o.parent_id);
         json.raw(b",\"label\":");
-        json.str(&o.label);
+        json.str(o.label);
         json.raw(b",\"model\":");
         json.opt_str(o.model);
         json.raw(b",\"box\":{\"x\":");
@@ -466,52 +466,13 @@ mod tests {
 mod timing {
     use super::*;
 
-    /// `cargo test --release --lib publish::message::timing -- --ignored --nocapture`
-    #[test]
-    #[ignore]
-    fn write_frame_of_twenty_objects() {
-        gst::init().unwrap();
-        crate::frame::attributes::register();
-        crate::frame::objects::register();
+    /// 20 objects as a stage writes them (confidence, track id, model), with two
+    /// attributes each when `attributes`.
+    fn twenty_objects(attributes: bool) -> gst::Buffer {
         let mut buffer = gst::Buffer::with_size(16).unwrap();
-        {
-            let buffer = buffer.get_mut().unwrap();
-            for i in 0..20 {
-                let mut meta =
-                    gst_video::VideoRegionOfInterestMeta::add(buffer, "car", (i, i, 10, 20));
-                meta.add_param(
-                    gst::Structure::builder(objects::DETECTION)
-                        .field("confidence", 0.5f64)
-                        .build(),
-                );
-                meta.add_param(
-                    gst::Structure::builder(objects::SAVANT_OBJECT)
-                        .field("track-id", i as i64)
-                        .field("model", "stage")
-                        .build(),
-                );
-                meta.add_param(
-                    gst::Structure::builder("savant-object-attributes")
-                        .field("color", "red")
-                        .field("speed", i as f64 * 1.5)
-                        .build(),
-                );
-            }
-        }
-        let info = FrameInfo {
-            source_id: Some("camera-01"),
-            frame_num: 1,
-            pts: Some(1),
-            running_time: Some(1),
-            width: 64,
-            height: 48,
-        };
-        let mut out = Vec::with_capacity(8192);
-        let n = 20_000;
-        let mut bare = gst::Buffer::with_size(16).unwrap();
-        for i in 0..20 {
+        for i in 0..20u32 {
             let mut meta = gst_video::VideoRegionOfInterestMeta::add(
-                bare.get_mut().unwrap(),
+                buffer.get_mut().unwrap(),
                 "car",
                 (i, i, 10, 20),
             );
@@ -522,11 +483,41 @@ mod timing {
             );
             meta.add_param(
                 gst::Structure::builder(objects::SAVANT_OBJECT)
-                    .field("track-id", i as i64)
+                    .field("track-id", i64::from(i))
                     .field("model", "stage")
                     .build(),
             );
+            if attributes {
+                meta.add_param(
+                    gst::Structure::builder("savant-object-attributes")
+                        .field("color", "red")
+                        .field("speed", f64::from(i) * 1.5)
+                        .build(),
+                );
+            }
         }
+        buffer
+    }
+
+    /// `cargo test --release --lib publish::message::timing -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn write_frame_of_twenty_objects() {
+        gst::init().unwrap();
+        crate::frame::attributes::register();
+        crate::frame::objects::register();
+        let buffer = twenty_objects(true);
+        let info = FrameInfo {
+            source_id: Some("camera-01"),
+            frame_num: 1,
+            pts: Some(1),
+            running_time: Some(1),
+            width: 64,
+            height: 48,
+        };
+        let mut out = Vec::with_capacity(8192);
+        let n = 20_000;
+        let bare = twenty_objects(false);
         let started = std::time::Instant::now();
         for _ in 0..n {
             write_frame(&bare, &info, &mut out);

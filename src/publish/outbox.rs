@@ -205,20 +205,17 @@ impl Outbox {
     /// Wakes and stops everyone; waiting messages are dropped (and counted).
     /// Returns how many were dropped.
     pub fn close(&self) -> usize {
-        let mut state = self.state.lock().unwrap();
-        state.closed = true;
-        let dropped = state.waiting.len();
-        state.waiting.clear();
-        state.waiting_bytes = 0;
-        drop(state);
-        self.counters.dropped.fetch_add(dropped as u64, Relaxed);
-        self.changed.notify_all();
-        dropped
+        self.drop_waiting_and(true)
     }
 
     /// Drops what is waiting (at a flush timeout); returns how many.
     pub fn drop_waiting(&self) -> usize {
+        self.drop_waiting_and(false)
+    }
+
+    fn drop_waiting_and(&self, close: bool) -> usize {
         let mut state = self.state.lock().unwrap();
+        state.closed |= close;
         let dropped = state.waiting.len();
         state.waiting.clear();
         state.waiting_bytes = 0;

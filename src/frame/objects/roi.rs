@@ -29,18 +29,17 @@ pub(super) struct Roi<'a> {
     pub(super) restored: Vec<gst::Structure>,
 }
 
-/// The quarks of the params this crate reads, interned once: GStreamer's
-/// `gst_video_region_of_interest_meta_get_param` compares names as strings, a
-/// quark lookup and a strcmp per param on every read.
-static KNOWN_PARAMS: LazyLock<[(&'static str, glib::Quark); 3]> = LazyLock::new(|| {
-    [DETECTION, SAVANT_OBJECT, SAVANT_ATTRIBUTES].map(|name| (name, glib::Quark::from_str(name)))
-});
-
+/// A param's quark: the known ones from [`QUARKS`] (GStreamer's
+/// `gst_video_region_of_interest_meta_get_param` compares names as strings, a quark
+/// lookup and a strcmp per param on every read), others interned.
 fn quark_of(name: &str) -> glib::Quark {
-    KNOWN_PARAMS
-        .iter()
-        .find(|(known, _)| *known == name)
-        .map_or_else(|| glib::Quark::from_str(name), |(_, quark)| *quark)
+    let q = &*QUARKS;
+    match name {
+        DETECTION => q.detection,
+        SAVANT_OBJECT => q.savant_object,
+        SAVANT_ATTRIBUTES => q.attributes,
+        _ => glib::Quark::from_str(name),
+    }
 }
 
 /// A structure's name as a quark: GStreamer 1.22's own form of it (1.26 deprecates
@@ -209,40 +208,26 @@ pub(super) fn id_counts(ids: impl Iterator<Item = i32>) -> HashMap<i32, usize> {
     counts
 }
 
-/// Reads every region-of-interest meta of `buffer`.
+/// Reads every region-of-interest meta of `buffer` (and the relation meta's own
+/// detections), owned.
 pub fn read(buffer: &gst::BufferRef) -> Vec<ObjectData> {
-    let rois = rois(buffer);
     let source_id = crate::frame::source::read(buffer);
-    let detections = foreign(buffer, &rois).into_iter().map(|f| ObjectData {
-        label: f.label,
-        x: f.rect.0,
-        y: f.rect.1,
-        w: f.rect.2,
-        h: f.rect.3,
-        confidence: Some(f.confidence),
-        track_id: f.track_id,
-        model: None,
-        attributes: None,
-        source_id: source_id.clone(),
-    });
-    rois.iter()
-        .map(|roi| {
-            let (x, y, w, h) = roi.rect();
-            ObjectData {
-                label: roi.meta.roi_type().to_owned(),
-                x,
-                y,
-                w,
-                h,
-                confidence: roi.confidence(),
-                track_id: roi.track_id(),
-                model: roi.model(),
-                attributes: roi.param(SAVANT_ATTRIBUTES).map(|a| a.to_owned()),
-                source_id: source_id.clone(),
-            }
+    let mut objects = Vec::new();
+    visit(buffer, |view| {
+        objects.push(ObjectData {
+            label: view.label.to_owned(),
+            x: view.x,
+            y: view.y,
+            w: view.w,
+            h: view.h,
+            confidence: view.confidence,
+            track_id: view.track_id,
+            model: view.model.map(str::to_owned),
+            attributes: view.attributes.map(|a| a.to_owned()),
+            source_id: source_id.clone(),
         })
-        .chain(detections)
-        .collect()
+    });
+    objects
 }
 
 /// One object as the frame's metas hold it, borrowed: what savantpublish writes for
@@ -253,7 +238,7 @@ pub struct ObjectView<'a> {
     pub id: Option<i64>,
     /// The id of the object this one is part of, None for none.
     pub parent_id: Option<i64>,
-    pub label: std::borrow::Cow<'a, str>,
+    pub label: &'a str,
     pub x: i64,
     pub y: i64,
     pub w: i64,
@@ -278,7 +263,7 @@ pub fn visit(buffer: &gst::BufferRef, mut f: impl FnMut(ObjectView<'_>)) {
         f(ObjectView {
             id: Some(i64::from(roi.meta.id())),
             parent_id: (parent > 0).then_some(i64::from(parent)),
-            label: std::borrow::Cow::Borrowed(roi.meta.roi_type()),
+            label: roi.meta.roi_type(),
             x,
             y,
             w,
@@ -306,7 +291,7 @@ pub fn visit(buffer: &gst::BufferRef, mut f: impl FnMut(ObjectView<'_>)) {
         f(ObjectView {
             id: Some(first + i as i64),
             parent_id: parent,
-            label: std::borrow::Cow::Borrowed(detection.label.as_str()),
+            label: detection.label.as_str(),
             x: detection.rect.0,
             y: detection.rect.1,
             w: detection.rect.2,
