@@ -18,13 +18,17 @@ stages=$PWD/benches/stages
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 printf 'def draw(frame, artist):\n    pass\n' > "$work/draw_trivial.py"
+# A trivial stage whose module imported Python's opentelemetry API (scripts/test.sh
+# puts it in target/python-otel): the stage span is made current around each call.
+printf 'import opentelemetry.trace\ndef process_frame(frame):\n    pass\n' > "$work/otel_trivial.py"
+otel=$PWD/target/python-otel
 
 # Instructions per thread ("NN count" lines) for one run of $2 buffers through $1,
 # with GST_TRACERS=$3.
 instructions() {
     local out="$work/cg.$RANDOM"
     # shellcheck disable=SC2086
-    GST_TRACERS=${3:-} GST_PLUGIN_PATH=$plugin_dir valgrind --tool=callgrind --separate-threads=yes \
+    PYTHONPATH=$otel GST_TRACERS=${3:-} GST_PLUGIN_PATH=$plugin_dir valgrind --tool=callgrind --separate-threads=yes \
         --callgrind-out-file="$out" gst-launch-1.0 -q videotestsrc pattern=black num-buffers="$2" \
         ! video/x-raw,format=RGBA,width=64,height=64 ! $1 ! fakesink \
         >/dev/null 2>"$out.log" || { cat "$out.log" >&2; exit 1; }
@@ -38,6 +42,8 @@ for row in \
     "savantpyfunc||savantpyfunc module=$stages/trivial.py" \
     "+metrics|savantmetrics(port=0)|savantpyfunc module=$stages/trivial.py" \
     "+spans 1.0|savantmetrics(port=0,otlp-endpoint=\"http://127.0.0.1:9\")|savantpyfunc module=$stages/trivial.py" \
+    "+spans, Python|savantmetrics(port=0,otlp-endpoint=\"http://127.0.0.1:9\")|savantpyfunc module=$work/otel_trivial.py" \
+    "+0.1, Python|savantmetrics(port=0,otlp-endpoint=\"http://127.0.0.1:9\",trace-ratio=0.1)|savantpyfunc module=$work/otel_trivial.py" \
     "savantdrawfunc||savantdrawfunc module=$work/draw_trivial.py"; do
     IFS='|' read -r label tracers stage <<<"$row"
     instructions "$stage" "$n1" "$tracers" > "$work/a"

@@ -66,6 +66,11 @@ run bash -c "[ \$(dpkg-query -W -f='\${Status}\n' $packages 2>/dev/null | grep -
      --no-install-recommends $packages)"
 echo "Debian $(cat "$root/etc/debian_version"), $(run gst-launch-1.0 --gst-version | head -1), $(run python3 --version)"
 export_env="cd /src && export PYO3_PYTHON=/usr/bin/python3 CARGO_INCREMENTAL=0"
+# Python's OpenTelemetry packages from PyPI, as scripts/test.sh installs them (pure
+# Python: the same folder serves Python 3.13).
+if [ -d target/python-otel/opentelemetry ]; then
+    export_env="$export_env SAVANT_TEST_OTEL_PYTHONPATH=/src/target/python-otel"
+fi
 if [ $# -gt 0 ]; then
     run bash -c "$export_env && $(printf '%q ' "$@")"
     exit

@@ -164,6 +164,17 @@ fn serve_after_eos(
     more: &str,
     modules: &[&str],
 ) -> (Killed, ChildStdin, Vec<String>) {
+    serve_after_eos_with(pipeline, port, more, modules, &[])
+}
+
+/// [`serve_after_eos`] with more environment variables for the app.
+fn serve_after_eos_with(
+    pipeline: &str,
+    port: u16,
+    more: &str,
+    modules: &[&str],
+    env: &[(&str, &str)],
+) -> (Killed, ChildStdin, Vec<String>) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/serve_after_eos.py");
     let mut child = Command::new(gstsavant::python::interpreter::BUILD_EXECUTABLE)
         .env("GST_PLUGIN_PATH", plugin_dir())
@@ -171,6 +182,7 @@ fn serve_after_eos(
             "GST_TRACERS",
             format!("savantmetrics(port={port},healthz-seconds=2{more})"),
         )
+        .envs(env.iter().copied())
         .arg(script)
         .arg(pipeline)
         .args(modules)
@@ -647,6 +659,145 @@ fn every_frame_is_one_trace_with_a_span_per_stage_sent_over_otlp() {
     );
     drop(stdin);
     drop(app);
+}
+
+/// Where Python's `opentelemetry` API and SDK are (PyPI packages; Debian has
+/// none): scripts/test.sh installs them and names the folder in
+/// SAVANT_TEST_OTEL_PYTHONPATH, and then they must be there. Without it the
+/// interpreter's own packages are tried, and the test is skipped if they lack them.
+fn python_opentelemetry() -> Option<String> {
+    let path = std::env::var("SAVANT_TEST_OTEL_PYTHONPATH").ok();
+    let found = Command::new(gstsavant::python::interpreter::BUILD_EXECUTABLE)
+        .env("PYTHONPATH", path.clone().unwrap_or_default())
+        .args(["-c", "import opentelemetry.sdk.trace"])
+        .status()
+        .is_ok_and(|s| s.success());
+    match path {
+        Some(path) => {
+            assert!(found, "opentelemetry-sdk is not in {path}");
+            Some(path)
+        }
+        None if found => Some(String::new()),
+        None => {
+            eprintln!(
+                "skipped: Python's opentelemetry-sdk is not installed \
+                 (scripts/test.sh installs it from PyPI)"
+            );
+            None
+        }
+    }
+}
+
+#[test]
+fn spans_a_stage_makes_with_python_opentelemetry_are_children_of_its_span() {
+    let Some(python_path) = python_opentelemetry() else {
+        return;
+    };
+    let spans_file = std::env::temp_dir().join(format!(
+        "savant-metrics-python-spans-{}.txt",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&spans_file);
+    // The user's own provider (the SDK's default sampler: ParentBased), writing
+    // "trace span parent name" lines; a span per frame and one in a thread of
+    // its own, which has no current span and so starts its own trace.
+    let a = module(
+        "metrics_python_spans",
+        &format!(
+            r#"
+            import threading
+            from opentelemetry import trace
+            from opentelemetry.sdk.trace import TracerProvider
+            from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+            class Lines(SpanExporter):
+                def export(self, spans):
+                    with open({file:?}, "a") as out:
+                        for s in spans:
+                            parent = format(s.parent.span_id, "016x") if s.parent else "-"
+                            out.write(f"{{s.context.trace_id:032x}} {{s.context.span_id:016x}} {{parent}} {{s.name}}\n")
+                    return SpanExportResult.SUCCESS
+
+            provider = TracerProvider()
+            provider.add_span_processor(SimpleSpanProcessor(Lines()))
+            tracer = provider.get_tracer("user")
+            SEEN = {{}}
+
+            def process_frame(frame):
+                SEEN[frame.source_id] = SEEN.get(frame.source_id, 0) + 1
+                with tracer.start_as_current_span("detect"):
+                    with tracer.start_as_current_span("nms"):
+                        pass
+                if SEEN[frame.source_id] == 1:
+                    thread = threading.Thread(target=lambda: tracer.start_span("elsewhere").end())
+                    thread.start()
+                    thread.join()
+            "#,
+            file = spans_file.display().to_string()
+        ),
+    );
+    let (collector, bodies) = otlp_collector();
+    let pipeline = format!(
+        "savantmux name=m sink_0::source-id=cam-a sink_1::source-id=cam-b \
+         ! savantpyfunc name=a module={a} ! fakesink \
+         videotestsrc num-buffers=30 ! video/x-raw,format=RGBA,width=32,height=24 ! m.sink_0 \
+         videotestsrc num-buffers=20 ! video/x-raw,format=RGBA,width=32,height=24 ! m.sink_1"
+    );
+    let (app, stdin, seen) = serve_after_eos_with(
+        &pipeline,
+        free_port(),
+        &format!(",otlp-endpoint=\"http://127.0.0.1:{collector}\",trace-ratio=0.5"),
+        &["metrics_python_spans"],
+        &[("PYTHONPATH", &python_path)],
+    );
+    assert_eq!(
+        seen,
+        [
+            "SEEN metrics_python_spans cam-a 30",
+            "SEEN metrics_python_spans cam-b 20"
+        ]
+    );
+    // The stage's spans, sampled by trace id: about half of the 50 frames.
+    let mut stage = Vec::new();
+    wait_for("the stage's spans", Duration::from_secs(20), || {
+        stage = spans(&bodies.lock().unwrap());
+        !stage.is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    stage = spans(&bodies.lock().unwrap());
+    assert!(
+        (10..=40).contains(&stage.len()),
+        "{} of 50 frames sampled at 0.5",
+        stage.len()
+    );
+    let lines = std::fs::read_to_string(&spans_file).expect("the user's spans");
+    let user: Vec<Vec<&str>> = lines.lines().map(|l| l.split(' ').collect()).collect();
+    let named = |name: &'static str| user.iter().filter(move |s| s[3] == name);
+    // ParentBased: the user's spans are kept for the frames the stage traced, and
+    // only for those.
+    assert_eq!(named("detect").count(), stage.len(), "{lines}");
+    assert_eq!(named("nms").count(), stage.len(), "{lines}");
+    for detect in named("detect") {
+        let parent = stage
+            .iter()
+            .find(|s| s.span_id == detect[2])
+            .unwrap_or_else(|| panic!("{detect:?}: parent not a stage span"));
+        assert_eq!(parent.trace_id, detect[0], "same trace as its stage span");
+        assert_eq!(parent.name, "a process_frame");
+        let nms = named("nms")
+            .find(|s| s[2] == detect[1])
+            .unwrap_or_else(|| panic!("nms under {detect:?}"));
+        assert_eq!(nms[0], detect[0]);
+    }
+    // Outside the call's thread nothing is attached: a root of its own trace.
+    for elsewhere in named("elsewhere") {
+        assert_eq!(elsewhere[2], "-", "{elsewhere:?}");
+        assert!(stage.iter().all(|s| s.trace_id != elsewhere[0]));
+    }
+    assert_eq!(named("elsewhere").count(), 2, "{lines}");
+    drop(stdin);
+    drop(app);
+    let _ = std::fs::remove_file(&spans_file);
 }
 
 #[test]

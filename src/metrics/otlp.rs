@@ -103,6 +103,9 @@ pub fn tracer(endpoint: &str) -> Result<opentelemetry_sdk::trace::SdkTracer, Str
         .with_span_processor(processor)
         // Sampling is decided per frame by the stages (stage::tracing), alike in all.
         .with_sampler(Sampler::AlwaysOn)
+        // A stage span's id is chosen before its call, so that Python's spans can
+        // name it as parent.
+        .with_id_generator(crate::stage::tracing::ChosenSpanIds::default())
         .with_resource(
             opentelemetry_sdk::Resource::builder_empty()
                 .with_service_name("gst-savant")

@@ -33,6 +33,7 @@ use super::log_bridge;
 use super::policy::OnError;
 use super::runtime::StageRuntime;
 use super::stats::{metrics_enabled, SourceEvent};
+use super::tracing;
 use crate::frame::layout::FrameLayout;
 use crate::frame::{Access, Frame, FrameChanges};
 use crate::python::loader::{StageError, UserInstance};
@@ -176,8 +177,17 @@ pub fn run<P: Protocol>(
         );
     }
     let _logging = log_bridge::enter(element, stage.cat);
+    let spans: tracing::FrameSpans = if tracing::enabled() {
+        buffers
+            .iter()
+            .map(|b| tracing::frame_span(element, b))
+            .collect()
+    } else {
+        tracing::FrameSpans::new()
+    };
     let calls = &stats.calls;
     let buffers_ref = &buffers;
+    let spans_ref = &spans;
     let attached = thread_state::attach(move |py| {
         let started = Instant::now();
         calls.enter();
@@ -186,6 +196,7 @@ pub fn run<P: Protocol>(
             protocol,
             hooks,
             buffers_ref,
+            spans_ref,
             caps_layout,
             writable,
             element,
@@ -208,8 +219,8 @@ pub fn run<P: Protocol>(
     } else {
         stats.record_call(python_ns, gil_wait_ns);
     }
-    if super::tracing::enabled() {
-        super::tracing::record(element, P::NAME, &buffers, gil_wait_ns, python_ns);
+    if !spans.is_empty() {
+        tracing::record(element, P::NAME, &buffers, &spans, gil_wait_ns, python_ns);
     }
     if metrics_enabled() {
         let now = gst::get_timestamp().nseconds();
@@ -249,6 +260,7 @@ fn call<'py, P: Protocol>(
     protocol: &mut P,
     hooks: &UserInstance,
     buffers: &[gst::Buffer],
+    spans: &[tracing::FrameSpan],
     caps_layout: &FrameLayout,
     writable: bool,
     element: &gst::Element,
@@ -287,7 +299,12 @@ fn call<'py, P: Protocol>(
             }
         }
     }
-    let verdicts = protocol.call(py, hooks, &frames);
+    let verdicts = if spans.is_empty() {
+        protocol.call(py, hooks, &frames)
+    } else {
+        let _parent = tracing::PythonParent::enter(py, spans);
+        protocol.call(py, hooks, &frames)
+    };
     debug_assert_eq!(verdicts.len(), frames.len());
     let mut called = SmallVec::with_capacity(frames.len());
     for (frame, verdict) in frames.into_iter().zip(verdicts) {

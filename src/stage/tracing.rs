@@ -19,6 +19,8 @@ use opentelemetry::trace::{
     Span, SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId, TraceState, Tracer,
 };
 use opentelemetry::{Context, KeyValue};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 
 /// The exporter, and the share of frames traced.
 pub struct Tracing {
@@ -72,12 +74,62 @@ fn sampled(trace_id: TraceId, ratio: f64) -> bool {
     (low >> 1) < bound
 }
 
-/// One span per frame of a call that took `gil_wait_ns` to start and `python_ns`
-/// in Python, ending now; `kind` names the call (`process_frame`, ...).
+/// A frame's span in one stage: its trace, the stage span's id (chosen before the
+/// call, so that spans the user's code makes can name it as their parent) and
+/// whether the frame is sampled.
+#[derive(Clone, Copy, Debug)]
+pub struct FrameSpan {
+    trace_id: TraceId,
+    span_id: SpanId,
+    sampled: bool,
+}
+
+/// The frame's span in `element`, before its call.
+pub fn frame_span(element: &gst::Element, buffer: &gst::BufferRef) -> FrameSpan {
+    let trace_id = trace_id(buffer);
+    let ratio = TRACING.get().map_or(0.0, |t| t.ratio);
+    let trace = u128::from_be_bytes(trace_id.to_bytes()) as u64;
+    // Unique per stage within the trace: the element's address stands for the stage
+    // (both ends of the parent link are made in this process).
+    let stage = element.as_ptr() as usize as u64;
+    FrameSpan {
+        trace_id,
+        span_id: SpanId::from(hash(4, None, Some(trace ^ stage.rotate_left(29))) | 1),
+        sampled: sampled(trace_id, ratio),
+    }
+}
+
+/// The frames' spans of one call, in order.
+pub type FrameSpans = smallvec::SmallVec<[FrameSpan; 1]>;
+
+thread_local! {
+    /// The id of the span this thread starts next (see [`ChosenSpanIds`]).
+    static CHOSEN_SPAN_ID: std::cell::Cell<Option<SpanId>> = const { std::cell::Cell::new(None) };
+}
+
+/// The tracer's id generator: a stage's span takes the id chosen before its call
+/// (OpenTelemetry's span builder cannot be given one), every other span a random
+/// id.
+#[derive(Debug, Default)]
+pub struct ChosenSpanIds(opentelemetry_sdk::trace::RandomIdGenerator);
+
+impl opentelemetry_sdk::trace::IdGenerator for ChosenSpanIds {
+    fn new_trace_id(&self) -> TraceId {
+        self.0.new_trace_id()
+    }
+
+    fn new_span_id(&self) -> SpanId {
+        CHOSEN_SPAN_ID.get().unwrap_or_else(|| self.0.new_span_id())
+    }
+}
+
+/// One span per sampled frame of a call that took `gil_wait_ns` to start and
+/// `python_ns` in Python, ending now; `kind` names the call (`process_frame`, ...).
 pub fn record(
     element: &gst::Element,
     kind: &'static str,
     buffers: &[gst::Buffer],
+    spans: &[FrameSpan],
     gil_wait_ns: u64,
     python_ns: u64,
 ) {
@@ -87,11 +139,11 @@ pub fn record(
     let end = SystemTime::now();
     let start = end - Duration::from_nanos(gil_wait_ns + python_ns);
     let share = buffers.len().max(1) as u64;
-    for buffer in buffers {
-        let trace_id = trace_id(buffer);
-        if !sampled(trace_id, tracing.ratio) {
+    for (buffer, frame) in buffers.iter().zip(spans) {
+        if !frame.sampled {
             continue;
         }
+        let trace_id = frame.trace_id;
         let frame_span = SpanId::from(hash(
             3,
             None,
@@ -119,14 +171,124 @@ pub fn record(
         crate::frame::source::with_id(buffer, |id| {
             attributes.push(KeyValue::new("savant.source_id", id.to_owned()));
         });
-        let mut span = tracing
+        let span = tracing
             .tracer
             .span_builder(format!("{} {kind}", element.name()))
             .with_kind(SpanKind::Internal)
             .with_start_time(start)
-            .with_attributes(attributes)
-            .start_with_context(&tracing.tracer, &parent);
+            .with_attributes(attributes);
+        CHOSEN_SPAN_ID.set(Some(frame.span_id));
+        let mut span = span.start_with_context(&tracing.tracer, &parent);
+        CHOSEN_SPAN_ID.set(None);
         span.end_with_timestamp(end);
+    }
+}
+
+/// Spans the user's code makes with Python's `opentelemetry` API during a call
+/// become children of the stage's span: while the call runs, the current
+/// OpenTelemetry context (a contextvar of the calling thread) holds the stage span
+/// as a remote parent, sampled as the frame is, so a ParentBased sampler (the
+/// SDK's default) keeps or drops them with the frame. A batch's spans go under its
+/// first sampled frame. Nothing is done unless the user's code imported
+/// `opentelemetry.trace` (the plugin never imports it).
+pub struct PythonParent<'py> {
+    entered: Option<Bound<'py, PyAny>>,
+}
+
+const PYTHON_CONTEXT: &std::ffi::CStr = cr#"
+import sys
+
+_unsampled = None
+
+def enter(trace_id, span_id, sampled):
+    global _unsampled
+    trace = sys.modules.get("opentelemetry.trace")
+    context = sys.modules.get("opentelemetry.context")
+    if trace is None or context is None:
+        return None
+    if sampled:
+        parent = trace.set_span_in_context(trace.NonRecordingSpan(
+            trace.SpanContext(trace_id, span_id, True, trace.TraceFlags(trace.TraceFlags.SAMPLED))))
+    else:
+        # Any unsampled parent makes ParentBased drop its children: one for all.
+        if _unsampled is None:
+            _unsampled = trace.set_span_in_context(trace.NonRecordingSpan(
+                trace.SpanContext(1, 1, True, trace.TraceFlags(0))), context.Context())
+        parent = _unsampled
+    return (context, context.attach(parent))
+
+def leave(entered):
+    entered[0].detach(entered[1])
+"#;
+
+fn python_context(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
+    static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    MODULE
+        .get_or_try_init(py, || {
+            PyModule::from_code(
+                py,
+                PYTHON_CONTEXT,
+                c"savant_trace_context.py",
+                c"savant_trace_context",
+            )
+            .map(Bound::unbind)
+        })
+        .map(|m| m.bind(py))
+}
+
+/// Whether the user's code imported Python's OpenTelemetry API: one lookup in
+/// `sys.modules`.
+fn python_uses_opentelemetry(py: Python<'_>) -> bool {
+    // SAFETY: the GIL is held; the interpreter's module dict is a borrowed
+    // reference that lives as long as the interpreter.
+    let modules = unsafe { pyo3::ffi::PyImport_GetModuleDict() };
+    if modules.is_null() {
+        return false;
+    }
+    // SAFETY: `modules` is a live dict (above), borrowed for this call only.
+    let modules = unsafe { Bound::from_borrowed_ptr(py, modules) };
+    modules.cast::<pyo3::types::PyDict>().is_ok_and(|m| {
+        m.contains(pyo3::intern!(py, "opentelemetry.trace"))
+            .unwrap_or(false)
+    })
+}
+
+impl<'py> PythonParent<'py> {
+    /// Makes the call's stage span the current OpenTelemetry span in Python.
+    pub fn enter(py: Python<'py>, spans: &[FrameSpan]) -> Self {
+        let entered = spans
+            .iter()
+            .find(|s| s.sampled)
+            .or_else(|| spans.first())
+            .filter(|_| python_uses_opentelemetry(py))
+            .and_then(|span| {
+                let trace_id = u128::from_be_bytes(span.trace_id.to_bytes());
+                let span_id = u64::from_be_bytes(span.span_id.to_bytes());
+                python_context(py)
+                    .and_then(|m| {
+                        m.call_method1(
+                            pyo3::intern!(py, "enter"),
+                            (trace_id, span_id, span.sampled),
+                        )
+                    })
+                    .inspect_err(|e| gst::debug!(crate::python::CAT, "OpenTelemetry context: {e}"))
+                    .ok()
+                    .filter(|entered| !entered.is_none())
+            });
+        PythonParent { entered }
+    }
+}
+
+impl Drop for PythonParent<'_> {
+    fn drop(&mut self) {
+        if let Some(entered) = self.entered.take() {
+            let py = entered.py();
+            if let Err(e) = python_context(py)
+                .and_then(|m| m.call_method1(pyo3::intern!(py, "leave"), (entered,)))
+            {
+                gst::debug!(crate::python::CAT, "OpenTelemetry context: {e}");
+            }
+        }
     }
 }
 
