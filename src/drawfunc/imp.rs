@@ -24,6 +24,7 @@ use crate::frame::objects::{self, ObjectData};
 use crate::frame::Frame;
 use crate::python::loader::{StageError, UserInstance};
 use crate::stage::call::{self, failure, raised, verdict_of, Outcome, Protocol, Verdict, Verdicts};
+use crate::stage::lifecycle::{self, Lifecycle};
 use crate::stage::runtime::{RunSettings, StageRuntime};
 use crate::stage::settings::{Blurbs, StageSettings};
 use crate::stage::stats::StageStats;
@@ -508,27 +509,22 @@ impl ElementImpl for DrawFunc {
         &self,
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        let element = self.obj();
-        let element = element.upcast_ref::<gst::Element>();
-        if transition == gst::StateChange::NullToReady {
-            if let Err(message) = self.runtime.prepare(element, &self.run_settings().0) {
-                self.post_error_message(message);
-                return Err(gst::StateChangeError);
-            }
-        }
-        if transition == gst::StateChange::ReadyToPaused {
-            if let Err(message) = self.start() {
-                self.post_error_message(message);
-                return Err(gst::StateChangeError);
-            }
-        }
-        let result = self.parent_change_state(transition);
-        if transition == gst::StateChange::PausedToReady
-            || (transition == gst::StateChange::ReadyToPaused && result.is_err())
-        {
-            self.runtime.stop(element);
-            *self.spec.lock().unwrap() = None;
-        }
-        result
+        lifecycle::change_state(self, transition)
+    }
+}
+
+impl Lifecycle for DrawFunc {
+    fn prepare(&self) -> Result<(), gst::ErrorMessage> {
+        self.runtime
+            .prepare(self.obj().upcast_ref(), &self.run_settings().0)
+    }
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        DrawFunc::start(self)
+    }
+
+    fn stop(&self) {
+        self.runtime.stop(self.obj().upcast_ref());
+        *self.spec.lock().unwrap() = None;
     }
 }

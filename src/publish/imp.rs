@@ -31,6 +31,7 @@ use crate::frame::layout::{FrameLayout, FRAME_FORMATS};
 use crate::frame::Frame;
 use crate::python::loader::{StageError, UserInstance};
 use crate::stage::call::{self, raised, Outcome, Protocol, Verdict, Verdicts};
+use crate::stage::lifecycle::{self, Lifecycle};
 use crate::stage::runtime::{RunSettings, StageRuntime};
 use crate::stage::settings::{Blurbs, StageSettings};
 use crate::stage::stats::StageStats;
@@ -652,38 +653,26 @@ impl ElementImpl for Publish {
         &self,
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        let element = self.obj();
-        let element = element.upcast_ref::<gst::Element>();
-        if transition == gst::StateChange::NullToReady {
-            let checked = self
-                .runtime
-                .prepare(element, &self.run_settings())
-                .and_then(|()| {
-                    let settings = self.settings.lock().unwrap().publish.clone();
-                    Destination::parse(&settings)
-                        .map(|_| ())
-                        .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))
-                });
-            if let Err(message) = checked {
-                self.post_error_message(message);
-                return Err(gst::StateChangeError);
-            }
-        }
-        if transition == gst::StateChange::ReadyToPaused {
-            if let Err(message) = self.start() {
-                self.stop();
-                self.runtime.stop(element);
-                self.post_error_message(message);
-                return Err(gst::StateChangeError);
-            }
-        }
-        let result = self.parent_change_state(transition);
-        if transition == gst::StateChange::PausedToReady
-            || (transition == gst::StateChange::ReadyToPaused && result.is_err())
-        {
-            self.stop();
-            self.runtime.stop(element);
-        }
-        result
+        lifecycle::change_state(self, transition)
+    }
+}
+
+impl Lifecycle for Publish {
+    fn prepare(&self) -> Result<(), gst::ErrorMessage> {
+        self.runtime
+            .prepare(self.obj().upcast_ref(), &self.run_settings())?;
+        let settings = self.settings.lock().unwrap().publish.clone();
+        Destination::parse(&settings)
+            .map(|_| ())
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))
+    }
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        Publish::start(self).inspect_err(|_| Lifecycle::stop(self))
+    }
+
+    fn stop(&self) {
+        Publish::stop(self);
+        self.runtime.stop(self.obj().upcast_ref());
     }
 }

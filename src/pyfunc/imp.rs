@@ -25,6 +25,7 @@ use crate::python::loader::DEFAULT_FUNCTION;
 use crate::stage::call::{self, Buffers, Outcome};
 use crate::stage::caps::FrameMemory;
 use crate::stage::handoff::Handoff;
+use crate::stage::lifecycle::{self, Lifecycle};
 use crate::stage::runtime::{RunSettings, StageRuntime};
 use crate::stage::settings::{Blurbs, StageSettings};
 use crate::stage::stats::StageStats;
@@ -664,34 +665,28 @@ impl ElementImpl for PyFunc {
         &self,
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        if transition == gst::StateChange::NullToReady {
-            let element = self.obj();
-            if let Err(message) = self
-                .runtime
-                .prepare(element.upcast_ref(), &self.run_settings())
-            {
-                self.post_error_message(message);
-                return Err(gst::StateChangeError);
-            }
+        lifecycle::change_state(self, transition)
+    }
+}
+
+impl Lifecycle for PyFunc {
+    fn prepare(&self) -> Result<(), gst::ErrorMessage> {
+        self.runtime
+            .prepare(self.obj().upcast_ref(), &self.run_settings())
+    }
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        PyFunc::start(self)
+    }
+
+    fn unblock(&self) {
+        // Unblocks a streaming thread waiting for a free worker.
+        if let Some(pool) = self.pool() {
+            pool.start_flushing();
         }
-        if transition == gst::StateChange::ReadyToPaused {
-            if let Err(message) = self.start() {
-                self.post_error_message(message);
-                return Err(gst::StateChangeError);
-            }
-        }
-        if transition == gst::StateChange::PausedToReady {
-            // Unblocks a streaming thread waiting for a free worker.
-            if let Some(pool) = self.pool() {
-                pool.start_flushing();
-            }
-        }
-        let result = self.parent_change_state(transition);
-        if transition == gst::StateChange::PausedToReady
-            || (transition == gst::StateChange::ReadyToPaused && result.is_err())
-        {
-            self.stop();
-        }
-        result
+    }
+
+    fn stop(&self) {
+        PyFunc::stop(self);
     }
 }

@@ -4,8 +4,8 @@
 //! or one), the per-frame call, event hooks (`events`), sources (`sources`), caps
 //! and formats (`caps`), the on-error policy (`policy`), statistics and GIL sampling,
 //! the hand-over rule (`handoff`: when a stage runs inline on the thread that brings
-//! its frames), dev-mode reloads (`reload`), frame checks, and Python logging into
-//! GStreamer's debug log.
+//! its frames), dev-mode reloads (`reload`), frame checks, Python logging into
+//! GStreamer's debug log, and the state changes of a stage element (`lifecycle`).
 //!
 //! Layers, each importing only the ones before it (tests/layers.rs checks):
 //! 1. embedding (`crate::python`, `crate::yaml`, `crate::cuda`);
@@ -26,6 +26,7 @@ pub mod events;
 pub mod frame_checks;
 pub mod gil_probe;
 pub mod handoff;
+pub mod lifecycle;
 pub mod log_bridge;
 pub mod module_parameters;
 pub mod pads;
