@@ -509,6 +509,20 @@ fn bad_scrapers_get_bounded_threads_and_memory_and_frames_keep_flowing() {
     );
 }
 
+/// savantmux of cam-a (`a` frames) and cam-b (`b` frames), RGBA 32x24, into `stages`
+/// and a fakesink.
+fn two_sources(stages: &str, a: u32, b: u32) -> String {
+    let source = |n: u32| {
+        format!("videotestsrc num-buffers={n} ! video/x-raw,format=RGBA,width=32,height=24")
+    };
+    format!(
+        "savantmux name=m sink_0::source-id=cam-a sink_1::source-id=cam-b ! {stages} ! fakesink \
+         {} ! m.sink_0 {} ! m.sink_1",
+        source(a),
+        source(b)
+    )
+}
+
 /// An OTLP/HTTP collector: answers every POST with 200 and keeps its bodies.
 fn otlp_collector() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -606,12 +620,10 @@ fn every_frame_is_one_trace_with_a_span_per_stage_sent_over_otlp() {
     let a = counting_stage("metrics_trace_a");
     let b = counting_stage("metrics_trace_b");
     let (collector, bodies) = otlp_collector();
-    let pipeline = format!(
-        "savantmux name=m sink_0::source-id=cam-a sink_1::source-id=cam-b \
-         ! savantpyfunc name=a module={a} ! savantqueue ! savantpyfunc name=b module={b} \
-         ! fakesink \
-         videotestsrc num-buffers=12 ! video/x-raw,format=RGBA,width=32,height=24 ! m.sink_0 \
-         videotestsrc num-buffers=7 ! video/x-raw,format=RGBA,width=32,height=24 ! m.sink_1"
+    let pipeline = two_sources(
+        &format!("savantpyfunc name=a module={a} ! savantqueue ! savantpyfunc name=b module={b}"),
+        12,
+        7,
     );
     let (app, stdin, _) = serve_after_eos(
         &pipeline,
@@ -737,12 +749,7 @@ fn spans_a_stage_makes_with_python_opentelemetry_are_children_of_its_span() {
         ),
     );
     let (collector, bodies) = otlp_collector();
-    let pipeline = format!(
-        "savantmux name=m sink_0::source-id=cam-a sink_1::source-id=cam-b \
-         ! savantpyfunc name=a module={a} ! fakesink \
-         videotestsrc num-buffers=30 ! video/x-raw,format=RGBA,width=32,height=24 ! m.sink_0 \
-         videotestsrc num-buffers=20 ! video/x-raw,format=RGBA,width=32,height=24 ! m.sink_1"
-    );
+    let pipeline = two_sources(&format!("savantpyfunc name=a module={a}"), 30, 20);
     let (app, stdin, seen) = serve_after_eos_with(
         &pipeline,
         free_port(),
