@@ -64,13 +64,18 @@ fn trace_id(buffer: &gst::BufferRef) -> TraceId {
     )
 }
 
+/// The trace id's low 64 bits (what sampling and the derived span ids read).
+fn low_bits(trace_id: TraceId) -> u64 {
+    u128::from_be_bytes(trace_id.to_bytes()) as u64
+}
+
 /// OpenTelemetry's TraceIdRatioBased rule, so that every stage decides alike.
 fn sampled(trace_id: TraceId, ratio: f64) -> bool {
     if ratio >= 1.0 {
         return true;
     }
     let bound = (ratio.max(0.0) * (1u64 << 63) as f64) as u64;
-    let low = u128::from_be_bytes(trace_id.to_bytes()) as u64;
+    let low = low_bits(trace_id);
     (low >> 1) < bound
 }
 
@@ -88,7 +93,7 @@ pub struct FrameSpan {
 pub fn frame_span(element: &gst::Element, buffer: &gst::BufferRef) -> FrameSpan {
     let trace_id = trace_id(buffer);
     let ratio = TRACING.get().map_or(0.0, |t| t.ratio);
-    let trace = u128::from_be_bytes(trace_id.to_bytes()) as u64;
+    let trace = low_bits(trace_id);
     // Unique per stage within the trace: the element's address stands for the stage
     // (both ends of the parent link are made in this process).
     let stage = element.as_ptr() as usize as u64;
@@ -147,7 +152,7 @@ pub fn record(
         let frame_span = SpanId::from(hash(
             3,
             None,
-            Some(u128::from_be_bytes(trace_id.to_bytes()) as u64),
+            Some(low_bits(trace_id)),
         ));
         let parent = Context::new().with_remote_span_context(SpanContext::new(
             trace_id,
