@@ -149,11 +149,7 @@ pub fn record(
             continue;
         }
         let trace_id = frame.trace_id;
-        let frame_span = SpanId::from(hash(
-            3,
-            None,
-            Some(low_bits(trace_id)),
-        ));
+        let frame_span = SpanId::from(hash(3, None, Some(low_bits(trace_id))));
         let parent = Context::new().with_remote_span_context(SpanContext::new(
             trace_id,
             frame_span,
