@@ -256,6 +256,6 @@ pub fn caps_text(data: &[u8]) {
     };
     let layout = crate::frame::layout::FrameLayout::from_info(&info);
     if let Ok(layout) = crate::frame::buffer_layout(&buffer, &layout) {
-        let _ = Frame::new(&buffer, layout, Access::ReadOnly);
+        let _ = Frame::new(&buffer, layout, Access::ReadOnly, None);
     }
 }

@@ -250,6 +250,7 @@ impl FrameLayout {
     ///
     /// A VideoMeta that disagrees with the caps (format, size, plane count), or
     /// planes that do not fit the buffer's memory or overlap.
+    #[inline]
     pub fn for_buffer(&self, buffer: &gst::BufferRef) -> Result<Self, LayoutError> {
         let mut layout = *self;
         if let Some(meta) = buffer.meta::<gst_video::VideoMeta>() {

@@ -154,10 +154,12 @@ impl Frame {
     /// # Errors
     ///
     /// A writable buffer that cannot be mapped.
+    #[inline]
     pub(crate) fn new(
         buffer: &gst::Buffer,
         layout: FrameLayout,
         access: Access,
+        stage: Option<Py<pyo3::types::PyString>>,
     ) -> Result<Self, String> {
         let mapping = std::sync::OnceLock::new();
         if access == Access::Writable {
@@ -180,14 +182,8 @@ impl Frame {
             } else {
                 OnceLock::new()
             },
-            stage: None,
+            stage,
         })
-    }
-
-    /// The frame as the stage named `stage` sees it (objects it adds are its own).
-    pub fn for_stage(mut self, stage: Py<pyo3::types::PyString>) -> Self {
-        self.stage = Some(stage);
-        self
     }
 
     /// Right after the user's call returned, with the GIL: compares the planes when
@@ -421,7 +417,7 @@ impl Frame {
             Access::ReadOnly
         };
         buffer_layout(&buffer, &layout)
-            .and_then(|layout| Self::new(&buffer, layout, access))
+            .and_then(|layout| Self::new(&buffer, layout, access, None))
             .map_err(PyValueError::new_err)
     }
 
@@ -437,7 +433,7 @@ impl Frame {
         let info = video_info_of_caps_text(&caps_text).map_err(PyValueError::new_err)?;
         let buffer = gst_buffer_of(buffer)?;
         buffer_layout(&buffer, &FrameLayout::from_info(&info))
-            .and_then(|layout| Self::new(&buffer, layout, Access::ReadOnly))
+            .and_then(|layout| Self::new(&buffer, layout, Access::ReadOnly, None))
             .map_err(PyValueError::new_err)
     }
 

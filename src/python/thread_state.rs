@@ -144,6 +144,34 @@ pub fn running() -> bool {
 /// element that never ran code, and threads still streaming while an app exits.
 #[inline]
 pub fn attach<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Result<(R, u64), NotRunning> {
+    enter::<R, false>(f).map(|(r, timing)| (r, timing.gil_wait_ns))
+}
+
+/// How long a call of [`attach_timed`] waited for the GIL and then held it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timing {
+    pub gil_wait_ns: u64,
+    /// From taking the GIL to `f`'s return.
+    pub held_ns: u64,
+}
+
+/// [`attach`], also timing `f`: one clock reading between the wait and the call
+/// serves both (three in all, where timing the call inside `f` would take four).
+///
+/// # Errors
+///
+/// As [`attach`].
+#[inline]
+pub fn attach_timed<R>(
+    f: impl for<'py> FnOnce(Python<'py>) -> R,
+) -> Result<(R, Timing), NotRunning> {
+    enter::<R, true>(f)
+}
+
+#[inline(always)]
+fn enter<R, const TIME_CALL: bool>(
+    f: impl for<'py> FnOnce(Python<'py>) -> R,
+) -> Result<(R, Timing), NotRunning> {
     if !running() {
         return Err(NotRunning);
     }
@@ -155,13 +183,35 @@ pub fn attach<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Result<(R, u64), 
     // thread's state (the current thread state is process-wide before Python 3.12, so
     // it alone cannot tell).
     if DEPTH.get() > 0 && unsafe { ffi::PyGILState_Check() } == 0 {
-        return Ok(reattach(f, asked));
+        return Ok(reattach::<R, TIME_CALL>(f, asked));
     }
     let _depth = Depth::enter();
-    Ok(Python::attach(|py| {
-        let gil_wait_ns = asked.elapsed().as_nanos() as u64;
-        (f(py), gil_wait_ns)
-    }))
+    Ok(Python::attach(|py| timed::<R, TIME_CALL>(py, f, asked)))
+}
+
+/// `f` with the GIL just taken: the wait since `asked`, and with `TIME_CALL` how
+/// long `f` ran.
+#[inline(always)]
+fn timed<R, const TIME_CALL: bool>(
+    py: Python<'_>,
+    f: impl for<'py> FnOnce(Python<'py>) -> R,
+    asked: Instant,
+) -> (R, Timing) {
+    let taken = Instant::now();
+    let gil_wait_ns = taken.saturating_duration_since(asked).as_nanos() as u64;
+    let r = f(py);
+    let held_ns = if TIME_CALL {
+        taken.elapsed().as_nanos() as u64
+    } else {
+        0
+    };
+    (
+        r,
+        Timing {
+            gil_wait_ns,
+            held_ns,
+        },
+    )
 }
 
 /// A hook on this thread called GStreamer through PyGObject, which releases the GIL
@@ -174,16 +224,18 @@ pub fn attach<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Result<(R, u64), 
 /// finds the thread as it left it.
 #[cold]
 #[inline(never)]
-fn reattach<R>(f: impl for<'py> FnOnce(Python<'py>) -> R, asked: Instant) -> (R, u64) {
+fn reattach<R, const TIME_CALL: bool>(
+    f: impl for<'py> FnOnce(Python<'py>) -> R,
+    asked: Instant,
+) -> (R, Timing) {
     // SAFETY: Python is running (checked by `attach`); this thread has a thread state
     // that is not current (the outer attach's, saved by PyGObject): PyGILState_Ensure
     // restores it and returns UNLOCKED, and the matching Release saves it again.
     let _release = GilStateRelease(unsafe { ffi::PyGILState_Ensure() });
-    let gil_wait_ns = asked.elapsed().as_nanos() as u64;
     let _depth = Depth::enter();
     // SAFETY: the GIL is held on this thread's state (just above) until `_release`.
     let py = unsafe { Python::assume_attached() };
-    (f(py), gil_wait_ns)
+    timed::<R, TIME_CALL>(py, f, asked)
 }
 
 /// Runs `f` with the GIL if Python is running, for paths that only release or tidy

@@ -25,7 +25,6 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use pyo3::prelude::*;
-use quanta::Instant;
 use smallvec::SmallVec;
 
 use super::frame_checks;
@@ -188,8 +187,7 @@ pub fn run<P: Protocol>(
     let calls = &stats.calls;
     let buffers_ref = &buffers;
     let spans_ref = &spans;
-    let attached = thread_state::attach(move |py| {
-        let started = Instant::now();
+    let attached = thread_state::attach_timed(move |py| {
         calls.enter();
         let called = call(
             py,
@@ -203,9 +201,9 @@ pub fn run<P: Protocol>(
             stats,
         );
         calls.leave();
-        (called, started.elapsed().as_nanos() as u64)
+        called
     });
-    let Ok(((called, python_ns), gil_wait_ns)) = attached else {
+    let Ok((called, timing)) = attached else {
         // The process is exiting under a running pipeline (Python finalizing).
         gst::element_error!(
             element,
@@ -214,6 +212,10 @@ pub fn run<P: Protocol>(
         );
         return Ok(failed(buffers.len()));
     };
+    let thread_state::Timing {
+        gil_wait_ns,
+        held_ns: python_ns,
+    } = timing;
     if P::BATCH {
         stats.record_batch(buffers.len() as u64, python_ns, gil_wait_ns);
     } else {
@@ -285,13 +287,15 @@ fn call<'py, P: Protocol>(
         } else {
             Access::ReadOnly
         };
+        // The stage's name is the default `model` of the objects Python adds.
+        let stage = Some(hooks.stage_name.clone_ref(py));
         let frame = crate::frame::buffer_layout(buffer, caps_layout)
-            .and_then(|layout| Frame::new(buffer, layout, access));
+            .and_then(|layout| Frame::new(buffer, layout, access, stage));
         let frame = match frame {
             Ok(frame) => frame,
             Err(e) => return every(&|| Err(e.clone())),
         };
-        match Bound::new(py, frame.for_stage(hooks.stage_name.clone_ref(py))) {
+        match Bound::new(py, frame) {
             Ok(frame) => frames.push(frame),
             Err(e) => {
                 let error = failure(py, hooks, "creating the frame", &e);
