@@ -474,3 +474,54 @@ fn type_stubs_match_the_runtime_module() {
         "declared in the stubs but missing: {missing:?}"
     );
 }
+
+/// Frame objects are reused from call to call: a frame Python let go of is its
+/// thread's next frame. A reused frame shows its own buffer alone (nothing the call
+/// before it read or wrote), and a frame Python kept is never reused: it still shows
+/// its own buffer after later frames went by, and those get another object.
+#[test]
+fn a_reused_frame_shows_only_its_own_buffer_and_a_kept_frame_keeps_its_own() {
+    let path = module(
+        "reused_frames",
+        r#"
+        import numpy as np
+        ids = []
+        seen = []
+        kept = []
+        def process_frame(frame):
+            n = len(ids)
+            ids.append(id(frame))
+            seen.append((frame.pts, sorted(frame.attributes), len(frame.objects),
+                         int(np.asarray(frame)[0, 0, 0])))
+            frame.attributes["n"] = n
+            frame.add_object("car", (0, 0, 2, 2))
+            if n == 2:
+                kept.append(frame)
+        "#,
+    );
+    let mut h = harness(&format!("module={path}"));
+    h.set_src_caps_str("video/x-raw,format=RGBA,width=4,height=2,framerate=25/1");
+    for i in 0..6u64 {
+        let out = h
+            .push_and_pull(video_buffer(32, |_| i as u8, i * 40))
+            .unwrap();
+        let attrs = attributes(&out).expect("attributes on the output buffer");
+        assert_eq!(attrs.get::<i64>("n").unwrap(), i as i64);
+    }
+    // Each call saw its own buffer: its pts and pixels, no attribute or object of
+    // the call before.
+    let seen: Vec<(i64, Vec<String>, i64, i64)> = py_eval("__import__('reused_frames').seen");
+    let expected: Vec<(i64, Vec<String>, i64, i64)> =
+        (0..6).map(|i| (i * 40_000_000, vec![], 0, i)).collect();
+    assert_eq!(seen, expected);
+    // The frame after the kept one is another object (the kept one is not reused
+    // while Python holds it).
+    let ids: Vec<u64> = py_eval("__import__('reused_frames').ids");
+    assert!(ids[3..].iter().all(|&id| id != ids[2]));
+    // The kept frame still is frame 2: its buffer, its attributes, its object.
+    let kept: (i64, i64, i64, i64) = py_eval(
+        "(lambda f: (f.pts, f.attributes['n'], len(f.objects), \
+         int(__import__('numpy').asarray(f)[0, 0, 0])))(__import__('reused_frames').kept[0])",
+    );
+    assert_eq!(kept, (80_000_000, 2, 1, 2));
+}

@@ -22,6 +22,7 @@ mod caps_info;
 mod changes;
 mod construction;
 mod plane;
+mod reuse;
 
 use array_view::ArrayView;
 pub use caps_info::CapsInfo;
@@ -51,8 +52,37 @@ type NotCuda = fn(&'static str) -> PyErr;
 /// One video frame handed to Python. `np.asarray(frame)` is a zero-copy,
 /// stride-aware (h, w, c) or (h, w) array for packed formats; `frame.plane(i)` is
 /// one plane of a planar format.
+///
+/// The object is reused: after a call whose frame Python did not keep, the frame's
+/// state is dropped (the buffer unmapped and released, as deallocation would) and the
+/// object waits in its thread's spares for the next buffer (reuse.rs).
 #[pyclass(frozen, module = "savant_gst")]
 pub struct Frame {
+    /// `None` only while the object is a spare, which nothing but its thread's spares
+    /// references; the state is written only then (reuse.rs).
+    state: std::cell::UnsafeCell<Option<FrameState>>,
+}
+
+// SAFETY: the state is shared as `&FrameState` (Deref), which is Sync; it is written
+// only by `reuse::bind`/`reuse::spare`, whose caller holds the object's only
+// reference (reference count 1, with the GIL), so no other thread or reference can
+// observe the write.
+unsafe impl Sync for Frame {}
+
+impl std::ops::Deref for Frame {
+    type Target = FrameState;
+
+    #[inline]
+    fn deref(&self) -> &FrameState {
+        // SAFETY: see `unsafe impl Sync`: no write happens while a reference exists.
+        unsafe { &*self.state.get() }
+            .as_ref()
+            .expect("a spare frame is referenced by its thread's spares alone")
+    }
+}
+
+/// What a frame is while it has a buffer.
+pub struct FrameState {
     buffer: gst::Buffer,
     /// Mapped on first use for read-only frames (a stage that never looks at the
     /// pixels never maps), up front for writable ones.
@@ -154,20 +184,36 @@ impl Frame {
     /// # Errors
     ///
     /// A writable buffer that cannot be mapped.
-    #[inline]
     pub(crate) fn new(
         buffer: &gst::Buffer,
         layout: FrameLayout,
         access: Access,
         stage: Option<Py<pyo3::types::PyString>>,
     ) -> Result<Self, String> {
+        Self::state(buffer, layout, access, stage).map(|state| Self {
+            state: std::cell::UnsafeCell::new(Some(state)),
+        })
+    }
+
+    /// [`Frame::new`]'s state, for [`Frame::bind`] to put in a spare object.
+    ///
+    /// # Errors
+    ///
+    /// As [`Frame::new`].
+    #[inline]
+    pub(crate) fn state(
+        buffer: &gst::Buffer,
+        layout: FrameLayout,
+        access: Access,
+        stage: Option<Py<pyo3::types::PyString>>,
+    ) -> Result<FrameState, String> {
         let mapping = std::sync::OnceLock::new();
         if access == Access::Writable {
             let _ = mapping.set(Box::new(Mapping::new(buffer, true, Memory::of(&layout))?));
         }
         let packed =
             (layout.arrangement == Arrangement::Packed).then(|| ArrayView::of_plane(&layout, 0));
-        Ok(Self {
+        Ok(FrameState {
             buffer: buffer.clone(),
             mapping,
             layout,
@@ -292,10 +338,10 @@ impl Frame {
     }
 }
 
-impl Drop for Frame {
+impl Drop for FrameState {
     /// A frame Python kept is counted in its stage's held frames until it goes.
     fn drop(&mut self) {
-        if let Some((held, bytes)) = self.checks().and_then(|checks| checks.held.get()) {
+        if let Some((held, bytes)) = self.checks.get().and_then(|checks| checks.held.get()) {
             held.release(*bytes);
         }
     }

@@ -290,12 +290,12 @@ fn call<'py, P: Protocol>(
         // The stage's name is the default `model` of the objects Python adds.
         let stage = Some(hooks.stage_name.clone_ref(py));
         let frame = crate::frame::buffer_layout(buffer, caps_layout)
-            .and_then(|layout| Frame::new(buffer, layout, access, stage));
+            .and_then(|layout| Frame::state(buffer, layout, access, stage));
         let frame = match frame {
             Ok(frame) => frame,
             Err(e) => return every(&|| Err(e.clone())),
         };
-        match Bound::new(py, frame) {
+        match Frame::bind(py, frame) {
             Ok(frame) => frames.push(frame),
             Err(e) => {
                 let error = failure(py, hooks, "creating the frame", &e);
@@ -343,8 +343,9 @@ fn finish<K>(
         None => verdict,
     };
     let device_mapped = frame.get().device_mapped();
-    // Unmaps now unless Python kept the frame or a view of it.
-    drop(frame);
+    // Unmaps now unless Python kept the frame or a view of it; the object is then
+    // this thread's for its next frame.
+    Frame::spare(frame);
     Called {
         verdict: Ok(verdict),
         report,
