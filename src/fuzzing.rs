@@ -255,7 +255,5 @@ pub fn caps_text(data: &[u8]) {
         return;
     };
     let layout = crate::frame::layout::FrameLayout::from_info(&info);
-    if let Ok(layout) = crate::frame::buffer_layout(&buffer, &layout) {
-        let _ = Frame::new(&buffer, layout, Access::ReadOnly, None);
-    }
+    let _ = Frame::new(&buffer, &layout, Access::ReadOnly, None);
 }

@@ -253,17 +253,28 @@ impl FrameLayout {
     #[inline]
     pub fn for_buffer(&self, buffer: &gst::BufferRef) -> Result<Self, LayoutError> {
         let mut layout = *self;
+        layout.fit_to(buffer)?;
+        Ok(layout)
+    }
+
+    /// [`FrameLayout::for_buffer`] in place, on a copy of the caps' layout (a frame's
+    /// own, where each move of its 200 bytes costs a call to memcpy).
+    ///
+    /// # Errors
+    ///
+    /// As [`FrameLayout::for_buffer`]; the layout is then not to be used.
+    #[inline]
+    pub fn fit_to(&mut self, buffer: &gst::BufferRef) -> Result<(), LayoutError> {
         if let Some(meta) = buffer.meta::<gst_video::VideoMeta>() {
-            layout.apply_meta(&meta)?;
-            layout.check_fits(buffer.size())?;
-            return Ok(layout);
+            self.apply_meta(&meta)?;
+            return self.check_fits(buffer.size());
         }
         // The caps' own layout was checked when the caps came: only the buffer's size
         // can disagree (the full check then names the plane).
-        if buffer.size() < layout.caps_end {
-            layout.check_fits(buffer.size())?;
+        if buffer.size() < self.caps_end {
+            self.check_fits(buffer.size())?;
         }
-        Ok(layout)
+        Ok(())
     }
 
     /// Takes a VideoMeta's offsets and strides, as `gst_video_frame_map` does: same

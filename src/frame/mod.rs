@@ -23,6 +23,7 @@ mod changes;
 mod construction;
 mod plane;
 mod reuse;
+pub(crate) use reuse::NotAFrame;
 
 use array_view::ArrayView;
 pub use caps_info::CapsInfo;
@@ -64,7 +65,7 @@ pub struct Frame {
 }
 
 // SAFETY: the state is shared as `&FrameState` (Deref), which is Sync; it is written
-// only by `reuse::bind`/`reuse::spare`, whose caller holds the object's only
+// only by `Frame::of_buffer`/`Frame::spare` (reuse.rs), whose caller holds the object's only
 // reference (reference count 1, with the GIL), so no other thread or reference can
 // observe the write.
 unsafe impl Sync for Frame {}
@@ -158,11 +159,23 @@ pub fn buffer_layout(
     buffer: &gst::Buffer,
     caps_layout: &FrameLayout,
 ) -> Result<FrameLayout, String> {
-    let layout = caps_layout.for_buffer(buffer).map_err(|e| e.to_string())?;
+    let mut layout = *caps_layout;
+    fit_buffer(&mut layout, buffer)?;
+    Ok(layout)
+}
+
+/// [`buffer_layout`] in place, on a copy of the caps' layout.
+///
+/// # Errors
+///
+/// As [`buffer_layout`]; the layout is then not to be used.
+#[inline]
+pub fn fit_buffer(layout: &mut FrameLayout, buffer: &gst::Buffer) -> Result<(), String> {
+    layout.fit_to(buffer).map_err(|e| e.to_string())?;
     if layout.cuda {
         crate::cuda::check_buffer(buffer)?;
     }
-    Ok(layout)
+    Ok(())
 }
 
 /// How a stage maps its frames.
@@ -177,58 +190,24 @@ pub enum Access {
 }
 
 impl Frame {
-    /// Wraps a buffer whose layout `FrameLayout::for_buffer` returned (and, for
-    /// CUDA caps, whose memory `cuda::check_buffer` accepted). `Access::Writable`
-    /// maps it read-write now, so the caller must have made it writable.
+    /// A frame of `buffer` under caps whose layout is `caps_layout` (checked against
+    /// the buffer here: `buffer_layout`). `Access::Writable` maps it read-write now,
+    /// so the caller must have made it writable.
     ///
     /// # Errors
     ///
-    /// A writable buffer that cannot be mapped.
+    /// The buffer does not fit the caps, or a writable buffer cannot be mapped.
     pub(crate) fn new(
         buffer: &gst::Buffer,
-        layout: FrameLayout,
+        caps_layout: &FrameLayout,
         access: Access,
         stage: Option<Py<pyo3::types::PyString>>,
     ) -> Result<Self, String> {
-        Self::state(buffer, layout, access, stage).map(|state| Self {
+        let mapping = FrameState::writable_mapping(buffer, caps_layout, access)?;
+        let mut state = FrameState::unfitted(buffer, caps_layout, mapping, stage);
+        state.fit(access)?;
+        Ok(Self {
             state: std::cell::UnsafeCell::new(Some(state)),
-        })
-    }
-
-    /// [`Frame::new`]'s state, for [`Frame::bind`] to put in a spare object.
-    ///
-    /// # Errors
-    ///
-    /// As [`Frame::new`].
-    #[inline]
-    pub(crate) fn state(
-        buffer: &gst::Buffer,
-        layout: FrameLayout,
-        access: Access,
-        stage: Option<Py<pyo3::types::PyString>>,
-    ) -> Result<FrameState, String> {
-        let mapping = std::sync::OnceLock::new();
-        if access == Access::Writable {
-            let _ = mapping.set(Box::new(Mapping::new(buffer, true, Memory::of(&layout))?));
-        }
-        let packed =
-            (layout.arrangement == Arrangement::Packed).then(|| ArrayView::of_plane(&layout, 0));
-        Ok(FrameState {
-            buffer: buffer.clone(),
-            mapping,
-            layout,
-            packed,
-            attributes: PyOnceLock::new(),
-            objects: PyOnceLock::new(),
-            checks: if access == Access::ReadOnlyChecked {
-                OnceLock::from(Box::new(FrameChecks {
-                    check_readonly: true,
-                    ..FrameChecks::default()
-                }))
-            } else {
-                OnceLock::new()
-            },
-            stage,
         })
     }
 
@@ -335,6 +314,66 @@ impl Frame {
             "format {} has no array layout; supported: {ARRAY_FORMATS}",
             self.layout.format_name()
         ))
+    }
+}
+
+impl FrameState {
+    /// `Access::Writable` maps the buffer read-write now: before the frame takes its
+    /// own reference, as a write map needs the caller's to be the only one.
+    #[inline]
+    fn writable_mapping(
+        buffer: &gst::Buffer,
+        caps_layout: &FrameLayout,
+        access: Access,
+    ) -> Result<OnceLock<Box<Mapping>>, String> {
+        let mapping = OnceLock::new();
+        if access == Access::Writable {
+            let _ = mapping.set(Box::new(Mapping::new(
+                buffer,
+                true,
+                Memory::of(caps_layout),
+            )?));
+        }
+        Ok(mapping)
+    }
+
+    /// The state of a frame of `buffer` whose layout is still the caps' one:
+    /// [`FrameState::fit`] comes next, before anything reads it.
+    #[inline]
+    fn unfitted(
+        buffer: &gst::Buffer,
+        caps_layout: &FrameLayout,
+        mapping: OnceLock<Box<Mapping>>,
+        stage: Option<Py<pyo3::types::PyString>>,
+    ) -> Self {
+        FrameState {
+            buffer: buffer.clone(),
+            mapping,
+            layout: *caps_layout,
+            packed: None,
+            attributes: PyOnceLock::new(),
+            objects: PyOnceLock::new(),
+            checks: OnceLock::new(),
+            stage,
+        }
+    }
+
+    /// The layout checked against the buffer (`fit_buffer`, so a crafted VideoMeta is
+    /// an error here, before anything reads the mapping), the array view of a packed
+    /// format, the read-only check when picked. In place: the state is the object's.
+    #[inline]
+    fn fit(&mut self, access: Access) -> Result<(), String> {
+        fit_buffer(&mut self.layout, &self.buffer)?;
+        if self.layout.arrangement == Arrangement::Packed {
+            self.packed = Some(ArrayView::of_plane(&self.layout, 0));
+        }
+        if access == Access::ReadOnlyChecked {
+            let _ = self.checks.set(Box::new(FrameChecks {
+                check_readonly: true,
+                ..FrameChecks::default()
+            }));
+        }
+        Ok(())
     }
 }
 
@@ -462,9 +501,7 @@ impl Frame {
         } else {
             Access::ReadOnly
         };
-        buffer_layout(&buffer, &layout)
-            .and_then(|layout| Self::new(&buffer, layout, access, None))
-            .map_err(PyValueError::new_err)
+        Self::new(&buffer, &layout, access, None).map_err(PyValueError::new_err)
     }
 
     /// A read-only view of a PyGObject `Gst.Buffer` (a pad probe's or an appsink
@@ -478,9 +515,13 @@ impl Frame {
         };
         let info = video_info_of_caps_text(&caps_text).map_err(PyValueError::new_err)?;
         let buffer = gst_buffer_of(buffer)?;
-        buffer_layout(&buffer, &FrameLayout::from_info(&info))
-            .and_then(|layout| Self::new(&buffer, layout, Access::ReadOnly, None))
-            .map_err(PyValueError::new_err)
+        Self::new(
+            &buffer,
+            &FrameLayout::from_info(&info),
+            Access::ReadOnly,
+            None,
+        )
+        .map_err(PyValueError::new_err)
     }
 
     /// The caps of the frame's source as savantmux received them: a `CapsInfo`, with

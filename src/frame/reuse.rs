@@ -5,12 +5,14 @@
 //! written into it. A frame Python kept (itself, a plane, an exported view: each
 //! holds a reference) is never a spare: it goes the usual way when Python lets go.
 
-use std::cell::RefCell;
+use std::cell::{RefCell, UnsafeCell};
 
 use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::types::PyString;
 
-use super::{Frame, FrameState};
+use super::layout::FrameLayout;
+use super::{Access, Frame, FrameState};
 
 /// Spares kept per thread: a batch's frames come back together.
 const SPARES_PER_THREAD: usize = 16;
@@ -21,33 +23,64 @@ thread_local! {
     static SPARES: RefCell<Vec<Py<Frame>>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Why a buffer could not be a frame.
+#[derive(Debug)]
+pub(crate) enum NotAFrame {
+    /// It does not fit its caps, or could not be mapped: a stream error.
+    Buffer(String),
+    /// Python could not make the object.
+    Python(PyErr),
+}
+
 impl Frame {
-    /// The Python object for `state`: a spare of this thread, else a new one.
+    /// The frame of `buffer` (as [`Frame::new`]), in a spare object of this thread
+    /// when there is one. Its state is built where it stays, in the object.
     ///
     /// # Errors
     ///
-    /// Python could not allocate a new object.
+    /// [`NotAFrame`].
     #[inline]
-    pub(crate) fn bind(py: Python<'_>, state: FrameState) -> PyResult<Bound<'_, Frame>> {
+    pub(crate) fn of_buffer<'py>(
+        py: Python<'py>,
+        buffer: &gst::Buffer,
+        caps_layout: &FrameLayout,
+        access: Access,
+        stage: Py<PyString>,
+    ) -> Result<Bound<'py, Frame>, NotAFrame> {
+        let mapping =
+            FrameState::writable_mapping(buffer, caps_layout, access).map_err(NotAFrame::Buffer)?;
         let spare = SPARES
             .try_with(|spares| spares.borrow_mut().pop())
             .ok()
             .flatten();
-        match spare {
-            Some(frame) => {
-                // SAFETY: a spare is referenced by SPARES alone (checked in `spare`),
-                // and it left SPARES just now: this is the only reference, and no
-                // `&FrameState` of it exists.
-                unsafe { *frame.get().state.get() = Some(state) };
-                Ok(frame.into_bound(py))
-            }
+        let frame = match spare {
+            Some(frame) => frame.into_bound(py),
             None => Bound::new(
                 py,
                 Frame {
-                    state: std::cell::UnsafeCell::new(Some(state)),
+                    state: UnsafeCell::new(None),
                 },
-            ),
+            )
+            .map_err(NotAFrame::Python)?,
+        };
+        let slot = frame.get().state.get();
+        // SAFETY: the object just left SPARES (which references it alone, see
+        // `spare`) or was just made: ours is its only reference, and its state is
+        // None, so no `&FrameState` of it exists while we write.
+        let fitted = unsafe {
+            let state = (*slot).insert(FrameState::unfitted(
+                buffer,
+                caps_layout,
+                mapping,
+                Some(stage),
+            ));
+            state.fit(access)
+        };
+        if let Err(e) = fitted {
+            Frame::spare(frame);
+            return Err(NotAFrame::Buffer(e));
         }
+        Ok(frame)
     }
 
     /// After the call, with `frame` the caller's last use of it: when nothing else
@@ -61,11 +94,9 @@ impl Frame {
         }
         // SAFETY: ours is the only reference (count 1, and the count cannot grow
         // without a reference to start from), and no `&FrameState` of it is alive:
-        // nothing can observe the state change.
-        let state = unsafe { (*frame.get().state.get()).take() };
-        // Dropping it may run Python (the attributes' values): with the frame
-        // already out of reach.
-        drop(state);
+        // nothing can observe the state change. Dropping the state may run Python
+        // (the attributes' values), with the frame out of reach.
+        unsafe { *frame.get().state.get() = None };
         let frame = frame.unbind();
         let _ = SPARES.try_with(|spares| {
             let mut spares = spares.borrow_mut();

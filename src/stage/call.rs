@@ -34,7 +34,7 @@ use super::runtime::StageRuntime;
 use super::stats::{metrics_enabled, SourceEvent};
 use super::tracing;
 use crate::frame::layout::FrameLayout;
-use crate::frame::{Access, Frame, FrameChanges};
+use crate::frame::{Access, Frame, FrameChanges, NotAFrame};
 use crate::python::loader::{StageError, UserInstance};
 use crate::python::thread_state;
 
@@ -288,16 +288,11 @@ fn call<'py, P: Protocol>(
             Access::ReadOnly
         };
         // The stage's name is the default `model` of the objects Python adds.
-        let stage = Some(hooks.stage_name.clone_ref(py));
-        let frame = crate::frame::buffer_layout(buffer, caps_layout)
-            .and_then(|layout| Frame::state(buffer, layout, access, stage));
-        let frame = match frame {
-            Ok(frame) => frame,
-            Err(e) => return every(&|| Err(e.clone())),
-        };
-        match Frame::bind(py, frame) {
+        let stage = hooks.stage_name.clone_ref(py);
+        match Frame::of_buffer(py, buffer, caps_layout, access, stage) {
             Ok(frame) => frames.push(frame),
-            Err(e) => {
+            Err(NotAFrame::Buffer(e)) => return every(&|| Err(e.clone())),
+            Err(NotAFrame::Python(e)) => {
                 let error = failure(py, hooks, "creating the frame", &e);
                 return every(&|| Ok(Verdict::Failed(error.clone())));
             }
