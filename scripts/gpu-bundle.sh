@@ -3,8 +3,9 @@
 # plugin into one folder (default .gpu/): libgstsavant.so built for that host's
 # Python (default 3.12, as on Ubuntu 24.04), the GStreamer 1.22 runtime from Debian
 # 12's packages (core, base, good, bad with nvcodec, tools), the CUDA tests and
-# benchmark (tests/cuda.rs, benches/cuda.rs) with their stages and an H.264 clip, and
-# scripts/gpu-test.sh. Run on Debian 12 as root (apt-get download).
+# benchmark (tests/cuda.rs, benches/cuda.rs) with their stages and an H.264 clip, the
+# per-buffer overhead benchmark (benches/pyfunc_overhead.rs: a quiet host's wall
+# clock), and scripts/gpu-test.sh. Run on Debian 12 as root (apt-get download).
 #
 #   ./scripts/gpu-bundle.sh [DIR]
 #
@@ -54,7 +55,8 @@ executable() { # cargo arguments... -> the path of the one executable built
 }
 strip -o "$out/bin/cuda-tests" "$(executable --test cuda)"
 strip -o "$out/bin/cuda-bench" "$(executable --bench cuda)"
-cp benches/stages/gpu_frames.py "$out/stages/"
+strip -o "$out/bin/pyfunc-overhead" "$(executable --bench pyfunc_overhead)"
+cp benches/stages/gpu_frames.py benches/stages/trivial.py benches/stages/asarray.py "$out/stages/"
 # Real video for nvh264dec: opencv-doc's Megamind.avi (720x528), scaled to 1080p and
 # encoded with openh264 (gst-plugins-bad), 240 frames.
 clip="$out/data/megamind-1080p.h264"

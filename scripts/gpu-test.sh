@@ -2,8 +2,9 @@
 # Runs on a GPU host (no GStreamer, no Rust) from a folder made by gpu-bundle.sh:
 # unpacks Debian 12's GStreamer into /tmp/savant-gst, then checks that the plugin
 # loads for the host's Python, runs a numpy stage, that nvcodec's CUDA elements load,
-# then the CUDA tests (tests/cuda.rs) and the CUDA benchmark (benches/cuda.rs,
-# unless --no-bench). Without a GPU the CUDA part is skipped with a message.
+# then the per-buffer overhead and CUDA benchmarks (benches/pyfunc_overhead.rs,
+# benches/cuda.rs, unless --no-bench) and the CUDA tests (tests/cuda.rs). Without a
+# GPU the CUDA part is skipped with a message.
 #
 #   VIRTUAL_ENV=/opt/torch/.venv ./gpu-test.sh [--no-bench]   (a venv with numpy,
 #                                                              CuPy and PyTorch)
@@ -78,6 +79,11 @@ echo "gst-launch with a CUDA frame stage: ok"
 
 # tests/cuda.rs and benches/cuda.rs, built on Debian 12 by gpu-bundle.sh.
 export SAVANT_PLUGIN_DIR="$here/plugin" SAVANT_BENCH_STAGES="$here/stages"
+if [ "${1:-}" != "--no-bench" ]; then
+    # The per-buffer cost over identity on a host with cores to spare (no GPU work).
+    echo "== per-buffer overhead (benches/pyfunc_overhead.rs)"
+    "$here/bin/pyfunc-overhead"
+fi
 export SAVANT_TEST_H264="$here/data/megamind-1080p.h264"
 if [ "${1:-}" != "--no-bench" ]; then
     echo "== CUDA benchmark"
