@@ -133,6 +133,9 @@ pub struct PyFunc {
     writable: AtomicBool,
     /// A batcher is running: checked before taking its lock on every buffer.
     batching: AtomicBool,
+    /// A worker pool is running: likewise, so a stage without workers takes no lock
+    /// per buffer.
+    pooling: AtomicBool,
 }
 
 impl PyFunc {
@@ -148,7 +151,7 @@ impl PyFunc {
                 return batcher.add(buffer);
             }
         }
-        if let Some(pool) = self.pool() {
+        if let Some(pool) = self.pooling.load(Relaxed).then(|| self.pool()).flatten() {
             self.update_worker_mode(&pool)?;
             if !self.handoff.is_inline() {
                 return pool.submit(buffer);
@@ -426,6 +429,7 @@ impl PyFunc {
             };
             let pool = Arc::new(WorkerPool::start(jobs, workers));
             *self.pool.lock().unwrap() = Some(pool);
+            self.pooling.store(true, Relaxed);
         }
         Ok(())
     }
@@ -440,6 +444,7 @@ impl PyFunc {
         if let Some(batcher) = batcher {
             batcher.shutdown();
         }
+        self.pooling.store(false, Relaxed);
         let pool = self.pool.lock().unwrap().take();
         if let Some(pool) = pool {
             pool.shutdown();
@@ -519,6 +524,7 @@ impl ObjectSubclass for PyFunc {
             handoff: Handoff::default(),
             writable: AtomicBool::new(DEFAULT_WRITABLE),
             batching: AtomicBool::new(false),
+            pooling: AtomicBool::new(false),
         }
     }
 }

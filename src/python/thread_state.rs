@@ -79,27 +79,39 @@ pub fn interpreter_alive() -> bool {
     unsafe { ffi::Py_IsInitialized() != 0 && !is_finalizing() }
 }
 
-thread_local! {
-    static PIN: Pin = const { Pin { pinned: Cell::new(false) } };
+/// This thread's Python bookkeeping, in one thread-local: a plugin's thread-locals
+/// are reached through `__tls_get_addr`, and `attach` needs both fields on every
+/// buffer.
+struct ThreadPython {
+    pin: Pin,
     /// How many of our own `attach` calls are open on this thread (pyo3 keeps its
     /// count private). Above zero, a call back into an element on this thread came
     /// from Python (see `reattach`).
-    static DEPTH: Cell<u32> = const { Cell::new(0) };
+    depth: Cell<u32>,
+}
+
+thread_local! {
+    static THREAD: ThreadPython = const {
+        ThreadPython {
+            pin: Pin { pinned: Cell::new(false) },
+            depth: Cell::new(0),
+        }
+    };
 }
 
 /// One open `attach` on this thread, closed on drop (also on a panic).
-struct Depth;
+struct Depth<'a>(&'a Cell<u32>);
 
-impl Depth {
-    fn enter() -> Self {
-        DEPTH.with(|d| d.set(d.get() + 1));
-        Depth
+impl<'a> Depth<'a> {
+    fn enter(depth: &'a Cell<u32>) -> Self {
+        depth.set(depth.get() + 1);
+        Depth(depth)
     }
 }
 
-impl Drop for Depth {
+impl Drop for Depth<'_> {
     fn drop(&mut self) {
-        DEPTH.with(|d| d.set(d.get() - 1));
+        self.0.set(self.0.get() - 1);
     }
 }
 
@@ -175,18 +187,30 @@ fn enter<R, const TIME_CALL: bool>(
     if !running() {
         return Err(NotRunning);
     }
-    // Pool threads can outlive TLS teardown ordering only at process exit; a missing
-    // slot then just means no pin (a slower but correct attach).
-    let _ = PIN.try_with(Pin::ensure);
-    let asked = Instant::now();
-    // SAFETY: PyGILState_Check needs no GIL. It compares the GIL's holder with this
-    // thread's state (the current thread state is process-wide before Python 3.12, so
-    // it alone cannot tell).
-    if DEPTH.get() > 0 && unsafe { ffi::PyGILState_Check() } == 0 {
-        return Ok(reattach::<R, TIME_CALL>(f, asked));
+    let mut f = Some(f);
+    let entered = THREAD.try_with(|thread| {
+        let f = f.take().expect("taken once");
+        thread.pin.ensure();
+        let asked = Instant::now();
+        // SAFETY: PyGILState_Check needs no GIL. It compares the GIL's holder with
+        // this thread's state (the current thread state is process-wide before Python
+        // 3.12, so it alone cannot tell).
+        if thread.depth.get() > 0 && unsafe { ffi::PyGILState_Check() } == 0 {
+            return reattach::<R, TIME_CALL>(f, asked, &thread.depth);
+        }
+        let _depth = Depth::enter(&thread.depth);
+        Python::attach(|py| timed::<R, TIME_CALL>(py, f, asked))
+    });
+    match entered {
+        Ok(entered) => Ok(entered),
+        // Only while this thread's thread-locals are torn down (a pool thread at
+        // process exit): no pin (a slower but correct attach), no depth to count.
+        Err(_) => {
+            let f = f.take().expect("not taken when the thread-local is gone");
+            let asked = Instant::now();
+            Ok(Python::attach(|py| timed::<R, TIME_CALL>(py, f, asked)))
+        }
     }
-    let _depth = Depth::enter();
-    Ok(Python::attach(|py| timed::<R, TIME_CALL>(py, f, asked)))
 }
 
 /// `f` with the GIL just taken: the wait since `asked`, and with `TIME_CALL` how
@@ -227,12 +251,13 @@ fn timed<R, const TIME_CALL: bool>(
 fn reattach<R, const TIME_CALL: bool>(
     f: impl for<'py> FnOnce(Python<'py>) -> R,
     asked: Instant,
+    depth: &Cell<u32>,
 ) -> (R, Timing) {
     // SAFETY: Python is running (checked by `attach`); this thread has a thread state
     // that is not current (the outer attach's, saved by PyGObject): PyGILState_Ensure
     // restores it and returns UNLOCKED, and the matching Release saves it again.
     let _release = GilStateRelease(unsafe { ffi::PyGILState_Ensure() });
-    let _depth = Depth::enter();
+    let _depth = Depth::enter(depth);
     // SAFETY: the GIL is held on this thread's state (just above) until `_release`.
     let py = unsafe { Python::assume_attached() };
     timed::<R, TIME_CALL>(py, f, asked)
