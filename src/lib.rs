@@ -59,6 +59,9 @@
 // A public function says how it fails (and why it does not panic where it could).
 #![warn(clippy::missing_errors_doc, clippy::missing_panics_doc)]
 
+#[macro_use]
+mod element_impl;
+
 mod api;
 pub(crate) mod cuda;
 pub(crate) mod demux;

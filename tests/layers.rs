@@ -7,8 +7,9 @@ use std::path::Path;
 
 /// Top-level modules by layer, lowest first.
 const LAYERS: &[&[&str]] = &[
-    // Embedding Python, YAML, CUDA's driver API: no imports from the crate.
-    &["python", "yaml", "cuda"],
+    // Embedding Python, YAML, CUDA's driver API, the macros every element's
+    // ElementImpl uses: no imports from the crate.
+    &["python", "yaml", "cuda", "element_impl"],
     // The Python API types, in their own order.
     &["frame"],
     &["draw"],

@@ -202,44 +202,35 @@ impl ObjectImpl for SavantDemux {
 impl GstObjectImpl for SavantDemux {}
 
 impl ElementImpl for SavantDemux {
-    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
-        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
-                "Savant source demux",
-                "Generic/Video",
-                "Splits a savantmux stream: a src pad src_<source-id> per source, made \
-                 when its first frame arrives, each with its own thread and source \
-                 caps, EOS when the source ends, removed when its mux pad is released",
-                "gst-savant developers",
-            )
-        });
-        Some(&*META)
-    }
+    element_metadata!(
+        "Savant source demux",
+        "Generic/Video",
+        "Splits a savantmux stream: a src pad src_<source-id> per source, made \
+         when its first frame arrives, each with its own thread and source \
+         caps, EOS when the source ends, removed when its mux pad is released",
+    );
 
-    fn pad_templates() -> &'static [gst::PadTemplate] {
-        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            // Frames pass through untouched, so CUDA frames too (a GPU decoder per
-            // source, one CUDA stage for all).
-            let caps = crate::cuda::raw_video_caps();
-            vec![
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "src_%s",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Sometimes,
-                    &caps,
-                )
-                .unwrap(),
-            ]
-        });
-        TEMPLATES.as_ref()
-    }
+    element_pad_templates!({
+        // Frames pass through untouched, so CUDA frames too (a GPU decoder per
+        // source, one CUDA stage for all).
+        let caps = crate::cuda::raw_video_caps();
+        vec![
+            gst::PadTemplate::new(
+                "sink",
+                gst::PadDirection::Sink,
+                gst::PadPresence::Always,
+                &caps,
+            )
+            .unwrap(),
+            gst::PadTemplate::new(
+                "src_%s",
+                gst::PadDirection::Src,
+                gst::PadPresence::Sometimes,
+                &caps,
+            )
+            .unwrap(),
+        ]
+    });
 
     fn change_state(
         &self,

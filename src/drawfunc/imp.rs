@@ -25,6 +25,7 @@ use crate::frame::Frame;
 use crate::python::loader::{StageError, UserInstance};
 use crate::stage::call::{self, failure, raised, verdict_of, Outcome, Protocol, Verdict, Verdicts};
 use crate::stage::lifecycle::{self, Lifecycle};
+use crate::stage::pads::{self, StagePads};
 use crate::stage::runtime::{RunSettings, StageRuntime};
 use crate::stage::settings::{Blurbs, StageSettings};
 use crate::stage::stats::StageStats;
@@ -373,6 +374,29 @@ fn canvas<'a>(layout: &FrameLayout, data: &'a mut [u8]) -> Option<Canvas<'a>> {
     })
 }
 
+impl StagePads for DrawFunc {
+    fn on_buffer(
+        &self,
+        pad: &gst::Pad,
+        buffer: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        self.sink_chain(pad, buffer)
+    }
+
+    fn on_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        self.runtime.sink_event(self.obj().upcast_ref(), pad, event)
+    }
+
+    fn on_query(
+        &self,
+        pad: &gst::Pad,
+        parent: Option<&gst::Object>,
+        query: &mut gst::QueryRef,
+    ) -> bool {
+        self.runtime.pad_query(pad, parent, query)
+    }
+}
+
 #[glib::object_subclass]
 impl ObjectSubclass for DrawFunc {
     const NAME: &'static str = "GstSavantDrawFunc";
@@ -380,42 +404,10 @@ impl ObjectSubclass for DrawFunc {
     type ParentType = gst::Element;
 
     fn with_class(klass: &Self::Class) -> Self {
-        let templ = klass.pad_template("sink").unwrap();
-        let sinkpad = gst::Pad::builder_from_template(&templ)
-            .chain_function(|pad, parent, buffer| {
-                DrawFunc::catch_panic_pad_function(
-                    parent,
-                    || Err(gst::FlowError::Error),
-                    |this| this.sink_chain(pad, buffer),
-                )
-            })
-            .event_function(|pad, parent, event| {
-                DrawFunc::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |this| this.runtime.sink_event(this.obj().upcast_ref(), pad, event),
-                )
-            })
-            .query_function(|pad, parent, query| {
-                DrawFunc::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |this| this.runtime.pad_query(pad, parent, query),
-                )
-            })
-            .flags(gst::PadFlags::PROXY_CAPS | gst::PadFlags::PROXY_ALLOCATION)
-            .build();
-        let templ = klass.pad_template("src").unwrap();
-        let srcpad = gst::Pad::builder_from_template(&templ)
-            .query_function(|pad, parent, query| {
-                DrawFunc::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |this| this.runtime.pad_query(pad, parent, query),
-                )
-            })
-            .flags(gst::PadFlags::PROXY_CAPS | gst::PadFlags::PROXY_ALLOCATION)
-            .build();
+        let [sinkpad, srcpad] = pads::stage_pads::<Self>(
+            &klass.pad_template("sink").unwrap(),
+            &klass.pad_template("src").unwrap(),
+        );
         Self {
             sinkpad,
             srcpad,
@@ -487,23 +479,13 @@ impl ObjectImpl for DrawFunc {
 impl GstObjectImpl for DrawFunc {}
 
 impl ElementImpl for DrawFunc {
-    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
-        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
-                "Savant draw function",
-                "Filter/Effect/Video",
-                "Draws objects (boxes, labels, dots, blur) per a draw spec in Rust, plus a Python draw hook",
-                "gst-savant developers",
-            )
-        });
-        Some(&*ELEMENT_METADATA)
-    }
+    element_metadata!(
+        "Savant draw function",
+        "Filter/Effect/Video",
+        "Draws objects (boxes, labels, dots, blur) per a draw spec in Rust, plus a Python draw hook",
+    );
 
-    fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
-            LazyLock::new(|| crate::stage::pads::stage_templates(FORMATS, false));
-        PAD_TEMPLATES.as_ref()
-    }
+    element_pad_templates!(pads::stage_templates(FORMATS, false));
 
     fn change_state(
         &self,

@@ -114,25 +114,16 @@ impl ObjectImpl for SavantModule {
 impl GstObjectImpl for SavantModule {}
 
 impl ElementImpl for SavantModule {
-    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
-        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
-                "Savant module",
-                "Generic/Bin",
-                "Python stages and GStreamer elements from a Savant module YAML, with Savant's buffer_queues",
-                "gst-savant developers",
-            )
-        });
-        Some(&*ELEMENT_METADATA)
-    }
+    element_metadata!(
+        "Savant module",
+        "Generic/Bin",
+        "Python stages and GStreamer elements from a Savant module YAML, with Savant's buffer_queues",
+    );
 
-    fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst::Caps::new_any();
-            crate::stage::pads::sink_and_src_templates(&caps)
-        });
-        PAD_TEMPLATES.as_ref()
-    }
+    element_pad_templates!({
+        let caps = gst::Caps::new_any();
+        crate::stage::pads::sink_and_src_templates(&caps)
+    });
 
     fn change_state(
         &self,

@@ -109,47 +109,38 @@ impl ChildProxyImpl for SavantMux {
 }
 
 impl ElementImpl for SavantMux {
-    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
-        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
-                "Savant source mux",
-                "Generic/Video",
-                "Frames of many sources through one pipeline, interleaved by running \
-                 time: each frame carries its source id (frame.source_id) and caps, each \
-                 source's end is a serialized savant-source-eos event; EOS when every \
-                 source has ended",
-                "gst-savant developers",
-            )
-        });
-        Some(&*META)
-    }
+    element_metadata!(
+        "Savant source mux",
+        "Generic/Video",
+        "Frames of many sources through one pipeline, interleaved by running \
+         time: each frame carries its source id (frame.source_id) and caps, each \
+         source's end is a serialized savant-source-eos event; EOS when every \
+         source has ended",
+    );
 
-    fn pad_templates() -> &'static [gst::PadTemplate] {
-        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            // Frames pass through untouched, so CUDA frames too (a GPU decoder per
-            // source, one CUDA stage for all).
-            let caps = crate::cuda::raw_video_caps();
-            vec![
-                gst::PadTemplate::with_gtype(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &caps,
-                    gst_base::AggregatorPad::static_type(),
-                )
-                .unwrap(),
-                gst::PadTemplate::with_gtype(
-                    "sink_%u",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Request,
-                    &caps,
-                    MuxSinkPad::static_type(),
-                )
-                .unwrap(),
-            ]
-        });
-        TEMPLATES.as_ref()
-    }
+    element_pad_templates!({
+        // Frames pass through untouched, so CUDA frames too (a GPU decoder per
+        // source, one CUDA stage for all).
+        let caps = crate::cuda::raw_video_caps();
+        vec![
+            gst::PadTemplate::with_gtype(
+                "src",
+                gst::PadDirection::Src,
+                gst::PadPresence::Always,
+                &caps,
+                gst_base::AggregatorPad::static_type(),
+            )
+            .unwrap(),
+            gst::PadTemplate::with_gtype(
+                "sink_%u",
+                gst::PadDirection::Sink,
+                gst::PadPresence::Request,
+                &caps,
+                MuxSinkPad::static_type(),
+            )
+            .unwrap(),
+        ]
+    });
 
     fn request_new_pad(
         &self,

@@ -32,6 +32,7 @@ use crate::frame::Frame;
 use crate::python::loader::{StageError, UserInstance};
 use crate::stage::call::{self, raised, Outcome, Protocol, Verdict, Verdicts};
 use crate::stage::lifecycle::{self, Lifecycle};
+use crate::stage::pads::{self, StagePads};
 use crate::stage::runtime::{RunSettings, StageRuntime};
 use crate::stage::settings::{Blurbs, StageSettings};
 use crate::stage::stats::StageStats;
@@ -400,6 +401,29 @@ impl Publish {
     }
 }
 
+impl StagePads for Publish {
+    fn on_buffer(
+        &self,
+        _pad: &gst::Pad,
+        buffer: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        self.sink_chain(buffer)
+    }
+
+    fn on_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        self.sink_event(pad, event)
+    }
+
+    fn on_query(
+        &self,
+        pad: &gst::Pad,
+        parent: Option<&gst::Object>,
+        query: &mut gst::QueryRef,
+    ) -> bool {
+        self.runtime.pad_query(pad, parent, query)
+    }
+}
+
 #[glib::object_subclass]
 impl ObjectSubclass for Publish {
     const NAME: &'static str = "GstSavantPublish";
@@ -407,42 +431,10 @@ impl ObjectSubclass for Publish {
     type ParentType = gst::Element;
 
     fn with_class(klass: &Self::Class) -> Self {
-        let templ = klass.pad_template("sink").unwrap();
-        let sinkpad = gst::Pad::builder_from_template(&templ)
-            .chain_function(|_pad, parent, buffer| {
-                Publish::catch_panic_pad_function(
-                    parent,
-                    || Err(gst::FlowError::Error),
-                    |this| this.sink_chain(buffer),
-                )
-            })
-            .event_function(|pad, parent, event| {
-                Publish::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |this| this.sink_event(pad, event),
-                )
-            })
-            .query_function(|pad, parent, query| {
-                Publish::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |this| this.runtime.pad_query(pad, parent, query),
-                )
-            })
-            .flags(gst::PadFlags::PROXY_CAPS | gst::PadFlags::PROXY_ALLOCATION)
-            .build();
-        let templ = klass.pad_template("src").unwrap();
-        let srcpad = gst::Pad::builder_from_template(&templ)
-            .query_function(|pad, parent, query| {
-                Publish::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |this| this.runtime.pad_query(pad, parent, query),
-                )
-            })
-            .flags(gst::PadFlags::PROXY_CAPS | gst::PadFlags::PROXY_ALLOCATION)
-            .build();
+        let [sinkpad, srcpad] = pads::stage_pads::<Self>(
+            &klass.pad_template("sink").unwrap(),
+            &klass.pad_template("src").unwrap(),
+        );
         Self {
             sinkpad,
             srcpad,
@@ -631,23 +623,13 @@ impl ObjectImpl for Publish {
 impl GstObjectImpl for Publish {}
 
 impl ElementImpl for Publish {
-    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
-        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
-                "Savant metadata publisher",
-                "Filter/Metadata/Network",
-                "Publishes each frame's objects and attributes as JSON to JSON Lines, MQTT, Redis Streams or NATS, off the streaming thread; a pass-through, or the sink when nothing follows it",
-                "gst-savant developers",
-            )
-        });
-        Some(&*ELEMENT_METADATA)
-    }
+    element_metadata!(
+        "Savant metadata publisher",
+        "Filter/Metadata/Network",
+        "Publishes each frame's objects and attributes as JSON to JSON Lines, MQTT, Redis Streams or NATS, off the streaming thread; a pass-through, or the sink when nothing follows it",
+    );
 
-    fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
-            LazyLock::new(|| crate::stage::pads::stage_templates(FRAME_FORMATS, true));
-        PAD_TEMPLATES.as_ref()
-    }
+    element_pad_templates!(pads::stage_templates(FRAME_FORMATS, true));
 
     fn change_state(
         &self,

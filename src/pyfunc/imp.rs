@@ -26,6 +26,7 @@ use crate::stage::call::{self, Buffers, Outcome};
 use crate::stage::caps::FrameMemory;
 use crate::stage::handoff::Handoff;
 use crate::stage::lifecycle::{self, Lifecycle};
+use crate::stage::pads::{self, StagePads};
 use crate::stage::runtime::{RunSettings, StageRuntime};
 use crate::stage::settings::{Blurbs, StageSettings};
 use crate::stage::stats::StageStats;
@@ -457,6 +458,36 @@ impl PyFunc {
     }
 }
 
+impl StagePads for PyFunc {
+    const FLAGS: gst::PadFlags = gst::PadFlags::PROXY_CAPS
+        .union(gst::PadFlags::PROXY_ALLOCATION)
+        .union(gst::PadFlags::PROXY_SCHEDULING);
+
+    fn on_buffer(
+        &self,
+        pad: &gst::Pad,
+        buffer: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        self.sink_chain(pad, buffer)
+    }
+
+    fn on_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        self.sink_event(pad, event)
+    }
+
+    fn on_query(
+        &self,
+        pad: &gst::Pad,
+        parent: Option<&gst::Object>,
+        query: &mut gst::QueryRef,
+    ) -> bool {
+        match pad.direction() {
+            gst::PadDirection::Src => self.src_query(pad, parent, query),
+            _ => self.sink_query(pad, parent, query),
+        }
+    }
+}
+
 #[glib::object_subclass]
 impl ObjectSubclass for PyFunc {
     const NAME: &'static str = "GstSavantPyFunc";
@@ -464,50 +495,10 @@ impl ObjectSubclass for PyFunc {
     type ParentType = gst::Element;
 
     fn with_class(klass: &Self::Class) -> Self {
-        let templ = klass.pad_template("sink").unwrap();
-        let sinkpad = gst::Pad::builder_from_template(&templ)
-            .chain_function(|pad, parent, buffer| {
-                PyFunc::catch_panic_pad_function(
-                    parent,
-                    || Err(gst::FlowError::Error),
-                    |this| this.sink_chain(pad, buffer),
-                )
-            })
-            .event_function(|pad, parent, event| {
-                PyFunc::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |this| this.sink_event(pad, event),
-                )
-            })
-            .query_function(|pad, parent, query| {
-                PyFunc::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |this| this.sink_query(pad, parent, query),
-                )
-            })
-            .flags(
-                gst::PadFlags::PROXY_CAPS
-                    | gst::PadFlags::PROXY_ALLOCATION
-                    | gst::PadFlags::PROXY_SCHEDULING,
-            )
-            .build();
-        let templ = klass.pad_template("src").unwrap();
-        let srcpad = gst::Pad::builder_from_template(&templ)
-            .query_function(|pad, parent, query| {
-                PyFunc::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |this| this.src_query(pad, parent, query),
-                )
-            })
-            .flags(
-                gst::PadFlags::PROXY_CAPS
-                    | gst::PadFlags::PROXY_ALLOCATION
-                    | gst::PadFlags::PROXY_SCHEDULING,
-            )
-            .build();
+        let [sinkpad, srcpad] = pads::stage_pads::<Self>(
+            &klass.pad_template("sink").unwrap(),
+            &klass.pad_template("src").unwrap(),
+        );
         Self {
             sinkpad,
             srcpad,
@@ -649,23 +640,13 @@ impl ObjectImpl for PyFunc {
 impl GstObjectImpl for PyFunc {}
 
 impl ElementImpl for PyFunc {
-    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
-        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
-                "Savant Python function",
-                "Filter/Video",
-                "Calls a user Python class or function for every video frame, zero copy",
-                "gst-savant developers",
-            )
-        });
-        Some(&*ELEMENT_METADATA)
-    }
+    element_metadata!(
+        "Savant Python function",
+        "Filter/Video",
+        "Calls a user Python class or function for every video frame, zero copy",
+    );
 
-    fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
-            LazyLock::new(|| crate::stage::pads::stage_templates(FRAME_FORMATS, true));
-        PAD_TEMPLATES.as_ref()
-    }
+    element_pad_templates!(pads::stage_templates(FRAME_FORMATS, true));
 
     fn change_state(
         &self,

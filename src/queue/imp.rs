@@ -648,25 +648,16 @@ impl ObjectImpl for SavantQueue {
 impl GstObjectImpl for SavantQueue {}
 
 impl ElementImpl for SavantQueue {
-    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
-        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
-                "Savant queue",
-                "Generic",
-                "Bounded, blocking queue ahead of a Python stage, with level and blocking statistics",
-                "gst-savant developers",
-            )
-        });
-        Some(&*ELEMENT_METADATA)
-    }
+    element_metadata!(
+        "Savant queue",
+        "Generic",
+        "Bounded, blocking queue ahead of a Python stage, with level and blocking statistics",
+    );
 
-    fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst::Caps::new_any();
-            crate::stage::pads::sink_and_src_templates(&caps)
-        });
-        PAD_TEMPLATES.as_ref()
-    }
+    element_pad_templates!({
+        let caps = gst::Caps::new_any();
+        crate::stage::pads::sink_and_src_templates(&caps)
+    });
 
     fn change_state(
         &self,

@@ -1,6 +1,60 @@
 //! Pad templates shared by the one-in, one-out elements (savantpyfunc,
-//! savantdrawfunc, savantqueue, savantmodule): below the elements, so no element
-//! imports from the crate root.
+//! savantdrawfunc, savantqueue, savantmodule, savantpublish), and the pads of the
+//! Python stages: below the elements, so no element imports from the crate root.
+
+use gst::subclass::prelude::*;
+
+/// What a one-in, one-out stage does on its pads; [`stage_pads`] makes them.
+pub trait StagePads: ElementImpl {
+    /// Flags of both pads.
+    const FLAGS: gst::PadFlags = gst::PadFlags::PROXY_CAPS.union(gst::PadFlags::PROXY_ALLOCATION);
+
+    /// A buffer on the sink pad.
+    fn on_buffer(
+        &self,
+        pad: &gst::Pad,
+        buffer: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError>;
+
+    /// An event on the sink pad (the src pad's go upstream as they are).
+    fn on_event(&self, pad: &gst::Pad, event: gst::Event) -> bool;
+
+    /// A query on either pad (`pad.direction()` says which).
+    fn on_query(
+        &self,
+        pad: &gst::Pad,
+        parent: Option<&gst::Object>,
+        query: &mut gst::QueryRef,
+    ) -> bool;
+}
+
+/// The `sink` and `src` pads of a stage, from its class's templates, each function
+/// behind gst-rs's panic guard (a panic is an error on the bus, the pad then
+/// refuses).
+pub fn stage_pads<T: StagePads>(sink: &gst::PadTemplate, src: &gst::PadTemplate) -> [gst::Pad; 2] {
+    let query = |pad: &gst::Pad, parent: Option<&gst::Object>, query: &mut gst::QueryRef| {
+        T::catch_panic_pad_function(parent, || false, |this| this.on_query(pad, parent, query))
+    };
+    let sinkpad = gst::Pad::builder_from_template(sink)
+        .chain_function(|pad, parent, buffer| {
+            T::catch_panic_pad_function(
+                parent,
+                || Err(gst::FlowError::Error),
+                |this| this.on_buffer(pad, buffer),
+            )
+        })
+        .event_function(|pad, parent, event| {
+            T::catch_panic_pad_function(parent, || false, |this| this.on_event(pad, event))
+        })
+        .query_function(query)
+        .flags(T::FLAGS)
+        .build();
+    let srcpad = gst::Pad::builder_from_template(src)
+        .query_function(query)
+        .flags(T::FLAGS)
+        .build();
+    [sinkpad, srcpad]
+}
 
 /// The templates of a Python stage that takes `formats` (in CUDA memory too when
 /// `cuda`).

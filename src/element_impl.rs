@@ -1,0 +1,33 @@
+//! What every element of the plugin writes the same way in its `ElementImpl`: its
+//! metadata and its pad templates, each made once in a `static` of the element's
+//! own. A macro, because each element needs a static of its own (a generic
+//! function's static is shared by every instantiation).
+
+/// `ElementImpl::metadata`: long name, class, description; the plugin's author.
+macro_rules! element_metadata {
+    ($long_name:expr, $klass:expr, $description:expr $(,)?) => {
+        fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+            static ELEMENT_METADATA: std::sync::LazyLock<gst::subclass::ElementMetadata> =
+                std::sync::LazyLock::new(|| {
+                    gst::subclass::ElementMetadata::new(
+                        $long_name,
+                        $klass,
+                        $description,
+                        "gst-savant developers",
+                    )
+                });
+            Some(&*ELEMENT_METADATA)
+        }
+    };
+}
+
+/// `ElementImpl::pad_templates`: the templates `$templates` makes, made once.
+macro_rules! element_pad_templates {
+    ($templates:expr) => {
+        fn pad_templates() -> &'static [gst::PadTemplate] {
+            static PAD_TEMPLATES: std::sync::LazyLock<Vec<gst::PadTemplate>> =
+                std::sync::LazyLock::new(|| $templates);
+            PAD_TEMPLATES.as_ref()
+        }
+    };
+}
