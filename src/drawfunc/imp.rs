@@ -375,25 +375,16 @@ fn canvas<'a>(layout: &FrameLayout, data: &'a mut [u8]) -> Option<Canvas<'a>> {
 }
 
 impl StagePads for DrawFunc {
+    fn runtime(&self) -> &StageRuntime {
+        &self.runtime
+    }
+
     fn on_buffer(
         &self,
         pad: &gst::Pad,
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         self.sink_chain(pad, buffer)
-    }
-
-    fn on_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
-        self.runtime.sink_event(self.obj().upcast_ref(), pad, event)
-    }
-
-    fn on_query(
-        &self,
-        pad: &gst::Pad,
-        parent: Option<&gst::Object>,
-        query: &mut gst::QueryRef,
-    ) -> bool {
-        self.runtime.pad_query(pad, parent, query)
     }
 }
 

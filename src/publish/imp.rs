@@ -402,6 +402,10 @@ impl Publish {
 }
 
 impl StagePads for Publish {
+    fn runtime(&self) -> &StageRuntime {
+        &self.runtime
+    }
+
     fn on_buffer(
         &self,
         _pad: &gst::Pad,
@@ -412,15 +416,6 @@ impl StagePads for Publish {
 
     fn on_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
         self.sink_event(pad, event)
-    }
-
-    fn on_query(
-        &self,
-        pad: &gst::Pad,
-        parent: Option<&gst::Object>,
-        query: &mut gst::QueryRef,
-    ) -> bool {
-        self.runtime.pad_query(pad, parent, query)
     }
 }
 

@@ -459,6 +459,10 @@ impl PyFunc {
 }
 
 impl StagePads for PyFunc {
+    fn runtime(&self) -> &StageRuntime {
+        &self.runtime
+    }
+
     const FLAGS: gst::PadFlags = gst::PadFlags::PROXY_CAPS
         .union(gst::PadFlags::PROXY_ALLOCATION)
         .union(gst::PadFlags::PROXY_SCHEDULING);

@@ -2,6 +2,7 @@
 //! savantdrawfunc, savantqueue, savantmodule, savantpublish), and the pads of the
 //! Python stages: below the elements, so no element imports from the crate root.
 
+use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 /// What a one-in, one-out stage does on its pads; [`stage_pads`] makes them.
@@ -16,16 +17,26 @@ pub trait StagePads: ElementImpl {
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError>;
 
-    /// An event on the sink pad (the src pad's go upstream as they are).
-    fn on_event(&self, pad: &gst::Pad, event: gst::Event) -> bool;
+    /// The stage's runtime, which answers what the stage does not handle itself.
+    fn runtime(&self) -> &super::runtime::StageRuntime;
 
-    /// A query on either pad (`pad.direction()` says which).
+    /// An event on the sink pad (the src pad's go upstream as they are): the
+    /// runtime's handling unless the stage has its own.
+    fn on_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        self.runtime()
+            .sink_event(self.obj().upcast_ref(), pad, event)
+    }
+
+    /// A query on either pad (`pad.direction()` says which): the runtime's answer
+    /// unless the stage has its own.
     fn on_query(
         &self,
         pad: &gst::Pad,
         parent: Option<&gst::Object>,
         query: &mut gst::QueryRef,
-    ) -> bool;
+    ) -> bool {
+        self.runtime().pad_query(pad, parent, query)
+    }
 }
 
 /// The `sink` and `src` pads of a stage, from its class's templates, each function
