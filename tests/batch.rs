@@ -324,3 +324,38 @@ fn frames_waiting_for_their_batch_are_counted_and_covered_by_max_bytes_held() {
     assert_eq!(stats(&element), (0, 0));
     assert!(warnings(&bus).is_empty());
 }
+
+/// Frame objects are reused (frame/reuse.rs): those waiting for their next buffer
+/// are out of Python's reach. A stage that walks `gc.get_objects()` (as memory
+/// tools do) finds the frames of its call, each a working frame, and no spare.
+#[test]
+fn frames_waiting_for_reuse_are_out_of_pythons_reach() {
+    let stage = batch_stage(
+        "batch_gc_walk",
+        "        import gc
+        found = [o for o in gc.get_objects() if type(o).__name__ == 'Frame']
+        broken = []
+        for o in found:
+            try:
+                o.pts
+            except BaseException as e:
+                broken.append(repr(e))
+        mine = sum(1 for o in found if any(o is f for f in frames))
+        WALKS.append((len(frames), mine, broken))
+WALKS = []",
+    );
+    let result = run(&format!(
+        "videotestsrc num-buffers=10 ! video/x-raw,format=GRAY8,width=16,height=8 \
+         ! savantpyfunc name=stage module={stage} class-name=Stage batch-size=4 \
+         batch-timeout=10000 ! appsink name=sink"
+    ));
+    assert!(result.eos, "{:?}", result.error);
+    // The last call has 2 frames; the 2 other objects of the batch before wait for
+    // reuse meanwhile.
+    assert_eq!(sizes("batch_gc_walk"), [4, 4, 2]);
+    let walks: Vec<(usize, usize, Vec<String>)> = py_eval("__import__('batch_gc_walk').WALKS");
+    for (frames, mine, broken) in walks {
+        assert_eq!(mine, frames);
+        assert!(broken.is_empty(), "{broken:?}");
+    }
+}

@@ -18,7 +18,8 @@ use super::{Access, Frame, FrameState};
 const SPARES_PER_THREAD: usize = 16;
 
 thread_local! {
-    /// Objects whose state is `None`, referenced from here alone. Freed with the
+    /// Objects whose state is `None`, referenced from here alone and untracked by
+    /// the garbage collector, so nothing in Python can reach them. Freed with the
     /// thread (pyo3 defers the decref when the thread has no GIL then).
     static SPARES: RefCell<Vec<Py<Frame>>> = const { RefCell::new(Vec::new()) };
 }
@@ -52,9 +53,16 @@ impl Frame {
         let spare = SPARES
             .try_with(|spares| spares.borrow_mut().pop())
             .ok()
-            .flatten();
+            .flatten()
+            .map(|frame| frame.into_bound(py))
+            // SAFETY: a live object (the Bound), with the GIL.
+            .filter(|frame| unsafe { ffi::Py_REFCNT(frame.as_ptr()) } == 1);
         let frame = match spare {
-            Some(frame) => frame.into_bound(py),
+            Some(frame) => {
+                // SAFETY: spares are untracked (`spare`); the frame is Python's again.
+                unsafe { ffi::PyObject_GC_Track(frame.as_ptr().cast()) };
+                frame
+            }
             None => Bound::new(
                 py,
                 Frame {
@@ -64,9 +72,10 @@ impl Frame {
             .map_err(NotAFrame::Python)?,
         };
         let slot = frame.get().state.get();
-        // SAFETY: the object just left SPARES (which references it alone, see
-        // `spare`) or was just made: ours is its only reference, and its state is
-        // None, so no `&FrameState` of it exists while we write.
+        // SAFETY: the object just left SPARES with a reference count of 1 (checked
+        // above; nothing in Python can reach a spare, see `spare`) or was just made:
+        // ours is its only reference, and its state is None, so no `&FrameState` of
+        // it exists while we write.
         let fitted = unsafe {
             let state = (*slot).insert(FrameState::unfitted(
                 buffer,
@@ -97,6 +106,10 @@ impl Frame {
         // nothing can observe the state change. Dropping the state may run Python
         // (the attributes' values), with the frame out of reach.
         unsafe { *frame.get().state.get() = None };
+        // Out of the collector's lists: `gc.get_objects()` (which memory tools walk)
+        // cannot hand a spare to Python. Deallocation untracks it again harmlessly.
+        // SAFETY: a live, tracked GC object (every pyclass is one), with the GIL.
+        unsafe { ffi::PyObject_GC_UnTrack(frame.as_ptr().cast()) };
         let frame = frame.unbind();
         let _ = SPARES.try_with(|spares| {
             let mut spares = spares.borrow_mut();
