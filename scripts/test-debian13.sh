@@ -42,6 +42,11 @@ cleanup() {
 trap cleanup EXIT
 bind() {
     mkdir -p "$root$2"
+    # A run killed before its cleanup (SIGKILL) leaves its mounts: /src would still
+    # be the old checkout (gone, so mounting on it fails).
+    while mountpoint -q "$root$2" 2>/dev/null || ! [ -d "$root$2/." ]; do
+        umount -l "$root$2" 2>/dev/null || break
+    done
     mount --bind "$1" "$root$2"
     mounts+=("$root$2")
 }
