@@ -1,7 +1,9 @@
 //! What every element of the plugin writes the same way in its `ElementImpl`: its
 //! metadata and its pad templates, each made once in a `static` of the element's
-//! own. A macro, because each element needs a static of its own (a generic
-//! function's static is shared by every instantiation).
+//! own (a macro, because a generic function's static is shared by every
+//! instantiation), and for the Python stages the state changes their `Lifecycle`
+//! says (stage/lifecycle.rs). Declared first in lib.rs, for the macros' textual
+//! scope; in the layers, between the stage machinery and the elements.
 
 /// `ElementImpl::metadata`: long name, class, description; the plugin's author.
 macro_rules! element_metadata {
@@ -28,6 +30,19 @@ macro_rules! element_pad_templates {
             static PAD_TEMPLATES: std::sync::LazyLock<Vec<gst::PadTemplate>> =
                 std::sync::LazyLock::new(|| $templates);
             PAD_TEMPLATES.as_ref()
+        }
+    };
+}
+
+/// `ElementImpl::change_state` through the element's `Lifecycle`
+/// (stage/lifecycle.rs: prepare, start, unblock, stop).
+macro_rules! element_change_state_by_lifecycle {
+    () => {
+        fn change_state(
+            &self,
+            transition: gst::StateChange,
+        ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+            $crate::stage::lifecycle::change_state(self, transition)
         }
     };
 }

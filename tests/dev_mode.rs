@@ -111,15 +111,26 @@ fn edits_are_picked_up_broken_edits_keep_the_last_good_code() {
     assert!(stage.warnings().is_empty());
 }
 
-#[test]
-fn without_dev_mode_edits_are_ignored() {
-    let dir = common::module_dir().join("no_dev_mode");
+/// `folder/file`: a hook `def` that puts its version on the frame, written at
+/// version 1. Its path (as the `module` property takes it) and its text at a version.
+fn versioned_hook(
+    folder: &str,
+    file: &str,
+    def: &'static str,
+) -> (std::path::PathBuf, String, impl Fn(i64) -> String) {
+    let dir = common::module_dir().join(folder);
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("fixed_stage.py");
-    let source =
-        |v: i64| format!("def process_frame(frame):\n    frame.attributes['version'] = {v}\n");
+    let path = dir.join(file);
+    let source = move |v: i64| format!("{def}\n    frame.attributes['version'] = {v}\n");
     edit(&path, &source(1), 0);
     let module = path.to_string_lossy().into_owned();
+    (path, module, source)
+}
+
+#[test]
+fn without_dev_mode_edits_are_ignored() {
+    let (path, module, source) =
+        versioned_hook("no_dev_mode", "fixed_stage.py", "def process_frame(frame):");
     let mut stage = Stage::new("savantpyfunc", &[("module", &module)]);
     assert_eq!(stage.version(), 1);
     edit(&path, &source(2), 1);
@@ -128,13 +139,8 @@ fn without_dev_mode_edits_are_ignored() {
 
 #[test]
 fn draw_hooks_reload_too() {
-    let dir = common::module_dir().join("dev_draw");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("dev_draw_hook.py");
-    let source =
-        |v: i64| format!("def draw(frame, artist):\n    frame.attributes['version'] = {v}\n");
-    edit(&path, &source(1), 0);
-    let module = path.to_string_lossy().into_owned();
+    let (path, module, source) =
+        versioned_hook("dev_draw", "dev_draw_hook.py", "def draw(frame, artist):");
     let mut stage = Stage::new(
         "savantdrawfunc",
         &[("module", &module), ("dev-mode", "true")],

@@ -55,6 +55,13 @@ fn pixel(data: &[u8], x: u32, y: u32) -> [u8; 4] {
     [data[i], data[i + 1], data[i + 2], data[i + 3]]
 }
 
+/// Each `((x, y), rgba, what)`: the pixel at (x, y) is `rgba`.
+fn assert_pixels(data: &[u8], expected: &[((u32, u32), [u8; 4], &str)]) {
+    for &((x, y), rgba, what) in expected {
+        assert_eq!(pixel(data, x, y), rgba, "{what} at ({x}, {y})");
+    }
+}
+
 const BOX_SPEC: &str = r#"
 labels:
   car:
@@ -70,20 +77,17 @@ fn box_borders_and_fills_have_exact_colours() {
         [0, 0, 0, 255],
         &[("car", (10, 10, 20, 20))],
     );
-    assert_eq!(pixel(&out, 10, 10), [255, 0, 0, 255], "top-left border");
-    assert_eq!(
-        pixel(&out, 11, 20),
-        [255, 0, 0, 255],
-        "second border column"
+    assert_pixels(
+        &out,
+        &[
+            ((10, 10), [255, 0, 0, 255], "top-left border"),
+            ((11, 20), [255, 0, 0, 255], "second border column"),
+            ((29, 29), [255, 0, 0, 255], "bottom-right border"),
+            ((12, 20), [0, 0, 255, 255], "fill inside the border"),
+            ((9, 9), [0, 0, 0, 255], "outside the box"),
+            ((30, 30), [0, 0, 0, 255], "outside the box"),
+        ],
     );
-    assert_eq!(pixel(&out, 29, 29), [255, 0, 0, 255], "bottom-right border");
-    assert_eq!(
-        pixel(&out, 12, 20),
-        [0, 0, 255, 255],
-        "fill inside the border"
-    );
-    assert_eq!(pixel(&out, 9, 9), [0, 0, 0, 255], "outside the box");
-    assert_eq!(pixel(&out, 30, 30), [0, 0, 0, 255], "outside the box");
 }
 
 #[test]
@@ -280,20 +284,17 @@ fn python_hook_draws_through_the_artist() {
         [0, 0, 0, 255],
         &[],
     );
-    assert_eq!(pixel(&out, 2, 5), [0, 255, 0, 255], "bbox border");
-    assert_eq!(pixel(&out, 5, 5), [0, 0, 0, 255], "bbox inside untouched");
-    assert_eq!(pixel(&out, 40, 40), [255, 255, 0, 255], "circle");
-    assert_eq!(pixel(&out, 30, 60), [255, 0, 255, 255], "line");
-    assert_eq!(pixel(&out, 55, 8), [0, 255, 255, 255], "polygon");
-    assert_eq!(
-        pixel(&out, 30, 2),
-        [255, 255, 255, 255],
-        "rounded rect top edge"
-    );
-    assert_eq!(
-        pixel(&out, 20, 2),
-        [0, 0, 0, 255],
-        "rounded corner left out"
+    assert_pixels(
+        &out,
+        &[
+            ((2, 5), [0, 255, 0, 255], "bbox border"),
+            ((5, 5), [0, 0, 0, 255], "bbox inside untouched"),
+            ((40, 40), [255, 255, 0, 255], "circle"),
+            ((30, 60), [255, 0, 255, 255], "line"),
+            ((55, 8), [0, 255, 255, 255], "polygon"),
+            ((30, 2), [255, 255, 255, 255], "rounded rect top edge"),
+            ((20, 2), [0, 0, 0, 255], "rounded corner left out"),
+        ],
     );
 }
 
@@ -478,40 +479,26 @@ fn savants_artist_calls_draw_with_its_keywords_and_tuple_colours() {
         [0, 0, 0, 255],
         &[],
     );
-    assert_eq!(
-        pixel(&out, 1, 6),
-        [0, 255, 0, 255],
-        "bbox border, padded out by 1"
-    );
-    assert_eq!(pixel(&out, 6, 6), [0, 0, 255, 255], "bbox bg_color");
-    assert_eq!(
-        pixel(&out, 40, 40),
-        [255, 255, 0, 255],
-        "circle filled (cv2.FILLED)"
-    );
-    assert_eq!(pixel(&out, 55, 9), [0, 255, 255, 255], "polygon bg_color");
-    assert_eq!(
-        pixel(&out, 55, 4),
-        [255, 0, 0, 255],
-        "polygon outline line_width 3"
-    );
-    assert_eq!(
-        pixel(&out, 30, 30),
-        [255, 0, 255, 255],
-        "rounded rect bg_color"
-    );
-    assert_eq!(
-        pixel(&out, 20, 24),
-        [0, 0, 0, 255],
-        "rounded corner, no border"
+    assert_pixels(
+        &out,
+        &[
+            ((1, 6), [0, 255, 0, 255], "bbox border, padded out by 1"),
+            ((6, 6), [0, 0, 255, 255], "bbox bg_color"),
+            ((40, 40), [255, 255, 0, 255], "circle filled (cv2.FILLED)"),
+            ((55, 9), [0, 255, 255, 255], "polygon bg_color"),
+            ((55, 4), [255, 0, 0, 255], "polygon outline line_width 3"),
+            ((30, 30), [255, 0, 255, 255], "rounded rect bg_color"),
+            ((20, 24), [0, 0, 0, 255], "rounded corner, no border"),
+        ],
     );
     // CENTER_BOTTOM: the text's bottom at y 58, then 2 px padding, then the border.
-    assert_eq!(
-        pixel(&out, 32, 59),
-        [0, 0, 255, 255],
-        "text bg_color in padding"
+    assert_pixels(
+        &out,
+        &[
+            ((32, 59), [0, 0, 255, 255], "text bg_color in padding"),
+            ((32, 60), [255, 0, 0, 255], "text border"),
+        ],
     );
-    assert_eq!(pixel(&out, 32, 60), [255, 0, 0, 255], "text border");
     let white_rows: Vec<u32> = (40..58)
         .filter(|&y| (20..44).any(|x| pixel(&out, x, y)[0] > 200 && pixel(&out, x, y)[2] < 200))
         .collect();

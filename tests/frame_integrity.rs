@@ -196,7 +196,7 @@ fn sampling_backs_off_when_hashing_costs_more_than_the_calls() {
         "#,
     );
     let outcome = play(&format!(
-        "videotestsrc num-buffers=80 ! video/x-raw,format=RGBA,width=1920,height=1080 ! savantpyfunc name=stage module={pixel} ! fakesink name=sink"
+        "videotestsrc num-buffers=200 ! video/x-raw,format=RGBA,width=1920,height=1080 ! savantpyfunc name=stage module={pixel} ! fakesink name=sink"
     ));
     assert!(outcome.eos, "{outcome:?}");
     assert!(
@@ -204,8 +204,12 @@ fn sampling_backs_off_when_hashing_costs_more_than_the_calls() {
         "{:?}",
         outcome.stats
     );
-    // The first 16 frames are always checked; frame 64 no longer is.
-    assert_eq!(stat(&outcome, "readonly-checks"), 16);
+    // The first 16 frames are always checked; at one in 64, frames 64, 128 and 192
+    // would be too. Frame 64 may still be, when the first calls were slow enough on
+    // a loaded machine to keep the period at 64 until then; frames 128 and 192 no
+    // longer are.
+    let checks = stat(&outcome, "readonly-checks");
+    assert!((16..=17).contains(&checks), "{checks} checks");
 }
 
 #[test]

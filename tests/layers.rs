@@ -7,15 +7,16 @@ use std::path::Path;
 
 /// Top-level modules by layer, lowest first.
 const LAYERS: &[&[&str]] = &[
-    // Embedding Python, YAML, CUDA's driver API, the macros every element's
-    // ElementImpl uses: no imports from the crate.
-    &["python", "yaml", "cuda", "element_impl"],
+    // Embedding Python, YAML, CUDA's driver API: no imports from the crate.
+    &["python", "yaml", "cuda"],
     // The Python API types, in their own order.
     &["frame"],
     &["draw"],
     &["api"],
     // The machinery every stage shares.
     &["stage"],
+    // The macros of the elements' ElementImpl (they name stage::lifecycle).
+    &["element_impl"],
     // The elements.
     &[
         "pyfunc", "drawfunc", "queue", "module", "mux", "demux", "metrics", "publish",

@@ -538,14 +538,17 @@ fn messages_by_source(streams: &HashMap<String, Vec<Value>>) -> Vec<u64> {
         .collect()
 }
 
-#[test]
-fn a_broker_stopped_for_ten_seconds_loses_nothing_with_a_large_buffer() {
+/// 15 s of video at 50 fps published to Redis with a buffer of `max_messages`;
+/// Redis is down from 2 s to 12 s. The stats, the frames' arrival times at the
+/// sink, and the messages Redis has by the end.
+fn through_a_redis_outage(max_messages: u32) -> (gst::Structure, Vec<Instant>, Vec<u64>) {
     let redis = Arc::new(Mutex::new(redis(&[])));
     let port = redis.lock().unwrap().port;
     let outage = redis.clone();
-    // 15 s of video at 50 fps; Redis is down from 2 s to 12 s.
     let (s, times, _) = live_run(
-        &format!("location=redis://127.0.0.1:{port} max-messages=100000 flush-timeout=20000"),
+        &format!(
+            "location=redis://127.0.0.1:{port} max-messages={max_messages} flush-timeout=20000"
+        ),
         750,
         move || {
             std::thread::sleep(Duration::from_secs(2));
@@ -554,6 +557,13 @@ fn a_broker_stopped_for_ten_seconds_loses_nothing_with_a_large_buffer() {
             outage.lock().unwrap().restart();
         },
     );
+    let numbers = messages_by_source(&redis_streams(port, None));
+    (s, times, numbers)
+}
+
+#[test]
+fn a_broker_stopped_for_ten_seconds_loses_nothing_with_a_large_buffer() {
+    let (s, times, numbers) = through_a_redis_outage(100_000);
     assert_eq!(times.len(), 750);
     assert!(
         max_gap(&times) < Duration::from_millis(500),
@@ -563,7 +573,6 @@ fn a_broker_stopped_for_ten_seconds_loses_nothing_with_a_large_buffer() {
     assert_eq!(s.get::<u64>("messages-dropped").unwrap(), 0, "{s}");
     assert_eq!(s.get::<u64>("messages-sent").unwrap(), 750, "{s}");
     assert!(s.get::<u64>("retries").unwrap() > 0, "{s}");
-    let numbers = messages_by_source(&redis_streams(port, None));
     // At least once: every frame, in order of first arrival (a batch cut by the
     // outage may arrive twice).
     let mut first = Vec::new();
@@ -582,19 +591,7 @@ fn a_broker_stopped_for_ten_seconds_loses_nothing_with_a_large_buffer() {
 
 #[test]
 fn with_a_small_buffer_the_loss_is_the_dropped_count_and_video_never_stalls() {
-    let redis = Arc::new(Mutex::new(redis(&[])));
-    let port = redis.lock().unwrap().port;
-    let outage = redis.clone();
-    let (s, times, _) = live_run(
-        &format!("location=redis://127.0.0.1:{port} max-messages=20 flush-timeout=20000"),
-        750,
-        move || {
-            std::thread::sleep(Duration::from_secs(2));
-            outage.lock().unwrap().stop();
-            std::thread::sleep(Duration::from_secs(10));
-            outage.lock().unwrap().restart();
-        },
-    );
+    let (s, times, numbers) = through_a_redis_outage(20);
     assert_eq!(times.len(), 750, "every frame went on");
     let gap = max_gap(&times);
     assert!(gap < Duration::from_millis(500), "video stalled: {gap:?}");
@@ -602,7 +599,6 @@ fn with_a_small_buffer_the_loss_is_the_dropped_count_and_video_never_stalls() {
     let sent = s.get::<u64>("messages-sent").unwrap();
     assert!(dropped > 300, "{s}");
     assert_eq!(sent + dropped, 750, "{s}");
-    let numbers = messages_by_source(&redis_streams(port, None));
     let distinct: std::collections::HashSet<u64> = numbers.iter().copied().collect();
     assert_eq!(
         distinct.len() as u64,

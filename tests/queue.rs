@@ -155,10 +155,10 @@ fn two_stage_run(
     (offsets, q0, q1)
 }
 
-#[test]
-fn auto_queues_run_gil_bound_stages_inline_without_reordering() {
-    let stage = common::module(
-        "gil_bound_spin",
+/// A stage whose calls spin for 200 us holding the GIL, as module `name`.
+fn spinning_stage(name: &str) -> String {
+    common::module(
+        name,
         r#"
         import time
         def process_frame(frame):
@@ -166,7 +166,12 @@ fn auto_queues_run_gil_bound_stages_inline_without_reordering() {
             while time.perf_counter() < end:
                 pass
         "#,
-    );
+    )
+}
+
+#[test]
+fn auto_queues_run_gil_bound_stages_inline_without_reordering() {
+    let stage = spinning_stage("gil_bound_spin");
     // 1000 frames: 200 us calls give about one GIL sample per window, and the rule
     // wants at least 5 before it calls a stage GIL-bound.
     let (offsets, q0, q1) = two_stage_run(&stage, "auto", 1000);
@@ -194,16 +199,7 @@ fn auto_queues_keep_queueing_for_stages_that_release_the_gil() {
 
 #[test]
 fn mode_always_never_hands_over() {
-    let stage = common::module(
-        "gil_bound_spin_always",
-        r#"
-        import time
-        def process_frame(frame):
-            end = time.perf_counter() + 0.0002
-            while time.perf_counter() < end:
-                pass
-        "#,
-    );
+    let stage = spinning_stage("gil_bound_spin_always");
     let (offsets, q0, q1) = two_stage_run(&stage, "always", 200);
     assert_eq!(offsets, (0..200).collect::<Vec<_>>());
     assert_eq!(q0.get::<u64>("passed-inline").unwrap(), 0);

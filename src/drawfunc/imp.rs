@@ -24,7 +24,7 @@ use crate::frame::objects::{self, ObjectData};
 use crate::frame::Frame;
 use crate::python::loader::{StageError, UserInstance};
 use crate::stage::call::{self, failure, raised, verdict_of, Outcome, Protocol, Verdict, Verdicts};
-use crate::stage::lifecycle::{self, Lifecycle};
+use crate::stage::lifecycle::Lifecycle;
 use crate::stage::pads::{self, StagePads};
 use crate::stage::runtime::{RunSettings, StageRuntime};
 use crate::stage::settings::{Blurbs, StageSettings};
@@ -395,10 +395,7 @@ impl ObjectSubclass for DrawFunc {
     type ParentType = gst::Element;
 
     fn with_class(klass: &Self::Class) -> Self {
-        let [sinkpad, srcpad] = pads::stage_pads::<Self>(
-            &klass.pad_template("sink").unwrap(),
-            &klass.pad_template("src").unwrap(),
-        );
+        let [sinkpad, srcpad] = pads::stage_pads::<Self>(klass);
         Self {
             sinkpad,
             srcpad,
@@ -478,12 +475,7 @@ impl ElementImpl for DrawFunc {
 
     element_pad_templates!(pads::stage_templates(FORMATS, false));
 
-    fn change_state(
-        &self,
-        transition: gst::StateChange,
-    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        lifecycle::change_state(self, transition)
-    }
+    element_change_state_by_lifecycle!();
 }
 
 impl Lifecycle for DrawFunc {

@@ -120,10 +120,7 @@ impl ElementImpl for SavantModule {
         "Python stages and GStreamer elements from a Savant module YAML, with Savant's buffer_queues",
     );
 
-    element_pad_templates!({
-        let caps = gst::Caps::new_any();
-        crate::stage::pads::sink_and_src_templates(&caps)
-    });
+    element_pad_templates!(crate::stage::pads::any_templates());
 
     fn change_state(
         &self,

@@ -31,7 +31,7 @@ use crate::frame::layout::{FrameLayout, FRAME_FORMATS};
 use crate::frame::Frame;
 use crate::python::loader::{StageError, UserInstance};
 use crate::stage::call::{self, raised, Outcome, Protocol, Verdict, Verdicts};
-use crate::stage::lifecycle::{self, Lifecycle};
+use crate::stage::lifecycle::Lifecycle;
 use crate::stage::pads::{self, StagePads};
 use crate::stage::runtime::{RunSettings, StageRuntime};
 use crate::stage::settings::{Blurbs, StageSettings};
@@ -426,10 +426,7 @@ impl ObjectSubclass for Publish {
     type ParentType = gst::Element;
 
     fn with_class(klass: &Self::Class) -> Self {
-        let [sinkpad, srcpad] = pads::stage_pads::<Self>(
-            &klass.pad_template("sink").unwrap(),
-            &klass.pad_template("src").unwrap(),
-        );
+        let [sinkpad, srcpad] = pads::stage_pads::<Self>(klass);
         Self {
             sinkpad,
             srcpad,
@@ -626,12 +623,7 @@ impl ElementImpl for Publish {
 
     element_pad_templates!(pads::stage_templates(FRAME_FORMATS, true));
 
-    fn change_state(
-        &self,
-        transition: gst::StateChange,
-    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        lifecycle::change_state(self, transition)
-    }
+    element_change_state_by_lifecycle!();
 }
 
 impl Lifecycle for Publish {

@@ -25,7 +25,7 @@ use crate::python::loader::DEFAULT_FUNCTION;
 use crate::stage::call::{self, Buffers, Outcome};
 use crate::stage::caps::FrameMemory;
 use crate::stage::handoff::Handoff;
-use crate::stage::lifecycle::{self, Lifecycle};
+use crate::stage::lifecycle::Lifecycle;
 use crate::stage::pads::{self, StagePads};
 use crate::stage::runtime::{RunSettings, StageRuntime};
 use crate::stage::settings::{Blurbs, StageSettings};
@@ -499,10 +499,7 @@ impl ObjectSubclass for PyFunc {
     type ParentType = gst::Element;
 
     fn with_class(klass: &Self::Class) -> Self {
-        let [sinkpad, srcpad] = pads::stage_pads::<Self>(
-            &klass.pad_template("sink").unwrap(),
-            &klass.pad_template("src").unwrap(),
-        );
+        let [sinkpad, srcpad] = pads::stage_pads::<Self>(klass);
         Self {
             sinkpad,
             srcpad,
@@ -652,12 +649,7 @@ impl ElementImpl for PyFunc {
 
     element_pad_templates!(pads::stage_templates(FRAME_FORMATS, true));
 
-    fn change_state(
-        &self,
-        transition: gst::StateChange,
-    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        lifecycle::change_state(self, transition)
-    }
+    element_change_state_by_lifecycle!();
 }
 
 impl Lifecycle for PyFunc {

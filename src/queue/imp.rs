@@ -654,10 +654,7 @@ impl ElementImpl for SavantQueue {
         "Bounded, blocking queue ahead of a Python stage, with level and blocking statistics",
     );
 
-    element_pad_templates!({
-        let caps = gst::Caps::new_any();
-        crate::stage::pads::sink_and_src_templates(&caps)
-    });
+    element_pad_templates!(crate::stage::pads::any_templates());
 
     fn change_state(
         &self,

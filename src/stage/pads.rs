@@ -2,6 +2,7 @@
 //! savantdrawfunc, savantqueue, savantmodule, savantpublish), and the pads of the
 //! Python stages: below the elements, so no element imports from the crate root.
 
+use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
@@ -42,7 +43,17 @@ pub trait StagePads: ElementImpl {
 /// The `sink` and `src` pads of a stage, from its class's templates, each function
 /// behind gst-rs's panic guard (a panic is an error on the bus, the pad then
 /// refuses).
-pub fn stage_pads<T: StagePads>(sink: &gst::PadTemplate, src: &gst::PadTemplate) -> [gst::Pad; 2] {
+///
+/// # Panics
+///
+/// The class has no `sink` or `src` template ([`stage_templates`] makes both).
+pub fn stage_pads<T>(klass: &glib::Class<T::Type>) -> [gst::Pad; 2]
+where
+    T: StagePads,
+    T::Type: glib::object::IsClass,
+{
+    let sink = &klass.pad_template("sink").expect("a stage's sink template");
+    let src = &klass.pad_template("src").expect("a stage's src template");
     let query = |pad: &gst::Pad, parent: Option<&gst::Object>, query: &mut gst::QueryRef| {
         T::catch_panic_pad_function(parent, || false, |this| this.on_query(pad, parent, query))
     };
@@ -72,6 +83,12 @@ pub fn stage_pads<T: StagePads>(sink: &gst::PadTemplate, src: &gst::PadTemplate)
 pub fn stage_templates(formats: &[&str], cuda: bool) -> Vec<gst::PadTemplate> {
     let memories = super::caps::Memories { system: true, cuda };
     sink_and_src_templates(&super::caps::formats_caps(formats, memories))
+}
+
+/// The `sink` and `src` templates of an element that takes anything (savantqueue,
+/// savantmodule).
+pub fn any_templates() -> Vec<gst::PadTemplate> {
+    sink_and_src_templates(&gst::Caps::new_any())
 }
 
 /// The always-present `sink` and `src` pad templates of a one-in, one-out element.
