@@ -6,8 +6,8 @@
 # benches/cuda.rs, unless --no-bench) and the CUDA tests (tests/cuda.rs). Without a
 # GPU the CUDA part is skipped with a message.
 #
-#   VIRTUAL_ENV=/opt/torch/.venv ./gpu-test.sh [--no-bench]   (a venv with numpy,
-#                                                              CuPy and PyTorch)
+#   VIRTUAL_ENV=/opt/torch/.venv ./gpu-test.sh [--no-bench | --no-cuda-bench]
+#   (a venv with numpy, CuPy and PyTorch; --no-cuda-bench leaves out benches/cuda.rs)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root=/tmp/savant-gst
@@ -85,7 +85,7 @@ if [ "${1:-}" != "--no-bench" ]; then
     "$here/bin/pyfunc-overhead"
 fi
 export SAVANT_TEST_H264="$here/data/megamind-1080p.h264"
-if [ "${1:-}" != "--no-bench" ]; then
+if [ "${1:-}" != "--no-bench" ] && [ "${1:-}" != "--no-cuda-bench" ]; then
     echo "== CUDA benchmark"
     "$here/bin/cuda-bench"
 fi
