@@ -433,10 +433,10 @@ impl ObjectImpl for DrawFunc {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut settings = self.settings.lock().unwrap();
-        if settings.code.set(pspec.name(), value) {
-            if pspec.name() == "on-error" {
-                self.runtime.set_on_error(settings.code.on_error);
-            }
+        if self
+            .runtime
+            .set_code_property(&mut settings.code, pspec.name(), value)
+        {
             return;
         }
         match pspec.name() {

@@ -546,10 +546,10 @@ impl ObjectImpl for Publish {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut all = self.settings.lock().unwrap();
-        if all.code.set(pspec.name(), value) {
-            if pspec.name() == "on-error" {
-                self.runtime.set_on_error(all.code.on_error);
-            }
+        if self
+            .runtime
+            .set_code_property(&mut all.code, pspec.name(), value)
+        {
             return;
         }
         let s = &mut all.publish;

@@ -392,6 +392,24 @@ impl StageRuntime {
         });
     }
 
+    /// A property of the stage's code settings (`module`, `class-name`, ...,
+    /// `on-error`) set on `code`, on-error taking effect at once on a running stage.
+    /// False for a property that is not one of them (the element's own).
+    pub fn set_code_property(
+        &self,
+        code: &mut super::settings::StageSettings,
+        name: &str,
+        value: &gst::glib::Value,
+    ) -> bool {
+        if !code.set(name, value) {
+            return false;
+        }
+        if name == "on-error" {
+            self.set_on_error(code.on_error);
+        }
+        true
+    }
+
     pub fn set_on_error(&self, on_error: OnError) {
         if let Some(state) = self.state.lock().unwrap().as_mut() {
             state.on_error = on_error;
