@@ -34,16 +34,15 @@ impl StageRuntime {
     /// or by its first frame, whichever comes first, so it is announced even when a
     /// flush took the event out of a queue. Per frame: the meta's id is looked up, not
     /// copied. False when the stage must fail (the ERROR is posted).
-    pub fn announce_frame_sources<'b>(
+    pub fn announce_frame_sources(
         &self,
         element: &gst::Element,
         context: &FrameContext,
-        buffers: impl IntoIterator<Item = &'b gst::BufferRef>,
+        buffers: &[gst::Buffer],
     ) -> bool {
         if context.instances.is_empty() {
             return true;
         }
-        let buffers: smallvec::SmallVec<[&gst::BufferRef; 1]> = buffers.into_iter().collect();
         // Frames no savantmux marked (a single stream) need no lock.
         if !buffers.iter().any(|b| source::with_id(b, |_| ()).is_some()) {
             return true;
