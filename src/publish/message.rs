@@ -50,63 +50,127 @@ pub struct FrameInfo<'a> {
 /// Writes `buffer`'s message in the schema into `out` (cleared first).
 pub fn write_frame(buffer: &gst::BufferRef, info: &FrameInfo<'_>, out: &mut Vec<u8>) {
     out.clear();
-    let mut json = Json(out);
-    json.raw(b"{\"schema\":\"");
-    json.raw(SCHEMA.as_bytes());
-    json.raw(b"\",\"source_id\":");
-    json.opt_str(info.source_id);
-    json.raw(b",\"frame_num\":");
-    json.uint(info.frame_num);
-    json.raw(b",\"pts\":");
-    json.opt_uint(info.pts);
-    json.raw(b",\"running_time\":");
-    json.opt_uint(info.running_time);
-    json.raw(b",\"width\":");
-    json.uint(u64::from(info.width));
-    json.raw(b",\"height\":");
-    json.uint(u64::from(info.height));
-    json.raw(b",\"objects\":[");
-    let mut first = true;
-    objects::visit(buffer, |o| {
-        if !std::mem::take(&mut first) {
-            json.raw(b",");
-        }
-        json.raw(b"{\"id\":");
-        json.opt_int(o.id);
-        json.raw(b",\"parent_id\":");
-        json.opt_int(o.parent_id);
-        json.raw(b",\"label\":");
-        json.str(o.label);
-        json.raw(b",\"model\":");
-        json.opt_str(o.model);
-        json.raw(b",\"box\":{\"x\":");
-        json.int(o.x);
-        json.raw(b",\"y\":");
-        json.int(o.y);
-        json.raw(b",\"width\":");
-        json.int(o.w);
-        json.raw(b",\"height\":");
-        json.int(o.h);
-        json.raw(b"},\"confidence\":");
-        match o.confidence {
-            Some(c) => json.float(c),
-            None => json.null(),
-        }
-        json.raw(b",\"track_id\":");
-        json.opt_int(o.track_id);
-        json.raw(b",\"attributes\":");
-        match o.attributes {
-            Some(a) => json.fields(a, 1),
-            None => json.null(),
-        }
-        json.raw(b"}");
+    let json = &mut Json(out);
+    json_object!(json, {
+        "schema": SCHEMA,
+        "source_id": info.source_id,
+        "frame_num": info.frame_num,
+        "pts": info.pts,
+        "running_time": info.running_time,
+        "width": info.width,
+        "height": info.height,
+        "objects": ObjectsOf(buffer),
+        "attributes": attributes::read(buffer).map(|a| Fields(a, 0)),
     });
-    json.raw(b"],\"attributes\":");
-    match attributes::read(buffer) {
-        Some(a) => json.fields(a, 0),
-        None => json.null(),
+}
+
+/// The frame's objects as an array of the schema's objects.
+struct ObjectsOf<'a>(&'a gst::BufferRef);
+
+impl ToJson for ObjectsOf<'_> {
+    fn write(&self, json: &mut Json<'_>) {
+        json.raw(b"[");
+        let mut first = true;
+        objects::visit(self.0, |o| {
+            if !std::mem::take(&mut first) {
+                json.raw(b",");
+            }
+            json_object!(json, {
+                "id": o.id,
+                "parent_id": o.parent_id,
+                "label": o.label,
+                "model": o.model,
+                "box": { "x": o.x, "y": o.y, "width": o.w, "height": o.h },
+                "confidence": o.confidence,
+                "track_id": o.track_id,
+                "attributes": o.attributes.map(|a| Fields(a, 1)),
+            });
+        });
+        json.raw(b"]");
     }
-    json.raw(b"}");
+}
+
+/// Writes an object of the schema: `json_object!(json, { "key": value, "inner": { ... } })`.
+/// A macro, not a table of `(&str, &dyn ToJson)`: each key with its quotes, colon and
+/// comma is one literal, and each value's writer is called directly. The table took
+/// 5.9 µs for a frame of 20 objects where this takes 3.9 (`timing` below).
+macro_rules! json_object {
+    ($json:expr, { $($fields:tt)* }) => {{
+        let json: &mut Json<'_> = $json;
+        json.raw(b"{");
+        json_object!(@fields json [""] $($fields)*);
+        json.raw(b"}");
+    }};
+    (@fields $json:ident [$sep:literal]) => {};
+    (@fields $json:ident [$sep:literal] $key:literal : { $($inner:tt)* } $(, $($rest:tt)*)?) => {
+        $json.raw(concat!($sep, "\"", $key, "\":").as_bytes());
+        json_object!(&mut *$json, { $($inner)* });
+        json_object!(@fields $json [","] $($($rest)*)?);
+    };
+    (@fields $json:ident [$sep:literal] $key:literal : $value:expr $(, $($rest:tt)*)?) => {
+        $json.raw(concat!($sep, "\"", $key, "\":").as_bytes());
+        ToJson::write(&$value, $json);
+        json_object!(@fields $json [","] $($($rest)*)?);
+    };
+}
+use json_object;
+
+/// A value the schema writes: the fields of [`write_frame`] are a table of these.
+trait ToJson {
+    fn write(&self, json: &mut Json<'_>);
+}
+
+impl ToJson for u64 {
+    fn write(&self, json: &mut Json<'_>) {
+        json.raw(itoa::Buffer::new().format(*self).as_bytes());
+    }
+}
+
+impl ToJson for i64 {
+    fn write(&self, json: &mut Json<'_>) {
+        json.raw(itoa::Buffer::new().format(*self).as_bytes());
+    }
+}
+
+impl ToJson for u32 {
+    fn write(&self, json: &mut Json<'_>) {
+        u64::from(*self).write(json);
+    }
+}
+
+/// Non-finite floats are null: JSON has no NaN.
+impl ToJson for f64 {
+    fn write(&self, json: &mut Json<'_>) {
+        if self.is_finite() {
+            json.raw(zmij::Buffer::new().format_finite(*self).as_bytes());
+        } else {
+            json.null();
+        }
+    }
+}
+
+impl ToJson for &str {
+    fn write(&self, json: &mut Json<'_>) {
+        json.str(self);
+    }
+}
+
+impl<T: ToJson> ToJson for Option<T> {
+    fn write(&self, json: &mut Json<'_>) {
+        match self {
+            Some(v) => v.write(json),
+            None => json.null(),
+        }
+    }
+}
+
+/// A structure's fields as an object, at a nesting depth.
+struct Fields<'a>(&'a gst::StructureRef, usize);
+
+impl ToJson for Fields<'_> {
+    fn write(&self, json: &mut Json<'_>) {
+        json.fields(self.0, self.1);
+    }
 }
 
 /// A JSON writer for the schema: its keys are written as they are (they need no
@@ -124,42 +188,8 @@ impl Json<'_> {
         self.raw(b"null");
     }
 
-    fn uint(&mut self, v: u64) {
-        self.raw(itoa::Buffer::new().format(v).as_bytes());
-    }
-
-    fn int(&mut self, v: i64) {
-        self.raw(itoa::Buffer::new().format(v).as_bytes());
-    }
-
-    fn opt_uint(&mut self, v: Option<u64>) {
-        match v {
-            Some(v) => self.uint(v),
-            None => self.null(),
-        }
-    }
-
-    fn opt_int(&mut self, v: Option<i64>) {
-        match v {
-            Some(v) => self.int(v),
-            None => self.null(),
-        }
-    }
-
-    /// Non-finite floats are null: JSON has no NaN.
-    fn float(&mut self, v: f64) {
-        if v.is_finite() {
-            self.raw(zmij::Buffer::new().format_finite(v).as_bytes());
-        } else {
-            self.null();
-        }
-    }
-
-    fn opt_str(&mut self, v: Option<&str>) {
-        match v {
-            Some(v) => self.str(v),
-            None => self.null(),
-        }
+    fn put(&mut self, value: impl ToJson) {
+        value.write(self);
     }
 
     /// A JSON string: `"`, `\` and control characters escaped (RFC 8259), the rest
@@ -229,13 +259,13 @@ impl Json<'_> {
                 let v = unsafe { ffi::g_value_get_boolean(raw) } != 0;
                 self.raw(if v { b"true" } else { b"false" });
             }
-            glib::Type::I32 => self.int(i64::from(unsafe { ffi::g_value_get_int(raw) })),
-            glib::Type::U32 => self.uint(u64::from(unsafe { ffi::g_value_get_uint(raw) })),
-            glib::Type::I64 => self.int(unsafe { ffi::g_value_get_int64(raw) }),
-            glib::Type::U64 => self.uint(unsafe { ffi::g_value_get_uint64(raw) }),
-            glib::Type::F64 => self.float(unsafe { ffi::g_value_get_double(raw) }),
-            glib::Type::F32 => self.float(f64::from(unsafe { ffi::g_value_get_float(raw) })),
-            glib::Type::STRING => self.opt_str(value.get::<Option<&str>>().unwrap_or(None)),
+            glib::Type::I32 => self.put(i64::from(unsafe { ffi::g_value_get_int(raw) })),
+            glib::Type::U32 => self.put(u64::from(unsafe { ffi::g_value_get_uint(raw) })),
+            glib::Type::I64 => self.put(unsafe { ffi::g_value_get_int64(raw) }),
+            glib::Type::U64 => self.put(unsafe { ffi::g_value_get_uint64(raw) }),
+            glib::Type::F64 => self.put(unsafe { ffi::g_value_get_double(raw) }),
+            glib::Type::F32 => self.put(f64::from(unsafe { ffi::g_value_get_float(raw) })),
+            glib::Type::STRING => self.put(value.get::<Option<&str>>().unwrap_or(None)),
             _ => {
                 if let Ok(array) = value.get::<gst::ArrayRef>() {
                     self.values(array.as_slice(), depth);
@@ -358,6 +388,29 @@ impl Serialize for PyJson<'_, '_> {
     }
 }
 
+/// Adds a detected "car" (confidence 0.5) with its track id and model.
+#[cfg(test)]
+fn add_object<'a>(
+    buffer: &'a mut gst::BufferRef,
+    rect: (u32, u32, u32, u32),
+    track_id: i64,
+    model: &str,
+) -> gst::MetaRefMut<'a, gst_video::VideoRegionOfInterestMeta, gst::meta::Standalone> {
+    let mut meta = gst_video::VideoRegionOfInterestMeta::add(buffer, "car", rect);
+    meta.add_param(
+        gst::Structure::builder(objects::DETECTION)
+            .field("confidence", 0.5f64)
+            .build(),
+    );
+    meta.add_param(
+        gst::Structure::builder(objects::SAVANT_OBJECT)
+            .field("track-id", track_id)
+            .field("model", model)
+            .build(),
+    );
+    meta
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,22 +420,7 @@ mod tests {
         crate::frame::attributes::register();
         crate::frame::objects::register();
         let mut buffer = gst::Buffer::with_size(16).unwrap();
-        {
-            let buffer = buffer.get_mut().unwrap();
-            let mut meta =
-                gst_video::VideoRegionOfInterestMeta::add(buffer, "car", (10, 20, 64, 48));
-            meta.add_param(
-                gst::Structure::builder(objects::DETECTION)
-                    .field("confidence", 0.5f64)
-                    .build(),
-            );
-            meta.add_param(
-                gst::Structure::builder(objects::SAVANT_OBJECT)
-                    .field("track-id", 7i64)
-                    .field("model", "detector")
-                    .build(),
-            );
-        }
+        add_object(buffer.get_mut().unwrap(), (10, 20, 64, 48), 7, "detector");
         buffer
     }
 
@@ -471,21 +509,11 @@ mod timing {
     fn twenty_objects(attributes: bool) -> gst::Buffer {
         let mut buffer = gst::Buffer::with_size(16).unwrap();
         for i in 0..20u32 {
-            let mut meta = gst_video::VideoRegionOfInterestMeta::add(
+            let mut meta = add_object(
                 buffer.get_mut().unwrap(),
-                "car",
                 (i, i, 10, 20),
-            );
-            meta.add_param(
-                gst::Structure::builder(objects::DETECTION)
-                    .field("confidence", 0.5f64)
-                    .build(),
-            );
-            meta.add_param(
-                gst::Structure::builder(objects::SAVANT_OBJECT)
-                    .field("track-id", i64::from(i))
-                    .field("model", "stage")
-                    .build(),
+                i64::from(i),
+                "stage",
             );
             if attributes {
                 meta.add_param(
