@@ -30,25 +30,14 @@ fn stages() -> String {
 
 /// Runs `description` to EOS; seconds from PLAYING to EOS, or the error.
 fn run_seconds(description: &str) -> Result<f64, String> {
-    let pipeline = gst::parse::launch(description)
-        .unwrap_or_else(|e| panic!("{description}: {e}"))
-        .downcast::<gst::Pipeline>()
-        .unwrap();
+    let pipeline = common::launch(description);
     let started = Instant::now();
     pipeline.set_state(gst::State::Playing).unwrap();
-    let message = pipeline.bus().unwrap().timed_pop_filtered(
-        gst::ClockTime::from_seconds(300),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
+    let end = common::wait_end(&pipeline, 300);
     let seconds = started.elapsed().as_secs_f64();
     pipeline.set_state(gst::State::Null).unwrap();
-    match message.as_ref().map(|m| m.view()) {
-        Some(gst::MessageView::Eos(_)) => Ok(seconds),
-        Some(gst::MessageView::Error(e)) => {
-            Err(format!("{description}: {} {:?}", e.error(), e.debug()))
-        }
-        _ => Err(format!("{description}: no EOS within 300 s")),
-    }
+    end.map(|()| seconds)
+        .map_err(|e| format!("{description}: {e}"))
 }
 
 /// Frames per second of `middle` (between the decoder and fakesink): two runs of
@@ -95,14 +84,11 @@ fn nvidia_smi_mib() -> Option<u64> {
 /// With a savantqueue of `length` in front of a slow stage, once it is full: its
 /// GPU bytes (stats) and nvidia-smi's MiB for this process.
 fn queue_memory(clip: &str, stages: &str, length: u32) -> (u64, u64, String) {
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = common::launch(&format!(
         "filesrc location={clip} ! h264parse ! nvh264dec \
          ! savantqueue name=q length={length} mode=always \
          ! savantpyfunc module={stages} class-name=Slow ! fakesink sync=false"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     pipeline.set_state(gst::State::Playing).unwrap();
     // 40 ms a frame: a queue of 10 is full well within 2 s.
     std::thread::sleep(std::time::Duration::from_secs(2));

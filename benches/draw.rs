@@ -88,15 +88,8 @@ fn fps(_stages: &str, element: &str) -> f64 {
     let description = format!(
         "appsrc name=src format=time ! {element} name=stage ! fakesink name=sink sync=false"
     );
-    let pipeline = gst::parse::launch(&description)
-        .unwrap_or_else(|e| panic!("{description}: {e}"))
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    let pipeline = common::launch(&description);
+    let src = common::appsrc(&pipeline, "src");
     src.set_caps(Some(&caps));
     src.set_max_buffers(4);
     src.set_block(true);

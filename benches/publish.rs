@@ -233,29 +233,14 @@ fn run(frames: &[gst::Buffer], element: &str, to_fakesink: bool) -> (Vec<Instant
     } else {
         None
     };
-    let src = pipeline
-        .downcast_ref::<gst::Bin>()
-        .unwrap()
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    let src = common::appsrc(&pipeline, "src");
     for frame in frames {
         src.push_buffer(frame.clone()).unwrap();
     }
     src.end_of_stream().unwrap();
     let started = Instant::now();
     pipeline.set_state(gst::State::Playing).unwrap();
-    let bus = pipeline.bus().unwrap();
-    let message = bus
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(300),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("EOS");
-    if let gst::MessageView::Error(e) = message.view() {
-        panic!("{element}: {}", e.error());
-    }
+    common::wait_end(&pipeline, 300).unwrap_or_else(|e| panic!("{element}: {e}"));
     let elapsed = started.elapsed();
     pipeline.set_state(gst::State::Null).unwrap();
     let arrivals = arrivals
@@ -279,29 +264,19 @@ fn per_frame_us(frames: &[gst::Buffer], element: &str) -> f64 {
 
 /// Microseconds per message spent writing it (the element's serialize-ns).
 fn serialize_us(frames: &[gst::Buffer], file: &std::path::Path) -> f64 {
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = common::launch(&format!(
         "appsrc name=src format=time caps=video/x-raw,format=RGBA,width=64,height=48,framerate=30/1 \
          max-bytes=0 ! savantpublish name=p location={} max-messages=1000000 max-bytes=4000000000",
         file.display()
-    ))
-    .unwrap();
-    let bin = pipeline.downcast_ref::<gst::Bin>().unwrap();
-    let src = bin
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    ));
+    let src = common::appsrc(&pipeline, "src");
     for frame in frames {
         src.push_buffer(frame.clone()).unwrap();
     }
     src.end_of_stream().unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
-    pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(gst::ClockTime::from_seconds(300), &[gst::MessageType::Eos])
-        .expect("EOS");
-    let stats = bin
+    common::wait_end(&pipeline, 300).unwrap();
+    let stats = pipeline
         .by_name("p")
         .unwrap()
         .property::<gst::Structure>("stats");

@@ -260,10 +260,7 @@ fn child(implementation: &str, stages: u32, work: &str, queue: &str, source: &st
     }
     description += " ! fakesink name=sink sync=false";
 
-    let pipeline = gst::parse::launch(&description)
-        .unwrap_or_else(|e| panic!("{description}: {e}"))
-        .downcast::<gst::Pipeline>()
-        .unwrap();
+    let pipeline = common::launch(&description);
     let arrivals: Arc<Mutex<Arrivals>> = Arc::default();
     let recorder = arrivals.clone();
     pipeline

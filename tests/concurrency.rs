@@ -59,15 +59,7 @@ fn pause_seek_and_finish(description: &str) -> gst::Element {
         .expect("seek accepted");
     settle(&pipeline, "a flushing seek in PAUSED");
     pipeline.set_state(gst::State::Playing).unwrap();
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(30),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("EOS after resuming");
-    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    common::wait_for_eos(&pipeline, Duration::from_secs(30));
     pipeline
 }
 

@@ -15,6 +15,10 @@ use std::path::PathBuf;
 use std::sync::Once;
 
 use gst::prelude::*;
+use pipelines::wait_end;
+
+#[path = "common/pipelines.rs"]
+mod pipelines;
 
 fn plugin_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("SAVANT_PLUGIN_DIR") {
@@ -395,27 +399,12 @@ fn run(description: &str) -> Result<(), String> {
 
 /// As `run`, calling `inspect` with the pipeline before it goes to NULL.
 fn run_then(description: &str, inspect: impl FnOnce(&gst::Pipeline)) -> Result<(), String> {
-    let pipeline = gst::parse::launch(description)
-        .unwrap_or_else(|e| panic!("{description}: {e}"))
-        .downcast::<gst::Pipeline>()
-        .unwrap();
+    let pipeline = pipelines::launch(description);
     pipeline.set_state(gst::State::Playing).unwrap();
-    let bus = pipeline.bus().unwrap();
-    let message = bus.timed_pop_filtered(
-        gst::ClockTime::from_seconds(120),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
+    let end = wait_end(&pipeline, 120);
     inspect(&pipeline);
     pipeline.set_state(gst::State::Null).unwrap();
-    match message.as_ref().map(|m| m.view()) {
-        Some(gst::MessageView::Eos(_)) => Ok(()),
-        Some(gst::MessageView::Error(e)) => Err(format!(
-            "{} ({})",
-            e.error(),
-            e.debug().map(|d| d.to_string()).unwrap_or_default()
-        )),
-        _ => Err("no EOS within 120 s".into()),
-    }
+    end
 }
 
 fn read_json(path: &std::path::Path) -> String {
@@ -644,18 +633,11 @@ fn system_memory_under_cuda_caps_is_an_error() {
         return;
     }
     let module = stages();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = pipelines::launch(&format!(
         "appsrc name=src format=time \
          ! savantpyfunc module={module} class-name=Errors kwargs=\"{{out: /dev/null}}\" ! fakesink"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    ));
+    let src = pipelines::appsrc(&pipeline, "src");
     src.set_caps(Some(
         &"video/x-raw(memory:CUDAMemory),format=RGBA,width=16,height=16,framerate=30/1"
             .parse::<gst::Caps>()
@@ -666,15 +648,9 @@ fn system_memory_under_cuda_caps_is_an_error() {
     buffer.get_mut().unwrap().set_pts(gst::ClockTime::ZERO);
     let _ = src.push_buffer(buffer);
     let _ = src.end_of_stream();
-    let message = pipeline.bus().unwrap().timed_pop_filtered(
-        gst::ClockTime::from_seconds(30),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
+    let end = wait_end(&pipeline, 30);
     pipeline.set_state(gst::State::Null).unwrap();
-    let Some(gst::MessageView::Error(e)) = message.as_ref().map(|m| m.view()) else {
-        panic!("no ERROR for system memory under CUDA caps: {message:?}");
-    };
-    let text = format!("{} {:?}", e.error(), e.debug());
+    let text = end.expect_err("an ERROR for system memory under CUDA caps");
     assert!(
         text.contains("caps say memory:CUDAMemory but the buffer holds memory of allocator"),
         "{text}"
@@ -688,30 +664,14 @@ fn savantqueue_counts_gpu_bytes() {
     if !cuda_host("savantqueue_counts_gpu_bytes") {
         return;
     }
-    let pipeline = gst::parse::launch(
+    let mut stats = None;
+    run_then(
         "videotestsrc num-buffers=30 ! video/x-raw,format=RGBA,width=320,height=240 ! cudaupload ! video/x-raw(memory:CUDAMemory) \
          ! savantqueue name=q length=10 mode=always ! identity sleep-time=20000 ! fakesink sync=false",
+        |pipeline| stats = Some(pipeline.by_name("q").unwrap().property::<gst::Structure>("stats")),
     )
-    .unwrap()
-    .downcast::<gst::Pipeline>()
     .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let message = pipeline.bus().unwrap().timed_pop_filtered(
-        gst::ClockTime::from_seconds(60),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
-    assert!(
-        matches!(
-            message.as_ref().map(|m| m.view()),
-            Some(gst::MessageView::Eos(_))
-        ),
-        "{message:?}"
-    );
-    let stats = pipeline
-        .by_name("q")
-        .unwrap()
-        .property::<gst::Structure>("stats");
-    pipeline.set_state(gst::State::Null).unwrap();
+    let stats = stats.unwrap();
     assert_eq!(stats.get::<&str>("memory").unwrap(), "cuda", "{stats}");
     let frame = 320 * 240 * 4;
     assert!(
@@ -824,13 +784,10 @@ fn memory_of_another_context_is_a_clear_error() {
     if !cuda_host("memory_of_another_context_is_a_clear_error") {
         return;
     }
-    let producer = gst::parse::launch(
+    let producer = pipelines::launch(
         "videotestsrc num-buffers=3 ! video/x-raw,format=RGBA,width=64,height=48 \
          ! cudaupload ! video/x-raw(memory:CUDAMemory) ! appsink name=sink sync=false",
-    )
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    );
     let sink = producer
         .by_name("sink")
         .unwrap()
@@ -843,39 +800,23 @@ fn memory_of_another_context_is_a_clear_error() {
 
     let module = stages();
     let out = out_file("other-context");
-    let consumer = gst::parse::launch(&format!(
+    let consumer = pipelines::launch(&format!(
         "appsrc name=src format=time ! savantpyfunc module={module} class-name=OtherContext \
          kwargs=\"{{out: {}}}\" ! fakesink",
         out.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = consumer
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    ));
+    let src = pipelines::appsrc(&consumer, "src");
     src.set_caps(samples[0].caps_owned().as_ref());
     consumer.set_state(gst::State::Playing).unwrap();
     for sample in &samples {
         src.push_buffer(sample.buffer_owned().unwrap()).unwrap();
     }
     src.end_of_stream().unwrap();
-    let message = consumer.bus().unwrap().timed_pop_filtered(
-        gst::ClockTime::from_seconds(60),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
+    let end = wait_end(&consumer, 60);
     consumer.set_state(gst::State::Null).unwrap();
     drop(samples);
     producer.set_state(gst::State::Null).unwrap();
-    assert!(
-        matches!(
-            message.as_ref().map(|m| m.view()),
-            Some(gst::MessageView::Eos(_))
-        ),
-        "{message:?}"
-    );
+    assert_eq!(end, Ok(()));
     assert_eq!(
         read_json(&out),
         r#"{"frames": 3, "errors": ["the frame's CUDA memory belongs to a context other than device 0's primary context"]}"#

@@ -86,26 +86,19 @@ fn formats_property_narrows_cuda_caps_too() {
 
 fn appsrc_pipeline(tail: &str) -> (gst::Pipeline, gst_app::AppSrc) {
     common::init();
-    let pipeline = gst::parse::launch(&format!("appsrc name=src format=time ! {tail}"))
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    let pipeline = common::launch(&format!("appsrc name=src format=time ! {tail}"));
+    let src = common::appsrc(&pipeline, "src");
     src.set_caps(Some(&CUDA_RGBA.parse::<gst::Caps>().unwrap()));
     (pipeline, src)
 }
 
-/// Pushes `frames` system-memory RGBA buffers under CUDA caps, then EOS; the bus's
-/// EOS or ERROR and the WARNINGs before it.
+/// Pushes `frames` system-memory RGBA buffers under CUDA caps, then EOS; Ok at EOS
+/// or the ERROR's text and debug, and the WARNINGs before it.
 fn push_frames(
     pipeline: &gst::Pipeline,
     src: &gst_app::AppSrc,
     frames: u64,
-) -> (Option<gst::Message>, Vec<String>) {
+) -> (Result<(), String>, Vec<String>) {
     push_frames_of(pipeline, src, frames, 32 * 16 * 4)
 }
 
@@ -116,7 +109,7 @@ fn push_frames_of(
     src: &gst_app::AppSrc,
     frames: u64,
     size: usize,
-) -> (Option<gst::Message>, Vec<String>) {
+) -> (Result<(), String>, Vec<String>) {
     pipeline.set_state(gst::State::Playing).unwrap();
     for i in 0..frames {
         let mut buffer = gst::Buffer::with_size(size).unwrap();
@@ -133,10 +126,11 @@ fn push_frames_of(
     let mut warnings = Vec::new();
     let end = loop {
         let Some(message) = bus.timed_pop(gst::ClockTime::from_seconds(30)) else {
-            break None;
+            break Err("no EOS within 30 s".to_string());
         };
         match message.view() {
-            gst::MessageView::Eos(_) | gst::MessageView::Error(_) => break Some(message),
+            gst::MessageView::Eos(_) => break Ok(()),
+            gst::MessageView::Error(e) => break Err(format!("{} {:?}", e.error(), e.debug())),
             gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
             _ => {}
         }
@@ -160,10 +154,7 @@ fn cuda_caps_without_cuda_are_a_clear_error() {
     let (pipeline, src) = appsrc_pipeline(&format!("savantpyfunc module={stage} ! fakesink"));
     let (end, _) = push_frames(&pipeline, &src, 3);
     pipeline.set_state(gst::State::Null).unwrap();
-    let Some(gst::MessageView::Error(e)) = end.as_ref().map(|m| m.view()) else {
-        panic!("expected an ERROR, got {end:?}");
-    };
-    let text = e.error().to_string();
+    let text = end.expect_err("an ERROR");
     assert!(
         text.contains("need CUDA, which is not available here"),
         "{text}"
@@ -200,13 +191,7 @@ fn savantqueue_counts_cuda_frames_as_gpu_memory() {
     let frame = 32 * 16 * 4u64;
     let padded = frame + 1024;
     let (end, warnings) = push_frames_of(&pipeline, &src, 12, padded as usize);
-    assert!(
-        matches!(
-            end.as_ref().map(|m| m.view()),
-            Some(gst::MessageView::Eos(_))
-        ),
-        "{end:?}"
-    );
+    assert_eq!(end, Ok(()), "{warnings:?}");
     let stats = pipeline
         .by_name("q")
         .unwrap()
@@ -320,13 +305,7 @@ fn savantmux_and_savantdemux_route_cuda_frames() {
         .unwrap()
         .current_caps();
     pipeline.set_state(gst::State::Null).unwrap();
-    assert!(
-        matches!(
-            end.as_ref().map(|m| m.view()),
-            Some(gst::MessageView::Eos(_))
-        ),
-        "{end:?} {warnings:?}"
-    );
+    assert_eq!(end, Ok(()), "{warnings:?}");
     let caps = caps.expect("caps reached the sink");
     assert!(
         caps.features(0).unwrap().contains("memory:CUDAMemory"),
@@ -339,25 +318,15 @@ fn savantmux_and_savantdemux_route_cuda_frames() {
 #[test]
 fn savantmux_refuses_sources_in_different_memories() {
     common::init();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = common::launch(&format!(
         "appsrc name=src format=time caps=\"{CUDA_RGBA}\" ! m.sink_0 \
          videotestsrc num-buffers=5 ! video/x-raw,format=RGBA,width=32,height=16 ! m.sink_1 \
          savantmux name=m ! fakesink"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    ));
+    let src = common::appsrc(&pipeline, "src");
     let (end, _) = push_frames(&pipeline, &src, 3);
     pipeline.set_state(gst::State::Null).unwrap();
-    let Some(gst::MessageView::Error(e)) = end.as_ref().map(|m| m.view()) else {
-        panic!("expected an ERROR, got {end:?}");
-    };
-    let text = e.error().to_string();
+    let text = end.expect_err("an ERROR");
     assert!(
         text.contains("memory:CUDAMemory") && text.contains("same memory (system or CUDA)"),
         "{text}"
@@ -413,10 +382,7 @@ fn memory_property_chooses_what_savantpyfunc_negotiates() {
     ));
     let (end, _) = push_frames(&pipeline, &src, 3);
     pipeline.set_state(gst::State::Null).unwrap();
-    let Some(gst::MessageView::Error(e)) = end.as_ref().map(|m| m.view()) else {
-        panic!("expected an ERROR, got {end:?}");
-    };
-    let text = format!("{} {:?}", e.error(), e.debug());
+    let text = end.expect_err("an ERROR");
     assert!(text.contains("not-negotiated"), "{text}");
     assert!(!text.contains("a frame reached Python"), "{text}");
 }

@@ -50,6 +50,23 @@ fn draw_rgba(props: &[(&str, &str)], fill: [u8; 4], objects: &[Object<'_>]) -> V
     data
 }
 
+/// Writes `source` as module `name`, draws a black frame with no objects through its
+/// `Overlay` class, and checks `expected` (as [`assert_pixels`]); the frame drawn.
+fn assert_overlay_draws(
+    name: &str,
+    source: &str,
+    expected: &[((u32, u32), [u8; 4], &str)],
+) -> Vec<u8> {
+    let hook = module(name, source);
+    let out = draw_rgba(
+        &[("module", hook.as_str()), ("class-name", "Overlay")],
+        [0, 0, 0, 255],
+        &[],
+    );
+    assert_pixels(&out, expected);
+    out
+}
+
 fn pixel(data: &[u8], x: u32, y: u32) -> [u8; 4] {
     let i = ((y * W + x) * 4) as usize;
     [data[i], data[i + 1], data[i + 2], data[i + 3]]
@@ -265,7 +282,7 @@ fn i420_and_nv12_match_the_rgba_drawing() {
 
 #[test]
 fn python_hook_draws_through_the_artist() {
-    let hook = module(
+    assert_overlay_draws(
         "artist_hook",
         r#"
         class Overlay:
@@ -278,14 +295,6 @@ fn python_hook_draws_through_the_artist() {
                 artist.add_text("hi", (20, 20), font_scale=0.5)
                 artist.blur((0, 0, 1, 1))
         "#,
-    );
-    let out = draw_rgba(
-        &[("module", hook.as_str()), ("class-name", "Overlay")],
-        [0, 0, 0, 255],
-        &[],
-    );
-    assert_pixels(
-        &out,
         &[
             ((2, 5), [0, 255, 0, 255], "bbox border"),
             ((5, 5), [0, 0, 0, 255], "bbox inside untouched"),
@@ -437,7 +446,7 @@ fn a_100k_character_label_from_an_attribute_is_drawn_cut() {
 
 #[test]
 fn savants_artist_calls_draw_with_its_keywords_and_tuple_colours() {
-    let hook = module(
+    let out = assert_overlay_draws(
         "savant_artist_hook",
         r#"
         import enum
@@ -473,14 +482,6 @@ fn savants_artist_calls_draw_with_its_keywords_and_tuple_colours() {
                 artist.add_bbox(BBox(0, 44, 8, 8), 0, (0, 0, 0, 0), (255, 255, 255, 255))
                 artist.blur(bbox=BBox(0, 40, 16, 16), padding=(0, 0, 0, 0), sigma=2.0)
         "#,
-    );
-    let out = draw_rgba(
-        &[("module", hook.as_str()), ("class-name", "Overlay")],
-        [0, 0, 0, 255],
-        &[],
-    );
-    assert_pixels(
-        &out,
         &[
             ((1, 6), [0, 255, 0, 255], "bbox border, padded out by 1"),
             ((6, 6), [0, 0, 255, 255], "bbox bg_color"),

@@ -23,10 +23,7 @@ struct Outcome {
 
 fn play(description: &str) -> Outcome {
     init();
-    let pipeline = gst::parse::launch(description)
-        .unwrap_or_else(|e| panic!("{description}: {e}"))
-        .downcast::<gst::Pipeline>()
-        .unwrap();
+    let pipeline = common::launch(description);
     let mut outcome = Outcome::default();
     let counted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     if let Some(sink) = pipeline.by_name("sink") {

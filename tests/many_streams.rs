@@ -176,13 +176,10 @@ fn gst_launch_demux_into_sinks_without_queues() {
 fn a_restarted_pipeline_keeps_its_demux_pads_and_links() {
     common::init();
     let (ids, srcs) = sources(2, 15);
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = common::launch(&format!(
         "savantmux name=m{ids} ! savantdemux name=d \
          d.src_s0 ! appsink name=o0 d.src_s1 ! appsink name=o1{srcs}"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     let counts: Vec<Arc<AtomicUsize>> = (0..2).map(|_| Arc::new(AtomicUsize::new(0))).collect();
     for (i, count) in counts.iter().enumerate() {
         let sink = pipeline
@@ -202,7 +199,7 @@ fn a_restarted_pipeline_keeps_its_demux_pads_and_links() {
         );
     }
     for run in 1..=3 {
-        common::run_to_eos(pipeline.upcast_ref(), Duration::from_secs(60));
+        common::run_to_eos(&pipeline, Duration::from_secs(60));
         pipeline.set_state(gst::State::Null).unwrap();
         for count in &counts {
             assert_eq!(count.load(Ordering::SeqCst), 15 * run, "run {run}");
@@ -233,14 +230,11 @@ fn count_events(
 fn one_seek_goes_upstream_whatever_the_number_of_branches() {
     common::init();
     let (ids, srcs) = sources(3, 600);
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = common::launch(&format!(
         "savantmux name=m{ids} ! identity name=stage ! savantdemux name=d \
          d.src_s0 ! fakesink sync=true d.src_s1 ! fakesink sync=true \
          d.src_s2 ! fakesink sync=true{srcs}"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     let demux_sink = pipeline.by_name("d").unwrap().static_pad("sink").unwrap();
     let seeks = count_events(
         &demux_sink,
@@ -259,7 +253,7 @@ fn one_seek_goes_upstream_whatever_the_number_of_branches() {
     pipeline
         .seek_simple(gst::SeekFlags::FLUSH, gst::ClockTime::from_seconds(19))
         .expect("seek");
-    common::wait_for_eos(pipeline.upcast_ref(), Duration::from_secs(30));
+    common::wait_for_eos(&pipeline, Duration::from_secs(30));
     pipeline.set_state(gst::State::Null).unwrap();
     assert_eq!(
         seeks.load(Ordering::SeqCst),

@@ -51,13 +51,10 @@ pipeline:
         ),
     );
     init();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = common::launch(&format!(
         "videotestsrc num-buffers=5 ! video/x-raw,format=GRAY8,width=8,height=8 \
          ! savantmodule name=m config={config} ! appsink name=sink"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     let bin = pipeline
         .by_name("m")
         .unwrap()
@@ -133,15 +130,7 @@ fn build_bin_is_a_rust_api() {
         .unwrap();
     gst::Element::link_many([&src, &caps, bin.upcast_ref(), &sink]).unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(30),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("EOS within 30 s");
-    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    common::wait_for_eos(&pipeline, std::time::Duration::from_secs(30));
     pipeline.set_state(gst::State::Null).unwrap();
 }
 

@@ -239,14 +239,11 @@ fn sources_added_and_removed_while_playing() {
     common::init();
     let stage = recorder("mux_dynamic");
     let caps = "video/x-raw,format=RGBA,width=32,height=24,framerate=50/1";
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = common::launch(&format!(
         "savantmux name=m sink_0::source-id=first ! savantpyfunc module={stage} \
          class-name=Recorder ! fakesink sync=false \
          videotestsrc is-live=true num-buffers=60 ! {caps} ! m.sink_0"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     let mux = pipeline.by_name("m").unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
 
@@ -278,7 +275,7 @@ fn sources_added_and_removed_while_playing() {
     mux.release_request_pad(&short_pad);
     pipeline.remove(&short).unwrap();
 
-    common::wait_for_eos(pipeline.upcast_ref(), std::time::Duration::from_secs(30));
+    common::wait_for_eos(&pipeline, std::time::Duration::from_secs(30));
     pipeline.set_state(gst::State::Null).unwrap();
 
     let events = events("mux_dynamic");
@@ -406,7 +403,7 @@ fn a_flushing_seek_restarts_every_source_and_ends_once() {
     pipeline
         .seek_simple(gst::SeekFlags::FLUSH, gst::ClockTime::ZERO)
         .expect("seek");
-    common::wait_for_eos(pipeline.upcast_ref(), std::time::Duration::from_secs(60));
+    common::wait_for_eos(&pipeline, std::time::Duration::from_secs(60));
     pipeline.set_state(gst::State::Null).unwrap();
     let events = events("mux_seek");
     let pts: Vec<(String, u64)> = py_eval("__import__('mux_seek').PTS");
@@ -542,13 +539,7 @@ fn a_source_that_refuses_a_seek_keeps_streaming_through_it() {
          videotestsrc num-buffers=100000 ! {caps} ! m.sink_1"
     ))
     .unwrap();
-    let appsrc = pipeline
-        .downcast_ref::<gst::Bin>()
-        .unwrap()
-        .by_name("a")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    let appsrc = common::appsrc(&pipeline, "a");
     pipeline.set_state(gst::State::Playing).unwrap();
     let frames = 300u64;
     let feeder = std::thread::spawn(move || {
@@ -671,13 +662,10 @@ fn releasing_the_last_pad_ends_the_stream() {
     common::init();
     let stage = recorder("mux_release_last");
     let caps = "video/x-raw,format=RGBA,width=32,height=24,framerate=50/1";
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = common::launch(&format!(
         "savantmux name=m ! savantpyfunc module={stage} class-name=Recorder \
          ! fakesink sync=false videotestsrc name=v is-live=true ! {caps} ! m.sink_0"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     pipeline.set_state(gst::State::Playing).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(200));
     let (source, capsfilter, mux, pad) = source_and_mux_pad(&pipeline);
@@ -685,7 +673,7 @@ fn releasing_the_last_pad_ends_the_stream() {
     capsfilter.set_state(gst::State::Null).unwrap();
     capsfilter.static_pad("src").unwrap().unlink(&pad).unwrap();
     mux.release_request_pad(&pad);
-    common::wait_for_eos(pipeline.upcast_ref(), std::time::Duration::from_secs(10));
+    common::wait_for_eos(&pipeline, std::time::Duration::from_secs(10));
     pipeline.set_state(gst::State::Null).unwrap();
     let events = events("mux_release_last");
     assert_eq!(events.last().unwrap().0, "end", "{events:?}");
@@ -697,16 +685,13 @@ fn releasing_the_last_pad_during_a_blocked_push_ends_the_stream_from_the_output_
     common::init();
     // appsink full (max-buffers=1, no drop): the mux's output thread blocks in its
     // push, inside `aggregate`, when the pad goes away.
-    let pipeline = gst::parse::launch(
+    let pipeline = common::launch(
         "savantmux name=m sink_0::source-id=cam ! appsink name=sink max-buffers=1 \
          sync=false emit-signals=false \
          videotestsrc name=v num-buffers=1000 ! video/x-raw,format=RGBA,width=32,height=24 \
          ! m.sink_0",
-    )
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = common::appsink(pipeline.upcast_ref(), "sink");
+    );
+    let sink = common::appsink(&pipeline, "sink");
     pipeline.set_state(gst::State::Playing).unwrap();
     // One frame in the sink, the next one blocked in the push.
     let first = sink.pull_preroll().unwrap();

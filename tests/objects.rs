@@ -625,16 +625,13 @@ fn a_restore_after_a_tee_changes_only_its_own_branch() {
         "def process_frame(frame):\n    frame.add_object('car', (4, 4, 8, 8))\n",
     );
     let passive = module("tee_passive", "def process_frame(frame):\n    pass\n");
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = common::launch(&format!(
         "videotestsrc num-buffers=3 ! video/x-raw,format=RGBA,width=64,height=48 \
          ! savantpyfunc module={writer} ! savanttestcopier ! videoconvert \
          ! video/x-raw,format=I420 ! tee name=t \
          t. ! queue ! savantpyfunc module={passive} ! appsink name=a sync=false \
          t. ! queue ! appsink name=b sync=false"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     let sink = |name: &str| {
         pipeline
             .by_name(name)

@@ -304,10 +304,7 @@ fn clip(file: &str, frames: u32) -> String {
 /// Runs `description` to EOS (or fails on ERROR), returning the pipeline stopped.
 fn run_pipeline(description: &str, limit: Duration) -> gst::Pipeline {
     common::init();
-    let pipeline = gst::parse::launch(description)
-        .unwrap_or_else(|e| panic!("{description}: {e}"))
-        .downcast::<gst::Pipeline>()
-        .unwrap();
+    let pipeline = common::launch(description);
     pipeline.set_state(gst::State::Playing).unwrap();
     let bus = pipeline.bus().unwrap();
     let message = bus
@@ -494,10 +491,7 @@ fn live_run(
         "videotestsrc is-live=true num-buffers={frames} ! video/x-raw,format=RGBA,width=64,height=48,framerate=50/1 \
          ! savantpublish name=publish {publish} ! fakesink name=sink sync=false"
     );
-    let pipeline = gst::parse::launch(&description)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
+    let pipeline = common::launch(&description);
     let times = Arc::new(Mutex::new(Vec::new()));
     let collected = times.clone();
     pipeline
@@ -512,16 +506,7 @@ fn live_run(
     let started = Instant::now();
     pipeline.set_state(gst::State::Playing).unwrap();
     let helper = std::thread::spawn(during);
-    let bus = pipeline.bus().unwrap();
-    let message = bus
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(120),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("EOS");
-    if let gst::MessageView::Error(e) = message.view() {
-        panic!("{description}: {} ({:?})", e.error(), e.debug());
-    }
+    common::wait_end(&pipeline, 120).unwrap_or_else(|e| panic!("{description}: {e}"));
     let elapsed = started.elapsed();
     helper.join().unwrap();
     let s = stats(&pipeline, "publish");

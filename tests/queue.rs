@@ -121,27 +121,16 @@ fn two_stage_run(
     frames: u32,
 ) -> (Vec<u64>, gst::Structure, gst::Structure) {
     init();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = common::launch(&format!(
         "videotestsrc num-buffers={frames} ! video/x-raw,format=GRAY8,width=8,height=8 \
          ! savantqueue name=q0 mode={mode} ! savantpyfunc module={stage} \
          ! savantqueue name=q1 mode={mode} ! savantpyfunc module={stage} \
          ! appsink name=sink sync=false"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = common::appsink(pipeline.upcast_ref(), "sink");
+    ));
+    let sink = common::appsink(&pipeline, "sink");
     let offsets = common::collect_offsets(&sink);
     pipeline.set_state(gst::State::Playing).unwrap();
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(60),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("finished within 60 s");
-    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+    common::wait_for_eos(&pipeline, std::time::Duration::from_secs(60));
     let q0 = pipeline
         .by_name("q0")
         .unwrap()

@@ -170,16 +170,13 @@ fn flushing_seek_in_a_file_pipeline_then_eos_through_every_element() {
     encode.set_state(gst::State::Null).unwrap();
 
     let stage = full_stage();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = common::launch(&format!(
         "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=RGBA \
          ! savantqueue ! savantpyfunc name=p module={stage} class-name=Stage workers=2 \
          ! savantqueue ! savantdrawfunc name=d ! appsink name=sink sync=false",
         file.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = common::appsink(pipeline.upcast_ref(), "sink");
+    ));
+    let sink = common::appsink(&pipeline, "sink");
     pipeline.set_state(gst::State::Playing).unwrap();
     for _ in 0..10 {
         sink.pull_sample().unwrap();

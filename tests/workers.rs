@@ -103,15 +103,12 @@ fn errors_in_one_worker_follow_the_policy() {
 #[test]
 fn a_flushing_seek_mid_stream_discards_in_flight_frames() {
     init();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = common::launch(&format!(
         "videotestsrc ! video/x-raw,format=GRAY8,width=8,height=8,framerate=100/1 \
          ! savantpyfunc module={} class-name=Sleepy workers=3 ! appsink name=sink sync=false",
         sleepy()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = common::appsink(pipeline.upcast_ref(), "sink");
+    ));
+    let sink = common::appsink(&pipeline, "sink");
     pipeline.set_state(gst::State::Playing).unwrap();
     for _ in 0..20 {
         sink.pull_sample().unwrap();
@@ -162,14 +159,11 @@ fn going_to_null_while_workers_are_busy_ends_cleanly() {
 fn short_calls_run_inline_instead_of_paying_for_hand_overs() {
     let stage = module("short_calls", "def process_frame(frame):\n    pass\n");
     init();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = common::launch(&format!(
         "videotestsrc num-buffers=3000 ! video/x-raw,format=GRAY8,width=8,height=8 \
          ! savantpyfunc name=f module={stage} workers=2 ! appsink name=sink sync=false"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = common::appsink(pipeline.upcast_ref(), "sink");
+    ));
+    let sink = common::appsink(&pipeline, "sink");
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut offsets = Vec::new();
     while let Ok(sample) = sink.pull_sample() {

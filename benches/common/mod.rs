@@ -1,5 +1,6 @@
 //! Helpers the benchmark programs share: where the plugin and the bench stages are,
-//! buffer arrival times at a sink, peak memory, medians.
+//! buffer arrival times at a sink, peak memory, medians; and the tests' pipeline
+//! helpers (tests/common/pipelines.rs: GStreamer's API alone).
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -7,6 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use gst::prelude::*;
+
+#[path = "../../tests/common/pipelines.rs"]
+mod pipelines;
+#[allow(unused_imports)]
+pub use pipelines::{appsink, appsrc, launch, wait_end};
 
 /// The directory of the plugin built with the bench (`SAVANT_PLUGIN_DIR` overrides):
 /// the bench binary lives in target/<profile>/deps.

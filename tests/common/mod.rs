@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use gst::prelude::*;
 
+mod pipelines;
+#[allow(unused_imports)]
+pub use pipelines::{appsink, appsrc, launch, wait_end};
+
 pub fn init() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
@@ -102,10 +106,7 @@ pub struct Run {
 /// Runs `description`, which must contain an `appsink name=sink`, to EOS or ERROR.
 pub fn run(description: &str) -> Run {
     init();
-    let pipeline = gst::parse::launch(description)
-        .unwrap_or_else(|e| panic!("{description}: {e}"))
-        .downcast::<gst::Pipeline>()
-        .unwrap();
+    let pipeline = launch(description);
     let sink = pipeline
         .by_name("sink")
         .expect("pipeline has appsink name=sink")
@@ -207,22 +208,16 @@ pub fn full_stage() -> String {
 }
 
 /// Plays `pipeline` to EOS; fails on an ERROR or when `limit` passes (a deadlock).
-pub fn run_to_eos(pipeline: &gst::Element, limit: Duration) {
+pub fn run_to_eos(pipeline: &impl IsA<gst::Element>, limit: Duration) {
     pipeline.set_state(gst::State::Playing).unwrap();
     wait_for_eos(pipeline, limit);
 }
 
 /// Waits for the EOS of a playing pipeline; fails on an ERROR or after `limit`.
-pub fn wait_for_eos(pipeline: &gst::Element, limit: Duration) {
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_nseconds(limit.as_nanos() as u64),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("EOS within the limit (no deadlock)");
-    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+pub fn wait_for_eos(pipeline: &impl IsA<gst::Element>, limit: Duration) {
+    if let Err(e) = wait_end(pipeline, limit.as_secs()) {
+        panic!("{e}");
+    }
 }
 
 /// Waits (up to 2 s) until the GIL sampler thread has exited: it lives while a
@@ -298,10 +293,7 @@ pub fn collect_sinks(
 ) -> std::collections::HashMap<String, (gst::Caps, Vec<gst::Buffer>)> {
     use std::sync::{Arc, Mutex};
     init();
-    let pipeline = gst::parse::launch(description)
-        .unwrap_or_else(|e| panic!("{description}: {e}"))
-        .downcast::<gst::Pipeline>()
-        .unwrap();
+    let pipeline = launch(description);
     let collected = Arc::new(Mutex::new(std::collections::HashMap::new()));
     for name in sinks {
         let sink = pipeline
@@ -326,7 +318,7 @@ pub fn collect_sinks(
                 .build(),
         );
     }
-    run_to_eos(pipeline.upcast_ref(), Duration::from_secs(120));
+    run_to_eos(&pipeline, Duration::from_secs(120));
     pipeline.set_state(gst::State::Null).unwrap();
     let map = collected.lock().unwrap().clone();
     map
@@ -366,17 +358,6 @@ pub fn compile_c_app(name: &str, packages: &[&str]) -> PathBuf {
     assert!(output.status.success(), "cc: {}", text(&output));
     std::fs::rename(&temporary, &binary).unwrap();
     binary
-}
-
-/// The appsink named `name` in `pipeline`.
-pub fn appsink(pipeline: &gst::Element, name: &str) -> gst_app::AppSink {
-    pipeline
-        .downcast_ref::<gst::Bin>()
-        .expect("a bin")
-        .by_name(name)
-        .unwrap_or_else(|| panic!("no element {name}"))
-        .downcast::<gst_app::AppSink>()
-        .unwrap_or_else(|_| panic!("{name} is not an appsink"))
 }
 
 /// Records the offset of every buffer `sink` receives, in order.
