@@ -27,7 +27,7 @@ use crate::stage::call::{self, failure, raised, verdict_of, Outcome, Protocol, V
 use crate::stage::lifecycle::Lifecycle;
 use crate::stage::pads::{self, StagePads};
 use crate::stage::runtime::{RunSettings, StageRuntime};
-use crate::stage::settings::{Blurbs, StageSettings};
+use crate::stage::settings::{Blurbs, ElementSettings, StageSettings};
 use crate::stage::stats::StageStats;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -54,6 +54,30 @@ impl Default for Settings {
         Self {
             draw_spec: None,
             code: StageSettings::new(DEFAULT_FUNCTION),
+        }
+    }
+}
+
+impl ElementSettings for Settings {
+    fn code(&self) -> &StageSettings {
+        &self.code
+    }
+
+    fn code_mut(&mut self) -> &mut StageSettings {
+        &mut self.code
+    }
+
+    fn set_own(&mut self, name: &str, value: &glib::Value) {
+        match name {
+            "draw-spec" => self.draw_spec = value.get().unwrap(),
+            _ => unimplemented!(),
+        }
+    }
+
+    fn own(&self, name: &str) -> glib::Value {
+        match name {
+            "draw-spec" => self.draw_spec.to_value(),
+            _ => unimplemented!(),
         }
     }
 }
@@ -432,28 +456,14 @@ impl ObjectImpl for DrawFunc {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut settings = self.settings.lock().unwrap();
-        if self
-            .runtime
-            .set_code_property(&mut settings.code, pspec.name(), value)
-        {
-            return;
-        }
-        match pspec.name() {
-            "draw-spec" => settings.draw_spec = value.get().unwrap(),
-            _ => unimplemented!(),
-        }
+        self.runtime
+            .set_property(&self.settings, pspec.name(), value);
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let settings = self.settings.lock().unwrap();
-        if let Some(value) = settings.code.get(pspec.name()) {
-            return value;
-        }
         match pspec.name() {
-            "draw-spec" => settings.draw_spec.to_value(),
             "stats" => self.runtime.stats_structure().to_value(),
-            _ => unimplemented!(),
+            name => self.runtime.property(&self.settings, name),
         }
     }
 

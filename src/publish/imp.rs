@@ -34,7 +34,7 @@ use crate::stage::call::{self, raised, Outcome, Protocol, Verdict, Verdicts};
 use crate::stage::lifecycle::Lifecycle;
 use crate::stage::pads::{self, StagePads};
 use crate::stage::runtime::{RunSettings, StageRuntime};
-use crate::stage::settings::{Blurbs, StageSettings};
+use crate::stage::settings::{Blurbs, ElementSettings, StageSettings};
 use crate::stage::stats::StageStats;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -69,6 +69,63 @@ impl Default for AllSettings {
         Self {
             publish: Settings::default(),
             code: StageSettings::new(DEFAULT_FUNCTION),
+        }
+    }
+}
+
+impl ElementSettings for AllSettings {
+    fn code(&self) -> &StageSettings {
+        &self.code
+    }
+
+    fn code_mut(&mut self) -> &mut StageSettings {
+        &mut self.code
+    }
+
+    fn set_own(&mut self, name: &str, value: &glib::Value) {
+        let s = &mut self.publish;
+        match name {
+            "location" => s.location = value.get::<Option<String>>().unwrap().unwrap_or_default(),
+            "topic" => s.topic = value.get().unwrap(),
+            "username" => s.username = value.get().unwrap(),
+            "password" => s.password = value.get().unwrap(),
+            "client-id" => s.client_id = value.get::<Option<String>>().unwrap().unwrap_or_default(),
+            "qos" => s.qos = value.get::<u32>().unwrap().min(1) as u8,
+            "mqtt-version" => s.mqtt_version = value.get::<MqttVersion>().unwrap(),
+            "max-len" => s.max_len = value.get().unwrap(),
+            "max-messages" => s.max_messages = value.get().unwrap(),
+            "max-bytes" => s.max_bytes = value.get().unwrap(),
+            "backpressure" => s.backpressure = value.get::<Backpressure>().unwrap(),
+            "flush-timeout" => s.flush_timeout_ms = value.get().unwrap(),
+            "connect-timeout" => s.connect_timeout_ms = value.get().unwrap(),
+            "send-timeout" => s.send_timeout_ms = value.get().unwrap(),
+            "on-connect-error" => s.on_connect_error = value.get::<OnConnectError>().unwrap(),
+            "max-file-bytes" => s.max_file_bytes = value.get().unwrap(),
+            "max-file-seconds" => s.max_file_seconds = value.get().unwrap(),
+            _ => unimplemented!(),
+        }
+    }
+
+    fn own(&self, name: &str) -> glib::Value {
+        let s = &self.publish;
+        match name {
+            "location" => s.location.to_value(),
+            "topic" => s.topic.to_value(),
+            "username" => s.username.to_value(),
+            "client-id" => s.client_id.to_value(),
+            "qos" => u32::from(s.qos).to_value(),
+            "mqtt-version" => s.mqtt_version.to_value(),
+            "max-len" => s.max_len.to_value(),
+            "max-messages" => s.max_messages.to_value(),
+            "max-bytes" => s.max_bytes.to_value(),
+            "backpressure" => s.backpressure.to_value(),
+            "flush-timeout" => s.flush_timeout_ms.to_value(),
+            "connect-timeout" => s.connect_timeout_ms.to_value(),
+            "send-timeout" => s.send_timeout_ms.to_value(),
+            "on-connect-error" => s.on_connect_error.to_value(),
+            "max-file-bytes" => s.max_file_bytes.to_value(),
+            "max-file-seconds" => s.max_file_seconds.to_value(),
+            _ => unimplemented!(),
         }
     }
 }
@@ -545,63 +602,14 @@ impl ObjectImpl for Publish {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut all = self.settings.lock().unwrap();
-        if self
-            .runtime
-            .set_code_property(&mut all.code, pspec.name(), value)
-        {
-            return;
-        }
-        let s = &mut all.publish;
-        match pspec.name() {
-            "location" => s.location = value.get::<Option<String>>().unwrap().unwrap_or_default(),
-            "topic" => s.topic = value.get().unwrap(),
-            "username" => s.username = value.get().unwrap(),
-            "password" => s.password = value.get().unwrap(),
-            "client-id" => s.client_id = value.get::<Option<String>>().unwrap().unwrap_or_default(),
-            "qos" => s.qos = value.get::<u32>().unwrap().min(1) as u8,
-            "mqtt-version" => s.mqtt_version = value.get::<MqttVersion>().unwrap(),
-            "max-len" => s.max_len = value.get().unwrap(),
-            "max-messages" => s.max_messages = value.get().unwrap(),
-            "max-bytes" => s.max_bytes = value.get().unwrap(),
-            "backpressure" => s.backpressure = value.get::<Backpressure>().unwrap(),
-            "flush-timeout" => s.flush_timeout_ms = value.get().unwrap(),
-            "connect-timeout" => s.connect_timeout_ms = value.get().unwrap(),
-            "send-timeout" => s.send_timeout_ms = value.get().unwrap(),
-            "on-connect-error" => s.on_connect_error = value.get::<OnConnectError>().unwrap(),
-            "max-file-bytes" => s.max_file_bytes = value.get().unwrap(),
-            "max-file-seconds" => s.max_file_seconds = value.get().unwrap(),
-            _ => unimplemented!(),
-        }
+        self.runtime
+            .set_property(&self.settings, pspec.name(), value);
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        if pspec.name() == "stats" {
-            return self.stats().to_value();
-        }
-        let all = self.settings.lock().unwrap();
-        if let Some(value) = all.code.get(pspec.name()) {
-            return value;
-        }
-        let s = &all.publish;
         match pspec.name() {
-            "location" => s.location.to_value(),
-            "topic" => s.topic.to_value(),
-            "username" => s.username.to_value(),
-            "client-id" => s.client_id.to_value(),
-            "qos" => u32::from(s.qos).to_value(),
-            "mqtt-version" => s.mqtt_version.to_value(),
-            "max-len" => s.max_len.to_value(),
-            "max-messages" => s.max_messages.to_value(),
-            "max-bytes" => s.max_bytes.to_value(),
-            "backpressure" => s.backpressure.to_value(),
-            "flush-timeout" => s.flush_timeout_ms.to_value(),
-            "connect-timeout" => s.connect_timeout_ms.to_value(),
-            "send-timeout" => s.send_timeout_ms.to_value(),
-            "on-connect-error" => s.on_connect_error.to_value(),
-            "max-file-bytes" => s.max_file_bytes.to_value(),
-            "max-file-seconds" => s.max_file_seconds.to_value(),
-            _ => unimplemented!(),
+            "stats" => self.stats().to_value(),
+            name => self.runtime.property(&self.settings, name),
         }
     }
 

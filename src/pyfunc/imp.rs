@@ -28,7 +28,7 @@ use crate::stage::handoff::Handoff;
 use crate::stage::lifecycle::Lifecycle;
 use crate::stage::pads::{self, StagePads};
 use crate::stage::runtime::{RunSettings, StageRuntime};
-use crate::stage::settings::{Blurbs, StageSettings};
+use crate::stage::settings::{Blurbs, ElementSettings, StageSettings};
 use crate::stage::stats::StageStats;
 
 use super::batch::Batcher;
@@ -114,6 +114,42 @@ impl Default for Settings {
             batch_timeout_ms: DEFAULT_BATCH_TIMEOUT_MS,
             cuda_device_id: DEFAULT_CUDA_DEVICE_ID,
             memory: FrameMemory::default(),
+        }
+    }
+}
+
+impl ElementSettings for Settings {
+    fn code(&self) -> &StageSettings {
+        &self.code
+    }
+
+    fn code_mut(&mut self) -> &mut StageSettings {
+        &mut self.code
+    }
+
+    fn set_own(&mut self, name: &str, value: &glib::Value) {
+        match name {
+            "writable" => self.writable = value.get().unwrap(),
+            "workers" => self.workers = value.get().unwrap(),
+            "instances" => self.instances = value.get().unwrap(),
+            "batch-size" => self.batch_size = value.get().unwrap(),
+            "batch-timeout" => self.batch_timeout_ms = value.get().unwrap(),
+            "cuda-device-id" => self.cuda_device_id = value.get().unwrap(),
+            "memory" => self.memory = value.get().unwrap(),
+            _ => unimplemented!(),
+        }
+    }
+
+    fn own(&self, name: &str) -> glib::Value {
+        match name {
+            "writable" => self.writable.to_value(),
+            "workers" => self.workers.to_value(),
+            "instances" => self.instances.to_value(),
+            "batch-size" => self.batch_size.to_value(),
+            "batch-timeout" => self.batch_timeout_ms.to_value(),
+            "cuda-device-id" => self.cuda_device_id.to_value(),
+            "memory" => self.memory.to_value(),
+            _ => unimplemented!(),
         }
     }
 }
@@ -584,38 +620,12 @@ impl ObjectImpl for PyFunc {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut settings = self.settings.lock().unwrap();
-        if self
-            .runtime
-            .set_code_property(&mut settings.code, pspec.name(), value)
-        {
-            return;
-        }
-        match pspec.name() {
-            "writable" => settings.writable = value.get().unwrap(),
-            "workers" => settings.workers = value.get().unwrap(),
-            "instances" => settings.instances = value.get().unwrap(),
-            "batch-size" => settings.batch_size = value.get().unwrap(),
-            "batch-timeout" => settings.batch_timeout_ms = value.get().unwrap(),
-            "cuda-device-id" => settings.cuda_device_id = value.get().unwrap(),
-            "memory" => settings.memory = value.get().unwrap(),
-            _ => unimplemented!(),
-        }
+        self.runtime
+            .set_property(&self.settings, pspec.name(), value);
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let settings = self.settings.lock().unwrap();
-        if let Some(value) = settings.code.get(pspec.name()) {
-            return value;
-        }
         match pspec.name() {
-            "writable" => settings.writable.to_value(),
-            "workers" => settings.workers.to_value(),
-            "instances" => settings.instances.to_value(),
-            "batch-size" => settings.batch_size.to_value(),
-            "batch-timeout" => settings.batch_timeout_ms.to_value(),
-            "cuda-device-id" => settings.cuda_device_id.to_value(),
-            "memory" => settings.memory.to_value(),
             "stats" => {
                 let mut stats = self.runtime.stats_structure();
                 if let Some(pool) = self.pool() {
@@ -627,7 +637,7 @@ impl ObjectImpl for PyFunc {
                 stats.set("batch-bytes", held.batch_bytes());
                 stats.to_value()
             }
-            _ => unimplemented!(),
+            name => self.runtime.property(&self.settings, name),
         }
     }
 

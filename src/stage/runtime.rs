@@ -27,6 +27,7 @@ use pyo3::types::PyBool;
 use super::caps::{formats_caps, FrameMemory, Memories};
 use super::policy::{OnError, RepeatedWarning};
 use super::reload::Watch;
+use super::settings::ElementSettings;
 use super::sources::Told;
 use super::stats::StageStats;
 use super::{gil_probe, log_bridge};
@@ -392,22 +393,37 @@ impl StageRuntime {
         });
     }
 
-    /// A property of the stage's code settings (`module`, `class-name`, ...,
-    /// `on-error`) set on `code`, on-error taking effect at once on a running stage.
-    /// False for a property that is not one of them (the element's own).
-    pub fn set_code_property(
+    /// Sets the property `name` of an element's `settings`: a code setting
+    /// (`module`, `class-name`, ..., `on-error`, which takes effect at once on a
+    /// running stage) or one of the element's own.
+    pub fn set_property<S: ElementSettings>(
         &self,
-        code: &mut super::settings::StageSettings,
+        settings: &Mutex<S>,
         name: &str,
         value: &gst::glib::Value,
-    ) -> bool {
+    ) {
+        let mut settings = settings.lock().unwrap();
+        let code = settings.code_mut();
         if !code.set(name, value) {
-            return false;
+            return settings.set_own(name, value);
         }
         if name == "on-error" {
             self.set_on_error(code.on_error);
         }
-        true
+    }
+
+    /// The property `name` of an element's `settings` (a code setting or one of
+    /// the element's own; the element answers `stats` itself).
+    pub fn property<S: ElementSettings>(
+        &self,
+        settings: &Mutex<S>,
+        name: &str,
+    ) -> gst::glib::Value {
+        let settings = settings.lock().unwrap();
+        settings
+            .code()
+            .get(name)
+            .unwrap_or_else(|| settings.own(name))
     }
 
     pub fn set_on_error(&self, on_error: OnError) {

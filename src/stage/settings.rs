@@ -12,6 +12,20 @@ use crate::frame::held::{DEFAULT_MAX_BYTES, DEFAULT_MAX_FRAMES};
 use crate::frame::readonly_check::VerifyReadonly;
 use crate::python::loader::StageConfig;
 
+/// A Python stage element's settings: the code settings every stage has, and the
+/// element's own properties. The element's `set_property` and `property` go through
+/// [`StageRuntime::set_property`](super::runtime::StageRuntime::set_property) and
+/// [`StageRuntime::property`](super::runtime::StageRuntime::property), which try the
+/// code settings first, so that part is written once.
+pub trait ElementSettings {
+    fn code(&self) -> &StageSettings;
+    fn code_mut(&mut self) -> &mut StageSettings;
+    /// Sets one of the element's own properties (not a code setting).
+    fn set_own(&mut self, name: &str, value: &glib::Value);
+    /// One of the element's own properties (not a code setting, nor `stats`).
+    fn own(&self, name: &str) -> glib::Value;
+}
+
 /// What an element's blurbs say about its code (the rest is common).
 pub struct Blurbs {
     pub module: &'static str,
