@@ -27,7 +27,7 @@ use crate::stage::call::{self, failure, raised, verdict_of, Outcome, Protocol, V
 use crate::stage::lifecycle::Lifecycle;
 use crate::stage::pads::{self, StagePads};
 use crate::stage::runtime::{RunSettings, StageRuntime};
-use crate::stage::settings::{Blurbs, ElementSettings, StageSettings};
+use crate::stage::settings::{Blurbs, ElementSettings, OwnProperties, StageSettings};
 use crate::stage::stats::StageStats;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -43,38 +43,20 @@ const DEFAULT_FUNCTION: &str = "draw";
 /// formats first).
 const FORMATS: &[&str] = &["RGBA", "BGRx", "BGR", "I420", "NV12", "BGRA", "RGBx", "RGB"];
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Settings {
     draw_spec: Option<String>,
-    code: StageSettings,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            draw_spec: None,
-            code: StageSettings::new(DEFAULT_FUNCTION),
-        }
-    }
-}
-
-impl ElementSettings for Settings {
-    fn code(&self) -> &StageSettings {
-        &self.code
-    }
-
-    fn code_mut(&mut self) -> &mut StageSettings {
-        &mut self.code
-    }
-
-    fn set_own(&mut self, name: &str, value: &glib::Value) {
+impl OwnProperties for Settings {
+    fn set(&mut self, name: &str, value: &glib::Value) {
         match name {
             "draw-spec" => self.draw_spec = value.get().unwrap(),
             _ => unimplemented!(),
         }
     }
 
-    fn own(&self, name: &str) -> glib::Value {
+    fn get(&self, name: &str) -> glib::Value {
         match name {
             "draw-spec" => self.draw_spec.to_value(),
             _ => unimplemented!(),
@@ -85,7 +67,7 @@ impl ElementSettings for Settings {
 pub struct DrawFunc {
     sinkpad: gst::Pad,
     srcpad: gst::Pad,
-    settings: Mutex<Settings>,
+    settings: Mutex<ElementSettings<Settings>>,
     /// Parsed at start.
     spec: Mutex<Option<Arc<DrawSpec>>>,
     runtime: StageRuntime,
@@ -277,7 +259,7 @@ impl DrawFunc {
         let settings = self.settings.lock().unwrap();
         (
             settings.code.run_settings(false),
-            settings.draw_spec.clone(),
+            settings.own.draw_spec.clone(),
         )
     }
 
@@ -423,7 +405,7 @@ impl ObjectSubclass for DrawFunc {
         Self {
             sinkpad,
             srcpad,
-            settings: Mutex::new(Settings::default()),
+            settings: Mutex::new(ElementSettings::new(DEFAULT_FUNCTION)),
             spec: Mutex::new(None),
             runtime: StageRuntime::new(
                 *CAT,

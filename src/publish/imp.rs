@@ -34,7 +34,7 @@ use crate::stage::call::{self, raised, Outcome, Protocol, Verdict, Verdicts};
 use crate::stage::lifecycle::Lifecycle;
 use crate::stage::pads::{self, StagePads};
 use crate::stage::runtime::{RunSettings, StageRuntime};
-use crate::stage::settings::{Blurbs, ElementSettings, StageSettings};
+use crate::stage::settings::{Blurbs, ElementSettings, OwnProperties, StageSettings};
 use crate::stage::stats::StageStats;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -58,73 +58,52 @@ pub const PUBLISH_FIELDS: &[(&str, &str)] = &[
     ("serialize-ns", "time the streaming thread spent writing messages in the built-in schema (reading the metas included; a hook's time is python-ns)"),
 ];
 
-#[derive(Clone)]
-struct AllSettings {
-    publish: Settings,
-    code: StageSettings,
-}
-
-impl Default for AllSettings {
-    fn default() -> Self {
-        Self {
-            publish: Settings::default(),
-            code: StageSettings::new(DEFAULT_FUNCTION),
-        }
-    }
-}
-
-impl ElementSettings for AllSettings {
-    fn code(&self) -> &StageSettings {
-        &self.code
-    }
-
-    fn code_mut(&mut self) -> &mut StageSettings {
-        &mut self.code
-    }
-
-    fn set_own(&mut self, name: &str, value: &glib::Value) {
-        let s = &mut self.publish;
+impl OwnProperties for Settings {
+    fn set(&mut self, name: &str, value: &glib::Value) {
         match name {
-            "location" => s.location = value.get::<Option<String>>().unwrap().unwrap_or_default(),
-            "topic" => s.topic = value.get().unwrap(),
-            "username" => s.username = value.get().unwrap(),
-            "password" => s.password = value.get().unwrap(),
-            "client-id" => s.client_id = value.get::<Option<String>>().unwrap().unwrap_or_default(),
-            "qos" => s.qos = value.get::<u32>().unwrap().min(1) as u8,
-            "mqtt-version" => s.mqtt_version = value.get::<MqttVersion>().unwrap(),
-            "max-len" => s.max_len = value.get().unwrap(),
-            "max-messages" => s.max_messages = value.get().unwrap(),
-            "max-bytes" => s.max_bytes = value.get().unwrap(),
-            "backpressure" => s.backpressure = value.get::<Backpressure>().unwrap(),
-            "flush-timeout" => s.flush_timeout_ms = value.get().unwrap(),
-            "connect-timeout" => s.connect_timeout_ms = value.get().unwrap(),
-            "send-timeout" => s.send_timeout_ms = value.get().unwrap(),
-            "on-connect-error" => s.on_connect_error = value.get::<OnConnectError>().unwrap(),
-            "max-file-bytes" => s.max_file_bytes = value.get().unwrap(),
-            "max-file-seconds" => s.max_file_seconds = value.get().unwrap(),
+            "location" => {
+                self.location = value.get::<Option<String>>().unwrap().unwrap_or_default()
+            }
+            "topic" => self.topic = value.get().unwrap(),
+            "username" => self.username = value.get().unwrap(),
+            "password" => self.password = value.get().unwrap(),
+            "client-id" => {
+                self.client_id = value.get::<Option<String>>().unwrap().unwrap_or_default()
+            }
+            "qos" => self.qos = value.get::<u32>().unwrap().min(1) as u8,
+            "mqtt-version" => self.mqtt_version = value.get::<MqttVersion>().unwrap(),
+            "max-len" => self.max_len = value.get().unwrap(),
+            "max-messages" => self.max_messages = value.get().unwrap(),
+            "max-bytes" => self.max_bytes = value.get().unwrap(),
+            "backpressure" => self.backpressure = value.get::<Backpressure>().unwrap(),
+            "flush-timeout" => self.flush_timeout_ms = value.get().unwrap(),
+            "connect-timeout" => self.connect_timeout_ms = value.get().unwrap(),
+            "send-timeout" => self.send_timeout_ms = value.get().unwrap(),
+            "on-connect-error" => self.on_connect_error = value.get::<OnConnectError>().unwrap(),
+            "max-file-bytes" => self.max_file_bytes = value.get().unwrap(),
+            "max-file-seconds" => self.max_file_seconds = value.get().unwrap(),
             _ => unimplemented!(),
         }
     }
 
-    fn own(&self, name: &str) -> glib::Value {
-        let s = &self.publish;
+    fn get(&self, name: &str) -> glib::Value {
         match name {
-            "location" => s.location.to_value(),
-            "topic" => s.topic.to_value(),
-            "username" => s.username.to_value(),
-            "client-id" => s.client_id.to_value(),
-            "qos" => u32::from(s.qos).to_value(),
-            "mqtt-version" => s.mqtt_version.to_value(),
-            "max-len" => s.max_len.to_value(),
-            "max-messages" => s.max_messages.to_value(),
-            "max-bytes" => s.max_bytes.to_value(),
-            "backpressure" => s.backpressure.to_value(),
-            "flush-timeout" => s.flush_timeout_ms.to_value(),
-            "connect-timeout" => s.connect_timeout_ms.to_value(),
-            "send-timeout" => s.send_timeout_ms.to_value(),
-            "on-connect-error" => s.on_connect_error.to_value(),
-            "max-file-bytes" => s.max_file_bytes.to_value(),
-            "max-file-seconds" => s.max_file_seconds.to_value(),
+            "location" => self.location.to_value(),
+            "topic" => self.topic.to_value(),
+            "username" => self.username.to_value(),
+            "client-id" => self.client_id.to_value(),
+            "qos" => u32::from(self.qos).to_value(),
+            "mqtt-version" => self.mqtt_version.to_value(),
+            "max-len" => self.max_len.to_value(),
+            "max-messages" => self.max_messages.to_value(),
+            "max-bytes" => self.max_bytes.to_value(),
+            "backpressure" => self.backpressure.to_value(),
+            "flush-timeout" => self.flush_timeout_ms.to_value(),
+            "connect-timeout" => self.connect_timeout_ms.to_value(),
+            "send-timeout" => self.send_timeout_ms.to_value(),
+            "on-connect-error" => self.on_connect_error.to_value(),
+            "max-file-bytes" => self.max_file_bytes.to_value(),
+            "max-file-seconds" => self.max_file_seconds.to_value(),
             _ => unimplemented!(),
         }
     }
@@ -154,7 +133,7 @@ struct Stream {
 pub struct Publish {
     sinkpad: gst::Pad,
     srcpad: gst::Pad,
-    settings: Mutex<AllSettings>,
+    settings: Mutex<ElementSettings<Settings>>,
     state: Mutex<Option<Running>>,
     stream: Mutex<Stream>,
     sink_mode: AtomicBool,
@@ -364,7 +343,7 @@ impl Publish {
         let (settings, run) = {
             let all = self.settings.lock().unwrap();
             all.code.configure_checks(&self.runtime.stats);
-            (all.publish.clone(), all.code.run_settings(false))
+            (all.own.clone(), all.code.run_settings(false))
         };
         let destination = Destination::parse(&settings)
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))?;
@@ -487,7 +466,7 @@ impl ObjectSubclass for Publish {
         Self {
             sinkpad,
             srcpad,
-            settings: Mutex::new(AllSettings::default()),
+            settings: Mutex::new(ElementSettings::new(DEFAULT_FUNCTION)),
             state: Mutex::new(None),
             stream: Mutex::new(Stream::default()),
             sink_mode: AtomicBool::new(false),
@@ -638,7 +617,7 @@ impl Lifecycle for Publish {
     fn prepare(&self) -> Result<(), gst::ErrorMessage> {
         self.runtime
             .prepare(self.obj().upcast_ref(), &self.run_settings())?;
-        let settings = self.settings.lock().unwrap().publish.clone();
+        let settings = self.settings.lock().unwrap().own.clone();
         Destination::parse(&settings)
             .map(|_| ())
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))

@@ -28,7 +28,7 @@ use crate::stage::handoff::Handoff;
 use crate::stage::lifecycle::Lifecycle;
 use crate::stage::pads::{self, StagePads};
 use crate::stage::runtime::{RunSettings, StageRuntime};
-use crate::stage::settings::{Blurbs, ElementSettings, StageSettings};
+use crate::stage::settings::{Blurbs, ElementSettings, OwnProperties, StageSettings};
 use crate::stage::stats::StageStats;
 
 use super::batch::Batcher;
@@ -93,7 +93,6 @@ pub enum Instances {
 
 #[derive(Debug, Clone)]
 struct Settings {
-    code: StageSettings,
     writable: bool,
     workers: u32,
     instances: Instances,
@@ -106,7 +105,6 @@ struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            code: StageSettings::new(DEFAULT_FUNCTION),
             writable: DEFAULT_WRITABLE,
             workers: DEFAULT_WORKERS,
             instances: Instances::default(),
@@ -118,16 +116,8 @@ impl Default for Settings {
     }
 }
 
-impl ElementSettings for Settings {
-    fn code(&self) -> &StageSettings {
-        &self.code
-    }
-
-    fn code_mut(&mut self) -> &mut StageSettings {
-        &mut self.code
-    }
-
-    fn set_own(&mut self, name: &str, value: &glib::Value) {
+impl OwnProperties for Settings {
+    fn set(&mut self, name: &str, value: &glib::Value) {
         match name {
             "writable" => self.writable = value.get().unwrap(),
             "workers" => self.workers = value.get().unwrap(),
@@ -140,7 +130,7 @@ impl ElementSettings for Settings {
         }
     }
 
-    fn own(&self, name: &str) -> glib::Value {
+    fn get(&self, name: &str) -> glib::Value {
         match name {
             "writable" => self.writable.to_value(),
             "workers" => self.workers.to_value(),
@@ -157,7 +147,7 @@ impl ElementSettings for Settings {
 pub struct PyFunc {
     sinkpad: gst::Pad,
     srcpad: gst::Pad,
-    settings: Mutex<Settings>,
+    settings: Mutex<ElementSettings<Settings>>,
     runtime: StageRuntime,
     /// workers > 1: the pool.
     pool: Mutex<Option<Arc<WorkerPool>>>,
@@ -241,7 +231,7 @@ impl PyFunc {
     /// GStreamer's CUDA elements on either side ask for a CUDA context: they get the
     /// primary context, which CuPy and PyTorch use (see cuda/mod.rs).
     fn cuda_context_query(&self, query: &mut gst::QueryRef) -> bool {
-        let device = self.settings.lock().unwrap().cuda_device_id;
+        let device = self.settings.lock().unwrap().own.cuda_device_id;
         let answered = crate::cuda::answer_context_query(query, device);
         if answered {
             gst::debug!(
@@ -279,8 +269,8 @@ impl PyFunc {
         if let gst::QueryViewMut::Latency(q) = query.view_mut() {
             let added = {
                 let settings = self.settings.lock().unwrap();
-                (self.batcher().is_some() && settings.batch_size > 1)
-                    .then(|| gst::ClockTime::from_mseconds(settings.batch_timeout_ms.into()))
+                (self.batcher().is_some() && settings.own.batch_size > 1)
+                    .then(|| gst::ClockTime::from_mseconds(settings.own.batch_timeout_ms.into()))
             };
             if let Some(added) = added {
                 let (live, min, max) = q.result();
@@ -399,19 +389,19 @@ impl PyFunc {
         let (batch_size, batch_timeout) = {
             let settings = self.settings.lock().unwrap();
             (
-                settings.batch_size as usize,
-                std::time::Duration::from_millis(settings.batch_timeout_ms.into()),
+                settings.own.batch_size as usize,
+                std::time::Duration::from_millis(settings.own.batch_timeout_ms.into()),
             )
         };
         let workers = {
             let settings = self.settings.lock().unwrap();
-            run.memory = settings.memory;
-            self.writable.store(settings.writable, Relaxed);
+            run.memory = settings.own.memory;
+            self.writable.store(settings.own.writable, Relaxed);
             settings.code.configure_checks(&self.runtime.stats);
-            if settings.instances == Instances::PerWorker {
-                run.instances = settings.workers as usize;
+            if settings.own.instances == Instances::PerWorker {
+                run.instances = settings.own.workers as usize;
             }
-            settings.workers as usize
+            settings.own.workers as usize
         };
         self.runtime.start(element, run)?;
         let batched = self.runtime.batched().unwrap_or(false);
@@ -539,7 +529,7 @@ impl ObjectSubclass for PyFunc {
         Self {
             sinkpad,
             srcpad,
-            settings: Mutex::new(Settings::default()),
+            settings: Mutex::new(ElementSettings::new(DEFAULT_FUNCTION)),
             runtime: StageRuntime::new(
                 *CAT,
                 "savantpyfunc-stats",

@@ -27,7 +27,7 @@ use pyo3::types::PyBool;
 use super::caps::{formats_caps, FrameMemory, Memories};
 use super::policy::{OnError, RepeatedWarning};
 use super::reload::Watch;
-use super::settings::ElementSettings;
+use super::settings::{ElementSettings, OwnProperties};
 use super::sources::Told;
 use super::stats::StageStats;
 use super::{gil_probe, log_bridge};
@@ -396,34 +396,33 @@ impl StageRuntime {
     /// Sets the property `name` of an element's `settings`: a code setting
     /// (`module`, `class-name`, ..., `on-error`, which takes effect at once on a
     /// running stage) or one of the element's own.
-    pub fn set_property<S: ElementSettings>(
+    pub fn set_property<O: OwnProperties>(
         &self,
-        settings: &Mutex<S>,
+        settings: &Mutex<ElementSettings<O>>,
         name: &str,
         value: &gst::glib::Value,
     ) {
         let mut settings = settings.lock().unwrap();
-        let code = settings.code_mut();
-        if !code.set(name, value) {
-            return settings.set_own(name, value);
+        if !settings.code.set(name, value) {
+            return settings.own.set(name, value);
         }
         if name == "on-error" {
-            self.set_on_error(code.on_error);
+            self.set_on_error(settings.code.on_error);
         }
     }
 
     /// The property `name` of an element's `settings` (a code setting or one of
     /// the element's own; the element answers `stats` itself).
-    pub fn property<S: ElementSettings>(
+    pub fn property<O: OwnProperties>(
         &self,
-        settings: &Mutex<S>,
+        settings: &Mutex<ElementSettings<O>>,
         name: &str,
     ) -> gst::glib::Value {
         let settings = settings.lock().unwrap();
         settings
-            .code()
+            .code
             .get(name)
-            .unwrap_or_else(|| settings.own(name))
+            .unwrap_or_else(|| settings.own.get(name))
     }
 
     pub fn set_on_error(&self, on_error: OnError) {

@@ -17,13 +17,26 @@ use crate::python::loader::StageConfig;
 /// [`StageRuntime::set_property`](super::runtime::StageRuntime::set_property) and
 /// [`StageRuntime::property`](super::runtime::StageRuntime::property), which try the
 /// code settings first, so that part is written once.
-pub trait ElementSettings {
-    fn code(&self) -> &StageSettings;
-    fn code_mut(&mut self) -> &mut StageSettings;
-    /// Sets one of the element's own properties (not a code setting).
-    fn set_own(&mut self, name: &str, value: &glib::Value);
-    /// One of the element's own properties (not a code setting, nor `stats`).
-    fn own(&self, name: &str) -> glib::Value;
+#[derive(Debug, Clone)]
+pub struct ElementSettings<O> {
+    pub code: StageSettings,
+    pub own: O,
+}
+
+impl<O: Default> ElementSettings<O> {
+    /// The defaults, calling `default_function` when no function is set.
+    pub fn new(default_function: &'static str) -> Self {
+        Self {
+            code: StageSettings::new(default_function),
+            own: O::default(),
+        }
+    }
+}
+
+/// An element's own properties (not the code settings, nor `stats`), by name.
+pub trait OwnProperties {
+    fn set(&mut self, name: &str, value: &glib::Value);
+    fn get(&self, name: &str) -> glib::Value;
 }
 
 /// What an element's blurbs say about its code (the rest is common).
