@@ -6,6 +6,16 @@ mod common;
 use common::{expect_error, module, py_eval, run};
 use gst::prelude::*;
 
+/// Runs four frames through `stage` in batches of 2; the ERROR's message and debug.
+fn batch_error(stage: &str) -> String {
+    let result = run(&format!(
+        "videotestsrc num-buffers=4 ! video/x-raw,format=GRAY8,width=16,height=8 \
+         ! savantpyfunc module={stage} class-name=Stage batch-size=2 ! appsink name=sink"
+    ));
+    let (message, debug) = expect_error(&result);
+    format!("{message} {debug}")
+}
+
 fn batch_stage(name: &str, body: &str) -> String {
     module(
         name,
@@ -126,12 +136,7 @@ fn stats_count_batches() {
 #[test]
 fn a_wrong_return_value_is_an_error_saying_what_was_expected() {
     let stage = batch_stage("batch_bad_return", "        return [True]");
-    let result = run(&format!(
-        "videotestsrc num-buffers=4 ! video/x-raw,format=GRAY8,width=16,height=8 \
-         ! savantpyfunc module={stage} class-name=Stage batch-size=2 ! appsink name=sink"
-    ));
-    let (message, debug) = expect_error(&result);
-    let text = format!("{message} {debug}");
+    let text = batch_error(&stage);
     assert!(text.contains("process_batch() returned"), "{text}");
     assert!(text.contains("list of 2 booleans"), "{text}");
 }
@@ -144,12 +149,7 @@ fn an_endless_iterator_of_verdicts_is_a_wrong_count_not_a_hang() {
         "        import itertools\n        return itertools.repeat(True)",
     );
     let started = std::time::Instant::now();
-    let result = run(&format!(
-        "videotestsrc num-buffers=4 ! video/x-raw,format=GRAY8,width=16,height=8 \
-         ! savantpyfunc module={stage} class-name=Stage batch-size=2 ! appsink name=sink"
-    ));
-    let (message, debug) = expect_error(&result);
-    let text = format!("{message} {debug}");
+    let text = batch_error(&stage);
     assert!(
         text.contains("returned repeat(True) for 2 frames"),
         "{text}"
@@ -211,12 +211,7 @@ fn batching_adds_its_timeout_to_the_latency() {
 #[test]
 fn an_exception_while_iterating_the_verdicts_is_reported() {
     let stage = batch_stage("batch_generator", "        return (1 / 0 for f in frames)");
-    let result = run(&format!(
-        "videotestsrc num-buffers=4 ! video/x-raw,format=GRAY8,width=16,height=8 \
-         ! savantpyfunc module={stage} class-name=Stage batch-size=2 ! appsink name=sink"
-    ));
-    let (message, debug) = expect_error(&result);
-    let text = format!("{message} {debug}");
+    let text = batch_error(&stage);
     assert!(text.contains("ZeroDivisionError"), "{text}");
 }
 

@@ -23,9 +23,14 @@ struct Stage {
 }
 
 impl Stage {
+    /// A `factory` element with dev-mode on (unless `props` say otherwise) and
+    /// `props`, in a harness.
     fn new(factory: &str, props: &[(&str, &str)]) -> Self {
         init();
-        let element = gst::ElementFactory::make(factory).build().unwrap();
+        let element = gst::ElementFactory::make(factory)
+            .property("dev-mode", true)
+            .build()
+            .unwrap();
         for (name, value) in props {
             element.set_property_from_str(name, value);
         }
@@ -72,11 +77,7 @@ fn edits_are_picked_up_broken_edits_keep_the_last_good_code() {
     let module = path.to_string_lossy().into_owned();
     let mut stage = Stage::new(
         "savantpyfunc",
-        &[
-            ("module", &module),
-            ("class-name", "Stage"),
-            ("dev-mode", "true"),
-        ],
+        &[("module", &module), ("class-name", "Stage")],
     );
     assert_eq!(stage.version(), 1);
     assert_eq!(stage.version(), 1);
@@ -131,7 +132,10 @@ fn versioned_hook(
 fn without_dev_mode_edits_are_ignored() {
     let (path, module, source) =
         versioned_hook("no_dev_mode", "fixed_stage.py", "def process_frame(frame):");
-    let mut stage = Stage::new("savantpyfunc", &[("module", &module)]);
+    let mut stage = Stage::new(
+        "savantpyfunc",
+        &[("module", &module), ("dev-mode", "false")],
+    );
     assert_eq!(stage.version(), 1);
     edit(&path, &source(2), 1);
     assert_eq!(stage.version(), 1);
@@ -141,10 +145,7 @@ fn without_dev_mode_edits_are_ignored() {
 fn draw_hooks_reload_too() {
     let (path, module, source) =
         versioned_hook("dev_draw", "dev_draw_hook.py", "def draw(frame, artist):");
-    let mut stage = Stage::new(
-        "savantdrawfunc",
-        &[("module", &module), ("dev-mode", "true")],
-    );
+    let mut stage = Stage::new("savantdrawfunc", &[("module", &module)]);
     assert_eq!(stage.version(), 1);
     edit(&path, &source(2), 1);
     assert_eq!(stage.version(), 2);
@@ -187,7 +188,6 @@ class Stage:
         &[
             ("module", &module),
             ("class-name", "Stage"),
-            ("dev-mode", "true"),
             ("workers", "4"),
         ],
     );
@@ -256,10 +256,7 @@ fn dotted_modules_reload_too() {
         root.display().to_string()
     ));
     assert!(inserted);
-    let mut stage = Stage::new(
-        "savantpyfunc",
-        &[("module", "devdotpkg.stage"), ("dev-mode", "true")],
-    );
+    let mut stage = Stage::new("savantpyfunc", &[("module", "devdotpkg.stage")]);
     assert_eq!(stage.version(), 1);
     edit(&path, &source(2), 1);
     assert_eq!(stage.version(), 2, "the edit of a dotted module is applied");
@@ -283,11 +280,7 @@ fn reloaded_instances_are_told_of_the_sources_already_streaming() {
     let module = path.to_string_lossy().into_owned();
     let mut stage = Stage::new(
         "savantpyfunc",
-        &[
-            ("module", &module),
-            ("class-name", "Stage"),
-            ("dev-mode", "true"),
-        ],
+        &[("module", &module), ("class-name", "Stage")],
     );
     // A frame of source "cam", as a savantmux marks it.
     let mut frame = || {

@@ -18,6 +18,23 @@ fn detector() -> String {
     )
 }
 
+/// A 64x48 RGBA frame through `writer` and savanttestcopier (an element that drops
+/// ROI metas, as cudaupload does): the frame, checked to have no ROI meta left, and a
+/// harness of `reader` for it.
+fn through_a_roi_dropper(writer: &str, reader: &str) -> (gst::Buffer, gst_check::Harness) {
+    let caps = "video/x-raw,format=RGBA,width=64,height=48";
+    let mut upstream =
+        gst_check::Harness::new_parse(&format!("savantpyfunc module={writer} ! savanttestcopier"));
+    upstream.set_src_caps_str(caps);
+    let mut downstream = gst_check::Harness::new_parse(&format!("savantpyfunc module={reader}"));
+    downstream.set_src_caps_str(caps);
+    let buffer = upstream
+        .push_and_pull(gst::Buffer::with_size(64 * 48 * 4).unwrap())
+        .unwrap();
+    assert_eq!(buffer.iter_meta::<VideoRegionOfInterestMeta>().count(), 0);
+    (buffer, downstream)
+}
+
 #[test]
 fn objects_are_standard_roi_metas() {
     let result = run(&format!(
@@ -579,17 +596,7 @@ fn dropped_objects_come_back_next_to_roi_metas_added_after_the_drop() {
                          for o in frame.objects])
         "#,
     );
-    let caps = "video/x-raw,format=RGBA,width=64,height=48";
-    let mut upstream =
-        gst_check::Harness::new_parse(&format!("savantpyfunc module={writer} ! savanttestcopier"));
-    upstream.set_src_caps_str(caps);
-    let mut downstream = gst_check::Harness::new_parse(&format!("savantpyfunc module={reader}"));
-    downstream.set_src_caps_str(caps);
-
-    let mut buffer = upstream
-        .push_and_pull(gst::Buffer::with_size(64 * 48 * 4).unwrap())
-        .unwrap();
-    assert_eq!(buffer.iter_meta::<VideoRegionOfInterestMeta>().count(), 0);
+    let (mut buffer, mut downstream) = through_a_roi_dropper(&writer, &reader);
     // A detector's object, with the id of the stage's first one.
     let mut meta = VideoRegionOfInterestMeta::add(buffer.make_mut(), "person", (1, 1, 5, 5));
     meta.set_id(1);
@@ -681,16 +688,7 @@ fn a_frame_of_twenty_thousand_dropped_objects_is_restored_in_one_pass() {
         "many_dropped_passive",
         "def process_frame(frame):\n    pass\n",
     );
-    let caps = "video/x-raw,format=RGBA,width=64,height=48";
-    let mut upstream =
-        gst_check::Harness::new_parse(&format!("savantpyfunc module={writer} ! savanttestcopier"));
-    upstream.set_src_caps_str(caps);
-    let mut downstream = gst_check::Harness::new_parse(&format!("savantpyfunc module={passive}"));
-    downstream.set_src_caps_str(caps);
-    let mut buffer = upstream
-        .push_and_pull(gst::Buffer::with_size(64 * 48 * 4).unwrap())
-        .unwrap();
-    assert_eq!(buffer.iter_meta::<VideoRegionOfInterestMeta>().count(), 0);
+    let (mut buffer, mut downstream) = through_a_roi_dropper(&writer, &passive);
     {
         let buffer = buffer.make_mut();
         for i in 0..N {

@@ -598,21 +598,12 @@ fn a_broker_never_reachable_is_an_error_at_start_or_retries_without_stalling() {
     common::init();
     let port = free_port();
     // Refused: an ERROR naming the broker, never the password.
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = common::launch(&format!(
         "videotestsrc num-buffers=100 ! video/x-raw,width=64,height=48 \
          ! savantpublish location=mqtt://user:hunter22@127.0.0.1:{port} ! fakesink"
-    ))
-    .unwrap();
+    ));
     pipeline.set_state(gst::State::Playing).unwrap();
-    let message = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(gst::ClockTime::from_seconds(20), &[gst::MessageType::Error])
-        .expect("an ERROR");
-    let gst::MessageView::Error(e) = message.view() else {
-        unreachable!()
-    };
-    let text = format!("{} {:?}", e.error(), e.debug());
+    let text = common::wait_end(&pipeline, 20).expect_err("an ERROR");
     assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
     assert!(
         !text.contains("hunter22") && !text.contains("user:"),
@@ -689,22 +680,13 @@ fn credentials_come_from_the_environment_and_never_show() {
     let redis = redis(&["--requirepass", "s3cr3t-pass"]);
     common::init();
     // Wrong password: an ERROR without it.
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = common::launch(&format!(
         "videotestsrc num-buffers=5 ! video/x-raw,width=64,height=48 \
          ! savantpublish location=redis://:wrong-pass-123@127.0.0.1:{} ! fakesink",
         redis.port
-    ))
-    .unwrap();
+    ));
     pipeline.set_state(gst::State::Playing).unwrap();
-    let message = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(gst::ClockTime::from_seconds(20), &[gst::MessageType::Error])
-        .expect("an ERROR");
-    let gst::MessageView::Error(e) = message.view() else {
-        unreachable!()
-    };
-    let text = format!("{} {:?}", e.error(), e.debug());
+    let text = common::wait_end(&pipeline, 20).expect_err("an ERROR");
     assert!(!text.contains("wrong-pass-123"), "{text}");
     assert!(
         text.contains(&format!("redis://127.0.0.1:{}", redis.port)),

@@ -6,10 +6,7 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{init, module, rss_kib, run_to_eos};
-use gst::prelude::*;
+use common::{init, module, rss_kib};
 use gstsavant::draw::canvas::{packed_order, Canvas, Planes};
 use gstsavant::draw::color::Rgba;
 use gstsavant::draw::text;
@@ -62,10 +59,7 @@ fn glyph_and_line_caches_stay_within_their_byte_bounds() {
 #[test]
 fn rss_stays_flat_over_frames_of_changing_text_sizes() {
     init();
-    let frames: u64 = std::env::var("TEXT_FRAMES")
-        .ok()
-        .and_then(|f| f.parse().ok())
-        .unwrap_or(20_000);
+    let frames = common::count_from_env("TEXT_FRAMES", 20_000);
     let hook = module(
         "ever_changing_text",
         r#"
@@ -84,30 +78,13 @@ fn rss_stays_flat_over_frames_of_changing_text_sizes() {
          ! savantdrawfunc module={hook} ! fakesink name=sink sync=false"
     ))
     .unwrap();
-    let warm = std::sync::Arc::new(std::sync::Mutex::new(None));
-    let seen = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let start = rss_kib();
-    {
-        let (warm, seen) = (warm.clone(), seen.clone());
-        pipeline
-            .downcast_ref::<gst::Bin>()
-            .unwrap()
-            .by_name("sink")
-            .unwrap()
-            .static_pad("sink")
-            .unwrap()
-            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-                if seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == frames / 10 {
-                    *warm.lock().unwrap() = Some(rss_kib());
-                }
-                gst::PadProbeReturn::Ok
-            });
-    }
-    run_to_eos(&pipeline, Duration::from_secs(600));
-    let end = rss_kib();
-    pipeline.set_state(gst::State::Null).unwrap();
-    let warm = warm.lock().unwrap().unwrap();
-    assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), frames);
+    let common::RssRun {
+        warm_kib: warm,
+        end_kib: end,
+        frames: seen,
+    } = common::rss_over_run(&pipeline, frames / 10);
+    assert_eq!(seen, frames);
     let (glyph_bytes, line_bytes) = text::cache_bytes();
     eprintln!(
         "text: RSS {start} KiB at start, {warm} KiB after {} frames, {end} KiB after \

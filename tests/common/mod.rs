@@ -192,6 +192,58 @@ pub fn rss_kib() -> u64 {
         .unwrap()
 }
 
+/// A count from the environment variable `var` (a soak's frames), else `default`.
+pub fn count_from_env(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(default)
+}
+
+/// RSS of a run: after the warm-up and at EOS, with the frames the sink saw.
+pub struct RssRun {
+    pub warm_kib: u64,
+    pub end_kib: u64,
+    pub frames: u64,
+}
+
+/// Plays `pipeline` to EOS (10 minutes at most) and measures RSS when its element
+/// "sink" gets buffer number `warm_up`, and at EOS; then sets it to NULL.
+pub fn rss_over_run(pipeline: &gst::Element, warm_up: u64) -> RssRun {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    use std::sync::{Arc, Mutex};
+    let warm = Arc::new(Mutex::new(None));
+    let seen = Arc::new(AtomicU64::new(0));
+    {
+        let (warm, seen) = (warm.clone(), seen.clone());
+        pipeline
+            .downcast_ref::<gst::Bin>()
+            .unwrap()
+            .by_name("sink")
+            .unwrap()
+            .static_pad("sink")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                if seen.fetch_add(1, Relaxed) == warm_up {
+                    *warm.lock().unwrap() = Some(rss_kib());
+                }
+                gst::PadProbeReturn::Ok
+            });
+    }
+    run_to_eos(pipeline, Duration::from_secs(600));
+    let end_kib = rss_kib();
+    pipeline.set_state(gst::State::Null).unwrap();
+    let warm_kib = warm
+        .lock()
+        .unwrap()
+        .expect("the warm-up frames reached the sink");
+    RssRun {
+        warm_kib,
+        end_kib,
+        frames: seen.load(Relaxed),
+    }
+}
+
 /// A stage that does what real ones do per frame: a numpy view, attributes, objects.
 pub fn full_stage() -> String {
     module(

@@ -703,6 +703,11 @@ labels:
             ("default: [1]", "default: must be a mapping, got a list"),
             ("labels: {car: [", "invalid YAML"),
         ];
+        assert_parse_errors(&cases);
+    }
+
+    /// Each `(yaml, expected)`: parsing fails with a message containing `expected`.
+    fn assert_parse_errors(cases: &[(&str, &str)]) {
         for (yaml, expected) in cases {
             let message = DrawSpec::parse(yaml).unwrap_err().to_string();
             assert!(message.contains(expected), "{yaml}: {message}");
@@ -905,10 +910,7 @@ pipeline: {elements: [{element: identity}]}
             ("parameters: {frame: {width: 1}}", "parameters.draw_func: missing"),
             ("rendered_objects: {yolo: [1]}", "rendered_objects.yolo: must be a mapping"),
         ];
-        for (yaml, expected) in cases {
-            let message = DrawSpec::parse(yaml).unwrap_err().to_string();
-            assert!(message.contains(expected), "{yaml}: {message}");
-        }
+        assert_parse_errors(&cases);
     }
 
     #[test]
