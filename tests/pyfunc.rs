@@ -276,6 +276,68 @@ fn class_hooks_run_in_order_with_kwargs() {
     assert_eq!(calls.last(), Some(&"('stop',)"));
 }
 
+/// The stats' times are nanoseconds of the call and of the wait for the GIL: the
+/// time in Python agrees with what the stage measured around its own work (the clock
+/// is read raw and scaled, so a wrong scale would show here), and a Python thread
+/// that holds the GIL between switches makes the stage wait.
+#[test]
+fn call_and_gil_wait_times_are_nanoseconds() {
+    let path = module(
+        "timed_stage",
+        r#"
+        import sys, threading, time
+        own_ns = []
+        done = False
+        def spin():
+            while not done:
+                pass
+        sys.setswitchinterval(0.002)
+        threading.Thread(target=spin, daemon=True).start()
+        def process_frame(frame):
+            started = time.perf_counter_ns()
+            while time.perf_counter_ns() - started < 3_000_000:
+                pass
+            own_ns.append(time.perf_counter_ns() - started)
+        "#,
+    );
+    let mut h = harness(&format!("name=stage module={path}"));
+    h.set_src_caps_str("video/x-raw,format=GRAY8,width=4,height=2,framerate=25/1");
+    let started = std::time::Instant::now();
+    for i in 0..8u64 {
+        h.push(video_buffer(8, |_| 0, i * 40)).unwrap();
+    }
+    let wall_ns = started.elapsed().as_nanos() as u64;
+    let _: bool = py_eval("setattr(__import__('timed_stage'), 'done', True) is None");
+    let own_ns: u64 = py_eval("sum(__import__('timed_stage').own_ns)");
+    let stats = h
+        .element()
+        .unwrap()
+        .downcast::<gst::Bin>()
+        .unwrap()
+        .by_name("stage")
+        .unwrap()
+        .property::<gst::Structure>("stats");
+    let python_ns = stats.get::<u64>("python-ns").unwrap();
+    assert!(own_ns >= 8 * 3_000_000, "{own_ns}");
+    // The call is the stage's own work, the frame's making (microseconds) and any
+    // switch to another thread before or after the work: well under twice the work
+    // (the time-stamp counter's ticks unscaled would be 2 to 4 times it).
+    assert!(
+        python_ns >= own_ns && python_ns < 2 * own_ns,
+        "python-ns {python_ns}, measured by the stage {own_ns}: {stats}"
+    );
+    assert!(python_ns < wall_ns, "{python_ns} >= {wall_ns}");
+    // The spinning thread gives the GIL up only when asked, after the 2 ms switch
+    // interval: the stage waits about that long for it, frame after frame.
+    let wait_ns = stats.get::<u64>("gil-wait-ns").unwrap();
+    let wait_max_ns = stats.get::<u64>("gil-wait-ns-max").unwrap();
+    assert!(wait_ns < wall_ns, "gil-wait-ns {wait_ns}: {stats}");
+    assert!(
+        (500_000..=wait_ns).contains(&wait_max_ns),
+        "gil-wait-ns-max {wait_max_ns}: {stats}"
+    );
+}
+
 #[test]
 fn returning_false_drops_and_none_or_true_pass() {
     let path = module(
