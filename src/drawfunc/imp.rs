@@ -26,8 +26,9 @@ use crate::python::loader::{StageError, UserInstance};
 use crate::stage::call::{self, failure, raised, verdict_of, Outcome, Protocol, Verdict, Verdicts};
 use crate::stage::lifecycle::Lifecycle;
 use crate::stage::pads::{self, StagePads};
+use crate::stage::parts::StageParts;
 use crate::stage::runtime::{RunSettings, StageRuntime};
-use crate::stage::settings::{Blurbs, ElementSettings, OwnProperties, StageSettings};
+use crate::stage::settings::{Blurbs, OwnProperties, StageSettings};
 use crate::stage::stats::StageStats;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -65,12 +66,10 @@ impl OwnProperties for Settings {
 }
 
 pub struct DrawFunc {
-    sinkpad: gst::Pad,
-    srcpad: gst::Pad,
-    settings: Mutex<ElementSettings<Settings>>,
+    /// Pads, settings and runtime.
+    stage: StageParts<Settings>,
     /// Parsed at start.
     spec: Mutex<Option<Arc<DrawSpec>>>,
-    runtime: StageRuntime,
 }
 
 /// savantdrawfunc's way of calling Python (the rest of the per-frame protocol is
@@ -194,7 +193,7 @@ impl DrawFunc {
         if let Some(tag) = &spec.condition_tag {
             let tagged = crate::frame::attributes::read(&buffer).is_some_and(|a| a.has_field(tag));
             if !tagged {
-                return self.srcpad.push(buffer);
+                return self.stage.srcpad.push(buffer);
             }
         }
         let mut draw = DrawCall {
@@ -205,7 +204,7 @@ impl DrawFunc {
             layout: None,
         };
         let outcome = call::run(
-            &self.runtime,
+            &self.stage.runtime,
             element,
             &mut draw,
             smallvec::smallvec![buffer],
@@ -220,7 +219,7 @@ impl DrawFunc {
         };
         draw.finish(drawing);
         let (Some(layout), false) = (draw.layout, draw.ops.is_empty()) else {
-            return self.srcpad.push(buffer);
+            return self.stage.srcpad.push(buffer);
         };
         let started = Instant::now();
         {
@@ -248,15 +247,16 @@ impl DrawFunc {
             };
             render(&mut canvas, &draw.ops);
         }
-        self.runtime
+        self.stage
+            .runtime
             .stats
             .draw_ns
             .fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
-        self.srcpad.push(buffer)
+        self.stage.srcpad.push(buffer)
     }
 
     fn run_settings(&self) -> (RunSettings, Option<String>) {
-        let settings = self.settings.lock().unwrap();
+        let settings = self.stage.settings.lock().unwrap();
         (
             settings.code.run_settings(false),
             settings.own.draw_spec.clone(),
@@ -266,11 +266,12 @@ impl DrawFunc {
     // READY -> PAUSED: parse the spec, then load the hook if there is one.
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let (run, spec) = self.run_settings();
-        self.settings
+        self.stage
+            .settings
             .lock()
             .unwrap()
             .code
-            .configure_checks(&self.runtime.stats);
+            .configure_checks(&self.stage.runtime.stats);
         // As in Savant: without a spec, a draw hook draws only what it draws, and
         // no hook means Savant's default drawing of every object.
         let spec = match spec.as_deref() {
@@ -280,7 +281,7 @@ impl DrawFunc {
             })?,
         };
         *self.spec.lock().unwrap() = Some(Arc::new(spec));
-        self.runtime.start(self.obj().upcast_ref(), run)
+        self.stage.runtime.start(self.obj().upcast_ref(), run)
     }
 }
 
@@ -382,7 +383,7 @@ fn canvas<'a>(layout: &FrameLayout, data: &'a mut [u8]) -> Option<Canvas<'a>> {
 
 impl StagePads for DrawFunc {
     fn runtime(&self) -> &StageRuntime {
-        &self.runtime
+        &self.stage.runtime
     }
 
     fn on_buffer(
@@ -401,18 +402,18 @@ impl ObjectSubclass for DrawFunc {
     type ParentType = gst::Element;
 
     fn with_class(klass: &Self::Class) -> Self {
-        let [sinkpad, srcpad] = pads::stage_pads::<Self>(klass);
         Self {
-            sinkpad,
-            srcpad,
-            settings: Mutex::new(ElementSettings::new(DEFAULT_FUNCTION)),
-            spec: Mutex::new(None),
-            runtime: StageRuntime::new(
-                *CAT,
-                "savantdrawfunc-stats",
-                StageStats::for_drawing(),
-                FORMATS,
+            stage: StageParts::new::<Self>(
+                klass,
+                DEFAULT_FUNCTION,
+                StageRuntime::new(
+                    *CAT,
+                    "savantdrawfunc-stats",
+                    StageStats::for_drawing(),
+                    FORMATS,
+                ),
             ),
+            spec: Mutex::new(None),
         }
     }
 }
@@ -438,21 +439,19 @@ impl ObjectImpl for DrawFunc {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        self.runtime
-            .set_property(&self.settings, pspec.name(), value);
+        self.stage.set_property(pspec, value);
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         match pspec.name() {
-            "stats" => self.runtime.stats_structure().to_value(),
-            name => self.runtime.property(&self.settings, name),
+            "stats" => self.stage.runtime.stats_structure().to_value(),
+            _ => self.stage.property(pspec),
         }
     }
 
     fn constructed(&self) {
         self.parent_constructed();
-        self.runtime
-            .attach_to(self.obj().upcast_ref(), [&self.sinkpad, &self.srcpad]);
+        self.stage.attach_to(self.obj().upcast_ref());
     }
 }
 
@@ -472,7 +471,8 @@ impl ElementImpl for DrawFunc {
 
 impl Lifecycle for DrawFunc {
     fn prepare(&self) -> Result<(), gst::ErrorMessage> {
-        self.runtime
+        self.stage
+            .runtime
             .prepare(self.obj().upcast_ref(), &self.run_settings().0)
     }
 
@@ -481,7 +481,7 @@ impl Lifecycle for DrawFunc {
     }
 
     fn stop(&self) {
-        self.runtime.stop(self.obj().upcast_ref());
+        self.stage.runtime.stop(self.obj().upcast_ref());
         *self.spec.lock().unwrap() = None;
     }
 }

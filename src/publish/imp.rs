@@ -33,8 +33,9 @@ use crate::python::loader::{StageError, UserInstance};
 use crate::stage::call::{self, raised, Outcome, Protocol, Verdict, Verdicts};
 use crate::stage::lifecycle::Lifecycle;
 use crate::stage::pads::{self, StagePads};
+use crate::stage::parts::StageParts;
 use crate::stage::runtime::{RunSettings, StageRuntime};
-use crate::stage::settings::{Blurbs, ElementSettings, OwnProperties, StageSettings};
+use crate::stage::settings::{Blurbs, OwnProperties, StageSettings};
 use crate::stage::stats::StageStats;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -131,14 +132,12 @@ struct Stream {
 }
 
 pub struct Publish {
-    sinkpad: gst::Pad,
-    srcpad: gst::Pad,
-    settings: Mutex<ElementSettings<Settings>>,
+    /// Pads, settings and runtime.
+    stage: StageParts<Settings>,
     state: Mutex<Option<Running>>,
     stream: Mutex<Stream>,
     sink_mode: AtomicBool,
     warned_too_large: AtomicBool,
-    runtime: StageRuntime,
 }
 
 /// savantpublish's way of calling Python: `to_message(frame)` returns a dict (the
@@ -190,7 +189,7 @@ impl Publish {
             _ => return Err(gst::FlowError::Flushing),
         };
         let outcome = call::run(
-            &self.runtime,
+            &self.stage.runtime,
             element,
             &mut MessageCall,
             smallvec::smallvec![buffer],
@@ -274,7 +273,7 @@ impl Publish {
         if self.sink_mode.load(Relaxed) {
             return Ok(gst::FlowSuccess::Ok);
         }
-        self.srcpad.push(buffer)
+        self.stage.srcpad.push(buffer)
     }
 
     fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
@@ -297,7 +296,7 @@ impl Publish {
         }
         let seqnum = event.seqnum();
         let is_eos = matches!(event.view(), gst::EventView::Eos(_));
-        let forwarded = self.runtime.sink_event(element, pad, event);
+        let forwarded = self.stage.runtime.sink_event(element, pad, event);
         if is_eos && self.sink_mode.load(Relaxed) {
             let _ = element.post_message(
                 gst::message::Eos::builder()
@@ -334,15 +333,15 @@ impl Publish {
     }
 
     fn run_settings(&self) -> RunSettings {
-        self.settings.lock().unwrap().code.run_settings(false)
+        self.stage.settings.lock().unwrap().code.run_settings(false)
     }
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let element = self.obj();
         let element = element.upcast_ref::<gst::Element>();
         let (settings, run) = {
-            let all = self.settings.lock().unwrap();
-            all.code.configure_checks(&self.runtime.stats);
+            let all = self.stage.settings.lock().unwrap();
+            all.code.configure_checks(&self.stage.runtime.stats);
             (all.own.clone(), all.code.run_settings(false))
         };
         let destination = Destination::parse(&settings)
@@ -352,7 +351,7 @@ impl Publish {
             settings.client_id = format!("savantpublish-{}-{}", std::process::id(), element.name());
         }
         let has_hook = run.code.is_some();
-        self.runtime.start(element, run)?;
+        self.stage.runtime.start(element, run)?;
         let outbox = Arc::new(Outbox::new(
             settings.max_messages as usize,
             usize::try_from(settings.max_bytes).unwrap_or(usize::MAX),
@@ -387,7 +386,7 @@ impl Publish {
             has_hook,
             flush_timeout: Duration::from_millis(settings.flush_timeout_ms),
         });
-        let sink_mode = !self.srcpad.is_linked();
+        let sink_mode = !self.stage.srcpad.is_linked();
         self.sink_mode.store(sink_mode, Relaxed);
         if sink_mode {
             gst::debug!(CAT, obj = element, "src pad unlinked: acting as the sink");
@@ -410,7 +409,7 @@ impl Publish {
     }
 
     fn stats(&self) -> gst::Structure {
-        let mut structure = self.runtime.stats_structure();
+        let mut structure = self.stage.runtime.stats_structure();
         let state = self.state.lock().unwrap();
         let counters = state
             .as_ref()
@@ -439,7 +438,7 @@ impl Publish {
 
 impl StagePads for Publish {
     fn runtime(&self) -> &StageRuntime {
-        &self.runtime
+        &self.stage.runtime
     }
 
     fn on_buffer(
@@ -462,22 +461,22 @@ impl ObjectSubclass for Publish {
     type ParentType = gst::Element;
 
     fn with_class(klass: &Self::Class) -> Self {
-        let [sinkpad, srcpad] = pads::stage_pads::<Self>(klass);
         Self {
-            sinkpad,
-            srcpad,
-            settings: Mutex::new(ElementSettings::new(DEFAULT_FUNCTION)),
+            stage: StageParts::new::<Self>(
+                klass,
+                DEFAULT_FUNCTION,
+                StageRuntime::new(
+                    *CAT,
+                    "savantpublish-stats",
+                    StageStats::default(),
+                    FRAME_FORMATS,
+                )
+                .with_cuda_frames(),
+            ),
             state: Mutex::new(None),
             stream: Mutex::new(Stream::default()),
             sink_mode: AtomicBool::new(false),
             warned_too_large: AtomicBool::new(false),
-            runtime: StageRuntime::new(
-                *CAT,
-                "savantpublish-stats",
-                StageStats::default(),
-                FRAME_FORMATS,
-            )
-            .with_cuda_frames(),
         }
     }
 }
@@ -581,21 +580,19 @@ impl ObjectImpl for Publish {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        self.runtime
-            .set_property(&self.settings, pspec.name(), value);
+        self.stage.set_property(pspec, value);
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         match pspec.name() {
             "stats" => self.stats().to_value(),
-            name => self.runtime.property(&self.settings, name),
+            _ => self.stage.property(pspec),
         }
     }
 
     fn constructed(&self) {
         self.parent_constructed();
-        self.runtime
-            .attach_to(self.obj().upcast_ref(), [&self.sinkpad, &self.srcpad]);
+        self.stage.attach_to(self.obj().upcast_ref());
     }
 }
 
@@ -615,9 +612,10 @@ impl ElementImpl for Publish {
 
 impl Lifecycle for Publish {
     fn prepare(&self) -> Result<(), gst::ErrorMessage> {
-        self.runtime
+        self.stage
+            .runtime
             .prepare(self.obj().upcast_ref(), &self.run_settings())?;
-        let settings = self.settings.lock().unwrap().own.clone();
+        let settings = self.stage.settings.lock().unwrap().own.clone();
         Destination::parse(&settings)
             .map(|_| ())
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))
@@ -629,6 +627,6 @@ impl Lifecycle for Publish {
 
     fn stop(&self) {
         Publish::stop(self);
-        self.runtime.stop(self.obj().upcast_ref());
+        self.stage.runtime.stop(self.obj().upcast_ref());
     }
 }

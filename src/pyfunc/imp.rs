@@ -27,8 +27,9 @@ use crate::stage::caps::FrameMemory;
 use crate::stage::handoff::Handoff;
 use crate::stage::lifecycle::Lifecycle;
 use crate::stage::pads::{self, StagePads};
+use crate::stage::parts::StageParts;
 use crate::stage::runtime::{RunSettings, StageRuntime};
-use crate::stage::settings::{Blurbs, ElementSettings, OwnProperties, StageSettings};
+use crate::stage::settings::{Blurbs, OwnProperties, StageSettings};
 use crate::stage::stats::StageStats;
 
 use super::batch::Batcher;
@@ -145,10 +146,8 @@ impl OwnProperties for Settings {
 }
 
 pub struct PyFunc {
-    sinkpad: gst::Pad,
-    srcpad: gst::Pad,
-    settings: Mutex<ElementSettings<Settings>>,
-    runtime: StageRuntime,
+    /// Pads, settings and runtime.
+    stage: StageParts<Settings>,
     /// workers > 1: the pool.
     pool: Mutex<Option<Arc<WorkerPool>>>,
     /// A class with `process_batch`: the batch being collected.
@@ -185,7 +184,7 @@ impl PyFunc {
             }
         }
         match self.process(buffer, 0) {
-            Outcome::Push(buffer, _) => self.srcpad.push(buffer),
+            Outcome::Push(buffer, _) => self.stage.srcpad.push(buffer),
             Outcome::Dropped => Ok(gst::FlowSuccess::Ok),
             Outcome::Failed => Err(gst::FlowError::Error),
         }
@@ -197,7 +196,7 @@ impl PyFunc {
         if !self.handoff.due() {
             return Ok(());
         }
-        match self.handoff.decide(&self.runtime.stats) {
+        match self.handoff.decide(&self.stage.runtime.stats) {
             Some(true) => {
                 gst::info!(
                     CAT,
@@ -231,7 +230,7 @@ impl PyFunc {
     /// GStreamer's CUDA elements on either side ask for a CUDA context: they get the
     /// primary context, which CuPy and PyTorch use (see cuda/mod.rs).
     fn cuda_context_query(&self, query: &mut gst::QueryRef) -> bool {
-        let device = self.settings.lock().unwrap().own.cuda_device_id;
+        let device = self.stage.settings.lock().unwrap().own.cuda_device_id;
         let answered = crate::cuda::answer_context_query(query, device);
         if answered {
             gst::debug!(
@@ -249,7 +248,7 @@ impl PyFunc {
         parent: Option<&impl IsA<gst::Object>>,
         query: &mut gst::QueryRef,
     ) -> bool {
-        self.cuda_context_query(query) || self.runtime.pad_query(pad, parent, query)
+        self.cuda_context_query(query) || self.stage.runtime.pad_query(pad, parent, query)
     }
 
     /// The runtime's queries; with batches of more than one frame, a frame may wait
@@ -263,12 +262,12 @@ impl PyFunc {
         if self.cuda_context_query(query) {
             return true;
         }
-        if !self.runtime.pad_query(pad, parent, query) {
+        if !self.stage.runtime.pad_query(pad, parent, query) {
             return false;
         }
         if let gst::QueryViewMut::Latency(q) = query.view_mut() {
             let added = {
-                let settings = self.settings.lock().unwrap();
+                let settings = self.stage.settings.lock().unwrap();
                 (self.batcher().is_some() && settings.own.batch_size > 1)
                     .then(|| gst::ClockTime::from_mseconds(settings.own.batch_timeout_ms.into()))
             };
@@ -285,7 +284,7 @@ impl PyFunc {
     fn run_batch(&self, buffers: Vec<gst::Buffer>) -> Result<gst::FlowSuccess, gst::FlowError> {
         let element = self.obj();
         let outcomes = match call::run(
-            &self.runtime,
+            &self.stage.runtime,
             element.upcast_ref(),
             &mut BatchCall,
             Buffers::from_vec(buffers),
@@ -300,7 +299,7 @@ impl PyFunc {
         for outcome in outcomes {
             match outcome {
                 Outcome::Push(buffer, _) => {
-                    let pushed = self.srcpad.push(buffer);
+                    let pushed = self.stage.srcpad.push(buffer);
                     if pushed.is_err() && result.is_ok() {
                         result = pushed;
                     }
@@ -318,7 +317,7 @@ impl PyFunc {
     fn process(&self, buffer: gst::Buffer, worker: usize) -> Outcome {
         let element = self.obj();
         let outcomes = call::run(
-            &self.runtime,
+            &self.stage.runtime,
             element.upcast_ref(),
             &mut FrameCall,
             smallvec::smallvec![buffer],
@@ -340,13 +339,18 @@ impl PyFunc {
             return match event.type_() {
                 gst::EventType::FlushStart => {
                     // Downstream first: that releases a batch blocked in a push.
-                    let forwarded = self.runtime.sink_event(element.upcast_ref(), pad, event);
+                    let forwarded = self
+                        .stage
+                        .runtime
+                        .sink_event(element.upcast_ref(), pad, event);
                     batcher.start_flushing();
                     forwarded
                 }
                 gst::EventType::FlushStop => {
                     batcher.stop_flushing();
-                    self.runtime.sink_event(element.upcast_ref(), pad, event)
+                    self.stage
+                        .runtime
+                        .sink_event(element.upcast_ref(), pad, event)
                 }
                 _ => {
                     if event.is_serialized() {
@@ -354,28 +358,39 @@ impl PyFunc {
                         // returned by the next chain call.
                         let _ = batcher.drain();
                     }
-                    self.runtime.sink_event(element.upcast_ref(), pad, event)
+                    self.stage
+                        .runtime
+                        .sink_event(element.upcast_ref(), pad, event)
                 }
             };
         }
         let Some(pool) = self.pool() else {
-            return self.runtime.sink_event(element.upcast_ref(), pad, event);
+            return self
+                .stage
+                .runtime
+                .sink_event(element.upcast_ref(), pad, event);
         };
         match event.type_() {
             gst::EventType::FlushStart => {
                 pool.start_flushing();
-                self.runtime.sink_event(element.upcast_ref(), pad, event)
+                self.stage
+                    .runtime
+                    .sink_event(element.upcast_ref(), pad, event)
             }
             gst::EventType::FlushStop => {
                 pool.stop_flushing();
-                self.runtime.sink_event(element.upcast_ref(), pad, event)
+                self.stage
+                    .runtime
+                    .sink_event(element.upcast_ref(), pad, event)
             }
             _ => {
                 if event.is_serialized() {
                     // Its flow is returned by the next chain call.
                     let _ = pool.drain();
                 }
-                self.runtime.sink_event(element.upcast_ref(), pad, event)
+                self.stage
+                    .runtime
+                    .sink_event(element.upcast_ref(), pad, event)
             }
         }
     }
@@ -387,24 +402,24 @@ impl PyFunc {
         let element = element.upcast_ref::<gst::Element>();
         let mut run = self.run_settings();
         let (batch_size, batch_timeout) = {
-            let settings = self.settings.lock().unwrap();
+            let settings = self.stage.settings.lock().unwrap();
             (
                 settings.own.batch_size as usize,
                 std::time::Duration::from_millis(settings.own.batch_timeout_ms.into()),
             )
         };
         let workers = {
-            let settings = self.settings.lock().unwrap();
+            let settings = self.stage.settings.lock().unwrap();
             run.memory = settings.own.memory;
             self.writable.store(settings.own.writable, Relaxed);
-            settings.code.configure_checks(&self.runtime.stats);
+            settings.code.configure_checks(&self.stage.runtime.stats);
             if settings.own.instances == Instances::PerWorker {
                 run.instances = settings.own.workers as usize;
             }
             settings.own.workers as usize
         };
-        self.runtime.start(element, run)?;
-        let batched = self.runtime.batched().unwrap_or(false);
+        self.stage.runtime.start(element, run)?;
+        let batched = self.stage.runtime.batched().unwrap_or(false);
         let refusal = if batched && workers > 1 {
             Some("process_batch runs on the streaming thread: set workers=1 (a batch is the unit of parallel work)".to_owned())
         } else if !batched && batch_size > 1 {
@@ -415,7 +430,7 @@ impl PyFunc {
             None
         };
         if let Some(message) = refusal {
-            self.runtime.stop(element);
+            self.stage.runtime.stop(element);
             return Err(gst::error_msg!(
                 gst::LibraryError::Settings,
                 ("{}", message)
@@ -436,7 +451,7 @@ impl PyFunc {
                     }
                 }
             };
-            let held = self.runtime.stats.held.clone();
+            let held = self.stage.runtime.stats.held.clone();
             let batcher = Batcher::start(run, batch_size, batch_timeout, held, report);
             *self.batcher.lock().unwrap() = Some(Arc::new(batcher));
             self.batching.store(true, Relaxed);
@@ -450,7 +465,7 @@ impl PyFunc {
                     None => Outcome::Dropped,
                 }),
                 push: Box::new(move |buffer| match push.upgrade() {
-                    Some(element) => element.imp().srcpad.push(buffer),
+                    Some(element) => element.imp().stage.srcpad.push(buffer),
                     None => Ok(gst::FlowSuccess::Ok),
                 }),
             };
@@ -476,17 +491,17 @@ impl PyFunc {
         if let Some(pool) = pool {
             pool.shutdown();
         }
-        self.runtime.stop(element);
+        self.stage.runtime.stop(element);
     }
 
     fn run_settings(&self) -> RunSettings {
-        self.settings.lock().unwrap().code.run_settings(true)
+        self.stage.settings.lock().unwrap().code.run_settings(true)
     }
 }
 
 impl StagePads for PyFunc {
     fn runtime(&self) -> &StageRuntime {
-        &self.runtime
+        &self.stage.runtime
     }
 
     const FLAGS: gst::PadFlags = gst::PadFlags::PROXY_CAPS
@@ -525,18 +540,18 @@ impl ObjectSubclass for PyFunc {
     type ParentType = gst::Element;
 
     fn with_class(klass: &Self::Class) -> Self {
-        let [sinkpad, srcpad] = pads::stage_pads::<Self>(klass);
         Self {
-            sinkpad,
-            srcpad,
-            settings: Mutex::new(ElementSettings::new(DEFAULT_FUNCTION)),
-            runtime: StageRuntime::new(
-                *CAT,
-                "savantpyfunc-stats",
-                StageStats::default(),
-                FRAME_FORMATS,
-            )
-            .with_cuda_frames(),
+            stage: StageParts::new::<Self>(
+                klass,
+                DEFAULT_FUNCTION,
+                StageRuntime::new(
+                    *CAT,
+                    "savantpyfunc-stats",
+                    StageStats::default(),
+                    FRAME_FORMATS,
+                )
+                .with_cuda_frames(),
+            ),
             pool: Mutex::new(None),
             batcher: Mutex::new(None),
             handoff: Handoff::default(),
@@ -610,31 +625,29 @@ impl ObjectImpl for PyFunc {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        self.runtime
-            .set_property(&self.settings, pspec.name(), value);
+        self.stage.set_property(pspec, value);
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         match pspec.name() {
             "stats" => {
-                let mut stats = self.runtime.stats_structure();
+                let mut stats = self.stage.runtime.stats_structure();
                 if let Some(pool) = self.pool() {
                     stats.set("max-in-flight", pool.max_in_flight() as u64);
                     stats.set("workers-inline", self.handoff.is_inline());
                 }
-                let held = &self.runtime.stats.held;
+                let held = &self.stage.runtime.stats.held;
                 stats.set("batch-frames", held.batch_frames());
                 stats.set("batch-bytes", held.batch_bytes());
                 stats.to_value()
             }
-            name => self.runtime.property(&self.settings, name),
+            _ => self.stage.property(pspec),
         }
     }
 
     fn constructed(&self) {
         self.parent_constructed();
-        self.runtime
-            .attach_to(self.obj().upcast_ref(), [&self.sinkpad, &self.srcpad]);
+        self.stage.attach_to(self.obj().upcast_ref());
     }
 }
 
@@ -654,7 +667,8 @@ impl ElementImpl for PyFunc {
 
 impl Lifecycle for PyFunc {
     fn prepare(&self) -> Result<(), gst::ErrorMessage> {
-        self.runtime
+        self.stage
+            .runtime
             .prepare(self.obj().upcast_ref(), &self.run_settings())
     }
 

@@ -30,6 +30,7 @@ pub mod lifecycle;
 pub mod log_bridge;
 pub mod module_parameters;
 pub mod pads;
+pub mod parts;
 pub mod policy;
 pub mod registry;
 pub mod reload;

@@ -1,0 +1,60 @@
+//! What every Python stage element (savantpyfunc, savantdrawfunc, savantpublish)
+//! holds: its two pads, its settings and its runtime, made and wired in one place so
+//! each element's `ObjectSubclass`, `constructed` and property functions say only
+//! what is its own.
+
+use std::sync::Mutex;
+
+use gst::glib;
+
+use super::pads::{stage_pads, StagePads};
+use super::runtime::StageRuntime;
+use super::settings::{ElementSettings, OwnProperties};
+
+pub struct StageParts<O> {
+    pub sinkpad: gst::Pad,
+    pub srcpad: gst::Pad,
+    /// The code settings and the element's own (`O`).
+    pub settings: Mutex<ElementSettings<O>>,
+    pub runtime: StageRuntime,
+}
+
+impl<O: Default + OwnProperties> StageParts<O> {
+    /// The parts of a `T` element: its pads from its class's templates, default
+    /// settings calling `default_function`, and `runtime`.
+    pub fn new<T>(
+        klass: &glib::Class<T::Type>,
+        default_function: &'static str,
+        runtime: StageRuntime,
+    ) -> Self
+    where
+        T: StagePads,
+        T::Type: glib::object::IsClass,
+    {
+        let [sinkpad, srcpad] = stage_pads::<T>(klass);
+        Self {
+            sinkpad,
+            srcpad,
+            settings: Mutex::new(ElementSettings::new(default_function)),
+            runtime,
+        }
+    }
+
+    /// Adds the pads to `element` and makes the runtime its own (from `constructed`).
+    pub fn attach_to(&self, element: &gst::Element) {
+        self.runtime
+            .attach_to(element, [&self.sinkpad, &self.srcpad]);
+    }
+
+    /// `set_property` of the element's settings (the runtime applies `on-error` to
+    /// a running stage at once).
+    pub fn set_property(&self, pspec: &glib::ParamSpec, value: &glib::Value) {
+        self.runtime
+            .set_property(&self.settings, pspec.name(), value);
+    }
+
+    /// `property` of the element's settings (the element answers `stats` itself).
+    pub fn property(&self, pspec: &glib::ParamSpec) -> glib::Value {
+        self.runtime.property(&self.settings, pspec.name())
+    }
+}
