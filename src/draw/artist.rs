@@ -215,16 +215,12 @@ impl Artist {
         let (x, y, w, h) = bbox_arg(bbox, r#box)?;
         let p = padding_arg(padding)?;
         let thickness = border_width.or(thickness).unwrap_or(2.0);
-        self.push(DrawOp::Rect {
-            x: x - p.left,
-            y: y - p.top,
-            w: w + p.left + p.right,
-            h: h + p.top + p.bottom,
-            radius: 0.0,
-            border: color_or(border_color, GREEN)?,
-            background: color_or(bg_color.or(background_color), NONE)?,
-            thickness: checked("thickness", thickness, MAX_THICKNESS)?,
-        });
+        self.push(DrawOp::rect(
+            p.around((x, y, w, h)),
+            color_or(border_color, GREEN)?,
+            color_or(bg_color.or(background_color), NONE)?,
+            checked("thickness", thickness, MAX_THICKNESS)?,
+        ));
         Ok(())
     }
 

@@ -61,6 +61,27 @@ pub enum DrawOp {
     },
 }
 
+impl DrawOp {
+    /// A square-cornered rectangle of `(x, y, w, h)`.
+    pub fn rect(
+        (x, y, w, h): (f32, f32, f32, f32),
+        border: Rgba,
+        background: Rgba,
+        thickness: f32,
+    ) -> DrawOp {
+        DrawOp::Rect {
+            x,
+            y,
+            w,
+            h,
+            radius: 0.0,
+            border,
+            background,
+            thickness,
+        }
+    }
+}
+
 /// Size of a text block (lines stacked, plus padding on every side).
 pub fn text_block_size(lines: &[String], px: f32, padding: f32) -> (f32, f32) {
     let line_height = text::measure("", px).1;

@@ -67,6 +67,18 @@ pub struct Padding {
     pub bottom: f32,
 }
 
+impl Padding {
+    /// The box `(x, y, w, h)` grown by this padding on each side.
+    pub fn around(&self, (x, y, w, h): (f32, f32, f32, f32)) -> (f32, f32, f32, f32) {
+        (
+            x - self.left,
+            y - self.top,
+            w + self.left + self.right,
+            h + self.top + self.bottom,
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct BBoxSpec {
     pub border: Rgba,
@@ -457,17 +469,12 @@ impl DrawSpec {
                 object.h as f32,
             );
             if let Some(bbox) = &spec.bbox {
-                let p = bbox.padding;
-                out.push(DrawOp::Rect {
-                    x: x - p.left,
-                    y: y - p.top,
-                    w: w + p.left + p.right,
-                    h: h + p.top + p.bottom,
-                    radius: 0.0,
-                    border: bbox.border,
-                    background: bbox.background,
-                    thickness: bbox.thickness,
-                });
+                out.push(DrawOp::rect(
+                    bbox.padding.around((x, y, w, h)),
+                    bbox.border,
+                    bbox.background,
+                    bbox.thickness,
+                ));
             }
             if let Some(label) = &spec.label {
                 let format = match (&label.untracked_format, object.track_id) {
@@ -531,17 +538,12 @@ fn label_box(
     (w, h): (f32, f32),
     out: &mut Vec<DrawOp>,
 ) {
-    let p = label.padding;
-    out.push(DrawOp::Rect {
-        x: x - p.left,
-        y: y - p.top,
-        w: w + p.left + p.right,
-        h: h + p.top + p.bottom,
-        radius: 0.0,
-        border: label.border,
-        background: label.background,
-        thickness: 1.0,
-    });
+    out.push(DrawOp::rect(
+        label.padding.around((x, y, w, h)),
+        label.border,
+        label.background,
+        1.0,
+    ));
     out.push(DrawOp::Text {
         lines,
         x,
