@@ -280,6 +280,58 @@ fn i420_and_nv12_match_the_rgba_drawing() {
     }
 }
 
+/// A blur on I420 and NV12 (luma, and each chroma channel at half size) gives the
+/// colours the RGBA blur gives, across the colour bars' edges inside the box.
+#[test]
+fn i420_and_nv12_blur_like_rgba() {
+    let stage = module(
+        "yuv_blur_target",
+        "def process_frame(frame):\n    frame.add_object('face', (8, 8, 48, 24))\n",
+    );
+    let spec = "labels: {face: {blur: true}}";
+    let render = |format: &str, draw: bool| {
+        let draw = if draw {
+            format!("! savantdrawfunc draw-spec=\"{spec}\"")
+        } else {
+            String::new()
+        };
+        let result = run(&format!(
+            "videotestsrc num-buffers=1 pattern=smpte ! video/x-raw,format={format},width={W},height={H} \
+             ! savantpyfunc module={stage} {draw} ! videoconvert ! video/x-raw,format=RGBA \
+             ! appsink name=sink"
+        ));
+        assert!(result.eos, "{format}: {result:?}");
+        let data = result.buffers[0].map_readable().unwrap().to_vec();
+        data
+    };
+    let reference = render("RGBA", true);
+    // Points on and next to the bars' edges (every 64/7 pixels), inside the box.
+    let points: Vec<(u32, u32)> = [9, 18, 27, 36, 45]
+        .into_iter()
+        .flat_map(|x| [(x, 20), (x + 1, 24)])
+        .collect();
+    for format in ["I420", "NV12"] {
+        let (plain, blurred) = (render(format, false), render(format, true));
+        let mut moved = 0;
+        for &(x, y) in &points {
+            // Chroma blurred at half size and the two conversions: up to 33 apart
+            // here; with the chroma left unblurred, up to 114.
+            let (a, b) = (pixel(&reference, x, y), pixel(&blurred, x, y));
+            for c in 0..3 {
+                assert!(
+                    (a[c] as i32 - b[c] as i32).abs() <= 40,
+                    "{format} at ({x}, {y}): {b:?} vs RGBA {a:?}"
+                );
+            }
+            moved += usize::from(pixel(&plain, x, y) != b);
+        }
+        assert!(
+            moved >= points.len() / 2,
+            "{format}: the blur moved {moved} points"
+        );
+    }
+}
+
 #[test]
 fn python_hook_draws_through_the_artist() {
     assert_overlay_draws(

@@ -20,20 +20,75 @@ pub enum Planes<'a> {
         stride: usize,
         order: PackedOrder,
     },
-    I420 {
+    /// I420 and NV12: full-size luma, chroma at half size each way.
+    Yuv420 {
         y: &'a mut [u8],
         y_stride: usize,
+        chroma: Chroma<'a>,
+    },
+}
+
+/// The chroma of a 4:2:0 frame: I420's two planes or NV12's interleaved one. All
+/// that differs between the two formats is here.
+pub enum Chroma<'a> {
+    Planar {
         u: &'a mut [u8],
         u_stride: usize,
         v: &'a mut [u8],
         v_stride: usize,
     },
-    Nv12 {
-        y: &'a mut [u8],
-        y_stride: usize,
+    Interleaved {
         uv: &'a mut [u8],
         uv_stride: usize,
     },
+}
+
+impl Chroma<'_> {
+    /// Blends `(cu, cv)` into the chroma of luma row `y` (even), over pixels `xs`:
+    /// once per 2x2 block, at the block's top-left pixel.
+    fn blend_row(&mut self, y: usize, xs: std::ops::Range<usize>, (cu, cv): (u8, u8), alpha: u32) {
+        let blocks = (xs.start.next_multiple_of(2)..xs.end).step_by(2);
+        match self {
+            Chroma::Planar {
+                u,
+                u_stride,
+                v,
+                v_stride,
+            } => {
+                for x in blocks {
+                    mix(&mut u[y / 2 * *u_stride + x / 2], cu, alpha);
+                    mix(&mut v[y / 2 * *v_stride + x / 2], cv, alpha);
+                }
+            }
+            Chroma::Interleaved { uv, uv_stride } => {
+                for x in blocks {
+                    let i = y / 2 * *uv_stride + x;
+                    mix(&mut uv[i], cu, alpha);
+                    mix(&mut uv[i + 1], cv, alpha);
+                }
+            }
+        }
+    }
+
+    /// Blurs both chroma channels over `half` (the luma region halved).
+    fn blur(&mut self, half: &Region, radius: usize) {
+        match self {
+            Chroma::Planar {
+                u,
+                u_stride,
+                v,
+                v_stride,
+            } => {
+                blur_channel(u, *u_stride, 1, 0, half, radius);
+                blur_channel(v, *v_stride, 1, 0, half, radius);
+            }
+            Chroma::Interleaved { uv, uv_stride } => {
+                for channel in 0..2 {
+                    blur_channel(uv, *uv_stride, 2, channel, half, radius);
+                }
+            }
+        }
+    }
 }
 
 pub struct Canvas<'a> {
@@ -70,7 +125,7 @@ fn mix(dst: &mut u8, src: u8, alpha: u32) {
     *dst = ((t + (t >> 8)) >> 8) as u8;
 }
 
-/// The luma half of a span on I420 and NV12 (their chroma layouts differ).
+/// The luma half of a span on I420 and NV12 ([`Chroma`] has the other half).
 #[inline]
 fn blend_luma_row(
     luma: &mut [u8],
@@ -137,37 +192,15 @@ impl Canvas<'_> {
                     }
                 }
             }
-            Planes::I420 {
+            Planes::Yuv420 {
                 y: luma,
                 y_stride,
-                u,
-                u_stride,
-                v,
-                v_stride,
+                chroma,
             } => {
                 let (cy, cu, cv) = color.to_yuv();
                 blend_luma_row(luma, *y_stride, y, x0..x1, cy, alpha);
                 if y % 2 == 0 {
-                    for x in (x0.next_multiple_of(2)..x1).step_by(2) {
-                        mix(&mut u[y / 2 * *u_stride + x / 2], cu, alpha);
-                        mix(&mut v[y / 2 * *v_stride + x / 2], cv, alpha);
-                    }
-                }
-            }
-            Planes::Nv12 {
-                y: luma,
-                y_stride,
-                uv,
-                uv_stride,
-            } => {
-                let (cy, cu, cv) = color.to_yuv();
-                blend_luma_row(luma, *y_stride, y, x0..x1, cy, alpha);
-                if y % 2 == 0 {
-                    for x in (x0.next_multiple_of(2)..x1).step_by(2) {
-                        let i = y / 2 * *uv_stride + x;
-                        mix(&mut uv[i], cu, alpha);
-                        mix(&mut uv[i + 1], cv, alpha);
-                    }
+                    chroma.blend_row(y, x0..x1, (cu, cv), alpha);
                 }
             }
         }
@@ -239,30 +272,13 @@ impl Canvas<'_> {
                     );
                 }
             }
-            Planes::I420 {
+            Planes::Yuv420 {
                 y: luma,
                 y_stride,
-                u,
-                u_stride,
-                v,
-                v_stride,
+                chroma,
             } => {
                 blur_channel(luma, *y_stride, 1, 0, &region, radius);
-                let half = region.halved();
-                blur_channel(u, *u_stride, 1, 0, &half, radius / 2 + 1);
-                blur_channel(v, *v_stride, 1, 0, &half, radius / 2 + 1);
-            }
-            Planes::Nv12 {
-                y: luma,
-                y_stride,
-                uv,
-                uv_stride,
-            } => {
-                blur_channel(luma, *y_stride, 1, 0, &region, radius);
-                let half = region.halved();
-                for channel in 0..2 {
-                    blur_channel(uv, *uv_stride, 2, channel, &half, radius / 2 + 1);
-                }
+                chroma.blur(&region.halved(), radius / 2 + 1);
             }
         }
     }

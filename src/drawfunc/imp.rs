@@ -16,7 +16,7 @@ use pyo3::prelude::*;
 
 use super::spec_bridge::{py_to_value, value_to_py};
 use crate::draw::artist::Artist;
-use crate::draw::canvas::{packed_order, Canvas, Planes};
+use crate::draw::canvas::{packed_order, Canvas, Chroma, Planes};
 use crate::draw::ops::{render, DrawOp};
 use crate::draw::spec::{parse_object_spec, DrawSpec, SpecOverride};
 use crate::frame::layout::FrameLayout;
@@ -354,19 +354,23 @@ fn canvas<'a>(layout: &FrameLayout, data: &'a mut [u8]) -> Option<Canvas<'a>> {
     let [first, second, third] = layout.split_planes_mut(data)?;
     let stride = |i: usize| layout.planes[i].stride;
     let planes = match layout.format {
-        gst_video::VideoFormat::I420 => Planes::I420 {
+        gst_video::VideoFormat::I420 => Planes::Yuv420 {
             y: first,
             y_stride: stride(0),
-            u: second,
-            u_stride: stride(1),
-            v: third,
-            v_stride: stride(2),
+            chroma: Chroma::Planar {
+                u: second,
+                u_stride: stride(1),
+                v: third,
+                v_stride: stride(2),
+            },
         },
-        gst_video::VideoFormat::Nv12 => Planes::Nv12 {
+        gst_video::VideoFormat::Nv12 => Planes::Yuv420 {
             y: first,
             y_stride: stride(0),
-            uv: second,
-            uv_stride: stride(1),
+            chroma: Chroma::Interleaved {
+                uv: second,
+                uv_stride: stride(1),
+            },
         },
         format => Planes::Packed {
             data: first,
