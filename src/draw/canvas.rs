@@ -313,25 +313,32 @@ fn blur_channel(
 ) {
     let (w, h) = (r.x1 - r.x0, r.y1 - r.y0);
     let mut line = vec![0u8; w.max(h)];
+    let index = |x: usize, y: usize| y * stride + x * step + channel;
+    blur_lines(data, &mut line, r.y0..r.y1, r.x0..r.x1, radius, |y, x| {
+        index(x, y)
+    });
+    blur_lines(data, &mut line, r.x0..r.x1, r.y0..r.y1, radius, index);
+}
+
+/// Three box-blur passes over each of `lines`, along the positions `along`: the
+/// byte of position `p` on line `l` is `data[index(l, p)]`. Rows and columns alike.
+fn blur_lines(
+    data: &mut [u8],
+    line: &mut [u8],
+    lines: std::ops::Range<usize>,
+    along: std::ops::Range<usize>,
+    radius: usize,
+    index: impl Fn(usize, usize) -> usize,
+) {
+    let line = &mut line[..along.len()];
     for _ in 0..3 {
-        for y in r.y0..r.y1 {
-            for (i, x) in (r.x0..r.x1).enumerate() {
-                line[i] = data[y * stride + x * step + channel];
+        for l in lines.clone() {
+            for (i, p) in along.clone().enumerate() {
+                line[i] = data[index(l, p)];
             }
-            box_blur_line(&mut line[..w], radius);
-            for (i, x) in (r.x0..r.x1).enumerate() {
-                data[y * stride + x * step + channel] = line[i];
-            }
-        }
-    }
-    for _ in 0..3 {
-        for x in r.x0..r.x1 {
-            for (i, y) in (r.y0..r.y1).enumerate() {
-                line[i] = data[y * stride + x * step + channel];
-            }
-            box_blur_line(&mut line[..h], radius);
-            for (i, y) in (r.y0..r.y1).enumerate() {
-                data[y * stride + x * step + channel] = line[i];
+            box_blur_line(line, radius);
+            for (i, p) in along.clone().enumerate() {
+                data[index(l, p)] = line[i];
             }
         }
     }
