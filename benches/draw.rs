@@ -99,7 +99,7 @@ fn fps(_stages: &str, element: &str) -> f64 {
     pool.set_config(config).unwrap();
     pool.set_active(true).unwrap();
 
-    let arrivals = common::record_arrivals(pipeline.upcast_ref(), "sink");
+    let arrivals = common::record_arrivals(&pipeline, "sink");
     pipeline.set_state(gst::State::Playing).unwrap();
     let feeder = std::thread::spawn(move || {
         for n in 0..FRAMES as u64 {
@@ -127,17 +127,7 @@ fn fps(_stages: &str, element: &str) -> f64 {
         }
         let _ = src.end_of_stream();
     });
-    for msg in pipeline
-        .bus()
-        .unwrap()
-        .iter_timed(gst::ClockTime::from_seconds(300))
-    {
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => panic!("{description}: {} {:?}", e.error(), e.debug()),
-            _ => {}
-        }
-    }
+    common::wait_end(&pipeline, 300).unwrap_or_else(|e| panic!("{description}: {e}"));
     feeder.join().unwrap();
     let stage = pipeline.by_name("stage").unwrap();
     if stage.find_property("stats").is_some() {

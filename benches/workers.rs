@@ -49,19 +49,9 @@ fn fps(stages: &str, function: &str, workers: u32, frames: u32) -> f64 {
          ! fakesink name=sink sync=false"
     );
     let pipeline = gst::parse::launch(&description).unwrap();
-    let arrivals = common::record_arrivals(pipeline.upcast_ref(), "sink");
+    let arrivals = common::record_arrivals(&pipeline, "sink");
     pipeline.set_state(gst::State::Playing).unwrap();
-    for msg in pipeline
-        .bus()
-        .unwrap()
-        .iter_timed(gst::ClockTime::from_seconds(300))
-    {
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => panic!("{description}: {} {:?}", e.error(), e.debug()),
-            _ => {}
-        }
-    }
+    common::wait_end(&pipeline, 300).unwrap_or_else(|e| panic!("{description}: {e}"));
     pipeline.set_state(gst::State::Null).unwrap();
     common::fps_of(&arrivals)
 }

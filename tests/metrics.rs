@@ -52,17 +52,6 @@ impl Drop for Killed {
     }
 }
 
-fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !ready() {
-        assert!(
-            started.elapsed() < timeout,
-            "{what}: not within {timeout:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// A Prometheus server scraping 127.0.0.1:`target` every second; its API port.
 fn prometheus(target: u16) -> (Killed, u16, tempdir::Dir) {
     let dir = tempdir::Dir::new("prometheus");
@@ -89,7 +78,7 @@ fn prometheus(target: u16) -> (Killed, u16, tempdir::Dir) {
         .spawn()
         .expect("prometheus runs (Debian's prometheus package; scripts/test.sh installs it)");
     let child = Killed(child);
-    wait_for("prometheus ready", Duration::from_secs(30), || {
+    common::wait_until("prometheus ready", Duration::from_secs(30), || {
         http_get(port, "/-/ready").is_some_and(|(status, _)| status == 200)
     });
     (child, port, dir)
@@ -298,7 +287,7 @@ fn prometheus_reads_back_the_frames_each_stage_saw_per_source() {
         String::from_utf8_lossy(&checked.stderr)
     );
     let expect = |selector: String, value: f64| {
-        wait_for(
+        common::wait_until(
             &format!("{selector} = {value}"),
             Duration::from_secs(30),
             || query(api, &selector) == Some(value),
@@ -339,7 +328,7 @@ fn prometheus_reads_back_the_frames_each_stage_saw_per_source() {
     );
     expect("savant_stage_errors_total{element=\"a\"}".to_owned(), 10.0);
     // Ended: /healthz says so once the window passed.
-    wait_for("/healthz 503", Duration::from_secs(15), || {
+    common::wait_until("/healthz 503", Duration::from_secs(15), || {
         http_get(metrics_port, "/healthz").is_some_and(|(status, body)| {
             status == 503 && body.contains(": no frames within the window")
         })
@@ -406,7 +395,7 @@ fn bad_scrapers_get_bounded_threads_and_memory_and_frames_keep_flowing() {
         .unwrap();
     let pid = child.id();
     let _child = Killed(child);
-    wait_for("the endpoint", Duration::from_secs(30), || {
+    common::wait_until("the endpoint", Duration::from_secs(30), || {
         frames_total(port).is_some_and(|n| n > 0.0)
     });
     let (status, body) = http_get(port, "/healthz").unwrap();
@@ -461,7 +450,7 @@ fn bad_scrapers_get_bounded_threads_and_memory_and_frames_keep_flowing() {
         );
     }
     // Answers again once the flood is gone, and frames kept coming meanwhile.
-    wait_for(
+    common::wait_until(
         "the endpoint after the flood",
         Duration::from_secs(30),
         || frames_total(port).is_some(),
@@ -632,7 +621,7 @@ fn every_frame_is_one_trace_with_a_span_per_stage_sent_over_otlp() {
         &["metrics_trace_a"],
     );
     let mut got = Vec::new();
-    wait_for("38 spans at the collector", Duration::from_secs(20), || {
+    common::wait_until("38 spans at the collector", Duration::from_secs(20), || {
         got = spans(&bodies.lock().unwrap());
         got.len() >= 38
     });
@@ -766,7 +755,7 @@ fn spans_a_stage_makes_with_python_opentelemetry_are_children_of_its_span() {
     );
     // The stage's spans, sampled by trace id: about half of the 50 frames.
     let mut stage = Vec::new();
-    wait_for("the stage's spans", Duration::from_secs(20), || {
+    common::wait_until("the stage's spans", Duration::from_secs(20), || {
         stage = spans(&bodies.lock().unwrap());
         !stage.is_empty()
     });

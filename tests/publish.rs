@@ -33,17 +33,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !ready() {
-        assert!(
-            started.elapsed() < timeout,
-            "{what}: not within {timeout:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn listening(port: u16) -> bool {
     std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
@@ -92,7 +81,7 @@ impl Broker {
             });
         self.child = Some(child);
         let port = self.port;
-        wait_for(
+        common::wait_until(
             &format!("{} listening", self.command[0]),
             Duration::from_secs(20),
             || listening(port),
@@ -105,7 +94,7 @@ impl Broker {
             let _ = child.wait();
         }
         let port = self.port;
-        wait_for("broker gone", Duration::from_secs(10), || !listening(port));
+        common::wait_until("broker gone", Duration::from_secs(10), || !listening(port));
     }
 }
 
@@ -237,7 +226,7 @@ fn mqtt_subscriber(port: u16) -> Arc<Mutex<HashMap<String, Vec<Value>>>> {
             }
         }
     });
-    wait_for("MQTT subscription", Duration::from_secs(10), || {
+    common::wait_until("MQTT subscription", Duration::from_secs(10), || {
         subscribed.load(std::sync::atomic::Ordering::SeqCst)
     });
     received
@@ -433,7 +422,7 @@ fn real_video_through_mux_and_a_stage_reaches_every_broker_exactly() {
     // Redis and the file hold everything at EOS; MQTT and NATS subscribers get the
     // last messages a moment later.
     let streams = redis_streams(redis.port, None);
-    wait_for("MQTT and NATS consumers", Duration::from_secs(10), || {
+    common::wait_until("MQTT and NATS consumers", Duration::from_secs(10), || {
         let count = |m: &Arc<Mutex<HashMap<String, Vec<Value>>>>| {
             m.lock().unwrap().values().map(Vec::len).sum::<usize>()
         };
@@ -492,17 +481,7 @@ fn live_run(
          ! savantpublish name=publish {publish} ! fakesink name=sink sync=false"
     );
     let pipeline = common::launch(&description);
-    let times = Arc::new(Mutex::new(Vec::new()));
-    let collected = times.clone();
-    pipeline
-        .by_name("sink")
-        .unwrap()
-        .static_pad("sink")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            collected.lock().unwrap().push(Instant::now());
-            gst::PadProbeReturn::Ok
-        });
+    let times = common::record_arrivals(&pipeline, "sink");
     let started = Instant::now();
     pipeline.set_state(gst::State::Playing).unwrap();
     let helper = std::thread::spawn(during);

@@ -1,18 +1,16 @@
 //! Helpers the benchmark programs share: where the plugin and the bench stages are,
-//! buffer arrival times at a sink, peak memory, medians; and the tests' pipeline
-//! helpers (tests/common/pipelines.rs: GStreamer's API alone).
+//! peak memory, medians; and the tests' pipeline helpers (tests/common/pipelines.rs:
+//! GStreamer's API alone), buffer arrival times at a sink among them.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
-
-use gst::prelude::*;
 
 #[path = "../../tests/common/pipelines.rs"]
 mod pipelines;
 #[allow(unused_imports)]
-pub use pipelines::{appsink, appsrc, launch, wait_end};
+pub use pipelines::{appsink, appsrc, launch, record_arrivals, wait_end};
 
 /// The directory of the plugin built with the bench (`SAVANT_PLUGIN_DIR` overrides):
 /// the bench binary lives in target/<profile>/deps.
@@ -29,24 +27,6 @@ pub fn stages_dir() -> PathBuf {
     std::env::var_os("SAVANT_BENCH_STAGES")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/stages"))
-}
-
-/// Records when each buffer reaches the sink pad of `pipeline`'s element `sink`.
-pub fn record_arrivals(pipeline: &gst::Element, sink: &str) -> Arc<Mutex<Vec<Instant>>> {
-    let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::default();
-    let recorder = arrivals.clone();
-    pipeline
-        .downcast_ref::<gst::Bin>()
-        .unwrap()
-        .by_name(sink)
-        .unwrap()
-        .static_pad("sink")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            recorder.lock().unwrap().push(Instant::now());
-            gst::PadProbeReturn::Ok
-        });
-    arrivals
 }
 
 /// This process's peak resident memory (VmHWM), in KiB.

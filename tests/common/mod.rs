@@ -10,7 +10,7 @@ use gst::prelude::*;
 
 mod pipelines;
 #[allow(unused_imports)]
-pub use pipelines::{appsink, appsrc, launch, wait_end};
+pub use pipelines::{appsink, appsrc, launch, record_arrivals, wait_end, wait_until};
 
 pub fn init() {
     static INIT: Once = Once::new();

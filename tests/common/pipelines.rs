@@ -3,6 +3,9 @@
 //! host too) share them with the tests (through `common`).
 #![allow(dead_code)]
 
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use gst::prelude::*;
 
 /// The pipeline of `description`; panics naming it if it does not parse.
@@ -50,5 +53,31 @@ pub fn wait_end(pipeline: &impl IsA<gst::Element>, seconds: u64) -> Result<(), S
             e.debug().map(|d| d.to_string()).unwrap_or_default()
         )),
         _ => Err(format!("no EOS within {seconds} s")),
+    }
+}
+
+/// Records when each buffer reaches the sink pad of `pipeline`'s element `sink`.
+pub fn record_arrivals(pipeline: &impl IsA<gst::Element>, sink: &str) -> Arc<Mutex<Vec<Instant>>> {
+    let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let recorder = arrivals.clone();
+    element_of(pipeline, sink)
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            recorder.lock().unwrap().push(Instant::now());
+            gst::PadProbeReturn::Ok
+        });
+    arrivals
+}
+
+/// Polls `ready` every 50 ms until it holds; fails naming `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ready() {
+        assert!(
+            started.elapsed() < timeout,
+            "{what}: not within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
