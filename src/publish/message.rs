@@ -500,6 +500,101 @@ mod tests {
     }
 }
 
+/// Any label, model and attribute values (strings with quotes, backslashes, control
+/// characters and any Unicode; integers and floats of any value) make a message that
+/// parses as JSON and gives each value back; non-finite floats are null.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Value {
+        Text(String),
+        Int(i64),
+        Float(f64),
+        Bool(bool),
+        Ints(Vec<i32>),
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            any::<String>().prop_map(Value::Text),
+            any::<i64>().prop_map(Value::Int),
+            any::<f64>().prop_map(Value::Float),
+            any::<bool>().prop_map(Value::Bool),
+            proptest::collection::vec(any::<i32>(), 0..4).prop_map(Value::Ints),
+        ]
+    }
+
+    fn expected(value: &Value) -> serde_json::Value {
+        match value {
+            Value::Text(v) => serde_json::json!(v),
+            Value::Int(v) => serde_json::json!(v),
+            Value::Float(v) if v.is_finite() => serde_json::json!(v),
+            Value::Float(_) => serde_json::Value::Null,
+            Value::Bool(v) => serde_json::json!(v),
+            Value::Ints(v) => serde_json::json!(v),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_values_round_trip(
+            label in any::<String>(),
+            model in any::<String>(),
+            attributes in proptest::collection::btree_map("[a-z][a-z0-9_]{0,8}", value(), 0..6),
+        ) {
+            gst::init().unwrap();
+            crate::frame::attributes::register();
+            crate::frame::objects::register();
+            let mut buffer = gst::Buffer::with_size(16).unwrap();
+            {
+                let mut meta = gst_video::VideoRegionOfInterestMeta::add(
+                    buffer.get_mut().unwrap(),
+                    &label,
+                    (1, 2, 3, 4),
+                );
+                meta.add_param(
+                    gst::Structure::builder(objects::SAVANT_OBJECT)
+                        .field("model", model.as_str())
+                        .build(),
+                );
+                let mut fields = gst::Structure::new_empty("savant-object-attributes");
+                for (key, value) in &attributes {
+                    match value {
+                        Value::Text(v) => fields.set(key.as_str(), v.as_str()),
+                        Value::Int(v) => fields.set(key.as_str(), *v),
+                        Value::Float(v) => fields.set(key.as_str(), *v),
+                        Value::Bool(v) => fields.set(key.as_str(), *v),
+                        Value::Ints(v) => fields.set(key.as_str(), gst::Array::new(v.iter().copied())),
+                    }
+                }
+                meta.add_param(fields);
+            }
+            let info = FrameInfo {
+                source_id: Some(&label),
+                frame_num: 0,
+                pts: None,
+                running_time: None,
+                width: 4,
+                height: 4,
+            };
+            let mut out = Vec::new();
+            write_frame(&buffer, &info, &mut out);
+            let json: serde_json::Value = serde_json::from_slice(&out)
+                .map_err(|e| TestCaseError::fail(format!("{e}: {}", String::from_utf8_lossy(&out))))?;
+            prop_assert_eq!(&json["source_id"], &serde_json::json!(label));
+            let object = &json["objects"][0];
+            prop_assert_eq!(&object["label"], &serde_json::json!(label));
+            prop_assert_eq!(&object["model"], &serde_json::json!(model));
+            for (key, value) in &attributes {
+                prop_assert_eq!(&object["attributes"][key], &expected(value), "{}", key);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod timing {
     use super::*;
