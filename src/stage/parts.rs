@@ -11,6 +11,8 @@ use super::pads::{stage_pads, StagePads};
 use super::runtime::StageRuntime;
 use super::settings::{ElementSettings, OwnProperties};
 
+/// A Python stage element's pads, settings and runtime. Lock order: `settings`,
+/// then the runtime's (see [`StageRuntime`]).
 pub struct StageParts<O> {
     pub sinkpad: gst::Pad,
     pub srcpad: gst::Pad,

@@ -6,7 +6,8 @@
 //! (`on_source_add`), `policy.rs` (on-error), `reload.rs` (dev-mode), and the
 //! per-frame protocol that uses them all in `call.rs`.
 //!
-//! Lock order: `reloading`, then `state`. The state mutex is never held while
+//! Lock order: an element's settings (`set_property`: on-error reaches a running
+//! stage), then `reloading`, then `state`. The state mutex is never held while
 //! taking the GIL, and `stop` takes the state out of it before taking the GIL: a
 //! streaming thread may hold the GIL while it waits for the state. `reloading` is
 //! only ever tried (never waited for) on the per-frame path.
