@@ -6,6 +6,18 @@ mod common;
 use common::{expect_error, module, py_eval, run};
 use gst::prelude::*;
 
+/// Runs ten frames through `stage` in batches of 4 (the last batch at EOS, well
+/// before its timeout) to EOS.
+fn ten_frames_in_batches_of_4(stage: &str) -> common::Run {
+    let result = run(&format!(
+        "videotestsrc num-buffers=10 ! video/x-raw,format=GRAY8,width=16,height=8 \
+         ! savantpyfunc name=stage module={stage} class-name=Stage batch-size=4 \
+         batch-timeout=10000 ! appsink name=sink"
+    ));
+    assert!(result.eos, "{:?}", result.error);
+    result
+}
+
 /// Runs four frames through `stage` in batches of 2; the ERROR's message and debug.
 fn batch_error(stage: &str) -> String {
     let result = run(&format!(
@@ -47,12 +59,7 @@ fn pts(buffers: &[gst::Buffer]) -> Vec<u64> {
 #[test]
 fn frames_come_in_batches_and_leave_in_order() {
     let stage = batch_stage("batch_order", "");
-    let result = run(&format!(
-        "videotestsrc num-buffers=10 ! video/x-raw,format=GRAY8,width=16,height=8 \
-         ! savantpyfunc name=stage module={stage} class-name=Stage batch-size=4 \
-         batch-timeout=10000 ! appsink name=sink"
-    ));
-    assert!(result.eos, "{:?}", result.error);
+    let result = ten_frames_in_batches_of_4(&stage);
     // The last, partial batch runs at EOS, not after the timeout.
     assert_eq!(sizes("batch_order"), [4, 4, 2]);
     let pts = pts(&result.buffers);
@@ -339,12 +346,7 @@ fn frames_waiting_for_reuse_are_out_of_pythons_reach() {
         WALKS.append((len(frames), mine, broken))
 WALKS = []",
     );
-    let result = run(&format!(
-        "videotestsrc num-buffers=10 ! video/x-raw,format=GRAY8,width=16,height=8 \
-         ! savantpyfunc name=stage module={stage} class-name=Stage batch-size=4 \
-         batch-timeout=10000 ! appsink name=sink"
-    ));
-    assert!(result.eos, "{:?}", result.error);
+    ten_frames_in_batches_of_4(&stage);
     // The last call has 2 frames; the 2 other objects of the batch before wait for
     // reuse meanwhile.
     assert_eq!(sizes("batch_gc_walk"), [4, 4, 2]);
