@@ -27,7 +27,7 @@ use crate::stage::call::{self, failure, raised, verdict_of, Outcome, Protocol, V
 use crate::stage::lifecycle::Lifecycle;
 use crate::stage::pads::{self, StagePads};
 use crate::stage::parts::StageParts;
-use crate::stage::runtime::{RunSettings, StageRuntime};
+use crate::stage::runtime::StageRuntime;
 use crate::stage::settings::{Blurbs, OwnProperties, StageSettings};
 use crate::stage::stats::StageStats;
 
@@ -255,23 +255,9 @@ impl DrawFunc {
         self.stage.srcpad.push(buffer)
     }
 
-    fn run_settings(&self) -> (RunSettings, Option<String>) {
-        let settings = self.stage.settings.lock().unwrap();
-        (
-            settings.code.run_settings(false),
-            settings.own.draw_spec.clone(),
-        )
-    }
-
     // READY -> PAUSED: parse the spec, then load the hook if there is one.
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let (run, spec) = self.run_settings();
-        self.stage
-            .settings
-            .lock()
-            .unwrap()
-            .code
-            .configure_checks(&self.stage.runtime.stats);
+        let (run, Settings { draw_spec: spec }) = self.stage.start_snapshot();
         // As in Savant: without a spec, a draw hook draws only what it draws, and
         // no hook means Savant's default drawing of every object.
         let spec = match spec.as_deref() {
@@ -477,7 +463,7 @@ impl Lifecycle for DrawFunc {
     fn prepare(&self) -> Result<(), gst::ErrorMessage> {
         self.stage
             .runtime
-            .prepare(self.obj().upcast_ref(), &self.run_settings().0)
+            .prepare(self.obj().upcast_ref(), &self.stage.snapshot().0)
     }
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {

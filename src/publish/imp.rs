@@ -34,7 +34,7 @@ use crate::stage::call::{self, raised, Outcome, Protocol, Verdict, Verdicts};
 use crate::stage::lifecycle::Lifecycle;
 use crate::stage::pads::{self, StagePads};
 use crate::stage::parts::StageParts;
-use crate::stage::runtime::{RunSettings, StageRuntime};
+use crate::stage::runtime::StageRuntime;
 use crate::stage::settings::{Blurbs, OwnProperties, StageSettings};
 use crate::stage::stats::StageStats;
 
@@ -332,18 +332,10 @@ impl Publish {
         );
     }
 
-    fn run_settings(&self) -> RunSettings {
-        self.stage.settings.lock().unwrap().code.run_settings(false)
-    }
-
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let element = self.obj();
         let element = element.upcast_ref::<gst::Element>();
-        let (settings, run) = {
-            let all = self.stage.settings.lock().unwrap();
-            all.code.configure_checks(&self.stage.runtime.stats);
-            (all.own.clone(), all.code.run_settings(false))
-        };
+        let (run, settings) = self.stage.start_snapshot();
         let destination = Destination::parse(&settings)
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))?;
         let mut settings = settings;
@@ -612,10 +604,8 @@ impl ElementImpl for Publish {
 
 impl Lifecycle for Publish {
     fn prepare(&self) -> Result<(), gst::ErrorMessage> {
-        self.stage
-            .runtime
-            .prepare(self.obj().upcast_ref(), &self.run_settings())?;
-        let settings = self.stage.settings.lock().unwrap().own.clone();
+        let (run, settings) = self.stage.snapshot();
+        self.stage.runtime.prepare(self.obj().upcast_ref(), &run)?;
         Destination::parse(&settings)
             .map(|_| ())
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))

@@ -28,7 +28,7 @@ use crate::stage::handoff::Handoff;
 use crate::stage::lifecycle::Lifecycle;
 use crate::stage::pads::{self, StagePads};
 use crate::stage::parts::StageParts;
-use crate::stage::runtime::{RunSettings, StageRuntime};
+use crate::stage::runtime::StageRuntime;
 use crate::stage::settings::{Blurbs, OwnProperties, StageSettings};
 use crate::stage::stats::StageStats;
 
@@ -118,6 +118,8 @@ impl Default for Settings {
 }
 
 impl OwnProperties for Settings {
+    const CODE_REQUIRED: bool = true;
+
     fn set(&mut self, name: &str, value: &glib::Value) {
         match name {
             "writable" => self.writable = value.get().unwrap(),
@@ -335,22 +337,24 @@ impl PyFunc {
     // discard what is in flight.
     fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
         let element = self.obj();
+        // The runtime's handling (hooks, then downstream), after the batcher's or
+        // the pool's own.
+        let forward = |event| {
+            self.stage
+                .runtime
+                .sink_event(element.upcast_ref(), pad, event)
+        };
         if let Some(batcher) = self.batcher() {
             return match event.type_() {
                 gst::EventType::FlushStart => {
                     // Downstream first: that releases a batch blocked in a push.
-                    let forwarded = self
-                        .stage
-                        .runtime
-                        .sink_event(element.upcast_ref(), pad, event);
+                    let forwarded = forward(event);
                     batcher.start_flushing();
                     forwarded
                 }
                 gst::EventType::FlushStop => {
                     batcher.stop_flushing();
-                    self.stage
-                        .runtime
-                        .sink_event(element.upcast_ref(), pad, event)
+                    forward(event)
                 }
                 _ => {
                     if event.is_serialized() {
@@ -358,39 +362,28 @@ impl PyFunc {
                         // returned by the next chain call.
                         let _ = batcher.drain();
                     }
-                    self.stage
-                        .runtime
-                        .sink_event(element.upcast_ref(), pad, event)
+                    forward(event)
                 }
             };
         }
         let Some(pool) = self.pool() else {
-            return self
-                .stage
-                .runtime
-                .sink_event(element.upcast_ref(), pad, event);
+            return forward(event);
         };
         match event.type_() {
             gst::EventType::FlushStart => {
                 pool.start_flushing();
-                self.stage
-                    .runtime
-                    .sink_event(element.upcast_ref(), pad, event)
+                forward(event)
             }
             gst::EventType::FlushStop => {
                 pool.stop_flushing();
-                self.stage
-                    .runtime
-                    .sink_event(element.upcast_ref(), pad, event)
+                forward(event)
             }
             _ => {
                 if event.is_serialized() {
                     // Its flow is returned by the next chain call.
                     let _ = pool.drain();
                 }
-                self.stage
-                    .runtime
-                    .sink_event(element.upcast_ref(), pad, event)
+                forward(event)
             }
         }
     }
@@ -400,24 +393,15 @@ impl PyFunc {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let element = self.obj();
         let element = element.upcast_ref::<gst::Element>();
-        let mut run = self.run_settings();
-        let (batch_size, batch_timeout) = {
-            let settings = self.stage.settings.lock().unwrap();
-            (
-                settings.own.batch_size as usize,
-                std::time::Duration::from_millis(settings.own.batch_timeout_ms.into()),
-            )
-        };
-        let workers = {
-            let settings = self.stage.settings.lock().unwrap();
-            run.memory = settings.own.memory;
-            self.writable.store(settings.own.writable, Relaxed);
-            settings.code.configure_checks(&self.stage.runtime.stats);
-            if settings.own.instances == Instances::PerWorker {
-                run.instances = settings.own.workers as usize;
-            }
-            settings.own.workers as usize
-        };
+        let (mut run, own) = self.stage.start_snapshot();
+        let batch_size = own.batch_size as usize;
+        let batch_timeout = std::time::Duration::from_millis(own.batch_timeout_ms.into());
+        let workers = own.workers as usize;
+        run.memory = own.memory;
+        self.writable.store(own.writable, Relaxed);
+        if own.instances == Instances::PerWorker {
+            run.instances = workers;
+        }
         self.stage.runtime.start(element, run)?;
         let batched = self.stage.runtime.batched().unwrap_or(false);
         let refusal = if batched && workers > 1 {
@@ -492,10 +476,6 @@ impl PyFunc {
             pool.shutdown();
         }
         self.stage.runtime.stop(element);
-    }
-
-    fn run_settings(&self) -> RunSettings {
-        self.stage.settings.lock().unwrap().code.run_settings(true)
     }
 }
 
@@ -669,7 +649,7 @@ impl Lifecycle for PyFunc {
     fn prepare(&self) -> Result<(), gst::ErrorMessage> {
         self.stage
             .runtime
-            .prepare(self.obj().upcast_ref(), &self.run_settings())
+            .prepare(self.obj().upcast_ref(), &self.stage.snapshot().0)
     }
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {

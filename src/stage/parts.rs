@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use gst::glib;
 
 use super::pads::{stage_pads, StagePads};
-use super::runtime::StageRuntime;
+use super::runtime::{RunSettings, StageRuntime};
 use super::settings::{ElementSettings, OwnProperties};
 
 /// A Python stage element's pads, settings and runtime. Lock order: `settings`,
@@ -21,7 +21,7 @@ pub struct StageParts<O> {
     pub runtime: StageRuntime,
 }
 
-impl<O: Default + OwnProperties> StageParts<O> {
+impl<O: Default + Clone + OwnProperties> StageParts<O> {
     /// The parts of a `T` element: its pads from its class's templates, default
     /// settings calling `default_function`, and `runtime`.
     pub fn new<T>(
@@ -40,6 +40,27 @@ impl<O: Default + OwnProperties> StageParts<O> {
             settings: Mutex::new(ElementSettings::new(default_function)),
             runtime,
         }
+    }
+
+    /// One reading of the settings: what the runtime's prepare and start take, and
+    /// the element's own.
+    pub fn snapshot(&self) -> (RunSettings, O) {
+        let settings = self.settings.lock().unwrap();
+        (
+            settings.code.run_settings(O::CODE_REQUIRED),
+            settings.own.clone(),
+        )
+    }
+
+    /// At start: the frame checks' settings handed to the runtime's stats, and
+    /// [`snapshot`](Self::snapshot) from the same reading.
+    pub fn start_snapshot(&self) -> (RunSettings, O) {
+        let settings = self.settings.lock().unwrap();
+        settings.code.configure_checks(&self.runtime.stats);
+        (
+            settings.code.run_settings(O::CODE_REQUIRED),
+            settings.own.clone(),
+        )
     }
 
     /// Adds the pads to `element` and makes the runtime its own (from `constructed`).

@@ -35,6 +35,10 @@ impl<O: Default> ElementSettings<O> {
 
 /// An element's own properties (not the code settings, nor `stats`), by name.
 pub trait OwnProperties {
+    /// Whether the element needs user code (savantpyfunc) or runs without
+    /// (savantdrawfunc draws its spec, savantpublish writes its schema).
+    const CODE_REQUIRED: bool = false;
+
     fn set(&mut self, name: &str, value: &glib::Value);
     fn get(&self, name: &str) -> glib::Value;
 }
