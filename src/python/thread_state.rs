@@ -7,6 +7,7 @@
 //! idle GStreamer pool threads do not keep Python thread states forever.
 
 use std::cell::Cell;
+use std::ptr::NonNull;
 use std::sync::LazyLock;
 
 use pyo3::ffi;
@@ -79,15 +80,23 @@ pub fn interpreter_alive() -> bool {
     unsafe { ffi::Py_IsInitialized() != 0 && !is_finalizing() }
 }
 
+/// The element whose code runs on this thread, and its debug category: where Python
+/// `logging` records made here go (`stage::log_bridge` reads and sets it). None: a
+/// thread of the user's own, or no hook running.
+pub type LogScope = Option<(NonNull<gst::ffi::GstElement>, gst::DebugCategory)>;
+
 /// This thread's Python bookkeeping, in one thread-local: a plugin's thread-locals
-/// are reached through `__tls_get_addr`, and `attach` needs both fields on every
-/// buffer.
+/// are reached through `__tls_get_addr`, and a stage's call needs every field on
+/// every buffer.
 struct ThreadPython {
     pin: Pin,
     /// How many of our own `attach` calls are open on this thread (pyo3 keeps its
     /// count private). Above zero, a call back into an element on this thread came
     /// from Python (see `reattach`).
     depth: Cell<u32>,
+    /// See [`LogScope`]. Here rather than in a thread-local of its own: the call sets
+    /// it in the same lookup that takes the GIL.
+    log_scope: Cell<LogScope>,
 }
 
 /// The clock of the GIL wait and call timings, read raw (the CPU's time-stamp counter
@@ -101,23 +110,49 @@ thread_local! {
         ThreadPython {
             pin: Pin { pinned: Cell::new(false) },
             depth: Cell::new(0),
+            log_scope: Cell::new(None),
         }
     };
 }
 
-/// One open `attach` on this thread, closed on drop (also on a panic).
-struct Depth<'a>(&'a Cell<u32>);
+/// This thread's [`LogScope`] (None once the thread's thread-locals are torn down).
+pub fn log_scope() -> LogScope {
+    THREAD
+        .try_with(|thread| thread.log_scope.get())
+        .ok()
+        .flatten()
+}
 
-impl<'a> Depth<'a> {
-    fn enter(depth: &'a Cell<u32>) -> Self {
-        depth.set(depth.get() + 1);
-        Depth(depth)
+/// Sets this thread's [`LogScope`] and returns the one it replaces (scopes nest when
+/// stages run inline).
+pub fn replace_log_scope(scope: LogScope) -> LogScope {
+    THREAD
+        .try_with(|thread| thread.log_scope.replace(scope))
+        .ok()
+        .flatten()
+}
+
+/// One open `attach` on this thread in `scope`: the depth and the scope are restored
+/// on drop (also on a panic).
+struct Entered<'a> {
+    thread: &'a ThreadPython,
+    previous_scope: LogScope,
+}
+
+impl<'a> Entered<'a> {
+    fn enter(thread: &'a ThreadPython, scope: LogScope) -> Self {
+        thread.depth.set(thread.depth.get() + 1);
+        Entered {
+            thread,
+            previous_scope: thread.log_scope.replace(scope),
+        }
     }
 }
 
-impl Drop for Depth<'_> {
+impl Drop for Entered<'_> {
     fn drop(&mut self) {
-        self.0.set(self.0.get() - 1);
+        self.thread.depth.set(self.thread.depth.get() - 1);
+        self.thread.log_scope.set(self.previous_scope);
     }
 }
 
@@ -162,7 +197,7 @@ pub fn running() -> bool {
 /// element that never ran code, and threads still streaming while an app exits.
 #[inline]
 pub fn attach<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Result<(R, u64), NotRunning> {
-    enter::<R, false>(f).map(|(r, timing)| (r, timing.gil_wait_ns))
+    enter::<R, false>(None, f).map(|(r, timing)| (r, timing.gil_wait_ns))
 }
 
 /// How long a call of [`attach_timed`] waited for the GIL and then held it.
@@ -173,21 +208,25 @@ pub struct Timing {
     pub held_ns: u64,
 }
 
-/// [`attach`], also timing `f`: one clock reading between the wait and the call
-/// serves both (three in all, where timing the call inside `f` would take four).
+/// [`attach`] with `scope` as this thread's [`LogScope`] while `f` runs, also timing
+/// `f`: one clock reading between the wait and the call serves both (three in all,
+/// where timing the call inside `f` would take four).
 ///
 /// # Errors
 ///
 /// As [`attach`].
 #[inline]
 pub fn attach_timed<R>(
+    scope: LogScope,
     f: impl for<'py> FnOnce(Python<'py>) -> R,
 ) -> Result<(R, Timing), NotRunning> {
-    enter::<R, true>(f)
+    enter::<R, true>(scope, f)
 }
 
+/// `scope`: None leaves this thread's [`LogScope`] as it is.
 #[inline(always)]
 fn enter<R, const TIME_CALL: bool>(
+    scope: LogScope,
     f: impl for<'py> FnOnce(Python<'py>) -> R,
 ) -> Result<(R, Timing), NotRunning> {
     if !running() {
@@ -201,16 +240,18 @@ fn enter<R, const TIME_CALL: bool>(
         // SAFETY: PyGILState_Check needs no GIL. It compares the GIL's holder with
         // this thread's state (the current thread state is process-wide before Python
         // 3.12, so it alone cannot tell).
+        let scope = scope.or_else(|| thread.log_scope.get());
         if thread.depth.get() > 0 && unsafe { ffi::PyGILState_Check() } == 0 {
-            return reattach::<R, TIME_CALL>(f, asked, &thread.depth);
+            return reattach::<R, TIME_CALL>(f, asked, thread, scope);
         }
-        let _depth = Depth::enter(&thread.depth);
+        let _entered = Entered::enter(thread, scope);
         Python::attach(|py| timed::<R, TIME_CALL>(py, f, asked))
     });
     match entered {
         Ok(entered) => Ok(entered),
         // Only while this thread's thread-locals are torn down (a pool thread at
-        // process exit): no pin (a slower but correct attach), no depth to count.
+        // process exit): no pin (a slower but correct attach), no depth to count,
+        // logging under `savantpython`.
         Err(_) => {
             let f = f.take().expect("not taken when the thread-local is gone");
             let asked = CLOCK.raw();
@@ -257,13 +298,14 @@ fn timed<R, const TIME_CALL: bool>(
 fn reattach<R, const TIME_CALL: bool>(
     f: impl for<'py> FnOnce(Python<'py>) -> R,
     asked: u64,
-    depth: &Cell<u32>,
+    thread: &ThreadPython,
+    scope: LogScope,
 ) -> (R, Timing) {
     // SAFETY: Python is running (checked by `attach`); this thread has a thread state
     // that is not current (the outer attach's, saved by PyGObject): PyGILState_Ensure
     // restores it and returns UNLOCKED, and the matching Release saves it again.
     let _release = GilStateRelease(unsafe { ffi::PyGILState_Ensure() });
-    let _depth = Depth::enter(depth);
+    let _entered = Entered::enter(thread, scope);
     // SAFETY: the GIL is held on this thread's state (just above) until `_release`.
     let py = unsafe { Python::assume_attached() };
     timed::<R, TIME_CALL>(py, f, asked)

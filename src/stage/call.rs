@@ -175,7 +175,6 @@ pub fn run<P: Protocol>(
             buffers[0].pts()
         );
     }
-    let _logging = log_bridge::enter(element, stage.cat);
     let spans: tracing::FrameSpans = if tracing::enabled() {
         buffers
             .iter()
@@ -187,7 +186,8 @@ pub fn run<P: Protocol>(
     let calls = &stats.calls;
     let buffers_ref = &buffers;
     let spans_ref = &spans;
-    let attached = thread_state::attach_timed(move |py| {
+    let scope = log_bridge::scope(element, stage.cat);
+    let attached = thread_state::attach_timed(scope, move |py| {
         calls.enter();
         let called = call(
             py,

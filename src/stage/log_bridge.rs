@@ -9,7 +9,6 @@
 //! stderr as before (Python's last-resort handler is replaced by one that prints the
 //! same).
 
-use std::cell::Cell;
 use std::ptr::NonNull;
 
 use gst::glib;
@@ -17,30 +16,34 @@ use gst::glib::translate::from_glib_borrow;
 use gst::prelude::*;
 use pyo3::prelude::*;
 
-thread_local! {
-    /// The element whose hook this thread is running, and its category.
-    static CURRENT: Cell<Option<(NonNull<gst::ffi::GstElement>, gst::DebugCategory)>> =
-        const { Cell::new(None) };
-}
+use crate::python::thread_state::{self, LogScope};
 
 /// While alive, Python logging on this thread is attributed to one element.
 pub struct StageScope {
-    previous: Option<(NonNull<gst::ffi::GstElement>, gst::DebugCategory)>,
+    previous: LogScope,
+}
+
+/// The scope that attributes Python logging to `element`: kept in the thread's
+/// Python state (`thread_state::LogScope`), so a stage's per-frame call sets it as
+/// it takes the GIL (`thread_state::attach_timed`).
+#[inline]
+pub fn scope(element: &gst::Element, cat: gst::DebugCategory) -> LogScope {
+    let pointer = NonNull::new(element.as_ptr()).expect("an element is never NULL");
+    Some((pointer, cat))
 }
 
 /// Attributes this thread's Python logging to `element` until the scope ends
 /// (hooks may nest when stages run inline, hence the restore).
 #[inline]
 pub fn enter(element: &gst::Element, cat: gst::DebugCategory) -> StageScope {
-    let pointer = NonNull::new(element.as_ptr()).expect("an element is never NULL");
     StageScope {
-        previous: CURRENT.replace(Some((pointer, cat))),
+        previous: thread_state::replace_log_scope(scope(element, cat)),
     }
 }
 
 /// The element whose hook (or import, or constructor) runs on this thread, if any.
 pub fn current_element() -> Option<gst::Element> {
-    CURRENT.get().map(|(element, _)| {
+    thread_state::log_scope().map(|(element, _)| {
         // SAFETY: as in `emit`: set only while a hook of that element runs here, and
         // the element outlives its hooks' calls; the new reference keeps it alive.
         unsafe { glib::translate::from_glib_none(element.as_ptr()) }
@@ -50,7 +53,7 @@ pub fn current_element() -> Option<gst::Element> {
 impl Drop for StageScope {
     #[inline]
     fn drop(&mut self) {
-        CURRENT.set(self.previous);
+        thread_state::replace_log_scope(self.previous);
     }
 }
 
@@ -78,9 +81,9 @@ fn python_level(level: gst::DebugLevel) -> i32 {
 fn emit(levelno: i32, text: &str, pathname: &str, function: &str, line: u32) {
     let level = gst_level(levelno);
     let file = glib::GString::from(pathname);
-    match CURRENT.get() {
+    match thread_state::log_scope() {
         Some((element, cat)) => {
-            // SAFETY: CURRENT is set only while a hook of that element runs on this
+            // SAFETY: the scope is set only while a hook of that element runs on this
             // thread (StageScope), and the element outlives its hooks' calls.
             let element: glib::translate::Borrowed<gst::Element> =
                 unsafe { from_glib_borrow(element.as_ptr()) };
