@@ -10,16 +10,7 @@ cd "$(dirname "$0")/.."
 dir="${CARGO_TARGET_DIR:-target}/python-versions"
 mkdir -p "$dir"
 for version in 3.11 3.12 3.13; do
-    cat >"$dir/pyo3-$version.cfg" <<CFG
-implementation=CPython
-version=$version
-shared=true
-abi3=false
-lib_name=python$version
-pointer_width=64
-build_flags=
-suppress_build_script_link_lines=false
-CFG
+    scripts/pyo3-config.sh "$version" >"$dir/pyo3-$version.cfg"
     echo "checking against the C API of Python $version"
     PYO3_CONFIG_FILE="$PWD/$dir/pyo3-$version.cfg" CARGO_TARGET_DIR="$dir/target" \
         cargo check --lib --quiet

@@ -26,17 +26,7 @@ stub="$PWD/target/gpu-python"
 # and the dynamic loader binds the symbols to the host's real libpython.
 echo 'void savant_libpython_stub(void) {}' > "$stub/stub.c"
 cc -shared -o "$stub/libpython$version.so" -Wl,-soname,"$SAVANT_TARGET_PYTHON_SONAME" "$stub/stub.c"
-cat >"$stub/pyo3.cfg" <<CFG
-implementation=CPython
-version=$version
-shared=true
-abi3=false
-lib_name=python$version
-lib_dir=$stub
-pointer_width=64
-build_flags=
-suppress_build_script_link_lines=false
-CFG
+scripts/pyo3-config.sh "$version" "$stub" >"$stub/pyo3.cfg"
 # The link arguments go to the plugin alone (cargo rustc), not to build scripts.
 PYO3_CONFIG_FILE="$stub/pyo3.cfg" CARGO_TARGET_DIR=target/gpu \
     cargo rustc --release --lib --crate-type cdylib -- \

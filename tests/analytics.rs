@@ -11,15 +11,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{module, plugin_dir, run_with_timeout};
-
-fn text(output: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
+use common::{module, output_text, plugin_dir, run_with_timeout};
 
 /// tests/c/analytics_app.c compiled once per test run with the system's C compiler
 /// and pkg-config.
@@ -46,7 +38,7 @@ fn run_c_app(stage: &str, mode: &str) -> String {
         .env("GST_PLUGIN_PATH", plugin_dir())
         .args([stage, mode]);
     let output = run_with_timeout(command, Duration::from_secs(60));
-    let out = text(&output);
+    let out = output_text(&output);
     assert!(output.status.success(), "{mode}: {out}");
     out
 }
@@ -135,5 +127,5 @@ fn objectdetectionoverlay_draws_what_a_stage_added() {
         .split_whitespace(),
     );
     let output = run_with_timeout(command, Duration::from_secs(60));
-    assert!(output.status.success(), "{}", text(&output));
+    assert!(output.status.success(), "{}", output_text(&output));
 }

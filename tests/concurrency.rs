@@ -38,11 +38,16 @@ fn queue_stats(pipeline: &gst::Element, name: &str) -> gst::Structure {
         .property::<gst::Structure>("stats")
 }
 
+/// 300 frames at 100 fps into `rest`, which names its first savantqueue `q`:
 /// PLAYING for a while (long enough for auto to decide), PAUSED, a flushing seek in
-/// PAUSED, PLAYING again, then EOS: every step must complete.
-fn pause_seek_and_finish(description: &str) -> gst::Element {
+/// PAUSED, PLAYING again, then EOS: every step must complete. Returns `q`'s stats.
+fn pause_seek_and_finish(rest: &str) -> gst::Structure {
     init();
-    let pipeline = gst::parse::launch(description).unwrap();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=300 \
+         ! video/x-raw,format=GRAY8,width=16,height=16,framerate=100/1 ! {rest}"
+    ))
+    .unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     settle(&pipeline, "to PLAYING");
     // 100 fps: 100 frames, a few decision windows. Not faster: a branch that falls
@@ -60,54 +65,47 @@ fn pause_seek_and_finish(description: &str) -> gst::Element {
     settle(&pipeline, "a flushing seek in PAUSED");
     pipeline.set_state(gst::State::Playing).unwrap();
     common::wait_for_eos(&pipeline, Duration::from_secs(30));
-    pipeline
+    let stats = queue_stats(&pipeline, "q");
+    pipeline.set_state(gst::State::Null).unwrap();
+    stats
 }
 
 #[test]
 fn a_default_savantqueue_right_after_a_tee_pauses_and_seeks() {
     let stage = short_stage("tee_short_stage");
-    let pipeline = pause_seek_and_finish(&format!(
-        "videotestsrc num-buffers=300 ! video/x-raw,format=GRAY8,width=16,height=16,framerate=100/1 \
-         ! tee name=t \
+    let stats = pause_seek_and_finish(&format!(
+        "tee name=t \
          t. ! savantqueue name=q ! savantpyfunc module={stage} ! fakesink sync=true \
          t. ! queue ! fakesink sync=true"
     ));
     // Upstream's thread also feeds the other branch: running the stage on it would
     // let a prerolling sink block that branch.
-    let stats = queue_stats(&pipeline, "q");
     assert_eq!(stats.get::<u64>("passed-inline").unwrap(), 0, "{stats}");
-    pipeline.set_state(gst::State::Null).unwrap();
 }
 
 #[test]
 fn a_savantqueue_behind_a_queue_in_a_tee_branch_runs_inline_and_still_pauses_and_seeks() {
     let stage = short_stage("tee_queue_short_stage");
-    let pipeline = pause_seek_and_finish(&format!(
-        "videotestsrc num-buffers=300 ! video/x-raw,format=GRAY8,width=16,height=16,framerate=100/1 \
-         ! tee name=t \
+    let stats = pause_seek_and_finish(&format!(
+        "tee name=t \
          t. ! queue ! savantqueue name=q ! savantpyfunc module={stage} \
             ! savantqueue name=q2 ! savantpyfunc module={stage} ! fakesink sync=true \
          t. ! queue ! fakesink sync=true"
     ));
-    let stats = queue_stats(&pipeline, "q");
     assert!(
         stats.get::<u64>("passed-inline").unwrap() > 0,
         "the queue's own thread feeds only this branch: inline is safe and pays: {stats}"
     );
-    pipeline.set_state(gst::State::Null).unwrap();
 }
 
 #[test]
 fn a_single_branch_with_inline_stages_pauses_and_seeks() {
     let stage = short_stage("single_short_stage");
-    let pipeline = pause_seek_and_finish(&format!(
-        "videotestsrc num-buffers=300 ! video/x-raw,format=GRAY8,width=16,height=16,framerate=100/1 \
-         ! savantqueue name=q ! savantpyfunc module={stage} \
+    let stats = pause_seek_and_finish(&format!(
+        "savantqueue name=q ! savantpyfunc module={stage} \
          ! savantqueue name=q2 ! savantpyfunc module={stage} ! fakesink sync=true"
     ));
-    let stats = queue_stats(&pipeline, "q");
     assert!(stats.get::<u64>("passed-inline").unwrap() > 0, "{stats}");
-    pipeline.set_state(gst::State::Null).unwrap();
 }
 
 #[test]

@@ -7,15 +7,7 @@ mod common;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{compile_c_app, plugin_dir, run_with_timeout};
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
+use common::{compile_c_app, output_text, plugin_dir, run_with_timeout};
 
 fn gst_launch(description: &str) -> Output {
     let mut command = Command::new("gst-launch-1.0");
@@ -34,13 +26,13 @@ fn assert_clean_exit(output: &Output, what: &str) {
         output.status.signal(),
         None,
         "{what}: killed by a signal\n{}",
-        text(output)
+        output_text(output)
     );
     assert!(
         output.status.success(),
         "{what}: {:?}\n{}",
         output.status,
-        text(output)
+        output_text(output)
     );
 }
 
@@ -65,10 +57,10 @@ fn a_c_app_without_python_runs_a_drawfunc_many_times() {
         let output = run_with_timeout(command, Duration::from_secs(60));
         assert_clean_exit(&output, &format!("C app run {run}"));
         assert_eq!(
-            text(&output).matches(": EOS").count(),
+            output_text(&output).matches(": EOS").count(),
             3,
             "{}",
-            text(&output)
+            output_text(&output)
         );
     }
 }
@@ -115,7 +107,7 @@ fn a_fifo_as_config_or_draw_spec_is_an_error_not_a_hang() {
         let output = gst_launch(&format!(
             "videotestsrc num-buffers=2 ! video/x-raw,format=RGBA ! {element} ! fakesink"
         ));
-        let out = text(&output);
+        let out = output_text(&output);
         assert!(!output.status.success(), "{element}: {out}");
         assert!(
             out.contains(&format!("cannot read {expected}"))
@@ -140,7 +132,7 @@ fn hook_calls_gstreamer(action: &str, env: &[(&str, &str)]) -> String {
     let output = run_with_timeout(command, Duration::from_secs(60));
     let what = format!("{action} {env:?}");
     assert_clean_exit(&output, &what);
-    let out = text(&output);
+    let out = output_text(&output);
     assert!(out.contains("CLEAN EXIT"), "{what}: {out}");
     assert!(!out.contains("ERROR:"), "{what}: {out}");
     assert!(!out.contains("Panicked"), "{what}: {out}");

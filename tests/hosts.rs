@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{plugin_dir, run_with_timeout, target_dir};
+use common::{output_text, plugin_dir, run_with_timeout, target_dir};
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -26,14 +26,6 @@ fn gst_launch(args: &str) -> Command {
     command
 }
 
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 #[test]
 fn gst_inspect_lists_the_plugin_and_documents_every_property() {
     let output = Command::new("gst-inspect-1.0")
@@ -41,7 +33,7 @@ fn gst_inspect_lists_the_plugin_and_documents_every_property() {
         .arg("savantpyfunc")
         .output()
         .unwrap();
-    let out = text(&output);
+    let out = output_text(&output);
     assert!(output.status.success(), "{out}");
     for property in [
         "module",
@@ -66,7 +58,11 @@ fn gst_inspect_lists_the_plugin_and_documents_every_property() {
         .arg("savant")
         .output()
         .unwrap();
-    assert!(text(&plugin).contains("savantpyfunc"), "{}", text(&plugin));
+    assert!(
+        output_text(&plugin).contains("savantpyfunc"),
+        "{}",
+        output_text(&plugin)
+    );
 }
 
 #[test]
@@ -79,7 +75,7 @@ fn gst_launch_runs_numpy_stages_and_exits_cleanly() {
         )),
         Duration::from_secs(60),
     );
-    let out = text(&output);
+    let out = output_text(&output);
     assert!(output.status.success(), "{out}");
     assert!(out.contains("ball: found in 30 of 30 frames"), "{out}");
 }
@@ -104,7 +100,7 @@ fn stages_import_the_savant_package_without_pythonpath() {
     ));
     command.env_remove("PYTHONPATH");
     let output = run_with_timeout(command, Duration::from_secs(60));
-    let out = text(&output);
+    let out = output_text(&output);
     assert!(output.status.success(), "{out}");
     let expected = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/savant/__init__.py");
     assert!(
@@ -146,7 +142,7 @@ fn embedded_python_ignores_a_foreign_python3_first_on_path() {
     );
     command.env("PATH", path_var).env_remove("PYTHONHOME");
     let output = run_with_timeout(command, Duration::from_secs(60));
-    let out = text(&output);
+    let out = output_text(&output);
     assert!(output.status.success(), "{out}");
     assert!(!out.contains("foreign stdlib"), "{out}");
     assert!(
@@ -186,7 +182,7 @@ fn pythonpath_and_virtualenv_site_packages_are_importable() {
         .env("PYTHONPATH", &on_pythonpath)
         .env("VIRTUAL_ENV", base.join("venv"));
     let output = run_with_timeout(command, Duration::from_secs(60));
-    let out = text(&output);
+    let out = output_text(&output);
     assert!(output.status.success(), "{out}");
     assert!(out.contains("pp_stage from-venv"), "{out}");
 }
@@ -201,7 +197,7 @@ fn a_virtualenv_of_another_python_version_is_an_error_naming_both() {
     ));
     command.env("VIRTUAL_ENV", base.join("venv"));
     let output = run_with_timeout(command, Duration::from_secs(60));
-    let out = text(&output);
+    let out = output_text(&output);
     assert!(!output.status.success(), "{out}");
     assert!(
         out.contains(&format!(
@@ -221,7 +217,7 @@ fn savantpython_debug_says_which_python_runs() {
     ));
     command.env("GST_DEBUG", "savantpython:4");
     let output = run_with_timeout(command, Duration::from_secs(60));
-    let out = text(&output);
+    let out = output_text(&output);
     assert!(output.status.success(), "{out}");
     assert!(
         out.contains(&format!("built against {}", python_version()))
@@ -242,7 +238,7 @@ fn gst_launch_reports_python_errors_and_fails() {
         )),
         Duration::from_secs(60),
     );
-    let out = text(&output);
+    let out = output_text(&output);
     assert!(!output.status.success(), "{out}");
     assert!(
         out.contains("process_frame() raised ValueError: bad frame"),
@@ -277,8 +273,8 @@ fn sigint_with_eos_on_shutdown_exits_cleanly() {
         std::thread::sleep(Duration::from_millis(50));
     };
     let out = child.wait_with_output().unwrap();
-    assert!(status.success(), "{status:?} {}", text(&out));
-    assert!(text(&out).contains("EOS"), "{}", text(&out));
+    assert!(status.success(), "{status:?} {}", output_text(&out));
+    assert!(output_text(&out).contains("EOS"), "{}", output_text(&out));
 }
 
 fn pygobject_app(wait: &str) -> Output {
@@ -296,7 +292,7 @@ fn pygobject_app(wait: &str) -> Output {
 #[test]
 fn pygobject_app_waiting_in_a_glib_main_loop() {
     let output = pygobject_app("mainloop");
-    let out = text(&output);
+    let out = output_text(&output);
     assert!(output.status.success(), "{out}");
     assert!(out.contains("ball: found in 40 of 40 frames"), "{out}");
     assert!(out.contains("stats: frames=40 errors=0"), "{out}");
@@ -305,7 +301,7 @@ fn pygobject_app_waiting_in_a_glib_main_loop() {
 #[test]
 fn pygobject_app_waiting_in_timed_pop_filtered() {
     let output = pygobject_app("poll");
-    let out = text(&output);
+    let out = output_text(&output);
     assert!(output.status.success(), "{out}");
     assert!(out.contains("stats: frames=40 errors=0"), "{out}");
 }
@@ -321,7 +317,7 @@ fn rust_app_with_static_registration() {
     let mut command = Command::new(binary);
     command.arg("25");
     let output = run_with_timeout(command, Duration::from_secs(60));
-    let out = text(&output);
+    let out = output_text(&output);
     assert!(output.status.success(), "{out}");
     assert!(out.contains("stats: frames=25 errors=0"), "{out}");
 }

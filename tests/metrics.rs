@@ -13,15 +13,7 @@ use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{module, plugin_dir};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{free_port, module, plugin_dir};
 
 /// (status code, body) of `GET path`, or None when the connection fails.
 fn http_get(port: u16, path: &str) -> Option<(u16, String)> {

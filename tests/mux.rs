@@ -224,11 +224,7 @@ fn gst_launch_links_demux_pads_by_source_id() {
             .split_whitespace(),
     );
     let output = common::run_with_timeout(command, std::time::Duration::from_secs(60));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let text = common::output_text(&output);
     assert!(output.status.success(), "{text}");
     assert!(text.contains("Got EOS"), "{text}");
 }
@@ -459,11 +455,7 @@ fn many_streams_app(sources: usize) -> String {
         .arg(script)
         .arg(sources.to_string());
     let output = common::run_with_timeout(command, std::time::Duration::from_secs(60));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let text = common::output_text(&output);
     assert!(output.status.success(), "{text}");
     text
 }

@@ -320,6 +320,17 @@ mod copier {
     }
 }
 
+/// A stage module `name` that records, per frame, `(fields)` of each object it
+/// reads (`o` is the object), for [`object_lists`].
+fn object_reader(name: &str, fields: &str) -> String {
+    module(
+        name,
+        &format!(
+            "seen = []\ndef process_frame(frame):\n    seen.append([({fields}) for o in frame.objects])\n"
+        ),
+    )
+}
+
 fn object_lists(module_name: &str) -> Vec<String> {
     py_eval(&format!(
         "[repr(s) for s in __import__('{module_name}').seen]"
@@ -342,14 +353,9 @@ fn objects_come_back_after_an_element_that_drops_roi_metas() {
             frame.add_object("plate", (12, 30, 8, 4), parent_id=car.id, model="plates")
         "#,
     );
-    let reader = module(
+    let reader = object_reader(
         "dropped_reader",
-        r#"
-        seen = []
-        def process_frame(frame):
-            seen.append([(o.label, o.box, o.id, o.parent_id, o.confidence, o.track_id,
-                          o.model, dict(o.attributes)) for o in frame.objects])
-        "#,
+        "o.label, o.box, o.id, o.parent_id, o.confidence, o.track_id, o.model, dict(o.attributes)",
     );
     let passive = module("dropped_passive", "def process_frame(frame):\n    pass\n");
     let caps = "video/x-raw,format=RGBA,width=64,height=48";
@@ -407,14 +413,7 @@ fn restored_objects_follow_the_scaling_and_removed_ones_stay_removed() {
             frame.add_object("car", (10, 20, 30, 16))
         "#,
     );
-    let reader = module(
-        "scaled_reader",
-        r#"
-        seen = []
-        def process_frame(frame):
-            seen.append([(o.label, o.box) for o in frame.objects])
-        "#,
-    );
+    let reader = object_reader("scaled_reader", "o.label, o.box");
     let remover = module(
         "scaled_remover",
         r#"
@@ -487,14 +486,7 @@ fn drawfunc_draws_objects_whose_roi_metas_were_dropped() {
 fn made_up_params_metas_restore_only_complete_entries() {
     use gst::prelude::*;
     common::init();
-    let reader = module(
-        "made_up_reader",
-        r#"
-        seen = []
-        def process_frame(frame):
-            seen.append([(o.label, o.box, o.id) for o in frame.objects])
-        "#,
-    );
+    let reader = object_reader("made_up_reader", "o.label, o.box, o.id");
     let entry = |label: &str, id: i32, rect: (u32, u32, u32, u32)| {
         gst::Structure::builder("roi")
             .field("label", label)
@@ -587,14 +579,9 @@ fn dropped_objects_come_back_next_to_roi_metas_added_after_the_drop() {
             frame.add_object("plate", (12, 30, 8, 4), parent_id=car.id)
         "#,
     );
-    let reader = module(
+    let reader = object_reader(
         "partial_reader",
-        r#"
-        seen = []
-        def process_frame(frame):
-            seen.append([(o.label, o.box, o.id, o.parent_id, o.confidence)
-                         for o in frame.objects])
-        "#,
+        "o.label, o.box, o.id, o.parent_id, o.confidence",
     );
     let (mut buffer, mut downstream) = through_a_roi_dropper(&writer, &reader);
     // A detector's object, with the id of the stage's first one.

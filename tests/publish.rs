@@ -25,14 +25,6 @@ type StreamEntry = (String, Vec<(String, Vec<u8>)>);
 /// An object as the stage recorded it: label, box, track id.
 type SeenObject = (String, Vec<i64>, i64);
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn listening(port: u16) -> bool {
     std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
@@ -115,7 +107,7 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 fn mosquitto() -> Broker {
-    let port = free_port();
+    let port = common::free_port();
     let dir = temp_dir(&format!("mosquitto-{port}"));
     let config = dir.join("mosquitto.conf");
     std::fs::write(
@@ -133,7 +125,7 @@ fn mosquitto() -> Broker {
 /// Redis with its append-only file in a folder of its own, so a restart keeps the
 /// streams (fsync on every write).
 fn redis(extra: &[&str]) -> Broker {
-    let port = free_port();
+    let port = common::free_port();
     let dir = temp_dir(&format!("redis-{port}"));
     let mut args: Vec<String> = [
         "--port",
@@ -157,7 +149,7 @@ fn redis(extra: &[&str]) -> Broker {
 }
 
 fn nats() -> Broker {
-    let port = free_port();
+    let port = common::free_port();
     Broker::start(
         "nats-server",
         &[
@@ -575,7 +567,7 @@ fn with_a_small_buffer_the_loss_is_the_dropped_count_and_video_never_stalls() {
 #[test]
 fn a_broker_never_reachable_is_an_error_at_start_or_retries_without_stalling() {
     common::init();
-    let port = free_port();
+    let port = common::free_port();
     // Refused: an ERROR naming the broker, never the password.
     let pipeline = common::launch(&format!(
         "videotestsrc num-buffers=100 ! video/x-raw,width=64,height=48 \

@@ -333,11 +333,7 @@ impl SavantDemux {
                 gst::element_imp_error!(
                     self,
                     gst::StreamError::Demux,
-                    (
-                        "more than {} source ids: frames are marked with ids that no \
-                         savantmux gave",
-                        source::MAX_SOURCES
-                    )
+                    ("{}", source::too_many_sources())
                 );
                 return Err(gst::FlowError::Error);
             }

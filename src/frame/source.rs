@@ -19,6 +19,11 @@ const MUXED_FIELD: &str = "muxed-ns";
 /// that never repeat would otherwise grow them without end.
 pub const MAX_SOURCES: usize = 4096;
 
+/// The error text of an element that met more than [`MAX_SOURCES`] ids.
+pub fn too_many_sources() -> String {
+    format!("more than {MAX_SOURCES} source ids: frames are marked with ids that no savantmux gave")
+}
+
 pub const ADD: &str = "savant-source-add";
 pub const EOS: &str = "savant-source-eos";
 pub const DELETE: &str = "savant-source-delete";

@@ -232,29 +232,44 @@ fn split(text: &str) -> Result<Vec<Piece<'_>>, String> {
     Ok(pieces)
 }
 
+/// Quote-aware brace counting, one byte at a time: what `${...}` and resolver
+/// arguments need to find their ends and top-level commas.
+#[derive(Default)]
+struct Scan {
+    quote: Option<u8>,
+    depth: usize,
+}
+
+impl Scan {
+    /// Takes the next byte: the brace depth before it, or None for a byte inside
+    /// quotes or a quote itself.
+    fn step(&mut self, b: u8) -> Option<usize> {
+        let before = self.depth;
+        match (self.quote, b) {
+            (Some(q), _) => {
+                if b == q {
+                    self.quote = None;
+                }
+                return None;
+            }
+            (None, b'\'' | b'"') => {
+                self.quote = Some(b);
+                return None;
+            }
+            (None, b'{') => self.depth += 1,
+            (None, b'}') => self.depth = before.saturating_sub(1),
+            _ => {}
+        }
+        Some(before)
+    }
+}
+
 /// Index of the `}` closing the `${` whose contents begin at `from`, skipping
 /// nested interpolations and quoted text.
 fn matching_brace(text: &str, from: usize) -> Option<usize> {
+    let mut scan = Scan::default();
     let bytes = text.as_bytes();
-    let mut depth = 0usize;
-    let mut quote: Option<u8> = None;
-    let mut i = from;
-    while i < bytes.len() {
-        let b = bytes[i];
-        match quote {
-            Some(q) if b == q => quote = None,
-            Some(_) => {}
-            None => match b {
-                b'\'' | b'"' => quote = Some(b),
-                b'{' => depth += 1,
-                b'}' if depth == 0 => return Some(i),
-                b'}' => depth -= 1,
-                _ => {}
-            },
-        }
-        i += 1;
-    }
-    None
+    (from..bytes.len()).find(|&i| scan.step(bytes[i]) == Some(0) && bytes[i] == b'}')
 }
 
 /// Evaluates the inside of one `${...}`.
@@ -325,26 +340,16 @@ fn scalar(text: &str) -> Value {
 
 /// Splits resolver arguments at top-level commas.
 fn split_arguments(text: &str) -> Result<Vec<&str>, String> {
-    let bytes = text.as_bytes();
     let mut parts = Vec::new();
-    let (mut start, mut depth, mut quote) = (0, 0usize, None::<u8>);
-    for (i, &b) in bytes.iter().enumerate() {
-        match quote {
-            Some(q) if b == q => quote = None,
-            Some(_) => {}
-            None => match b {
-                b'\'' | b'"' => quote = Some(b),
-                b'{' => depth += 1,
-                b'}' => depth = depth.saturating_sub(1),
-                b',' if depth == 0 => {
-                    parts.push(&text[start..i]);
-                    start = i + 1;
-                }
-                _ => {}
-            },
+    let mut start = 0;
+    let mut scan = Scan::default();
+    for (i, &b) in text.as_bytes().iter().enumerate() {
+        if scan.step(b) == Some(0) && b == b',' {
+            parts.push(&text[start..i]);
+            start = i + 1;
         }
     }
-    if quote.is_some() {
+    if scan.quote.is_some() {
         return Err(format!("unclosed quote in {text:?}"));
     }
     parts.push(&text[start..]);

@@ -91,11 +91,7 @@ impl StageRuntime {
             gst::element_error!(
                 element,
                 gst::StreamError::Failed,
-                (
-                    "more than {} source ids: frames are marked with ids that no \
-                     savantmux gave",
-                    source::MAX_SOURCES
-                )
+                ("{}", source::too_many_sources())
             );
             return false;
         }

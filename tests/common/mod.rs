@@ -328,13 +328,27 @@ pub fn run_with_timeout(
         stderr: stderr.join().unwrap(),
     };
     if status.is_none() {
-        panic!(
-            "timed out after {timeout:?}\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        panic!("timed out after {timeout:?}\n{}", output_text(&output));
     }
     output
+}
+
+/// A child's stdout then its stderr, as text (for assertions and their messages).
+pub fn output_text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// A TCP port on loopback that was free a moment ago (bound, then let go).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Plays `description` to EOS (an ERROR or a hang fails) and returns what each named
