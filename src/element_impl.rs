@@ -1,5 +1,6 @@
 //! What every element of the plugin writes the same way in its `ElementImpl`: its
-//! metadata and its pad templates, each made once in a `static` of the element's
+//! metadata and its pad templates (and for the Python stages, the `ObjectImpl`
+//! functions their parts answer), each made once in a `static` of the element's
 //! own (a macro, because a generic function's static is shared by every
 //! instantiation), and for the Python stages the state changes their `Lifecycle`
 //! says (stage/lifecycle.rs). Declared first in lib.rs, for the macros' textual
@@ -30,6 +31,25 @@ macro_rules! element_pad_templates {
             static PAD_TEMPLATES: std::sync::LazyLock<Vec<gst::PadTemplate>> =
                 std::sync::LazyLock::new(|| $templates);
             PAD_TEMPLATES.as_ref()
+        }
+    };
+}
+
+/// `ObjectImpl::set_property`, `property` and `constructed` of a Python stage
+/// element, handed to its parts (stage/parts.rs, `HasStageParts`).
+macro_rules! stage_object_impl {
+    () => {
+        fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+            $crate::stage::parts::HasStageParts::stage(self).set_property(pspec, value);
+        }
+
+        fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+            $crate::stage::parts::property(self, pspec)
+        }
+
+        fn constructed(&self) {
+            self.parent_constructed();
+            $crate::stage::parts::HasStageParts::stage(self).attach_to(self.obj().upcast_ref());
         }
     };
 }

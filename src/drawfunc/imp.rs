@@ -26,7 +26,7 @@ use crate::python::loader::{StageError, UserInstance};
 use crate::stage::call::{self, failure, raised, verdict_of, Outcome, Protocol, Verdict, Verdicts};
 use crate::stage::lifecycle::Lifecycle;
 use crate::stage::pads::{self, StagePads};
-use crate::stage::parts::StageParts;
+use crate::stage::parts::{HasStageParts, StageParts};
 use crate::stage::runtime::StageRuntime;
 use crate::stage::settings::{Blurbs, OwnProperties, StageSettings};
 use crate::stage::stats::StageStats;
@@ -45,7 +45,7 @@ const DEFAULT_FUNCTION: &str = "draw";
 const FORMATS: &[&str] = &["RGBA", "BGRx", "BGR", "I420", "NV12", "BGRA", "RGBx", "RGB"];
 
 #[derive(Debug, Clone, Default)]
-struct Settings {
+pub struct Settings {
     draw_spec: Option<String>,
 }
 
@@ -371,11 +371,15 @@ fn canvas<'a>(layout: &FrameLayout, data: &'a mut [u8]) -> Option<Canvas<'a>> {
     })
 }
 
-impl StagePads for DrawFunc {
-    fn runtime(&self) -> &StageRuntime {
-        &self.stage.runtime
-    }
+impl HasStageParts for DrawFunc {
+    type Own = Settings;
 
+    fn stage(&self) -> &StageParts<Settings> {
+        &self.stage
+    }
+}
+
+impl StagePads for DrawFunc {
     fn on_buffer(
         &self,
         pad: &gst::Pad,
@@ -428,21 +432,7 @@ impl ObjectImpl for DrawFunc {
         PROPERTIES.as_ref()
     }
 
-    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        self.stage.set_property(pspec, value);
-    }
-
-    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        match pspec.name() {
-            "stats" => self.stage.runtime.stats_structure().to_value(),
-            _ => self.stage.property(pspec),
-        }
-    }
-
-    fn constructed(&self) {
-        self.parent_constructed();
-        self.stage.attach_to(self.obj().upcast_ref());
-    }
+    stage_object_impl!();
 }
 
 impl GstObjectImpl for DrawFunc {}
@@ -460,12 +450,6 @@ impl ElementImpl for DrawFunc {
 }
 
 impl Lifecycle for DrawFunc {
-    fn prepare(&self) -> Result<(), gst::ErrorMessage> {
-        self.stage
-            .runtime
-            .prepare(self.obj().upcast_ref(), &self.stage.snapshot().0)
-    }
-
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         DrawFunc::start(self)
     }

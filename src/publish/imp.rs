@@ -33,7 +33,7 @@ use crate::python::loader::{StageError, UserInstance};
 use crate::stage::call::{self, raised, Outcome, Protocol, Verdict, Verdicts};
 use crate::stage::lifecycle::Lifecycle;
 use crate::stage::pads::{self, StagePads};
-use crate::stage::parts::StageParts;
+use crate::stage::parts::{HasStageParts, StageParts};
 use crate::stage::runtime::StageRuntime;
 use crate::stage::settings::{Blurbs, OwnProperties, StageSettings};
 use crate::stage::stats::StageStats;
@@ -399,9 +399,16 @@ impl Publish {
             self.obj().unset_element_flags(gst::ElementFlags::SINK);
         }
     }
+}
 
-    fn stats(&self) -> gst::Structure {
-        let mut structure = self.stage.runtime.stats_structure();
+impl HasStageParts for Publish {
+    type Own = Settings;
+
+    fn stage(&self) -> &StageParts<Settings> {
+        &self.stage
+    }
+
+    fn add_stats(&self, structure: &mut gst::Structure) {
         let state = self.state.lock().unwrap();
         let counters = state
             .as_ref()
@@ -424,15 +431,10 @@ impl Publish {
         structure.set("buffered", buffered as u64);
         structure.set("buffered-bytes", bytes as u64);
         structure.set("serialize-ns", serialize_ns);
-        structure
     }
 }
 
 impl StagePads for Publish {
-    fn runtime(&self) -> &StageRuntime {
-        &self.stage.runtime
-    }
-
     fn on_buffer(
         &self,
         _pad: &gst::Pad,
@@ -571,21 +573,7 @@ impl ObjectImpl for Publish {
         PROPERTIES.as_ref()
     }
 
-    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        self.stage.set_property(pspec, value);
-    }
-
-    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        match pspec.name() {
-            "stats" => self.stats().to_value(),
-            _ => self.stage.property(pspec),
-        }
-    }
-
-    fn constructed(&self) {
-        self.parent_constructed();
-        self.stage.attach_to(self.obj().upcast_ref());
-    }
+    stage_object_impl!();
 }
 
 impl GstObjectImpl for Publish {}

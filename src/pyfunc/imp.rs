@@ -27,7 +27,7 @@ use crate::stage::caps::FrameMemory;
 use crate::stage::handoff::Handoff;
 use crate::stage::lifecycle::Lifecycle;
 use crate::stage::pads::{self, StagePads};
-use crate::stage::parts::StageParts;
+use crate::stage::parts::{HasStageParts, StageParts};
 use crate::stage::runtime::StageRuntime;
 use crate::stage::settings::{Blurbs, OwnProperties, StageSettings};
 use crate::stage::stats::StageStats;
@@ -93,7 +93,7 @@ pub enum Instances {
 }
 
 #[derive(Debug, Clone)]
-struct Settings {
+pub struct Settings {
     writable: bool,
     workers: u32,
     instances: Instances,
@@ -479,11 +479,25 @@ impl PyFunc {
     }
 }
 
-impl StagePads for PyFunc {
-    fn runtime(&self) -> &StageRuntime {
-        &self.stage.runtime
+impl HasStageParts for PyFunc {
+    type Own = Settings;
+
+    fn stage(&self) -> &StageParts<Settings> {
+        &self.stage
     }
 
+    fn add_stats(&self, stats: &mut gst::Structure) {
+        if let Some(pool) = self.pool() {
+            stats.set("max-in-flight", pool.max_in_flight() as u64);
+            stats.set("workers-inline", self.handoff.is_inline());
+        }
+        let held = &self.stage.runtime.stats.held;
+        stats.set("batch-frames", held.batch_frames());
+        stats.set("batch-bytes", held.batch_bytes());
+    }
+}
+
+impl StagePads for PyFunc {
     const FLAGS: gst::PadFlags = gst::PadFlags::PROXY_CAPS
         .union(gst::PadFlags::PROXY_ALLOCATION)
         .union(gst::PadFlags::PROXY_SCHEDULING);
@@ -604,31 +618,7 @@ impl ObjectImpl for PyFunc {
         PROPERTIES.as_ref()
     }
 
-    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        self.stage.set_property(pspec, value);
-    }
-
-    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        match pspec.name() {
-            "stats" => {
-                let mut stats = self.stage.runtime.stats_structure();
-                if let Some(pool) = self.pool() {
-                    stats.set("max-in-flight", pool.max_in_flight() as u64);
-                    stats.set("workers-inline", self.handoff.is_inline());
-                }
-                let held = &self.stage.runtime.stats.held;
-                stats.set("batch-frames", held.batch_frames());
-                stats.set("batch-bytes", held.batch_bytes());
-                stats.to_value()
-            }
-            _ => self.stage.property(pspec),
-        }
-    }
-
-    fn constructed(&self) {
-        self.parent_constructed();
-        self.stage.attach_to(self.obj().upcast_ref());
-    }
+    stage_object_impl!();
 }
 
 impl GstObjectImpl for PyFunc {}
@@ -646,12 +636,6 @@ impl ElementImpl for PyFunc {
 }
 
 impl Lifecycle for PyFunc {
-    fn prepare(&self) -> Result<(), gst::ErrorMessage> {
-        self.stage
-            .runtime
-            .prepare(self.obj().upcast_ref(), &self.stage.snapshot().0)
-    }
-
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         PyFunc::start(self)
     }

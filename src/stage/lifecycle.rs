@@ -10,17 +10,25 @@
 //!   streaming thread waiting on the element's own threads must get out), then
 //!   [`Lifecycle::stop`] after; `stop` too when the parent's READY -> PAUSED failed.
 
+use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+use super::parts::HasStageParts;
+
 /// What an element does at each of the state changes above.
-pub trait Lifecycle: ElementImpl {
+pub trait Lifecycle: ElementImpl + HasStageParts {
     /// NULL -> READY.
     ///
     /// # Errors
     ///
     /// The message to post: settings that cannot work, no interpreter, code that
-    /// does not load.
-    fn prepare(&self) -> Result<(), gst::ErrorMessage>;
+    /// does not load. By default, the runtime's checks and loading alone.
+    fn prepare(&self) -> Result<(), gst::ErrorMessage> {
+        let stage = self.stage();
+        stage
+            .runtime
+            .prepare(self.obj().upcast_ref(), &stage.snapshot().0)
+    }
 
     /// READY -> PAUSED, before the pads are activated.
     ///

@@ -6,8 +6,10 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+use super::parts::HasStageParts;
+
 /// What a one-in, one-out stage does on its pads; [`stage_pads`] makes them.
-pub trait StagePads: ElementImpl {
+pub trait StagePads: ElementImpl + HasStageParts {
     /// Flags of both pads.
     const FLAGS: gst::PadFlags = gst::PadFlags::PROXY_CAPS.union(gst::PadFlags::PROXY_ALLOCATION);
 
@@ -18,13 +20,11 @@ pub trait StagePads: ElementImpl {
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError>;
 
-    /// The stage's runtime, which answers what the stage does not handle itself.
-    fn runtime(&self) -> &super::runtime::StageRuntime;
-
     /// An event on the sink pad (the src pad's go upstream as they are): the
     /// runtime's handling unless the stage has its own.
     fn on_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
-        self.runtime()
+        self.stage()
+            .runtime
             .sink_event(self.obj().upcast_ref(), pad, event)
     }
 
@@ -36,7 +36,7 @@ pub trait StagePads: ElementImpl {
         parent: Option<&gst::Object>,
         query: &mut gst::QueryRef,
     ) -> bool {
-        self.runtime().pad_query(pad, parent, query)
+        self.stage().runtime.pad_query(pad, parent, query)
     }
 }
 

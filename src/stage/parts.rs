@@ -1,15 +1,42 @@
 //! What every Python stage element (savantpyfunc, savantdrawfunc, savantpublish)
 //! holds: its two pads, its settings and its runtime, made and wired in one place so
 //! each element's `ObjectSubclass`, `constructed` and property functions say only
-//! what is its own.
+//! what is its own. An element says where its parts are ([`HasStageParts`]); the
+//! pad functions ([`StagePads`]), the lifecycle's prepare (`Lifecycle`) and the
+//! `ObjectImpl` functions that only hand over (`stage_object_impl!`) come from there.
 
 use std::sync::Mutex;
 
 use gst::glib;
+use gst::prelude::*;
 
 use super::pads::{stage_pads, StagePads};
 use super::runtime::{RunSettings, StageRuntime};
 use super::settings::{ElementSettings, OwnProperties};
+
+/// An element made of [`StageParts`].
+pub trait HasStageParts {
+    /// The element's own settings, beside the code settings.
+    type Own: Default + Clone + OwnProperties;
+
+    fn stage(&self) -> &StageParts<Self::Own>;
+
+    /// Adds the element's own fields to its `stats` (the runtime's are there).
+    fn add_stats(&self, _stats: &mut gst::Structure) {}
+}
+
+/// `ObjectImpl::property` of a stage element: `stats` from the runtime and
+/// [`HasStageParts::add_stats`], the rest from the settings.
+pub fn property<T: HasStageParts>(element: &T, pspec: &glib::ParamSpec) -> glib::Value {
+    match pspec.name() {
+        "stats" => {
+            let mut stats = element.stage().runtime.stats_structure();
+            element.add_stats(&mut stats);
+            stats.to_value()
+        }
+        _ => element.stage().property(pspec),
+    }
+}
 
 /// A Python stage element's pads, settings and runtime. Lock order: `settings`,
 /// then the runtime's (see [`StageRuntime`]).
@@ -76,7 +103,7 @@ impl<O: Default + Clone + OwnProperties> StageParts<O> {
             .set_property(&self.settings, pspec.name(), value);
     }
 
-    /// `property` of the element's settings (the element answers `stats` itself).
+    /// `property` of the element's settings (`stats` is answered by [`property`]).
     pub fn property(&self, pspec: &glib::ParamSpec) -> glib::Value {
         self.runtime.property(&self.settings, pspec.name())
     }
