@@ -2,7 +2,8 @@
 //! release build). Each takes arbitrary bytes and drives one reader of untrusted
 //! input the way a stage drives it: metadata other elements attached to a buffer,
 //! module YAML with interpolation, draw specs with their label format strings, and
-//! the caps text of `Frame.from_buffer`.
+//! the caps text of `Frame.from_buffer`; the metadata also as savantpublish's JSON
+//! message (which must parse).
 //!
 //! Metadata is built from the bytes as values (not parsed from text): a C producer
 //! hands us GstStructures directly, so the fuzzer must reach nesting and sizes that
@@ -19,6 +20,7 @@ use crate::draw::ops::{render, DrawOp};
 use crate::draw::spec::DrawSpec;
 use crate::frame::{attributes, objects, value_text, Access, Frame};
 use crate::module::config::ModuleConfig;
+use crate::publish::message;
 
 /// Deeper than the readers accept (32), so the fuzzer finds where the bound is kept.
 const MAX_BUILD_DEPTH: usize = 48;
@@ -139,7 +141,8 @@ impl Input<'_> {
 
 /// Frame attributes and ROI metas (with params, as detectors and savantpyfunc write
 /// them) built from `data`, then read as a stage reads them: objects restored and
-/// listed, attributes rendered as text and handed to Python, labels drawn.
+/// listed, attributes rendered as text and handed to Python, labels drawn, and the
+/// frame's message written as savantpublish writes it.
 pub fn metadata(data: &[u8]) {
     init();
     let mut input = Input(data);
@@ -175,12 +178,45 @@ pub fn metadata(data: &[u8]) {
         }
     }
     Python::attach(|py| {
-        let _ = attributes::to_py_dict(py, attributes::read(&buffer));
+        let dict = attributes::to_py_dict(py, attributes::read(&buffer));
+        if let Ok(dict) = dict {
+            // As a `to_message` hook returning the frame's attributes would.
+            let mut message = Vec::new();
+            if message::write_py(dict.as_any(), &mut message).is_ok() {
+                assert_json(&message);
+            }
+        }
         if let Ok(listed) = objects::Objects::new(py, &buffer, FRAME_SIZE) {
             let _ = listed.edit(py, &buffer);
         }
     });
     draw(&DrawSpec::savant_default(), &objects);
+    publish(&mut buffer, &mut input);
+}
+
+/// savantpublish's message of the frame, from a source id of the fuzzer's: it must
+/// be JSON whatever the metas hold.
+fn publish(buffer: &mut gst::Buffer, input: &mut Input<'_>) {
+    let source_id = input.text();
+    crate::frame::source::mark(buffer.make_mut(), &source_id, None, None);
+    let (width, height) = FRAME_SIZE;
+    let info = message::FrameInfo {
+        source_id: Some(&source_id),
+        frame_num: u64::from_le_bytes(input.bytes()),
+        pts: Some(u64::from_le_bytes(input.bytes())),
+        running_time: None,
+        width,
+        height,
+    };
+    let mut out = Vec::new();
+    message::write_frame(buffer, &info, &mut out);
+    assert_json(&out);
+}
+
+fn assert_json(message: &[u8]) {
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(message) {
+        panic!("not JSON ({e}): {}", String::from_utf8_lossy(message));
+    }
 }
 
 /// Draws `objects` with `spec` on a small RGBA canvas, as savantdrawfunc does.

@@ -13,9 +13,10 @@
 //!
 //! Values in attributes: booleans, numbers and strings as JSON; GStreamer arrays and
 //! lists as arrays, structures as objects; anything else as GStreamer's own text of
-//! it. Non-finite floats are `null` (JSON has no NaN). Nesting deeper than
-//! [`MAX_DEPTH`] is `null`: crafted metadata cannot make the writer recurse without
-//! end.
+//! it, or `null` where that text would pass the bounds Python's view of a value has
+//! (`frame::value_text`: 1 MiB, 32 levels). Non-finite floats are `null` (JSON has
+//! no NaN). Nesting deeper than [`MAX_DEPTH`] is `null`: crafted metadata cannot
+//! make the writer recurse without end, nor build text without bound.
 
 use std::ops::ControlFlow;
 
@@ -29,6 +30,7 @@ use serde::{Serialize, Serializer};
 
 use crate::frame::attributes;
 use crate::frame::objects;
+use crate::frame::value_text;
 
 /// The schema's name and version; a change that removes or renames a field is a
 /// new version.
@@ -274,9 +276,15 @@ impl Json<'_> {
                 } else if let Ok(structure) = value.get::<&gst::StructureRef>() {
                     self.fields(structure, depth);
                 } else {
-                    match value.serialize() {
-                        Ok(text) => self.str(text.as_str()),
-                        Err(_) => self.null(),
+                    // Bounded as Python's view of a value is: caps nested in a
+                    // structure nested in caps ... double GStreamer's text per level
+                    // (24 levels of a few bytes each: a gigabyte and minutes of work).
+                    let text = value_text::text_size(value)
+                        .ok()
+                        .and_then(|_| value.serialize().ok());
+                    match text {
+                        Some(text) => self.str(text.as_str()),
+                        None => self.null(),
                     }
                 }
             }
@@ -469,6 +477,37 @@ mod tests {
         assert!(text.contains("null"), "{text}");
         assert!(!text.contains("\"v\""), "{text}");
         serde_json::from_str::<serde_json::Value>(&text).unwrap();
+    }
+
+    /// Caps holding a structure holding caps ...: GStreamer's text of the outer
+    /// caps doubles with each level (quoted and escaped inside its parent). Found by
+    /// the `metadata` fuzz target: 197 bytes of input took a minute to write.
+    #[test]
+    fn caps_nested_in_caps_are_null_not_gigabytes() {
+        gst::init().unwrap();
+        let mut caps = gst::Caps::builder("video/x-raw").field("q", "\"").build();
+        for _ in 0..40 {
+            caps = gst::Caps::builder("video/x-raw").field("c", caps).build();
+        }
+        let attributes = gst::Structure::builder("a")
+            .field("deep", &caps)
+            .field(
+                "shallow",
+                gst::Caps::builder("video/x-raw").field("w", 2i32).build(),
+            )
+            .build();
+        let started = std::time::Instant::now();
+        let mut out = Vec::new();
+        Json(&mut out).fields(&attributes, 0);
+        let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert!(json["deep"].is_null(), "{json}");
+        // GStreamer's text of a caps value, quoted and escaped as it writes it.
+        assert_eq!(json["shallow"], r#""video/x-raw\,\ w\=\(int\)2""#);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
