@@ -719,3 +719,65 @@ fn releasing_the_last_pad_during_a_blocked_push_ends_the_stream_from_the_output_
     assert!(sink.is_eos(), "no EOS after {frames} frames");
     pipeline.set_state(gst::State::Null).unwrap();
 }
+
+/// A decoder of an H.264 elementary stream (`filesrc ! h264parse ! decoder`) stamps
+/// only its first frame. Frames without a timestamp stand one frame after their
+/// source's last: two such sources go out in turn, and with a short queue per demux
+/// pad the pipeline prerolls and ends (taken as the earliest, one source's frames
+/// went out alone while the other's sink waited to preroll, for ever).
+#[test]
+fn sources_that_stamp_only_their_first_frame_go_out_in_turn() {
+    use gst::prelude::*;
+    common::init();
+    let pipeline = common::launch(
+        "savantmux name=m ! savantdemux name=d \
+         videotestsrc name=s0 num-buffers=30 ! video/x-raw,width=64,height=48,framerate=25/1 ! m.sink_0 \
+         videotestsrc name=s1 num-buffers=20 ! video/x-raw,width=64,height=48,framerate=25/1 ! m.sink_1 \
+         d.src_sink_0 ! queue max-size-buffers=2 ! fakesink \
+         d.src_sink_1 ! queue max-size-buffers=2 ! fakesink",
+    );
+    let bin: &gst::Bin = pipeline.upcast_ref();
+    for source in ["s0", "s1"] {
+        let first = std::sync::atomic::AtomicBool::new(true);
+        bin.by_name(source)
+            .unwrap()
+            .static_pad("src")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                if !first.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                    if let Some(buffer) = info.buffer_mut() {
+                        let buffer = buffer.make_mut();
+                        buffer.set_pts(gst::ClockTime::NONE);
+                        buffer.set_dts(gst::ClockTime::NONE);
+                        buffer.set_duration(gst::ClockTime::NONE);
+                    }
+                }
+                gst::PadProbeReturn::Ok
+            });
+    }
+    let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorder = order.clone();
+    bin.by_name("m")
+        .unwrap()
+        .static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(buffer) = info.buffer() {
+                recorder
+                    .lock()
+                    .unwrap()
+                    .push(gstsavant::frame::source::read(buffer).unwrap_or_default());
+            }
+            gst::PadProbeReturn::Ok
+        });
+    common::run_to_eos(&pipeline, std::time::Duration::from_secs(30));
+    pipeline.set_state(gst::State::Null).unwrap();
+    let order = order.lock().unwrap();
+    let count = |id: &str| order.iter().filter(|s| *s == id).count();
+    assert_eq!((count("sink_0"), count("sink_1")), (30, 20), "{order:?}");
+    // In turn while both have frames: 40 frames alternate, then sink_0's last ten.
+    let alternating: Vec<&str> = (0..40)
+        .map(|i| if i % 2 == 0 { "sink_0" } else { "sink_1" })
+        .collect();
+    assert_eq!(order[..40], alternating[..], "{order:?}");
+}

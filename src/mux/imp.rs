@@ -10,7 +10,10 @@
 //!
 //! Per call of `aggregate`, on the output thread: sources that reached their end
 //! with nothing queued are ended (`savant-source-eos`), then the queued frame with
-//! the earliest running time goes out, marked with its source's id and caps
+//! the earliest running time goes out (at the same running time, the source taken
+//! longest ago; a frame without a timestamp stands one frame after its source's
+//! last, so a decoder that stamps only its first frame starves no other source),
+//! marked with its source's id and caps
 //! (frame/source.rs), its pts/dts turned from the source's segment into the output
 //! segment, so the one output segment holds every source and a `sync=true` sink plays
 //! each at its own pace. When every source has ended, EOS.
@@ -32,8 +35,8 @@
 //! releasing thread ends the stream; released while the output thread is in
 //! `aggregate`, it ends the stream itself when the call returns.
 //!
-//! Locks: `state` is never held while pushing or while a pad's `source` lock is
-//! taken; a pad's `source` lock is taken alone.
+//! Locks: `state` is never held while pushing; a pad's `source` lock is taken alone
+//! or after `state`, never the other way round.
 
 use std::sync::{LazyLock, Mutex};
 
@@ -67,6 +70,8 @@ struct State {
     pending: Vec<gst::Event>,
     /// The output thread is in `aggregate` (it may be pushing).
     aggregating: bool,
+    /// How many frames the output thread took (`SourceState::taken_at`).
+    taken: u64,
     /// The last pad was released while the output thread was in `aggregate`: it ends
     /// the stream when that call returns (see `release_pad`).
     end_when_aggregated: bool,
@@ -412,21 +417,26 @@ impl SavantMux {
             }
         }
 
-        // The queued frame with the earliest running time.
+        // The queued frame with the earliest running time; at the same running
+        // time, the source taken longest ago. A frame without a timestamp stands one
+        // frame after its source's last (`SourceState::place`): taken as the
+        // earliest, such frames of one source would starve every other.
         let next = pads
             .iter()
             .filter_map(|pad| {
                 let buffer = pad.peek_buffer()?;
-                let running_time = pad
+                let timed = pad
                     .segment()
                     .downcast_ref::<gst::ClockTime>()
                     .and_then(|s| s.to_running_time(buffer.pts()));
-                Some((running_time, pad))
+                let source = pad.source();
+                let placed = source.place(timed, &buffer);
+                Some(((placed, source.taken_at), pad))
             })
-            .min_by_key(|(running_time, _)| *running_time);
+            .min_by_key(|(key, _)| *key);
 
         let started = self.state.lock().unwrap().started;
-        let Some((_, pad)) = next else {
+        let Some(((placed, _), pad)) = next else {
             if started || all_ended {
                 self.push_events(events);
             } else {
@@ -443,7 +453,11 @@ impl SavantMux {
             Err(e) => return Err(self.source_error(&e)),
         };
         let (announce, caps) = {
+            let mut state = self.state.lock().unwrap();
+            state.taken += 1;
             let mut source = pad.source();
+            source.last_running_time = Some(placed);
+            source.taken_at = state.taken;
             (
                 !std::mem::replace(&mut source.announced, true),
                 source.caps.clone(),

@@ -26,6 +26,44 @@ pub struct SourceState {
     /// The source's own caps (they may differ from the output's in fields that do
     /// not change the memory layout).
     pub caps: Option<gst::Caps>,
+    /// Where the source's last frame stood in running time (its own, or for a frame
+    /// without a timestamp, the place the mux gave it); none since the start or the
+    /// last flush.
+    pub last_running_time: Option<gst::ClockTime>,
+    /// When the output thread last took a frame of this source, as a count of the
+    /// frames it took (0: never): frames at the same running time go out in turn.
+    pub taken_at: u64,
+}
+
+impl SourceState {
+    /// Where a queued `buffer` of this source stands in running time: its own
+    /// (`timed`), or for a frame without a timestamp (a decoder of an H.264
+    /// elementary stream stamps only its first), one frame after the source's last
+    /// (the buffer's duration, else the caps' framerate; neither known: with it),
+    /// or the start.
+    pub fn place(&self, timed: Option<gst::ClockTime>, buffer: &gst::BufferRef) -> gst::ClockTime {
+        if let Some(timed) = timed {
+            return timed;
+        }
+        let Some(last) = self.last_running_time else {
+            return gst::ClockTime::ZERO;
+        };
+        let frame = buffer.duration().or_else(|| {
+            let framerate = self
+                .caps
+                .as_ref()?
+                .structure(0)?
+                .get::<gst::Fraction>("framerate")
+                .ok()?;
+            let (n, d) = (framerate.numer(), framerate.denom());
+            (n > 0 && d > 0).then(|| {
+                gst::ClockTime::SECOND
+                    .mul_div_floor(d as u64, n as u64)
+                    .unwrap_or(gst::ClockTime::ZERO)
+            })
+        });
+        last.saturating_add(frame.unwrap_or(gst::ClockTime::ZERO))
+    }
 }
 
 impl MuxSinkPad {
@@ -104,6 +142,7 @@ mod imp {
                 let mut source = self.source.lock().unwrap();
                 source.announced = false;
                 source.ended = false;
+                source.last_running_time = None;
             }
             self.parent_flush(aggregator)
         }
