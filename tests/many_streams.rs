@@ -156,6 +156,52 @@ fn demux_branches_without_queues_preroll() {
     }
 }
 
+/// The pipeline a user writes first for files of H.264 (an elementary stream, as
+/// cameras' recordings and encoders' outputs often are): `filesrc ! h264parse !
+/// decoder` per source into savantmux, a batching stage, savantdemux to a short
+/// queue and a sink per source. The decoder stamps only its first frame; each
+/// source's every frame must reach its sink.
+#[test]
+fn h264_elementary_streams_through_a_batching_stage_reach_every_sink() {
+    common::init();
+    for element in ["openh264enc", "avdec_h264"] {
+        assert!(
+            gst::ElementFactory::find(element).is_some(),
+            "{element} missing: scripts/deps.sh installs gstreamer1.0-plugins-bad and -libav"
+        );
+    }
+    let file = std::env::temp_dir().join(format!("savant-es-{}.h264", std::process::id()));
+    let encode = common::launch(&format!(
+        "videotestsrc num-buffers=30 pattern=ball ! video/x-raw,width=160,height=120,framerate=25/1 \
+         ! openh264enc ! h264parse ! video/x-h264,stream-format=byte-stream \
+         ! filesink location={}",
+        file.display()
+    ));
+    encode.set_state(gst::State::Playing).unwrap();
+    assert_eq!(common::wait_end(&encode, 60), Ok(()));
+    encode.set_state(gst::State::Null).unwrap();
+    let stage = common::module(
+        "es_batches",
+        "class Stage:\n    def process_batch(self, frames):\n        return None\n",
+    );
+    let decoder = format!(
+        "filesrc location={} ! h264parse ! avdec_h264",
+        file.display()
+    );
+    let got = common::collect_sinks(
+        &format!(
+            "savantmux name=m ! savantpyfunc module={stage} class-name=Stage batch-size=2 \
+             ! savantdemux name=d \
+             {decoder} ! m.sink_0  {decoder} ! m.sink_1 \
+             d.src_sink_0 ! queue max-size-buffers=2 ! appsink name=a \
+             d.src_sink_1 ! queue max-size-buffers=2 ! appsink name=b"
+        ),
+        &["a", "b"],
+    );
+    let _ = std::fs::remove_file(&file);
+    assert_eq!((got["a"].1.len(), got["b"].1.len()), (30, 30));
+}
+
 #[test]
 fn gst_launch_demux_into_sinks_without_queues() {
     let mut command = std::process::Command::new("gst-launch-1.0");
