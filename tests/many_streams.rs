@@ -76,10 +76,12 @@ fn real_video_of_two_aspect_ratios_is_byte_identical_per_source() {
             a.get::<gst::Fraction>("pixel-aspect-ratio").unwrap(),
             "{file}: demux pad caps {caps} vs {alone_caps}"
         );
-        // Frames in order; the last two are left out: identity's eos-after lets a
+        // Frames in order, up to two before the 40th: identity's eos-after lets a
         // decoder's frames in flight through, a different few each run (and
-        // GStreamer versions count the EOS buffer differently). pts are not
-        // compared: after the mux they are running times, not the file's.
+        // GStreamer versions count the EOS buffer differently), so frames near and
+        // past it differ between runs (once seen: the 40th of vtest.avi, in a run
+        // where both got more than 40). pts are not compared: after the mux they
+        // are running times, not the file's.
         let n = buffers.len().min(alone_buffers.len());
         assert!(
             n + 5 >= frames as usize,
@@ -87,7 +89,7 @@ fn real_video_of_two_aspect_ratios_is_byte_identical_per_source() {
             buffers.len(),
             alone_buffers.len()
         );
-        for i in 0..n - 2 {
+        for i in 0..n.min(frames as usize) - 2 {
             assert!(
                 bytes(&buffers[i]) == bytes(&alone_buffers[i]),
                 "{file}: frame {i} differs"

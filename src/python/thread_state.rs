@@ -237,10 +237,10 @@ fn enter<R, const TIME_CALL: bool>(
         let f = f.take().expect("taken once");
         thread.pin.ensure();
         let asked = CLOCK.raw();
+        let scope = scope.or_else(|| thread.log_scope.get());
         // SAFETY: PyGILState_Check needs no GIL. It compares the GIL's holder with
         // this thread's state (the current thread state is process-wide before Python
         // 3.12, so it alone cannot tell).
-        let scope = scope.or_else(|| thread.log_scope.get());
         if thread.depth.get() > 0 && unsafe { ffi::PyGILState_Check() } == 0 {
             return reattach::<R, TIME_CALL>(f, asked, thread, scope);
         }
