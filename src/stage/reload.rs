@@ -126,7 +126,7 @@ impl StageRuntime {
                 Some((config, watch)) if watch.changed() => (
                     config.clone(),
                     watch.clone(),
-                    state.instances.len(),
+                    state.frame.instances.len(),
                     state.last_caps.clone(),
                 ),
                 _ => return,
@@ -163,8 +163,9 @@ impl StageRuntime {
             match reloaded {
                 Ok((instances, watch)) => {
                     state.dev = Some((config, watch));
-                    state.generation += 1;
-                    Ok(std::mem::replace(&mut state.instances, instances))
+                    let frame = Arc::make_mut(&mut state.frame);
+                    frame.generation += 1;
+                    Ok(std::mem::replace(&mut frame.instances, instances))
                 }
                 Err(error) => {
                     if let Some((_, watch)) = state.dev.as_mut() {
