@@ -129,3 +129,80 @@ fn objectdetectionoverlay_draws_what_a_stage_added() {
     let output = run_with_timeout(command, Duration::from_secs(60));
     assert!(output.status.success(), "{}", output_text(&output));
 }
+
+/// `add` (a module adding objects) ahead of `objectdetectionoverlay` and `check`
+/// (a module with a class `Check`), five 160x120 frames.
+fn through_the_overlay(add: &str, check: &str) {
+    let mut command = Command::new("gst-launch-1.0");
+    command.env("GST_PLUGIN_PATH", plugin_dir()).args(
+        format!(
+            "videotestsrc num-buffers=5 pattern=black \
+             ! video/x-raw,format=BGRA,width=160,height=120 \
+             ! savantpyfunc module={add} ! objectdetectionoverlay \
+             ! savantpyfunc module={check} class-name=Check ! fakesink"
+        )
+        .split_whitespace(),
+    );
+    let output = run_with_timeout(command, Duration::from_secs(120));
+    assert!(output.status.success(), "{}", output_text(&output));
+}
+
+#[test]
+fn thousands_of_tracked_objects_stay_in_roi_metas_within_bounded_memory() {
+    // 12,000 mtds: GStreamer's relation meta would keep a 16384-square matrix per
+    // frame (this stage peaked at 588 MB and took a minute a frame before the bound).
+    let add = module(
+        "analytics_many_add",
+        "
+        def process_frame(frame):
+            for i in range(6000):
+                frame.add_object('dot', (i % 150, i % 110, 4, 4), confidence=0.5,
+                                 track_id=i + 1)
+        ",
+    );
+    let check = module(
+        "analytics_many_check",
+        "
+        import numpy as np
+        class Check:
+            def process_frame(self, frame):
+                objects = frame.objects
+                assert len(objects) == 6000, len(objects)
+                assert sorted(o.track_id for o in objects) == list(range(1, 6001))
+                # No relation meta: the overlay drew nothing.
+                assert np.asarray(frame)[..., :3].max() == 0
+            def on_eos(self):
+                kb = next(int(line.split()[1]) for line in open('/proc/self/status')
+                          if line.startswith('VmHWM'))
+                assert kb < 200_000, f'peak resident memory {kb} kB'
+        ",
+    );
+    through_the_overlay(&add, &check);
+}
+
+#[test]
+fn a_thousand_tracked_objects_are_in_the_relation_meta() {
+    // 2,000 mtds, under the bound: written (in a meta sized for them up front).
+    let add = module(
+        "analytics_thousand_add",
+        "
+        def process_frame(frame):
+            frame.add_object('car', (40, 30, 60, 50), confidence=0.9, track_id=1)
+            for i in range(999):
+                frame.add_object('dot', (150, 110, 2, 2), confidence=0.5, track_id=i + 2)
+        ",
+    );
+    let check = module(
+        "analytics_thousand_check",
+        "
+        import numpy as np
+        class Check:
+            def process_frame(self, frame):
+                assert len(frame.objects) == 1000, len(frame.objects)
+                a = np.asarray(frame)
+                assert a[45:75, 39:42, :3].max() > 0, 'the overlay drew nothing on the box edge'
+                assert a[2:8, 100:106, :3].max() == 0, 'the overlay drew outside the boxes'
+        ",
+    );
+    through_the_overlay(&add, &check);
+}

@@ -20,6 +20,18 @@ use crate::frame::attributes;
 
 const LINKS_META_NAME: &str = "SavantAnalyticsLinks";
 
+/// The most mtds a rebuild writes into one relation meta. GStreamer keeps an
+/// n-by-n relation matrix per meta (a byte per pair: 4 MiB at this bound), and
+/// copies the meta whenever the buffer is copied; a stage that added 6,000 tracked
+/// objects a frame (12,000 mtds) peaked at 588 MB and took 15 s a frame. Past the
+/// bound the objects are in ROI metas only (their primary home), and no relation
+/// meta describes the frame's old objects.
+pub const MAX_MTDS: usize = 2048;
+/// Bytes of mtd data per mtd a rebuild reserves (a detection's header and box; a
+/// classification adds [`CLASS_BYTES`] per class).
+const MTD_BYTES: usize = 64;
+const CLASS_BYTES: usize = 16;
+
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
         "savantanalytics",
@@ -298,15 +310,32 @@ fn add_classes(
     meta.add_cls_mtd(&levels, &quarks).ok().map(|m| m.id())
 }
 
-fn relation_meta(
-    buffer: &mut gst::BufferRef,
-) -> gst::MetaRefMut<'_, AnalyticsRelationMeta, gst::meta::Standalone> {
-    if buffer.meta::<AnalyticsRelationMeta>().is_none() {
-        AnalyticsRelationMeta::add(buffer);
+/// The mtds (and bytes of mtd data) a rebuild writes: a detection per ROI, a
+/// tracking mtd per track id, the classifications carried over, and the loose ones.
+fn needed(rois: &[Mirrored], before: &HashMap<i32, u32>, carried: &Carried) -> (usize, usize) {
+    let class_mtd = |c: &Vec<(glib::Quark, f32)>| (1, MTD_BYTES + c.len() * CLASS_BYTES);
+    let mut total = (0, 0);
+    let mut add = |(n, b): (usize, usize)| {
+        total.0 += n;
+        total.1 += b;
+    };
+    for roi in rois {
+        add((1, MTD_BYTES));
+        if roi.track_id.is_some_and(|t| t >= 0) {
+            add((1, MTD_BYTES));
+        }
+        let classes = before.get(&roi.id).and_then(|o| carried.classes.get(o));
+        for c in classes.into_iter().flatten() {
+            add(class_mtd(c));
+        }
     }
-    buffer
-        .meta_mut::<AnalyticsRelationMeta>()
-        .expect("added above")
+    for _ in &carried.loose_tracks {
+        add((1, MTD_BYTES));
+    }
+    for c in &carried.loose_classes {
+        add(class_mtd(c));
+    }
+    total
 }
 
 fn clamp(v: u32) -> i32 {
@@ -362,10 +391,27 @@ pub fn sync(buffer: &mut gst::BufferRef, rois: &[Mirrored], converted: &[(i32, u
         write_links(buffer, &[]);
         return;
     }
+    let (mtds, bytes) = needed(rois, &before, &carried);
+    if mtds > MAX_MTDS {
+        gst::warning!(
+            CAT,
+            "{} objects need {mtds} mtds, more than the {MAX_MTDS} a relation meta is \
+             given (GStreamer keeps an n-by-n matrix): objects were written to ROI \
+             metas only",
+            rois.len()
+        );
+        write_links(buffer, &[]);
+        return;
+    }
     let first_seen = buffer.pts().map(|t| t.nseconds()).unwrap_or(0);
     let mut links = Vec::with_capacity(rois.len());
     let mut mtd_of: HashMap<i32, u32> = HashMap::new();
-    let mut meta = relation_meta(buffer);
+    // Sized for every mtd up front: grown one mtd at a time, the meta copies its
+    // data and matrix as it goes (most of a frame's time at a few thousand mtds).
+    let mut meta = AnalyticsRelationMeta::add_full(
+        buffer,
+        &gst_analytics::AnalyticsRelationMetaInitParams::new(mtds.max(1), bytes.max(1)),
+    );
     for roi in rois {
         let (x, y, w, h) = roi.rect;
         let confidence = roi.confidence.unwrap_or(1.0) as f32;
