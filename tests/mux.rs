@@ -781,3 +781,129 @@ fn sources_that_stamp_only_their_first_frame_go_out_in_turn() {
         .collect();
     assert_eq!(order[..40], alternating[..], "{order:?}");
 }
+
+/// A stage that drops the first `n` frames of source `cam-1` (all of them when `n`
+/// is at least its frame count).
+fn dropper(name: &str, n: usize) -> String {
+    module(
+        name,
+        &format!(
+            "
+            SEEN = {{}}
+            def process_frame(frame):
+                seen = SEEN[frame.source_id] = SEEN.get(frame.source_id, 0) + 1
+                return not (frame.source_id == 'cam-1' and seen <= {n})
+            "
+        ),
+    )
+}
+
+#[test]
+fn a_source_whose_frames_a_stage_drops_does_not_stall_the_others() {
+    // Without branch queues: the dropped source's sink must preroll on something
+    // (a gap) while the other sink holds its demux queue full. Dropping every frame,
+    // or more leading frames than that queue holds, hung before.
+    for n in [3, 1000] {
+        let stage = dropper(&format!("mux_drop_{n}"), n);
+        let buffers = run_sinks(
+            &format!(
+                "savantmux name=m sink_0::source-id=cam-0 sink_1::source-id=cam-1 \
+                 ! savantpyfunc module={stage} ! savantdemux name=d \
+                 d.src_cam-0 ! appsink name=a d.src_cam-1 ! appsink name=b {}",
+                sources(&[30, 30])
+            ),
+            &["a", "b"],
+        );
+        assert_eq!(buffers["a"].len(), 30, "dropping {n}");
+        let passed = buffers.get("b").map_or(0, Vec::len);
+        assert_eq!(passed, 30usize.saturating_sub(n), "dropping {n}");
+    }
+}
+
+#[test]
+fn a_flushing_seek_with_a_live_source_among_file_sources_reaches_eos() {
+    // After the flush the live source's branch had nothing to preroll on, and the
+    // pipeline stayed PAUSED (ASYNC) for good.
+    use gst::prelude::*;
+    common::init();
+    let caps = "video/x-raw,format=RGBA,width=64,height=48,framerate=30/1";
+    let pipeline = common::launch(&format!(
+        "savantmux name=m sink_0::source-id=a sink_1::source-id=b sink_2::source-id=c \
+         ! savantdemux name=d \
+         d.src_a ! fakesink sync=true d.src_b ! fakesink sync=true d.src_c ! fakesink sync=true \
+         videotestsrc num-buffers=300 ! {caps} ! m.sink_0 \
+         videotestsrc num-buffers=300 ! {caps} ! m.sink_1 \
+         videotestsrc is-live=true num-buffers=90 ! {caps} ! m.sink_2"
+    ));
+    let seeker = pipeline.clone();
+    let seek = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        seeker
+            .seek(
+                1.0,
+                gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
+                gst::SeekType::Set,
+                gst::ClockTime::from_seconds(5),
+                gst::SeekType::Set,
+                gst::ClockTime::from_seconds(7),
+            )
+            .is_ok()
+    });
+    common::run_to_eos(&pipeline, std::time::Duration::from_secs(30));
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(seek.join().unwrap(), "the seek was refused");
+}
+
+#[test]
+fn pausing_while_a_stage_drops_a_sources_frames_does_not_stall() {
+    // Paused, every sink prerolls again; the source whose frames the stage drops had
+    // nothing queued to preroll on, and the other's full queue held back the rest.
+    use gst::prelude::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    common::init();
+    let stage = module(
+        "mux_drop_window",
+        "
+        SEEN = {}
+        def process_frame(frame):
+            seen = SEEN[frame.source_id] = SEEN.get(frame.source_id, 0) + 1
+            return not (frame.source_id == 'cam-1' and 15 < seen <= 80)
+        ",
+    );
+    let pipeline = common::launch(&format!(
+        "savantmux name=m sink_0::source-id=cam-0 sink_1::source-id=cam-1 \
+         ! savantpyfunc module={stage} ! savantdemux name=d \
+         d.src_cam-0 ! fakesink name=a sync=true d.src_cam-1 ! fakesink name=b sync=true {}",
+        sources(&[90, 90])
+    ));
+    let counts: Vec<Arc<AtomicUsize>> = ["a", "b"]
+        .iter()
+        .map(|name| {
+            let count = Arc::new(AtomicUsize::new(0));
+            let counted = count.clone();
+            pipeline
+                .by_name(name)
+                .unwrap()
+                .static_pad("sink")
+                .unwrap()
+                .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    gst::PadProbeReturn::Ok
+                });
+            count
+        })
+        .collect();
+    let paused = pipeline.clone();
+    let pauser = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        paused.set_state(gst::State::Paused).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        paused.set_state(gst::State::Playing).unwrap();
+    });
+    common::run_to_eos(&pipeline, std::time::Duration::from_secs(30));
+    pauser.join().unwrap();
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_eq!(counts[0].load(Ordering::SeqCst), 90);
+    assert_eq!(counts[1].load(Ordering::SeqCst), 90 - 65);
+}

@@ -1,8 +1,20 @@
 //! savantdemux: one sink pad, a src pad `src_<source-id>` per source.
 //!
-//! A source's pad appears when its first frame (or its `savant-source-add`, or its
-//! end) arrives; its `savant-source-eos` becomes EOS on that pad, its
-//! `savant-source-delete` removes the pad. The real EOS ends every pad still open.
+//! A source's pad appears when its `savant-source-add` (which carries the source's
+//! caps), its first frame or its end arrives, whichever comes first; its
+//! `savant-source-eos` becomes EOS on that pad, its `savant-source-delete` removes
+//! the pad. The real EOS ends every pad still open.
+//!
+//! Gaps: a sink must preroll (at the start, after a flushing seek, when paused) on
+//! a frame or a GAP event, while the other branches' sinks hold their queues full
+//! waiting for the pipeline to reach PLAYING. A source whose frames a stage dropped
+//! (all of them, or a run of them), or a live source with nothing yet after a seek,
+//! would leave its sink without either: a deadlock. So a frame at time t gives a
+//! GAP event up to t to every other open pad that has had nothing since the segment
+//! began, and, while the demux is not PLAYING, to every pad whose last frame or gap
+//! ended before t, as demuxers do for sparse streams. In PLAYING with every pad
+//! under way (the steady state) no gap is sent. A pad's queued gaps are merged, so
+//! a blocked pad holds one.
 //!
 //! Each src pad has its own streaming thread (a GstTask) fed by a small bounded
 //! queue (`queue-size` frames): a sink that blocks (prerolling, or slow) holds back
@@ -24,7 +36,7 @@
 //! the sink thread never waits on a queue with `state` held.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, LazyLock, Mutex};
 
 use gst::glib;
@@ -94,6 +106,8 @@ struct Output {
     caps: Option<gst::Caps>,
     /// Stream-start and segment were queued in this run.
     started: bool,
+    /// Where the last frame or gap queued in this segment ends (stream time).
+    position: Option<gst::ClockTime>,
 }
 
 #[derive(Default)]
@@ -114,6 +128,8 @@ pub struct SavantDemux {
     sinkpad: gst::Pad,
     state: Mutex<State>,
     queue_size: AtomicU32,
+    /// The element is PLAYING: sinks that had something need no gap to preroll.
+    playing: AtomicBool,
 }
 
 #[glib::object_subclass]
@@ -144,6 +160,7 @@ impl ObjectSubclass for SavantDemux {
             sinkpad,
             state: Mutex::new(State::default()),
             queue_size: AtomicU32::new(DEFAULT_QUEUE_SIZE),
+            playing: AtomicBool::new(false),
         }
     }
 }
@@ -249,9 +266,18 @@ impl ElementImpl for SavantDemux {
                 output.ended = false;
                 output.caps = None;
                 output.started = false;
+                output.position = None;
             }
         }
-        self.parent_change_state(transition)
+        if transition == gst::StateChange::PlayingToPaused {
+            self.playing.store(false, Relaxed);
+            self.gap_lagging_pads();
+        }
+        let result = self.parent_change_state(transition)?;
+        if transition == gst::StateChange::PausedToPlaying {
+            self.playing.store(true, Relaxed);
+        }
+        Ok(result)
     }
 }
 
@@ -348,6 +374,7 @@ impl SavantDemux {
                     ended: false,
                     caps: None,
                     started: false,
+                    position: None,
                 },
             );
         }
@@ -440,12 +467,16 @@ impl SavantDemux {
         if q.flushing || q.stopped {
             return Err(gst::FlowError::Flushing);
         }
+        let time = buffer.pts().map(|pts| (pts, buffer.duration()));
         q.items.push_back(Item::Buffer(buffer));
         q.buffers += 1;
         q.max_buffers = q.max_buffers.max(q.buffers);
         let flow = q.flow;
         drop(q);
         queue.changed.notify_all();
+        if let Some((pts, duration)) = time {
+            self.fill_gaps(&id, pts, duration);
+        }
         match flow.map_or(Ok(gst::FlowSuccess::Ok), Err) {
             // A pad nobody linked (yet) drops its frames, as tee's
             // allow-not-linked does: pads appear one by one, and the first may well
@@ -453,6 +484,51 @@ impl SavantDemux {
             Err(gst::FlowError::NotLinked) | Err(gst::FlowError::Eos) => Ok(gst::FlowSuccess::Ok),
             Err(gst::FlowError::Flushing) => Ok(gst::FlowSuccess::Ok),
             other => other,
+        }
+    }
+
+    /// After a frame of `id` at `pts`: that pad's position moves to the frame's end,
+    /// and every other open pad with caps that needs a gap (see the module comment)
+    /// gets one up to `pts` (merged with a gap still queued there).
+    fn fill_gaps(&self, id: &str, pts: gst::ClockTime, duration: Option<gst::ClockTime>) {
+        let playing = self.playing.load(Relaxed);
+        let mut state = self.state.lock().unwrap();
+        for (source, output) in state.outputs.iter_mut() {
+            if source == id {
+                let end = pts
+                    + duration
+                        .or_else(|| frame_interval(output.caps.as_ref()))
+                        .unwrap_or_default();
+                output.position = Some(output.position.map_or(end, |p| p.max(end)));
+                continue;
+            }
+            if !output.started || output.ended || output.caps.is_none() {
+                continue;
+            }
+            match output.position {
+                Some(position) if playing || position >= pts => continue,
+                _ => queue_gap(output, pts),
+            }
+        }
+    }
+
+    /// Playing -> paused: sinks preroll again, and a pad whose frames stopped (a stage
+    /// drops them) has nothing queued to preroll on, while the frame the demux waits
+    /// to queue on a full pad holds back every later one. Each pad behind the
+    /// furthest gets a gap up to it.
+    fn gap_lagging_pads(&self) {
+        let mut state = self.state.lock().unwrap();
+        let Some(furthest) = state.outputs.values().filter_map(|o| o.position).max() else {
+            return;
+        };
+        for output in state.outputs.values_mut() {
+            if output.started
+                && !output.ended
+                && output.caps.is_some()
+                && output.position.is_none_or(|p| p < furthest)
+            {
+                queue_gap(output, furthest);
+            }
         }
     }
 
@@ -496,6 +572,7 @@ impl SavantDemux {
                     let mut state = self.state.lock().unwrap();
                     for output in state.outputs.values_mut() {
                         output.ended = false;
+                        output.position = None;
                     }
                 }
                 for (pad, queue) in self.queues() {
@@ -521,7 +598,12 @@ impl SavantDemux {
                 true
             }
             EventView::Segment(_) => {
-                self.state.lock().unwrap().segment = Some(event.clone());
+                let mut state = self.state.lock().unwrap();
+                state.segment = Some(event.clone());
+                for output in state.outputs.values_mut() {
+                    output.position = None;
+                }
+                drop(state);
                 self.queue_on_all(&event);
                 true
             }
@@ -569,7 +651,11 @@ impl SavantDemux {
         if name == source::ADD {
             let mut state = self.state.lock().unwrap();
             if !state.outputs.get(id).is_some_and(|o| o.started) {
-                state.announced.insert(id.to_owned(), event);
+                // The pad is made now, with the source's caps, and the event queued
+                // after its stream-start, caps and segment (`output`).
+                state.announced.insert(id.to_owned(), event.clone());
+                drop(state);
+                let _ = self.output(id, source::event_caps(&event));
                 return true;
             }
         }
@@ -638,6 +724,46 @@ impl SavantDemux {
         }
         gst::Pad::event_default(pad, Some(&*self.obj()), event)
     }
+}
+
+/// Queues a GAP event on `output` from its position (its frame time when it has
+/// none yet: enough for a sink to preroll) up to `until`, extending a gap still
+/// queued there rather than adding another; the position moves to `until`.
+fn queue_gap(output: &mut Output, until: gst::ClockTime) {
+    let from = output.position.unwrap_or(until).min(until);
+    output.position = Some(until);
+    let mut q = output.queue.queue.lock().unwrap();
+    if q.flushing {
+        return;
+    }
+    let from = match q.items.back() {
+        Some(Item::Event(e)) => match e.view() {
+            gst::EventView::Gap(gap) => {
+                let from = gap.get().0;
+                q.items.pop_back();
+                from
+            }
+            _ => from,
+        },
+        _ => from,
+    };
+    q.items.push_back(Item::Event(
+        gst::event::Gap::builder(from)
+            .duration(until.saturating_sub(from))
+            .build(),
+    ));
+    drop(q);
+    output.queue.changed.notify_all();
+}
+
+/// One frame's duration at the framerate of `caps`, when they give one.
+fn frame_interval(caps: Option<&gst::Caps>) -> Option<gst::ClockTime> {
+    let framerate = caps?.structure(0)?.get::<gst::Fraction>("framerate").ok()?;
+    let (n, d) = (framerate.numer(), framerate.denom());
+    if n <= 0 || d <= 0 {
+        return None;
+    }
+    gst::ClockTime::SECOND.mul_div_floor(d as u64, n as u64)
 }
 
 /// A src pad's activate-mode function (see make_pad): starts or stops its task.

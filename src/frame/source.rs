@@ -119,6 +119,21 @@ pub fn event(name: &str, source_id: &str) -> gst::Event {
     )
 }
 
+/// `savant-source-add` for `source_id`, with its source's caps when known: a demux
+/// makes the source's pad with them before any frame (a stage may drop them all).
+pub fn add_event(source_id: &str, caps: Option<&gst::Caps>) -> gst::Event {
+    let mut structure = gst::Structure::builder(ADD).field(FIELD, source_id).build();
+    if let Some(caps) = caps {
+        structure.set(CAPS_FIELD, caps);
+    }
+    gst::event::CustomDownstream::new(structure)
+}
+
+/// The source caps a source event carries (`add_event`).
+pub fn event_caps(event: &gst::EventRef) -> Option<gst::Caps> {
+    event.structure()?.get::<gst::Caps>(CAPS_FIELD).ok()
+}
+
 /// `savant-source-eos` of the last source to end: the real EOS follows at once.
 /// savantdemux then leaves that source's pad to the real EOS, so that the stages
 /// between mux and demux see EOS (on_eos) before the pipeline's sinks all have.

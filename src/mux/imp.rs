@@ -396,7 +396,7 @@ impl SavantMux {
                     // A source without a single frame is announced and ended all the
                     // same: a demux downstream makes and ends its pad.
                     source.announced = true;
-                    events.push(source::event(source::ADD, &id));
+                    events.push(source::add_event(&id, source.caps.as_ref()));
                 }
                 drop(source);
                 gst::debug!(CAT, obj = pad, "source '{id}' ended");
@@ -465,7 +465,7 @@ impl SavantMux {
         };
         if announce {
             gst::debug!(CAT, obj = pad, "source '{id}' starts");
-            events.push(source::event(source::ADD, &id));
+            events.push(source::add_event(&id, caps.as_ref()));
         }
         let Some(mut buffer) = pad.pop_buffer() else {
             return Err(gst_base::AGGREGATOR_FLOW_NEED_DATA);
