@@ -165,6 +165,21 @@ fn an_endless_iterator_of_verdicts_is_a_wrong_count_not_a_hang() {
 }
 
 #[test]
+fn a_huge_wrong_return_value_is_named_by_type_and_length_not_printed() {
+    // Its repr was a 60 MB error message, made with the GIL held.
+    let stage = batch_stage("batch_huge_return", "        return [True] * 10**7");
+    let started = std::time::Instant::now();
+    let text = batch_error(&stage);
+    assert!(
+        text.contains("returned a list of 10000000 items for 2 frames"),
+        "{}",
+        &text[..text.len().min(500)]
+    );
+    assert!(text.len() < 10_000, "an error text of {} bytes", text.len());
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
+#[test]
 fn batch_size_needs_process_batch_and_process_batch_needs_one_worker() {
     let plain = module("batch_plain", "def process_frame(frame):\n    pass\n");
     let result = run(&format!(

@@ -115,10 +115,26 @@ impl Protocol for BatchCall {
                  booleans)",
                 hooks.module_name,
                 hooks.process_name,
-                result.repr().map(|r| r.to_string()).unwrap_or_default(),
+                returned(&result),
                 n,
                 n
             ))),
         }
+    }
+}
+
+/// What a wrong `process_batch` result was, for the error: a sized one by its type
+/// and length (the repr of a list of ten million booleans was a 60 MB message, and
+/// took seconds to make with the GIL held), anything else by its repr, cut short.
+fn returned(result: &Bound<'_, PyAny>) -> String {
+    match result.len() {
+        Ok(len) => format!(
+            "a {} of {len} items",
+            crate::frame::values::type_name(result)
+        ),
+        Err(_) => result
+            .repr()
+            .map(|r| r.to_string().chars().take(200).collect())
+            .unwrap_or_default(),
     }
 }
