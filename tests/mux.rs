@@ -579,6 +579,20 @@ fn two_pads_with_one_source_id_are_an_error() {
 }
 
 #[test]
+fn a_source_id_with_a_slash_is_an_error() {
+    // It would name a demux pad src_a/b, which gst-launch cannot link.
+    let result = run(
+        "savantmux name=m sink_0::source-id=a/b ! appsink name=sink \
+         videotestsrc num-buffers=10 ! video/x-raw,format=RGBA,width=32,height=24 ! m.sink_0",
+    );
+    let (message, _) = result.error.expect("an ERROR");
+    assert!(
+        message.contains("source-id 'a/b' contains '/'"),
+        "{message}"
+    );
+}
+
+#[test]
 fn a_restarted_pipeline_announces_its_sources_again() {
     use gst::prelude::*;
     common::init();

@@ -539,6 +539,15 @@ impl SavantMux {
             return Ok((id, false));
         }
         let id = pad.source_id();
+        // The id names savantdemux's pad (`src_<id>`): a '/' there makes a name that
+        // gst-launch cannot link and an object path that points elsewhere.
+        if id.contains('/') {
+            return Err(format!(
+                "{}: source-id '{id}' contains '/', which a pad name cannot (savantdemux \
+                 names its pads src_<source-id>)",
+                pad.name()
+            ));
+        }
         if let Some(other) = pads
             .iter()
             .find(|p| *p != pad && p.source().id.as_deref() == Some(id.as_str()))
