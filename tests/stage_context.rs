@@ -99,6 +99,33 @@ fn a_failure_on_every_frame_is_reported_once_with_a_count() {
 }
 
 #[test]
+fn failures_that_take_turns_are_each_reported_once_with_a_count() {
+    // Each change of failure was a new WARNING when only the last one was remembered.
+    collected_log();
+    let stage = module(
+        "alternately_failing",
+        "N = [0]\ndef process_frame(frame):\n    N[0] += 1\n    \
+         raise (ValueError, KeyError, TypeError)[N[0] % 3]('no luck')\n",
+    );
+    let result = run(&format!(
+        "videotestsrc num-buffers=300 ! video/x-raw,format=GRAY8,width=8,height=8 \
+         ! savantpyfunc module={stage} on-error=skip ! appsink name=sink"
+    ));
+    assert!(result.eos, "{result:?}");
+    assert_eq!(result.buffers.len(), 300);
+    let warnings: Vec<&String> = result.warnings.iter().map(|(w, _)| w).collect();
+    assert_eq!(warnings.len(), 6, "{warnings:?}");
+    for kind in ["ValueError", "KeyError", "TypeError"] {
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains(&format!("{kind}: ")) && w.contains("99 more time(s)")),
+            "{kind}: {warnings:?}"
+        );
+    }
+}
+
+#[test]
 fn event_structures_arrive_as_plain_python_values() {
     collected_log();
     let stage = module(

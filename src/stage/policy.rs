@@ -31,6 +31,10 @@ pub enum OnError {
 
 /// Identical WARNINGs for failing hooks are posted at most once per this interval.
 const REPEATED_WARNING_INTERVAL: Duration = Duration::from_secs(10);
+/// Distinct failures whose WARNINGs are rate-limited at once: failures that take
+/// turns (a stage whose verdicts alternate between wrong types) are each limited,
+/// where one remembered failure let every change through.
+const TRACKED_WARNINGS: usize = 16;
 
 pub(super) struct RepeatedWarning {
     message: String,
@@ -68,24 +72,33 @@ impl StageRuntime {
                 // The same failure on every frame is one WARNING per interval, with
                 // a count, not hundreds of identical messages on the bus.
                 let repeats = {
-                    let mut repeated = self.repeated_warning.lock().unwrap();
-                    match repeated.as_mut() {
-                        Some(r)
-                            if r.message == error.message
-                                && r.posted_at.elapsed() < REPEATED_WARNING_INTERVAL =>
-                        {
+                    let mut tracked = self.repeated_warning.lock().unwrap();
+                    match tracked.iter_mut().find(|r| r.message == error.message) {
+                        Some(r) if r.posted_at.elapsed() < REPEATED_WARNING_INTERVAL => {
                             r.repeats += 1;
                             return on_error;
                         }
-                        _ => repeated
-                            .replace(RepeatedWarning {
+                        Some(r) => {
+                            r.posted_at = Instant::now();
+                            std::mem::take(&mut r.repeats)
+                        }
+                        None => {
+                            if tracked.len() >= TRACKED_WARNINGS {
+                                // The one posted longest ago makes room, its count
+                                // reported now.
+                                let oldest = (0..tracked.len())
+                                    .min_by_key(|&i| tracked[i].posted_at)
+                                    .expect("the list is full");
+                                post_repeats(element, &tracked.swap_remove(oldest));
+                            }
+                            tracked.push(RepeatedWarning {
                                 message: error.message.clone(),
                                 policy,
                                 posted_at: Instant::now(),
                                 repeats: 0,
-                            })
-                            .filter(|r| r.message == error.message)
-                            .map_or(0, |r| r.repeats),
+                            });
+                            0
+                        }
                     }
                 };
                 let repeated = if repeats > 0 {
@@ -107,20 +120,25 @@ impl StageRuntime {
     /// Reports identical WARNINGs that were counted but not posted yet (at EOS and
     /// on stop).
     pub(super) fn flush_repeated_warning(&self, element: &gst::Element) {
-        let Some(repeated) = self.repeated_warning.lock().unwrap().take() else {
-            return;
-        };
-        if repeated.repeats > 0 {
-            gst::element_warning!(
-                element,
-                gst::LibraryError::Failed,
-                (
-                    "{} (on-error={}; {} more time(s) since the last report)",
-                    repeated.message,
-                    repeated.policy,
-                    repeated.repeats
-                )
-            );
+        let tracked = std::mem::take(&mut *self.repeated_warning.lock().unwrap());
+        for repeated in &tracked {
+            post_repeats(element, repeated);
         }
+    }
+}
+
+/// The WARNING for the repeats of a failure counted since its last report, if any.
+fn post_repeats(element: &gst::Element, repeated: &RepeatedWarning) {
+    if repeated.repeats > 0 {
+        gst::element_warning!(
+            element,
+            gst::LibraryError::Failed,
+            (
+                "{} (on-error={}; {} more time(s) since the last report)",
+                repeated.message,
+                repeated.policy,
+                repeated.repeats
+            )
+        );
     }
 }

@@ -119,8 +119,9 @@ pub struct StageRuntime {
     /// What caps queries answer: `supported`, narrowed by `formats` (the property,
     /// else the class's attribute) once the stage started.
     pub(super) allowed_caps: Mutex<gst::Caps>,
-    /// The last WARNING posted for a failed hook, and how often it repeated since.
-    pub(super) repeated_warning: Mutex<Option<RepeatedWarning>>,
+    /// The WARNINGs posted for failed hooks (the last few distinct ones), and how
+    /// often each repeated since (policy.rs).
+    pub(super) repeated_warning: Mutex<Vec<RepeatedWarning>>,
     /// The sources the instances were told of (on_source_add). Held across those
     /// calls, so that no frame of a source reaches an instance before them; never
     /// taken with the GIL held.
@@ -166,7 +167,7 @@ impl StageRuntime {
                     cuda: false,
                 },
             )),
-            repeated_warning: Mutex::new(None),
+            repeated_warning: Mutex::new(Vec::new()),
             told: Mutex::new(Told::default()),
         }
     }
