@@ -61,8 +61,8 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 struct State {
     /// The output caps: the first source's, framerate 0/1.
     caps: Option<gst::Caps>,
-    /// The pad whose caps were taken.
-    caps_pad: Option<String>,
+    /// The pad whose caps were taken, and its own caps (for the error naming both).
+    caps_pad: Option<(String, gst::Caps)>,
     /// A frame went out since the start or the last flush (stream-start, caps and
     /// segment with it): source events may go now.
     started: bool,
@@ -283,14 +283,17 @@ impl AggregatorImpl for SavantMux {
                             s.set("framerate", gst::Fraction::new(0, 1));
                         }
                         state.caps = Some(output);
-                        state.caps_pad = Some(name.to_string());
+                        state.caps_pad = Some((name.to_string(), caps.clone()));
                         drop(state);
                         self.obj().src_pad().mark_reconfigure();
                         true
                     }
                     Some(current) if source::same_layout(current, &caps) => true,
                     Some(current) => {
-                        let (current, other) = (current.clone(), state.caps_pad.clone());
+                        let (other, current) = state
+                            .caps_pad
+                            .clone()
+                            .unwrap_or_else(|| (String::new(), current.clone()));
                         drop(state);
                         gst::element_imp_error!(
                             self,
@@ -302,7 +305,7 @@ impl AggregatorImpl for SavantMux {
                                  pixel-aspect-ratio and colorimetry may differ): put \
                                  videoconvert ! videoscale ! capsfilter (cudaupload or \
                                  cudadownload for the memory) ahead of it",
-                                other.unwrap_or_default()
+                                other
                             )
                         );
                         false
