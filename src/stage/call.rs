@@ -131,7 +131,7 @@ pub fn run<P: Protocol>(
     if !stage.announce_frame_sources(element, &context, &buffers) {
         return Ok(failed(buffers.len()));
     }
-    let caps_layout = context.caps_layout();
+    let caps_layout = &context.caps.layout;
     for buffer in &mut buffers {
         stage.restore_dropped_objects(element, buffer, caps_layout);
         if writable {
@@ -203,7 +203,7 @@ pub fn run<P: Protocol>(
         calls.leave();
         called
     });
-    let Ok((mut called, timing)) = attached else {
+    let Ok((called, timing)) = attached else {
         // The process is exiting under a running pipeline (Python finalizing).
         gst::element_error!(
             element,
@@ -235,9 +235,7 @@ pub fn run<P: Protocol>(
     }
     // A loop of pushes: SmallVec's generic `collect` cost ~150 instructions a frame.
     let mut outcomes = Outcomes::with_capacity(buffers.len());
-    // `drain`, not `into_iter`: SmallVec's IntoIter checks where its items live on
-    // every step and drains again on drop (~100 instructions a frame).
-    for (called, buffer) in called.drain(..).zip(buffers.drain(..)) {
+    for (called, buffer) in called.into_iter().zip(buffers) {
         called.report.post_warnings(element);
         let outcome = if called.device_mapped && !finish_device_work(element, &buffer) {
             Outcome::Failed
@@ -308,8 +306,7 @@ fn call<'py, P: Protocol>(
     };
     debug_assert_eq!(verdicts.len(), frames.len());
     let mut called = SmallVec::with_capacity(frames.len());
-    let mut verdicts = verdicts;
-    for (frame, verdict) in frames.drain(..).zip(verdicts.drain(..)) {
+    for (frame, verdict) in frames.into_iter().zip(verdicts) {
         called.push(finish(py, hooks, frame, verdict, element, stats));
     }
     called

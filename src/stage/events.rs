@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 
 use super::log_bridge;
 use super::policy::OnError;
-use super::runtime::{call_hook, with_python, InstanceSet, StageRuntime};
+use super::runtime::{call_hook, with_python, InstanceSet, NegotiatedCaps, StageRuntime};
 use crate::frame::layout::FrameLayout;
 use crate::frame::{source, CapsInfo};
 use crate::python::loader::{StageError, UserInstance, SOURCE_HOOKS};
@@ -20,7 +20,7 @@ impl StageRuntime {
     pub fn sink_event(&self, element: &gst::Element, pad: &gst::Pad, event: gst::Event) -> bool {
         let cat = self.cat;
         let (instances, on_error): (InstanceSet, _) = match self.state.lock().unwrap().as_ref() {
-            Some(state) => (state.frame.instances.clone(), state.frame.on_error),
+            Some(state) => (state.instances.clone(), state.on_error),
             None => (Arc::new([]), OnError::Fail),
         };
 
@@ -52,7 +52,7 @@ impl StageRuntime {
                 }
             }
             if let Some(state) = self.state.lock().unwrap().as_mut() {
-                Arc::make_mut(&mut state.frame).caps_layout = Some(layout);
+                state.caps = Some(Arc::new(NegotiatedCaps { layout }));
                 state.last_caps = Some(caps.to_owned());
             }
             caps_info = Some((info, caps.to_owned()));
@@ -64,7 +64,7 @@ impl StageRuntime {
             .lock()
             .unwrap()
             .as_ref()
-            .map_or(0, |s| s.frame.generation);
+            .map_or(0, |s| s.generation);
         match (event.view(), source::parse(&event)) {
             (gst::EventView::FlushStop(_), _) => self.told.lock().unwrap().ids.clear(),
             // Announced here or by its first frame, whichever comes first.

@@ -23,42 +23,30 @@ const FREE_WAIT: Duration = Duration::from_micros(500);
 
 /// Per-stage call tracking shared with the sampler.
 ///
-/// Calls may overlap (workers): the calls in progress and the calls that ended are
-/// counted, so "still inside the same calls" is "ended" unchanged while some are in
-/// progress, whatever the number of threads. (A single odd/even sequence loses its
-/// parity as soon as two calls overlap.) Both counts share one word, calls in
-/// progress in the low [`ACTIVE_BITS`]: leaving a call is one locked add that
-/// counts it ended and no longer in progress at once, and the sampler reads both in
-/// one load.
+/// Calls may overlap (workers): `active` counts the calls in progress and `finished`
+/// the calls that ended, so "still inside the same calls" is `finished` unchanged
+/// while `active` > 0, whatever the number of threads. (A single odd/even sequence
+/// loses its parity as soon as two calls overlap.)
 #[derive(Default, Debug)]
 pub struct CallTracker {
-    calls: AtomicU64,
+    active: AtomicU64,
+    finished: AtomicU64,
     samples_free: AtomicU64,
     samples_held: AtomicU64,
 }
 
-/// Bits of [`CallTracker::calls`] that count calls in progress: far more than a
-/// stage's threads (workers are at most 64).
-const ACTIVE_BITS: u32 = 16;
-const ACTIVE_MASK: u64 = (1 << ACTIVE_BITS) - 1;
-
 impl CallTracker {
     #[inline]
     pub fn enter(&self) {
-        self.calls.fetch_add(1, SeqCst);
+        self.active.fetch_add(1, SeqCst);
     }
 
     #[inline]
     pub fn leave(&self) {
-        // One more ended (the high part), one fewer in progress (the low part): the
-        // low part is at least 1 here, so the add never borrows from the high part.
-        self.calls.fetch_add((1 << ACTIVE_BITS) - 1, SeqCst);
-    }
-
-    /// (calls in progress, calls ended), read together.
-    fn counts(&self) -> (u64, u64) {
-        let calls = self.calls.load(SeqCst);
-        (calls & ACTIVE_MASK, calls >> ACTIVE_BITS)
+        // `finished` moves first: a sampler that still sees the call active then
+        // also sees that a call ended.
+        self.finished.fetch_add(1, SeqCst);
+        self.active.fetch_sub(1, SeqCst);
     }
 
     pub fn reset(&self) {
@@ -123,8 +111,8 @@ fn sample_loop() {
                 return;
             }
             for stage in registry.stages.iter().filter_map(Weak::upgrade) {
-                let (active, finished) = stage.counts();
-                if active > 0 {
+                let finished = stage.finished.load(SeqCst);
+                if stage.active.load(SeqCst) > 0 {
                     in_call.push((stage, finished));
                 }
             }
@@ -139,35 +127,11 @@ fn sample_loop() {
         let free = asked.elapsed() < FREE_WAIT;
         for (stage, finished) in in_call.drain(..) {
             // A call that ended while we waited held the GIL to its end.
-            if free && stage.counts().1 == finished {
+            if free && stage.finished.load(SeqCst) == finished {
                 stage.samples_free.fetch_add(1, Relaxed);
             } else {
                 stage.samples_held.fetch_add(1, Relaxed);
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn overlapping_calls_are_counted_in_progress_and_ended() {
-        let tracker = CallTracker::default();
-        assert_eq!(tracker.counts(), (0, 0));
-        tracker.enter();
-        tracker.enter();
-        assert_eq!(tracker.counts(), (2, 0));
-        tracker.leave();
-        assert_eq!(tracker.counts(), (1, 1));
-        tracker.leave();
-        assert_eq!(tracker.counts(), (0, 2));
-        // Many ended calls carry into the high part only.
-        for _ in 0..70_000 {
-            tracker.enter();
-            tracker.leave();
-        }
-        assert_eq!(tracker.counts(), (0, 70_002));
     }
 }

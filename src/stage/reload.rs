@@ -126,7 +126,7 @@ impl StageRuntime {
                 Some((config, watch)) if watch.changed() => (
                     config.clone(),
                     watch.clone(),
-                    state.frame.instances.len(),
+                    state.instances.len(),
                     state.last_caps.clone(),
                 ),
                 _ => return,
@@ -163,9 +163,8 @@ impl StageRuntime {
             match reloaded {
                 Ok((instances, watch)) => {
                     state.dev = Some((config, watch));
-                    let frame = Arc::make_mut(&mut state.frame);
-                    frame.generation += 1;
-                    Ok(std::mem::replace(&mut frame.instances, instances))
+                    state.generation += 1;
+                    Ok(std::mem::replace(&mut state.instances, instances))
                 }
                 Err(error) => {
                     if let Some((_, watch)) = state.dev.as_mut() {

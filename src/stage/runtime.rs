@@ -57,18 +57,13 @@ pub struct RunSettings {
 /// The user's instances, in worker order; empty without user code.
 pub type InstanceSet = Arc<[Arc<UserInstance>]>;
 
-/// What a thread needs for one buffer. The state holds it in one `Arc`, which a
-/// call clones once (one locked increment, where a field-by-field copy took three);
-/// a change (caps, a reload, on-error) makes a new one, and calls in flight finish
-/// with theirs.
-#[derive(Clone)]
+/// What a thread needs for one buffer.
 pub struct FrameContext {
     pub instances: InstanceSet,
     /// Which set of instances: a reload's new instances are told of every source
     /// again (see sources.rs).
     pub generation: u64,
-    /// The layout the current caps give frames; None before caps.
-    pub(super) caps_layout: Option<FrameLayout>,
+    pub caps: Arc<NegotiatedCaps>,
     pub on_error: OnError,
     pub stats_interval_ms: u32,
 }
@@ -80,24 +75,22 @@ impl FrameContext {
             .get(worker)
             .or_else(|| self.instances.first())
     }
+}
 
-    /// The caps' frame layout.
-    ///
-    /// # Panics
-    ///
-    /// Before caps: [`StageRuntime::frame_context`] hands out no context then.
-    pub fn caps_layout(&self) -> &FrameLayout {
-        self.caps_layout
-            .as_ref()
-            .expect("frame_context hands out contexts with caps only")
-    }
+/// What the current caps mean for frames; shared by reference with each buffer.
+pub struct NegotiatedCaps {
+    pub layout: FrameLayout,
 }
 
 pub(super) struct State {
-    /// What calls read; replaced through `Arc::make_mut` when it changes.
-    pub(super) frame: Arc<FrameContext>,
+    pub(super) instances: InstanceSet,
+    /// Counts the sets of instances (start, each reload).
+    pub(super) generation: u64,
+    pub(super) caps: Option<Arc<NegotiatedCaps>>,
     /// The caps event's caps, replayed to instances built by a reload.
     pub(super) last_caps: Option<gst::Caps>,
+    pub(super) on_error: OnError,
+    pub(super) stats_interval_ms: u32,
     pub(super) last_stats_post: Option<Instant>,
     /// dev-mode: what to reload from, and the files to watch.
     pub(super) dev: Option<(StageConfig, Watch)>,
@@ -312,14 +305,12 @@ impl StageRuntime {
         }
         *self.told.lock().unwrap() = Told::default();
         *self.state.lock().unwrap() = Some(State {
-            frame: Arc::new(FrameContext {
-                instances,
-                generation: 1,
-                caps_layout: None,
-                on_error: settings.on_error,
-                stats_interval_ms: settings.stats_interval_ms,
-            }),
+            instances,
+            generation: 1,
+            caps: None,
             last_caps: None,
+            on_error: settings.on_error,
+            stats_interval_ms: settings.stats_interval_ms,
             last_stats_post: None,
             dev,
         });
@@ -332,7 +323,7 @@ impl StageRuntime {
         let state = self.state.lock().unwrap();
         state
             .as_ref()
-            .and_then(|s| s.frame.instances.first().map(|h| h.batched))
+            .and_then(|s| s.instances.first().map(|h| h.batched))
     }
 
     /// Puts back objects whose ROI metas an element upstream dropped (cudaupload,
@@ -373,9 +364,7 @@ impl StageRuntime {
         };
         gil_probe::unregister(&self.stats.calls);
         self.flush_repeated_warning(element);
-        // The set alone, so that dropping the state only releases a reference.
-        let instances = state.frame.instances.clone();
-        drop(state);
+        let State { instances, .. } = state;
         self.stop_instances(element, instances);
         gst::debug!(self.cat, obj = element, "stopped");
     }
@@ -440,26 +429,25 @@ impl StageRuntime {
 
     pub fn set_on_error(&self, on_error: OnError) {
         if let Some(state) = self.state.lock().unwrap().as_mut() {
-            Arc::make_mut(&mut state.frame).on_error = on_error;
+            state.on_error = on_error;
         }
     }
 
     /// The per-buffer view of the state; Flushing when stopped, NotNegotiated (with
     /// an ERROR) before caps.
-    pub fn frame_context(
-        &self,
-        element: &gst::Element,
-    ) -> Result<Arc<FrameContext>, gst::FlowError> {
+    pub fn frame_context(&self, element: &gst::Element) -> Result<FrameContext, gst::FlowError> {
         let snapshot = {
             let state = self.state.lock().unwrap();
             let Some(state) = state.as_ref() else {
                 return Err(gst::FlowError::Flushing);
             };
-            state
-                .frame
-                .caps_layout
-                .is_some()
-                .then(|| state.frame.clone())
+            state.caps.clone().map(|caps| FrameContext {
+                instances: state.instances.clone(),
+                generation: state.generation,
+                caps,
+                on_error: state.on_error,
+                stats_interval_ms: state.stats_interval_ms,
+            })
         };
         snapshot.ok_or_else(|| {
             gst::element_error!(
