@@ -108,26 +108,16 @@ fn objectdetectionoverlay_draws_what_a_stage_added() {
         "analytics_check_drawn",
         "
         import numpy as np
-        def process_frame(frame):
-            a = np.asarray(frame)
-            edge = a[45:75, 39:42, :3]
-            assert edge.max() > 0, 'the overlay drew nothing on the box edge'
-            assert a[2:8, 150:156, :3].max() == 0, 'the overlay drew outside the box'
-            frame.attributes['drawn'] = True
+        class Check:
+            def process_frame(self, frame):
+                a = np.asarray(frame)
+                edge = a[45:75, 39:42, :3]
+                assert edge.max() > 0, 'the overlay drew nothing on the box edge'
+                assert a[2:8, 150:156, :3].max() == 0, 'the overlay drew outside the box'
+                frame.attributes['drawn'] = True
         ",
     );
-    let mut command = Command::new("gst-launch-1.0");
-    command.env("GST_PLUGIN_PATH", plugin_dir()).args(
-        format!(
-            "videotestsrc num-buffers=3 pattern=black \
-             ! video/x-raw,format=BGRA,width=160,height=120 \
-             ! savantpyfunc module={add} ! objectdetectionoverlay \
-             ! savantpyfunc module={check} ! fakesink"
-        )
-        .split_whitespace(),
-    );
-    let output = run_with_timeout(command, Duration::from_secs(60));
-    assert!(output.status.success(), "{}", output_text(&output));
+    through_the_overlay(&add, &check);
 }
 
 /// `add` (a module adding objects) ahead of `objectdetectionoverlay` and `check`
