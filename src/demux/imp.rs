@@ -116,8 +116,6 @@ struct State {
     outputs: HashMap<String, Output>,
     caps: Option<gst::Caps>,
     segment: Option<gst::Event>,
-    /// Sources announced (savant-source-add) whose pad is not there yet.
-    announced: HashMap<String, gst::Event>,
     /// A pad had a source in this run.
     any_source: bool,
     /// The last seek sent upstream: (seqnum, result).
@@ -259,7 +257,6 @@ impl ElementImpl for SavantDemux {
             let mut state = self.state.lock().unwrap();
             state.caps = None;
             state.segment = None;
-            state.announced.clear();
             state.any_source = false;
             state.last_seek = None;
             for output in state.outputs.values_mut() {
@@ -343,13 +340,15 @@ impl SavantDemux {
         Ok((pad, queue))
     }
 
-    /// The queue of source `id`'s pad, made when it is the first frame, with the
-    /// run's sticky events queued first, and a caps event when the frame's source
-    /// caps (`frame_caps`, from the SavantSource meta) differ from the pad's.
+    /// The queue of source `id`'s pad, made when it is the first frame (or `add`, the
+    /// source's savant-source-add), with the run's sticky events queued first (then
+    /// `add`), and a caps event when the source caps (`frame_caps`, from the
+    /// SavantSource meta or the add event) differ from the pad's.
     fn output(
         &self,
         id: &str,
         frame_caps: Option<gst::Caps>,
+        add: Option<gst::Event>,
     ) -> Result<Arc<PadQueue>, gst::FlowError> {
         let mut state = self.state.lock().unwrap();
         state.any_source = true;
@@ -380,7 +379,6 @@ impl SavantDemux {
         }
         let stream_caps = state.caps.clone();
         let segment = state.segment.clone();
-        let add = state.announced.remove(id);
         let output = state.outputs.get_mut(id).expect("inserted above");
         // A source's own caps only where they describe frames laid out as the
         // stream's: a mark made by something else than a savantmux may say anything.
@@ -452,7 +450,7 @@ impl SavantDemux {
             );
             return Err(gst::FlowError::Error);
         };
-        let queue = match self.output(&id, source::read_caps(&buffer)) {
+        let queue = match self.output(&id, source::read_caps(&buffer), None) {
             Ok(queue) => queue,
             // A source that ended: its frames after the end go nowhere, as with
             // any demuxer's ended pad.
@@ -645,23 +643,26 @@ impl SavantDemux {
         }
     }
 
-    /// savant-source-add is held until the pad exists; eos ends the pad; delete
-    /// removes it once what was queued before it went out.
+    /// savant-source-add makes the pad (after its stream-start, caps and segment);
+    /// eos ends the pad; delete removes it once what was queued before it went out.
     fn source_event(&self, name: &str, id: &str, event: gst::Event) -> bool {
         if name == source::ADD {
-            let mut state = self.state.lock().unwrap();
-            if !state.outputs.get(id).is_some_and(|o| o.started) {
-                // The pad is made now, with the source's caps, and the event queued
-                // after its stream-start, caps and segment (`output`).
-                state.announced.insert(id.to_owned(), event.clone());
-                drop(state);
-                let _ = self.output(id, source::event_caps(&event));
+            let started = self
+                .state
+                .lock()
+                .unwrap()
+                .outputs
+                .get(id)
+                .is_some_and(|o| o.started);
+            if !started {
+                let caps = source::event_caps(&event);
+                let _ = self.output(id, caps, Some(event));
                 return true;
             }
         }
         // A source that ended without a frame still gets its pad, so that the
         // branch linked to it ends.
-        let queue = match self.output(id, None) {
+        let queue = match self.output(id, None, None) {
             Ok(queue) => queue,
             Err(gst::FlowError::Eos) if name == source::DELETE => {
                 let state = self.state.lock().unwrap();
