@@ -434,6 +434,39 @@ fn forged_source_caps_do_not_reach_a_demux_pad() {
     assert_eq!(s.get::<i32>("height").unwrap(), 8, "{caps}");
 }
 
+#[test]
+fn frames_stamped_at_the_end_of_time_pass_the_demux() {
+    // A frame's end (pts + duration) past the clock's range overflowed in the gap
+    // bookkeeping; marked by something other than a savantmux, with two ids in turn.
+    common::init();
+    let pipeline = gst::parse::launch(
+        "videotestsrc num-buffers=10 ! video/x-raw,format=GRAY8,width=8,height=8 \
+         ! identity name=marker ! savantdemux name=d d.src_a ! fakesink d.src_b ! fakesink",
+    )
+    .unwrap();
+    let n = AtomicUsize::new(0);
+    pipeline
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("marker")
+        .unwrap()
+        .static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data {
+                let i = n.fetch_add(1, Ordering::SeqCst) as u64;
+                let buffer = buffer.make_mut();
+                buffer.set_pts(gst::ClockTime::MAX - gst::ClockTime::from_nseconds(100 - i));
+                buffer.set_duration(gst::ClockTime::from_seconds(1));
+                let id = if i % 2 == 0 { "a" } else { "b" };
+                gstsavant::frame::source::mark(buffer, id, None, None);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    common::run_to_eos(&pipeline, Duration::from_secs(30));
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
 /// (rendered, dropped) of a `sync=true` sink after live sources, the mux and `stage`.
 fn live_run(stage: &str) -> (u64, u64) {
     common::init();

@@ -493,10 +493,12 @@ impl SavantDemux {
         let mut state = self.state.lock().unwrap();
         for (source, output) in state.outputs.iter_mut() {
             if source == id {
-                let end = pts
-                    + duration
+                // Saturating: a crafted pts near the end of time must not overflow.
+                let end = pts.saturating_add(
+                    duration
                         .or_else(|| frame_interval(output.caps.as_ref()))
-                        .unwrap_or_default();
+                        .unwrap_or_default(),
+                );
                 output.position = Some(output.position.map_or(end, |p| p.max(end)));
                 continue;
             }
