@@ -458,7 +458,7 @@ fn frames_stamped_at_the_end_of_time_pass_the_demux() {
                 let buffer = buffer.make_mut();
                 buffer.set_pts(gst::ClockTime::MAX - gst::ClockTime::from_nseconds(100 - i));
                 buffer.set_duration(gst::ClockTime::from_seconds(1));
-                let id = if i % 2 == 0 { "a" } else { "b" };
+                let id = if i.is_multiple_of(2) { "a" } else { "b" };
                 gstsavant::frame::source::mark(buffer, id, None, None);
             }
             gst::PadProbeReturn::Ok
